@@ -1,0 +1,5 @@
+//! chime, the compiler: `chime check`, `build`, `schema`, `graph`, `explain`.
+
+pub mod diagnostic;
+pub mod source;
+pub mod syntax;

@@ -1,0 +1,5 @@
+//! From text to a tree where every node keeps its position.
+
+pub mod yaml;
+
+pub use yaml::{Entry, Node, Value};

@@ -1,0 +1,496 @@
+//! A YAML loader that keeps the span of every key and value.
+//!
+//! Built on `saphyr-parser`'s event stream (the parser under serde-saphyr):
+//! serde deserialisation stops at the first error and loses positions inside
+//! flattened maps, while a spanned tree lets every later check report every
+//! problem on its line. Values follow the YAML 1.2 core schema, so `NO` and
+//! `on` stay strings.
+//!
+//! Limits, so hostile input costs bounded time and memory: nesting depth
+//! ([`MAX_DEPTH`]) and the number of nodes after aliases are expanded
+//! ([`MAX_NODES`], which stops "billion laughs"). The file size limit is
+//! the caller's (`load.rs`).
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::source::{FileId, Span};
+
+/// Deepest nesting of lists and mappings accepted.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes a document may hold once aliases are expanded.
+pub const MAX_NODES: usize = 5_000_000;
+
+/// A YAML node and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub span: Span,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string; `block` is true for `|` and `>` scalars.
+    Str {
+        text: String,
+        quoted: bool,
+        block: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<Entry>),
+}
+
+/// One `key: value` of a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: Node,
+    pub value: Node,
+}
+
+impl Entry {
+    /// The key as text; non-string keys (`1: x`) are shown as YAML writes them.
+    pub fn key_text(&self) -> String {
+        self.key
+            .scalar_text()
+            .unwrap_or_else(|| "<non-scalar key>".into())
+    }
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[Entry]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The entry with key `key`, if this is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.as_map()?.iter().find(|e| e.key.as_str() == Some(key))
+    }
+
+    /// A scalar's text as the user would read it back.
+    pub fn scalar_text(&self) -> Option<String> {
+        Some(match &self.value {
+            Value::Null => "null".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Str { text, .. } => text.clone(),
+            Value::Seq(_) | Value::Map(_) => return None,
+        })
+    }
+
+    /// What kind of value this is, for messages ("found an integer").
+    pub fn kind_name(&self) -> &'static str {
+        match &self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str { .. } => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// Nodes in this subtree, itself included.
+    fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|e| e.key.size() + e.value.size()).sum(),
+            _ => 0,
+        }
+    }
+}
+
+/// Converts the parser's character offsets to byte offsets.
+struct Offsets {
+    /// Byte offset of every character; empty when the text is ASCII.
+    bytes: Vec<u32>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(text: &str) -> Offsets {
+        let bytes = if text.is_ascii() {
+            Vec::new()
+        } else {
+            text.char_indices()
+                .map(|(i, _)| i as u32)
+                .chain([text.len() as u32])
+                .collect()
+        };
+        Offsets {
+            bytes,
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.bytes.is_empty() {
+            char_index.min(self.len)
+        } else {
+            self.bytes.get(char_index).map_or(self.len, |&b| b as usize)
+        }
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        anchor: usize,
+        entries: Vec<Entry>,
+        key: Option<Node>,
+        seen: HashMap<String, Span>,
+    },
+}
+
+/// Parses one YAML document. Problems (syntax, duplicate keys, limits) go to
+/// `diags`; the tree is returned when the text parsed far enough to have one.
+pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Node> {
+    let offsets = Offsets::new(text);
+    let span = |s: saphyr_parser::Span| {
+        Span::new(
+            file,
+            offsets.byte(s.start.index())
+                ..offsets
+                    .byte(s.end.index())
+                    .max(offsets.byte(s.start.index())),
+        )
+    };
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut nodes = 0usize;
+    let mut root: Option<Node> = None;
+    let mut documents = 0;
+
+    while let Some(event) = parser.next_event() {
+        let (event, ev_span) = match event {
+            Ok(ok) => ok,
+            Err(err) => {
+                let at = offsets.byte(err.marker().index());
+                let message = if err.info().contains("recursion limit") {
+                    format!(
+                        "nesting deeper than the YAML parser's limit ({})",
+                        err.info()
+                    )
+                } else {
+                    format!("invalid YAML: {}", err.info())
+                };
+                diags.push(
+                    Diagnostic::new(Code::E001, Span::new(file, at..at), message)
+                        .label("the YAML parser stopped here"),
+                );
+                return None;
+            }
+        };
+        let here = span(ev_span);
+        let finished: Node = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E001,
+                            here,
+                            "a pipeline file holds one YAML document",
+                        )
+                        .label("a second document starts here")
+                        .help("put each pipeline in its own file"),
+                    );
+                    return root;
+                }
+                continue;
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E001,
+                            here,
+                            format!("nesting deeper than {MAX_DEPTH} levels"),
+                        )
+                        .help(
+                            "a pipeline never needs this depth; is the file generated by mistake?",
+                        ),
+                    );
+                    return None;
+                }
+                stack.push(match event {
+                    Event::SequenceStart(..) => Frame::Seq {
+                        start: here.start as usize,
+                        anchor,
+                        items: Vec::new(),
+                    },
+                    _ => Frame::Map {
+                        start: here.start as usize,
+                        anchor,
+                        entries: Vec::new(),
+                        key: None,
+                        seen: HashMap::new(),
+                    },
+                });
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                // The parser pairs every end with a start, so the stack is not empty.
+                let Some(frame) = stack.pop() else { continue };
+                let (start, anchor, value) = match frame {
+                    Frame::Seq {
+                        start,
+                        anchor,
+                        items,
+                    } => (start, anchor, Value::Seq(items)),
+                    Frame::Map {
+                        start,
+                        anchor,
+                        entries,
+                        ..
+                    } => (start, anchor, Value::Map(entries)),
+                };
+                let end = (here.end as usize).max(start);
+                let node = Node {
+                    span: Span::new(file, start..end),
+                    value,
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::Scalar(text_value, style, anchor, tag) => {
+                let node = Node {
+                    span: here,
+                    value: scalar_value(text_value.into_owned(), style, tag.is_some()),
+                };
+                if anchor != 0 {
+                    anchors.insert(anchor, node.clone());
+                }
+                node
+            }
+            Event::Alias(id) => {
+                let Some(target) = anchors.get(&id) else {
+                    diags.push(Diagnostic::new(
+                        Code::E001,
+                        here,
+                        "alias to an unknown anchor",
+                    ));
+                    return None;
+                };
+                nodes += target.size();
+                if nodes > MAX_NODES {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E001,
+                            here,
+                            format!("the document expands to more than {MAX_NODES} nodes through aliases"),
+                        )
+                        .label("expanding this alias passes the limit")
+                        .note("nested aliases can grow exponentially (\"billion laughs\")"),
+                    );
+                    return None;
+                }
+                Node {
+                    span: here,
+                    value: target.value.clone(),
+                }
+            }
+        };
+        nodes += 1;
+        if nodes > MAX_NODES {
+            diags.push(Diagnostic::new(
+                Code::E001,
+                here,
+                format!("the document has more than {MAX_NODES} nodes"),
+            ));
+            return None;
+        }
+        match stack.last_mut() {
+            None => root = Some(finished),
+            Some(Frame::Seq { items, .. }) => items.push(finished),
+            Some(Frame::Map {
+                entries, key, seen, ..
+            }) => match key.take() {
+                None => *key = Some(finished),
+                Some(k) => {
+                    let name = k.scalar_text();
+                    let duplicate = name.as_ref().and_then(|n| seen.get(n).copied());
+                    if let (Some(first), Some(name)) = (duplicate, &name) {
+                        diags.push(
+                            Diagnostic::new(Code::E010, k.span, format!("duplicate key `{name}`"))
+                                .label("defined again here")
+                                .secondary(first, "first defined here")
+                                .help("remove one of them; YAML would silently keep only the last"),
+                        );
+                    } else {
+                        if let Some(name) = name {
+                            seen.insert(name, k.span);
+                        }
+                        entries.push(Entry {
+                            key: k,
+                            value: finished,
+                        });
+                    }
+                }
+            },
+        }
+    }
+    root
+}
+
+/// Types a scalar by the YAML 1.2 core schema. Quoted, block and tagged
+/// scalars are strings.
+fn scalar_value(text: String, style: ScalarStyle, tagged: bool) -> Value {
+    let quoted = matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted);
+    let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
+    if style != ScalarStyle::Plain || tagged {
+        return Value::Str {
+            text,
+            quoted,
+            block,
+        };
+    }
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(i) = parse_int(&text) {
+        return Value::Int(i);
+    }
+    if looks_like_float(&text) {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str {
+        text,
+        quoted: false,
+        block: false,
+    }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok();
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn looks_like_float(text: &str) -> bool {
+    matches!(text, ".inf" | "-.inf" | "+.inf" | ".nan")
+        || (text.bytes().any(|b| b.is_ascii_digit())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
+        let mut d = Diagnostics::default();
+        let n = parse(0, text, &mut d);
+        (n, d.into_sorted())
+    }
+
+    #[test]
+    fn keeps_spans_of_keys_and_values() {
+        let text = "a: 1\nb:\n  c: \"x\"\n";
+        let (root, diags) = load(text);
+        assert!(diags.is_empty());
+        let root = root.unwrap();
+        let b = root.get("b").unwrap();
+        assert_eq!(&text[b.key.span.range()], "b");
+        let c = b.value.get("c").unwrap();
+        assert_eq!(&text[c.key.span.range()], "c");
+        assert!(text[c.value.span.range()].contains('x'));
+        assert_eq!(root.get("a").unwrap().value.value, Value::Int(1));
+    }
+
+    #[test]
+    fn core_schema_types() {
+        let (root, _) = load("a: NO\nb: on\nc: true\nd: ~\ne: 1.5\nf: '1'\ng: 2026-01-01\n");
+        let root = root.unwrap();
+        let v = |k: &str| root.get(k).unwrap().value.value.clone();
+        assert!(matches!(v("a"), Value::Str { .. }));
+        assert!(matches!(v("b"), Value::Str { .. }));
+        assert_eq!(v("c"), Value::Bool(true));
+        assert_eq!(v("d"), Value::Null);
+        assert_eq!(v("e"), Value::Float(1.5));
+        assert!(matches!(v("f"), Value::Str { quoted: true, .. }));
+        assert!(matches!(v("g"), Value::Str { .. }));
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_and_first_kept() {
+        let (root, diags) = load("a: 1\na: 2\n");
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::E010);
+        assert_eq!(root.unwrap().get("a").unwrap().value.value, Value::Int(1));
+    }
+
+    #[test]
+    fn billion_laughs_is_bounded() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text += &format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            );
+        }
+        let (_, diags) = load(&text);
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].message.contains("aliases"), "{}", diags[0].message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000) + &"]".repeat(10_000);
+        let (_, diags) = load(&text);
+        assert!(diags[0].message.contains("nesting"), "{:?}", diags);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let (_, diags) = load("a: 1\nb: [1, 2\nc: 3\n");
+        assert_eq!(diags[0].code, Code::E001);
+    }
+}

@@ -1,0 +1,269 @@
+//! The built-in operators' parameter contracts (SPEC §3).
+//!
+//! Each operator is described once, here, as data. `chime check` validates
+//! every task's `with:` against these descriptions (E021 missing, E022
+//! unknown, E023 wrong type) and `chime schema` turns them into JSON Schema;
+//! the executor will deserialise the rendered parameters against the same
+//! list, so a parameter cannot be added to one side only.
+
+use crate::spec::{Field, Object, Ty};
+
+/// A built-in operator: its name, what it does and its parameters.
+#[derive(Debug)]
+pub struct OperatorSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub params: &'static Object,
+}
+
+const fn field(name: &'static str, ty: Ty, required: bool, doc: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        required,
+        doc,
+    }
+}
+
+const STRING_LIST: Ty = Ty::List(&Ty::String);
+const STRING_MAP: Ty = Ty::Map(&Ty::String);
+const WRITE_MODES: &[&str] = &["append", "replace", "replace_partition"];
+
+/// Every built-in operator, sorted by name.
+pub const BUILTINS: &[OperatorSpec] = &[
+    OperatorSpec {
+        name: "http",
+        doc: "Sends one HTTP request; fails when the status is not expected.",
+        params: &Object {
+            what: "`http` parameters",
+            fields: &[
+                field("url", Ty::String, true, "The URL to request."),
+                field(
+                    "method",
+                    Ty::Enum(&["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]),
+                    false,
+                    "The HTTP method (default GET).",
+                ),
+                field("headers", STRING_MAP, false, "Request headers."),
+                field("body", Ty::String, false, "The request body."),
+                field(
+                    "expect_status",
+                    Ty::List(&Ty::Integer { min: 100 }),
+                    false,
+                    "Statuses that count as success (default: any 2xx).",
+                ),
+                field(
+                    "timeout",
+                    Ty::Duration,
+                    false,
+                    "How long to wait for the answer.",
+                ),
+            ],
+            exactly_one_of: &[],
+        },
+    },
+    OperatorSpec {
+        name: "noop",
+        doc: "Does nothing; joins branches.",
+        params: &Object {
+            what: "`noop` parameters",
+            fields: &[],
+            exactly_one_of: &[],
+        },
+    },
+    OperatorSpec {
+        name: "predict",
+        doc: "Batch inference: loads an ONNX model once, streams the input in batches and writes one row per input row.",
+        params: &Object {
+            what: "`predict` parameters",
+            fields: &[
+                field("model", Ty::String, true, "Path of the ONNX model."),
+                field(
+                    "input",
+                    Ty::Object(&Object {
+                        what: "`predict` input",
+                        fields: &[
+                            field("csv", Ty::String, false, "A CSV file."),
+                            field("parquet", Ty::String, false, "A Parquet file."),
+                            field("sql", Ty::String, false, "A query on `connection`."),
+                            field(
+                                "connection",
+                                Ty::String,
+                                false,
+                                "The connection `sql` runs on.",
+                            ),
+                        ],
+                        exactly_one_of: &[&["csv", "parquet", "sql"]],
+                    }),
+                    true,
+                    "Where the rows come from: csv, parquet or sql.",
+                ),
+                field(
+                    "features",
+                    STRING_LIST,
+                    true,
+                    "Input columns fed to the model, in order.",
+                ),
+                field(
+                    "keep",
+                    STRING_LIST,
+                    false,
+                    "Input columns copied to the output as they are.",
+                ),
+                field(
+                    "batch_size",
+                    Ty::Integer { min: 1 },
+                    false,
+                    "Rows per inference batch.",
+                ),
+                field(
+                    "output",
+                    Ty::Object(&Object {
+                        what: "`predict` output",
+                        fields: &[
+                            field("csv", Ty::String, false, "A CSV file."),
+                            field("parquet", Ty::String, false, "A Parquet file."),
+                            field("table", Ty::String, false, "A table on `connection`."),
+                            field(
+                                "connection",
+                                Ty::String,
+                                false,
+                                "The connection `table` is on.",
+                            ),
+                            field(
+                                "mode",
+                                Ty::Enum(WRITE_MODES),
+                                false,
+                                "How rows are written.",
+                            ),
+                        ],
+                        exactly_one_of: &[&["csv", "parquet", "table"]],
+                    }),
+                    true,
+                    "Where predictions go: csv, parquet or a table.",
+                ),
+            ],
+            exactly_one_of: &[],
+        },
+    },
+    OperatorSpec {
+        name: "shell",
+        doc: "Runs a command; its output is the last stdout line when that line is JSON.",
+        params: &Object {
+            what: "`shell` parameters",
+            fields: &[
+                field(
+                    "command",
+                    Ty::String,
+                    false,
+                    "A command line, run by `sh -c`.",
+                ),
+                field(
+                    "argv",
+                    STRING_LIST,
+                    false,
+                    "A program and its arguments, run without a shell.",
+                ),
+                field("env", STRING_MAP, false, "Extra environment variables."),
+                field("cwd", Ty::String, false, "The working directory."),
+            ],
+            exactly_one_of: &[&["command", "argv"]],
+        },
+    },
+    OperatorSpec {
+        name: "sql",
+        doc: "Runs SQL on a connection (SQLite, PostgreSQL); a query's rows can be written to a file or a table.",
+        params: &Object {
+            what: "`sql` parameters",
+            fields: &[
+                field("connection", Ty::String, true, "The name of a connection."),
+                field("query", Ty::String, false, "The SQL to run."),
+                field("file", Ty::String, false, "A file holding the SQL to run."),
+                field(
+                    "output",
+                    Ty::Either(
+                        &Ty::String,
+                        &Ty::Object(&Object {
+                            what: "`sql` output",
+                            fields: &[
+                                field("table", Ty::String, true, "The table to write."),
+                                field(
+                                    "connection",
+                                    Ty::String,
+                                    false,
+                                    "The connection of the table (default: the query's).",
+                                ),
+                                field(
+                                    "mode",
+                                    Ty::Enum(WRITE_MODES),
+                                    false,
+                                    "How rows are written.",
+                                ),
+                            ],
+                            exactly_one_of: &[],
+                        }),
+                    ),
+                    false,
+                    "A CSV/Parquet path, or a table, to write the query's rows to.",
+                ),
+            ],
+            exactly_one_of: &[&["query", "file"]],
+        },
+    },
+    OperatorSpec {
+        name: "wait_for",
+        doc: "Sensor: polls until a file exists, a query returns rows or a URL answers 2xx.",
+        params: &Object {
+            what: "`wait_for` parameters",
+            fields: &[
+                field("file", Ty::String, false, "A path that must exist."),
+                field("sql", Ty::String, false, "A query that must return rows."),
+                field(
+                    "connection",
+                    Ty::String,
+                    false,
+                    "The connection `sql` runs on.",
+                ),
+                field("url", Ty::String, false, "A URL that must answer 2xx."),
+                field(
+                    "poke_interval",
+                    Ty::Duration,
+                    false,
+                    "Time between two checks (default 30s).",
+                ),
+                field("timeout", Ty::Duration, false, "Give up after this long."),
+            ],
+            exactly_one_of: &[&["file", "sql", "url"]],
+        },
+    },
+];
+
+/// The built-in operator called `name`.
+pub fn builtin(name: &str) -> Option<&'static OperatorSpec> {
+    BUILTINS.iter().find(|op| op.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_are_sorted_and_unique() {
+        let names: Vec<_> = BUILTINS.iter().map(|op| op.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn exactly_one_of_names_real_fields() {
+        for op in BUILTINS {
+            for group in op.params.exactly_one_of {
+                for name in *group {
+                    assert!(op.params.field(name).is_some(), "{}: {name}", op.name);
+                }
+            }
+        }
+    }
+}

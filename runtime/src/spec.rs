@@ -1,0 +1,190 @@
+//! The value types of the pipeline language, as data.
+//!
+//! One description drives three things: the compiler's type checks (E002,
+//! E003, E004, E021-E023), the JSON Schema that `chime schema` prints for
+//! editors, and (later) the runtime's validation of rendered parameters.
+//! Keeping them as `const` data rather than Rust types lets the compiler
+//! report every problem in a file with its position instead of stopping at
+//! the first serde error.
+
+/// The type of a value in pipeline.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    /// Any string. Under `with:`, `connections:` and `on_failure:` it is a
+    /// MiniJinja template, rendered when the task starts.
+    String,
+    /// An identifier: `[a-z][a-z0-9_]{0,62}` (pipeline names, task ids).
+    Identifier,
+    /// An integer no smaller than `min`.
+    Integer { min: i64 },
+    /// `true` or `false`.
+    Bool,
+    /// A duration: one or more `<number><unit>` pairs, unit one of
+    /// `ms`, `s`, `m`, `h`, `d` (`500ms`, `30s`, `1h30m`).
+    Duration,
+    /// A date (`2026-01-01`) or an RFC 3339 date-time.
+    Date,
+    /// A 5-field cron expression or an `@preset`.
+    Cron,
+    /// An IANA time zone name.
+    Timezone,
+    /// One of a closed set of strings.
+    Enum(&'static [&'static str]),
+    /// A list whose every element has the given type.
+    List(&'static Ty),
+    /// A mapping from string keys to values of the given type.
+    Map(&'static Ty),
+    /// A mapping with a closed set of keys.
+    Object(&'static Object),
+    /// Any YAML value (run parameters, `for_each` items).
+    Json,
+    /// `null`, or a value of the given type.
+    Nullable(&'static Ty),
+    /// A value of either type, chosen by its shape: a mapping goes to the
+    /// mapping type, a list to the list type, a scalar to the other.
+    Either(&'static Ty, &'static Ty),
+}
+
+/// A mapping with a closed set of keys.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Object {
+    /// What the mapping is, for messages ("task", "`predict` parameter `input`").
+    pub what: &'static str,
+    pub fields: &'static [Field],
+    /// Groups of keys of which exactly one must be present
+    /// (`shell` takes `command` or `argv`).
+    pub exactly_one_of: &'static [&'static [&'static str]],
+}
+
+/// One key of an [`Object`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    /// One sentence for users: shown by `chime schema` and in editors.
+    pub doc: &'static str,
+}
+
+impl Object {
+    /// The field called `name`, if any.
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+impl Ty {
+    /// A short human name of the type, for messages: "expected {name}".
+    pub fn describe(&self) -> String {
+        match self {
+            Ty::String => "a string".into(),
+            Ty::Identifier => "an identifier ([a-z][a-z0-9_]{0,62})".into(),
+            Ty::Integer { min } if *min == 0 => "a non-negative integer".into(),
+            Ty::Integer { min } if *min == 1 => "a positive integer".into(),
+            Ty::Integer { min } => format!("an integer >= {min}"),
+            Ty::Bool => "a boolean (true or false)".into(),
+            Ty::Duration => "a duration such as 500ms, 30s, 10m, 2h, 1d".into(),
+            Ty::Date => "a date (2026-01-01) or an RFC 3339 date-time".into(),
+            Ty::Cron => "a cron expression".into(),
+            Ty::Timezone => "an IANA time zone name".into(),
+            Ty::Enum(values) => format!("one of {}", values.join(", ")),
+            Ty::List(inner) => format!("a list of {}", strip_article(&inner.describe())),
+            Ty::Map(_) => "a mapping".into(),
+            Ty::Object(_) => "a mapping".into(),
+            Ty::Json => "a value".into(),
+            Ty::Nullable(inner) => format!("{} or null", inner.describe()),
+            Ty::Either(a, b) => format!("{} or {}", a.describe(), b.describe()),
+        }
+    }
+}
+
+fn strip_article(s: &str) -> String {
+    let s = s
+        .strip_prefix("an ")
+        .or_else(|| s.strip_prefix("a "))
+        .unwrap_or(s);
+    // "a list of strings" reads better than "a list of string".
+    match s.split_once(' ') {
+        Some((head, tail)) => format!("{head}s {tail}"),
+        None => format!("{s}s"),
+    }
+}
+
+/// Parses a duration as the language writes it (`500ms`, `30s`, `1h30m`).
+/// Returns `None` for anything else; the caller reports it.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total_ms: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let factor: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total_ms = total_ms.checked_add(n.checked_mul(factor)?)?;
+    }
+    Some(std::time::Duration::from_millis(total_ms))
+}
+
+/// Whether `text` is a valid identifier (task id, pipeline name).
+pub fn is_identifier(text: &str) -> bool {
+    let b = text.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86400)));
+        for bad in [
+            "",
+            "5 minutes",
+            "10",
+            "m",
+            "-1s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("extract_2"));
+        for bad in ["", "2x", "Extract", "a-b", &"a".repeat(64)] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn descriptions_read_as_english() {
+        assert_eq!(Ty::List(&Ty::String).describe(), "a list of strings");
+        assert_eq!(Ty::Integer { min: 0 }.describe(), "a non-negative integer");
+    }
+}
