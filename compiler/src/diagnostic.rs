@@ -155,6 +155,10 @@ impl Diagnostic {
         self
     }
 
+    pub fn note_if(self, cond: bool, note: impl Into<String>) -> Self {
+        if cond { self.note(note) } else { self }
+    }
+
     pub fn help_opt(mut self, help: Option<String>) -> Self {
         if help.is_some() {
             self.help = help;

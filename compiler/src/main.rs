@@ -1,1 +1,6 @@
-fn main() {}
+//! `chime`: parse the command line, run, map the outcome to an exit status.
+//! Everything else lives in the library (`cli.rs`).
+
+fn main() -> std::process::ExitCode {
+    chime_compiler::cli::main()
+}

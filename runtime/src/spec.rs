@@ -57,7 +57,7 @@ pub struct Object {
 }
 
 /// One key of an [`Object`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
     pub name: &'static str,
     pub ty: Ty,

@@ -171,9 +171,31 @@ enum Frame {
     },
 }
 
-/// Parses one YAML document. Problems (syntax, duplicate keys, limits) go to
-/// `diags`; the tree is returned when the text parsed far enough to have one.
-pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Node> {
+/// A key that appears twice in one mapping. The loader keeps the first; the
+/// duplicate-key check (E010) reports it, knowing whether it was a task id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub name: String,
+    pub first: Span,
+    pub again: Span,
+}
+
+/// A parsed document: its tree (when the text parsed far enough to have
+/// one) and the duplicate keys found on the way.
+#[derive(Debug, Default)]
+pub struct Document {
+    pub root: Option<Node>,
+    pub duplicates: Vec<Duplicate>,
+}
+
+/// Parses one YAML document. Syntax errors and exceeded limits go to `diags`.
+pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Document {
+    let mut duplicates = Vec::new();
+    let root = parse_tree(file, text, diags, &mut duplicates);
+    Document { root, duplicates }
+}
+
+fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mut Vec<Duplicate>) -> Option<Node> {
     let offsets = Offsets::new(text);
     let span = |s: saphyr_parser::Span| {
         Span::new(
@@ -344,12 +366,7 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Option<Node> 
                     let name = k.scalar_text();
                     let duplicate = name.as_ref().and_then(|n| seen.get(n).copied());
                     if let (Some(first), Some(name)) = (duplicate, &name) {
-                        diags.push(
-                            Diagnostic::new(Code::E010, k.span, format!("duplicate key `{name}`"))
-                                .label("defined again here")
-                                .secondary(first, "first defined here")
-                                .help("remove one of them; YAML would silently keep only the last"),
-                        );
+                        duplicates.push(Duplicate { name: name.clone(), first, again: k.span });
                     } else {
                         if let Some(name) = name {
                             seen.insert(name, k.span);
@@ -427,8 +444,8 @@ mod tests {
 
     fn load(text: &str) -> (Option<Node>, Vec<Diagnostic>) {
         let mut d = Diagnostics::default();
-        let n = parse(0, text, &mut d);
-        (n, d.into_sorted())
+        let doc = parse(0, text, &mut d);
+        (doc.root, d.into_sorted())
     }
 
     #[test]
@@ -461,10 +478,11 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_reported_and_first_kept() {
-        let (root, diags) = load("a: 1\na: 2\n");
-        assert_eq!(diags.len(), 1);
-        assert_eq!(diags[0].code, Code::E010);
-        assert_eq!(root.unwrap().get("a").unwrap().value.value, Value::Int(1));
+        let mut d = Diagnostics::default();
+        let doc = parse(0, "a: 1\na: 2\n", &mut d);
+        assert_eq!(doc.duplicates.len(), 1);
+        assert_eq!(doc.duplicates[0].again.start, 5);
+        assert_eq!(doc.root.unwrap().get("a").unwrap().value.value, Value::Int(1));
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! The pipeline as the checks see it: references into the YAML tree, so
+//! every piece keeps its position. Built after the structural walk; a key
+//! of the wrong type is simply absent here (it was reported already), which
+//! keeps later checks from piling up cascades.
+
+use std::collections::HashMap;
+
+use crate::source::FileId;
+use crate::syntax::{Entry, Node, Value};
+
+#[derive(Debug)]
+pub struct Pipeline<'a> {
+    pub file: FileId,
+    pub root: &'a Node,
+    pub name: Option<&'a Node>,
+    pub schedule: Option<&'a Entry>,
+    pub timezone: Option<&'a Entry>,
+    pub start_date: Option<&'a Entry>,
+    pub end_date: Option<&'a Entry>,
+    pub params: Vec<&'a Entry>,
+    pub connections: Vec<&'a Entry>,
+    pub on_failure: Vec<Action<'a>>,
+    /// `operators:` entries' `path` values.
+    pub operator_crates: Vec<&'a Node>,
+    /// `tasks:` entries, in file order.
+    pub tasks: Vec<Task<'a>>,
+    /// Task id -> index in `tasks`.
+    pub task_index: HashMap<&'a str, usize>,
+}
+
+#[derive(Debug)]
+pub struct Task<'a> {
+    pub id: &'a str,
+    /// The task id's key node (where "this task" is reported).
+    pub key: &'a Node,
+    pub operator: Option<&'a Node>,
+    /// `depends_on` items that are strings.
+    pub depends_on: Vec<&'a Node>,
+    pub with: Option<&'a Entry>,
+    pub for_each: Option<&'a Node>,
+}
+
+/// An `on_failure` action.
+#[derive(Debug)]
+pub struct Action<'a> {
+    pub node: &'a Node,
+    pub operator: Option<&'a Node>,
+    pub with: Option<&'a Entry>,
+}
+
+fn string_node(entry: Option<&Entry>) -> Option<&Node> {
+    entry.map(|e| &e.value).filter(|n| n.as_str().is_some())
+}
+
+fn entries(entry: Option<&Entry>) -> Vec<&Entry> {
+    entry.and_then(|e| e.value.as_map()).map(|m| m.iter().filter(|e| e.key.as_str().is_some()).collect()).unwrap_or_default()
+}
+
+impl<'a> Pipeline<'a> {
+    pub fn lower(file: FileId, root: &'a Node) -> Pipeline<'a> {
+        let get = |k: &str| root.get(k);
+        let string_entry = |k: &str| get(k).filter(|e| e.value.as_str().is_some());
+        let mut tasks = Vec::new();
+        for entry in entries(get("tasks")) {
+            let id = entry.key.as_str().unwrap_or_default();
+            let node = &entry.value;
+            let depends_on = node
+                .get("depends_on")
+                .and_then(|e| e.value.as_seq())
+                .map(|items| items.iter().filter(|n| n.as_str().is_some()).collect())
+                .unwrap_or_default();
+            tasks.push(Task {
+                id,
+                key: &entry.key,
+                operator: string_node(node.get("operator")),
+                depends_on,
+                with: node.get("with").filter(|e| matches!(e.value.value, Value::Map(_))),
+                for_each: node.get("for_each").map(|e| &e.value).filter(|n| n.as_seq().is_some()),
+            });
+        }
+        let mut task_index = HashMap::with_capacity(tasks.len());
+        for (i, t) in tasks.iter().enumerate() {
+            task_index.entry(t.id).or_insert(i);
+        }
+        let on_failure = get("on_failure")
+            .and_then(|e| e.value.as_seq())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|n| n.as_map().is_some())
+                    .map(|n| Action {
+                        node: n,
+                        operator: string_node(n.get("operator")),
+                        with: n.get("with").filter(|e| matches!(e.value.value, Value::Map(_))),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let operator_crates = get("operators")
+            .and_then(|e| e.value.as_seq())
+            .map(|items| items.iter().filter_map(|n| string_node(n.get("path"))).collect())
+            .unwrap_or_default();
+        Pipeline {
+            file,
+            root,
+            name: string_node(get("pipeline")),
+            schedule: string_entry("schedule"),
+            timezone: string_entry("timezone"),
+            start_date: string_entry("start_date"),
+            end_date: string_entry("end_date"),
+            params: entries(get("params")),
+            connections: entries(get("connections")),
+            on_failure,
+            operator_crates,
+            tasks,
+            task_index,
+        }
+    }
+
+    pub fn task(&self, id: &str) -> Option<&Task<'a>> {
+        self.task_index.get(id).map(|&i| &self.tasks[i])
+    }
+}

@@ -1,0 +1,27 @@
+//! E004 missing-key: a required key is absent. Under `with:` the same check
+//! is E021 (missing operator parameter).
+
+use runtime::spec::Object;
+
+use super::structure::Walk;
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
+use crate::source::Span;
+
+pub fn report(name: &str, obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
+    let what = if walk.codes.missing == Code::E021 { "parameter" } else { "key" };
+    let doc = obj.field(name).map(|f| f.doc).unwrap_or_default();
+    diags.push(
+        Diagnostic::new(walk.codes.missing, owner, format!("missing required {what} `{name}` in {}", walk.context))
+            .label(format!("`{name}` is required here"))
+            .help(format!("add `{name}:` ({})", doc.trim_end_matches('.').to_lowercase())),
+    );
+}
+
+pub fn report_one_of(group: &[&str], obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
+    let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
+    diags.push(
+        Diagnostic::new(walk.codes.missing, owner, format!("{} need one of {}", obj.what, names.join(" or ")))
+            .label(format!("none of {} is set", names.join(", ")))
+            .help(format!("set exactly one of {}", names.join(", "))),
+    );
+}

@@ -1,0 +1,79 @@
+//! Finds every template (each string under `with:`, `connections:` and
+//! `on_failure:`), parses it with MiniJinja and hands what it finds to the
+//! three template checks: E040 (syntax), E041 (undefined variable) and E042
+//! (`tasks.X.output` of a task that is not upstream).
+
+use minijinja::Environment;
+
+use super::{template_syntax, template_upstream, template_variable, Ctx};
+use crate::diagnostic::Diagnostics;
+use crate::syntax::{Node, Value};
+
+/// Where a template is, which decides what its context holds (SPEC §2).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// In a task's `with:`: `tasks.X` for its ancestors, `item` with `for_each`.
+    Task(usize),
+    /// In `connections:`: no `tasks`, no `item`.
+    Connection,
+    /// In an `on_failure` action: every task's output, no `item`.
+    OnFailure,
+}
+
+/// One template variable reference, as MiniJinja reports it: a dotted path
+/// (`params.model_path`, `tasks.extract.output`).
+#[derive(Debug)]
+pub struct Reference<'a> {
+    pub path: &'a str,
+    /// The template's string node.
+    pub node: &'a Node,
+    pub scope: Scope,
+}
+
+pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let p = &ctx.pipeline;
+    let mut upstream = template_upstream::Checker::new(ctx);
+    let mut visit = |node: &Node, scope: Scope, diags: &mut Diagnostics| {
+        let Some(text) = node.as_str() else { return };
+        if !(text.contains("{{") || text.contains("{%") || text.contains("{#")) {
+            return;
+        }
+        let template = match env.template_from_str(text) {
+            Ok(t) => t,
+            Err(err) => return template_syntax::report(ctx, node, &err, diags),
+        };
+        let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        for path in &names {
+            let r = Reference { path, node, scope };
+            if template_variable::check(ctx, &r, diags) {
+                upstream.check(&r, diags);
+            }
+        }
+    };
+    for (t, task) in p.tasks.iter().enumerate() {
+        if let Some(with) = task.with {
+            each_string(&with.value, &mut |n| visit(n, Scope::Task(t), diags));
+        }
+    }
+    for entry in &p.connections {
+        each_string(&entry.value, &mut |n| visit(n, Scope::Connection, diags));
+    }
+    for action in &p.on_failure {
+        if let Some(with) = action.with {
+            each_string(&with.value, &mut |n| visit(n, Scope::OnFailure, diags));
+        }
+    }
+}
+
+/// Calls `f` on every string value in `node`, depth first, in file order.
+fn each_string<'a>(node: &'a Node, f: &mut dyn FnMut(&'a Node)) {
+    match &node.value {
+        Value::Str { .. } => f(node),
+        Value::Seq(items) => items.iter().for_each(|n| each_string(n, f)),
+        Value::Map(entries) => entries.iter().for_each(|e| each_string(&e.value, f)),
+        _ => {}
+    }
+}

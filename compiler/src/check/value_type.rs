@@ -1,0 +1,78 @@
+//! E003 wrong-type: a value of the wrong type or malformed (a duration
+//! without a unit, a bad id, a negative count, a `for_each` that is not a
+//! literal list). Under `with:` the same check is E023.
+
+use runtime::spec::Ty;
+
+use super::structure::Walk;
+use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::syntax::{Node, Value};
+
+pub fn report(node: &Node, ty: &Ty, name: &str, walk: Walk<'_>, diags: &mut Diagnostics) {
+    let expected = ty.describe();
+    let found = match node.scalar_text() {
+        Some(text) if text.len() <= 40 && !text.contains('\n') => format!("{} `{text}`", node.kind_name()),
+        _ => node.kind_name().to_string(),
+    };
+    let mut d = Diagnostic::new(
+        walk.codes.wrong_type,
+        node.span,
+        format!("invalid `{name}` in {}: expected {expected}, found {found}", walk.context),
+    )
+    .label(format!("expected {expected}"));
+    d = d.help_opt(help(node, ty));
+    diags.push(d);
+}
+
+fn help(node: &Node, ty: &Ty) -> Option<String> {
+    let ty = match ty {
+        Ty::Nullable(inner) => inner,
+        other => other,
+    };
+    match (ty, &node.value) {
+        (Ty::Duration, Value::Int(n)) => Some(format!("a duration needs a unit: `{n}s`, `{n}m`, ...")),
+        (Ty::Duration, _) => Some("write durations as a number and a unit: 500ms, 30s, 10m, 2h, 1d, or 1h30m".into()),
+        (Ty::Identifier, Value::Str { text, .. }) => {
+            let fixed: String = text
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let fixed = if fixed.starts_with(|c: char| c.is_ascii_lowercase()) { fixed } else { format!("t_{fixed}") };
+            Some(format!(
+                "ids are lowercase letters, digits and `_`, start with a letter, at most 63 characters: `{}`",
+                fixed.chars().take(63).collect::<String>()
+            ))
+        }
+        (Ty::Enum(values), Value::Str { text, .. }) => did_you_mean(text, values.iter().copied()),
+        (Ty::String, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => {
+            node.scalar_text().map(|t| format!("quote it to make it a string: \"{t}\""))
+        }
+        (Ty::List(_), Value::Str { text, .. }) if !text.contains("{{") => Some(format!("write a list: [{text}]")),
+        (Ty::List(_), Value::Str { .. }) => Some("`for_each` and list parameters are literal lists, known at compile time; a template cannot produce one".into()),
+        (Ty::Integer { .. }, Value::Str { text, .. }) if text.parse::<i64>().is_ok() => Some(format!("remove the quotes: {text}")),
+        _ => None,
+    }
+}
+
+/// A mapping key that is not a string (`1: x`, `[a]: b`).
+pub fn report_key(key: &Node, walk: Walk<'_>, diags: &mut Diagnostics) {
+    diags.push(
+        Diagnostic::new(walk.codes.wrong_type, key.span, format!("keys in {} must be strings, found {}", walk.context, key.kind_name()))
+            .label("not a string key"),
+    );
+}
+
+/// Two keys of an exactly-one-of group are both set.
+pub fn report_conflict(second: &crate::syntax::Entry, group: &[&str], walk: Walk<'_>, diags: &mut Diagnostics) {
+    let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
+    diags.push(
+        Diagnostic::new(
+            walk.codes.wrong_type,
+            second.key.span,
+            format!("only one of {} may be set in {}", names.join(", "), walk.context),
+        )
+        .label("set here as well")
+        .help(format!("keep exactly one of {}", names.join(", "))),
+    );
+}
