@@ -3,7 +3,7 @@
 //! of the wrong type is simply absent here (it was reported already), which
 //! keeps later checks from piling up cascades.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::source::FileId;
 use crate::syntax::{Entry, Node, Value};
@@ -78,7 +78,7 @@ impl<'a> Pipeline<'a> {
                 for_each: node.get("for_each").map(|e| &e.value).filter(|n| n.as_seq().is_some()),
             });
         }
-        let mut task_index = HashMap::with_capacity(tasks.len());
+        let mut task_index = HashMap::with_capacity_and_hasher(tasks.len(), Default::default());
         for (i, t) in tasks.iter().enumerate() {
             task_index.entry(t.id).or_insert(i);
         }

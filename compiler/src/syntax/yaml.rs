@@ -11,7 +11,7 @@
 //! ([`MAX_NODES`], which stops "billion laughs"). The file size limit is
 //! the caller's (`load.rs`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
@@ -20,6 +20,8 @@ use crate::source::{FileId, Span};
 
 /// Deepest nesting of lists and mappings accepted.
 pub const MAX_DEPTH: usize = 64;
+/// Mappings with more keys than this index them for the duplicate check.
+const SMALL_MAP: usize = 8;
 /// Most nodes a document may hold once aliases are expanded.
 pub const MAX_NODES: usize = 5_000_000;
 
@@ -167,7 +169,9 @@ enum Frame {
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<Node>,
-        seen: HashMap<String, Span>,
+        /// Key -> span, built once a mapping grows past [`SMALL_MAP`] keys;
+        /// smaller ones are scanned (most mappings have a handful of keys).
+        seen: Option<HashMap<String, Span>>,
     },
 }
 
@@ -208,7 +212,7 @@ fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mu
     };
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::default();
     let mut nodes = 0usize;
     let mut root: Option<Node> = None;
     let mut documents = 0;
@@ -277,7 +281,7 @@ fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mu
                         anchor,
                         entries: Vec::new(),
                         key: None,
-                        seen: HashMap::new(),
+                        seen: None,
                     },
                 });
                 continue;
@@ -364,23 +368,34 @@ fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mu
                 None => *key = Some(finished),
                 Some(k) => {
                     let name = k.scalar_text();
-                    let duplicate = name.as_ref().and_then(|n| seen.get(n).copied());
+                    if seen.is_none() && entries.len() >= SMALL_MAP {
+                        let index = entries.iter().filter_map(|e| Some((e.key.scalar_text()?, e.key.span)));
+                        *seen = Some(index.collect());
+                    }
+                    let duplicate = name.as_ref().and_then(|n| match seen {
+                        Some(seen) => seen.get(n).copied(),
+                        None => entries.iter().find(|e| key_is(&e.key, n)).map(|e| e.key.span),
+                    });
                     if let (Some(first), Some(name)) = (duplicate, &name) {
                         duplicates.push(Duplicate { name: name.clone(), first, again: k.span });
                     } else {
-                        if let Some(name) = name {
+                        if let (Some(seen), Some(name)) = (seen.as_mut(), name) {
                             seen.insert(name, k.span);
                         }
-                        entries.push(Entry {
-                            key: k,
-                            value: finished,
-                        });
+                        entries.push(Entry { key: k, value: finished });
                     }
                 }
             },
         }
     }
     root
+}
+
+fn key_is(key: &Node, name: &str) -> bool {
+    match &key.value {
+        Value::Str { text, .. } => text == name,
+        _ => key.scalar_text().as_deref() == Some(name),
+    }
 }
 
 /// Types a scalar by the YAML 1.2 core schema. Quoted, block and tagged

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Writes a layered pipeline of N tasks for the benchmarks.
+
+Layers of 100 tasks (10 for N <= 1000); each task depends on 1 to 3 random
+tasks of the layer before, runs a shell command whose template reads the
+logical date, a run parameter and the output of one of its upstreams.
+Deterministic for a given N and --seed.
+
+usage: gen_pipeline.py N [--seed S] [--operator noop|shell] > pipeline.yaml
+"""
+import argparse
+import random
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--operator", choices=["shell", "noop"], default="shell")
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    width = 10 if args.n <= 1000 else 100
+    out = [
+        f"pipeline: layered_{args.n}",
+        "description: generated benchmark pipeline",
+        'schedule: "0 2 * * *"',
+        "timezone: Asia/Seoul",
+        "start_date: 2026-01-01",
+        "params:",
+        "  region: kr",
+        "  limit: 100",
+        "defaults:",
+        "  retries: 1",
+        "  retry_delay: 1s",
+        "tasks:",
+    ]
+    prev = []
+    layer = []
+    for i in range(args.n):
+        if len(layer) == width:
+            prev, layer = layer, []
+        tid = f"t{i}"
+        out.append(f"  {tid}:")
+        out.append(f"    operator: {args.operator}")
+        deps = []
+        if prev:
+            # The first upstream cycles through the previous layer, so every
+            # task has a dependent and the graph is one component.
+            first = prev[len(layer) % len(prev)]
+            others = [t for t in rng.sample(prev, min(len(prev), rng.randint(1, 3))) if t != first]
+            deps = [first] + others[:2]
+        if deps:
+            out.append(f"    depends_on: [{', '.join(deps)}]")
+        if args.operator == "shell":
+            up = f" {{{{ tasks.{deps[0]}.output }}}}" if deps else ""
+            out.append("    with:")
+            out.append(f'      command: "echo {tid} {{{{ ds }}}} {{{{ params.region }}}}{up}"')
+        layer.append(tid)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
