@@ -186,6 +186,10 @@ impl Diagnostics {
         self.list.iter().any(|d| d.severity() == Severity::Error)
     }
 
+    pub fn has_errors_in(&self, file: crate::source::FileId) -> bool {
+        self.list.iter().any(|d| d.span.file == file && d.severity() == Severity::Error)
+    }
+
     pub fn has(&self, code: Code) -> bool {
         self.list.iter().any(|d| d.code == code)
     }

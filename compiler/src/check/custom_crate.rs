@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
                 Diagnostic::new(Code::E050, path_node.span, message)
                     .label("paths are relative to the pipeline file")
                     .note(note)
-                    .help("`chime init --ops` writes an operators crate"),
+                    .help("fix the path, or create the crate: a library whose src/lib.rs holds the #[chime::operator] functions"),
             );
         }
     }

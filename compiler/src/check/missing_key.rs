@@ -13,7 +13,7 @@ pub fn report(name: &str, obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut
     diags.push(
         Diagnostic::new(walk.codes.missing, owner, format!("missing required {what} `{name}` in {}", walk.context))
             .label(format!("`{name}` is required here"))
-            .help(format!("add `{name}:` ({})", doc.trim_end_matches('.').to_lowercase())),
+            .help(format!("add `{name}:` ({})", lower_first(doc.trim_end_matches('.')))),
     );
 }
 
@@ -24,4 +24,12 @@ pub fn report_one_of(group: &[&str], obj: &Object, owner: Span, walk: Walk<'_>, 
             .label(format!("none of {} is set", names.join(", ")))
             .help(format!("set exactly one of {}", names.join(", "))),
     );
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }

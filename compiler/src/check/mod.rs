@@ -113,6 +113,7 @@ pub const CHECKS: &[CheckInfo] = &[
     CheckInfo { code: Code::E002, name: "unknown-key", run: None },
     CheckInfo { code: Code::E003, name: "wrong-type", run: None },
     CheckInfo { code: Code::E004, name: "missing-key", run: None },
+    CheckInfo { code: Code::E003, name: "task-id", run: Some(value_type::task_ids) },
     CheckInfo { code: Code::E010, name: "duplicate-task", run: Some(duplicate_task::run) },
     CheckInfo { code: Code::E011, name: "unknown-dependency", run: Some(unknown_dependency::run) },
     CheckInfo { code: Code::E012, name: "dependency-cycle", run: Some(dependency_cycle::run) },
@@ -147,7 +148,7 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
             let at = crate::source::Span::new(file, 0..0);
             diags.push(
                 crate::diagnostic::Diagnostic::new(Code::E004, at, "the file is empty: missing `pipeline` and `tasks`")
-                    .help("start with `pipeline: my_pipeline` and a `tasks:` mapping (`chime init` writes one)"),
+                    .help("start with `pipeline: my_pipeline` and a `tasks:` mapping of at least one task"),
             );
         }
         return;

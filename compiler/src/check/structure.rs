@@ -96,7 +96,9 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
         (Ty::Enum(values), Value::Str { text, .. }) => values.contains(&text.as_str()) || templated_string,
         (Ty::List(inner), Value::Seq(items)) => {
             for item in items {
-                check_value(item, inner, name, key, walk, diags);
+                // A mapping in a list reports its missing keys on itself.
+                let owner = if item.as_map().is_some() { item.span.start_point() } else { key };
+                check_value(item, inner, name, owner, walk, diags);
             }
             true
         }
@@ -115,7 +117,7 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
             true
         }
         (Ty::Object(obj), Value::Map(_)) => {
-            let context = format!("`{name}`");
+            let context = nested(name, walk.context);
             check_object(node, obj, key, Walk { context: &context, ..walk }, diags);
             true
         }
@@ -124,4 +126,10 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
     if !ok {
         value_type::report(node, ty, name, walk, diags);
     }
+}
+
+/// The context of a mapping nested under `name`: "`output` of the `predict`
+/// parameters of task `score`"; directly under the pipeline, just "`defaults`".
+fn nested(name: &str, parent: &str) -> String {
+    if parent == "the pipeline" { format!("`{name}`") } else { format!("`{name}` of {parent}") }
 }

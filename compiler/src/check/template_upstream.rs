@@ -31,15 +31,14 @@ impl<'c, 'a> Checker<'c, 'a> {
         }
         let task = &p.tasks[t];
         let span = find(r, id).map_or(r.node.span, |range| locate(&self.ctx.source.text, r.node, range));
-        let message = if x == t {
-            format!("task `{}` reads its own output", task.id)
+        let (message, help) = if x == t {
+            (format!("task `{}` reads its own output", task.id), "a task's output exists only once it has finished".to_string())
         } else {
-            format!("task `{}` reads `tasks.{id}.output`, but `{id}` is not upstream of it", task.id)
+            (
+                format!("task `{}` reads `tasks.{id}.output`, but `{id}` is not upstream of it", task.id),
+                format!("add `{id}` to `depends_on` of `{}` (directly or through another task)", task.id),
+            )
         };
-        diags.push(
-            Diagnostic::new(Code::E042, span, message)
-                .label("may not have run when this task starts")
-                .help(format!("add `{id}` to `depends_on` of `{}` (directly or through another task)", task.id)),
-        );
+        diags.push(Diagnostic::new(Code::E042, span, message).label("may not have run when this task starts").help(help));
     }
 }

@@ -28,13 +28,15 @@ pub fn report(entry: &Entry, obj: &Object, walk: Walk<'_>, diags: &mut Diagnosti
 /// in a task.
 fn elsewhere(key: &str, obj: &Object) -> Option<String> {
     use crate::schema::{DEFAULTS, PIPELINE, TASK};
-    if std::ptr::eq(obj, &PIPELINE) && DEFAULTS.field(key).is_some() {
+    // The tables are `const`s, so they are told apart by name, not address.
+    let is = |other: &Object| obj.what == other.what;
+    if is(&PIPELINE) && DEFAULTS.field(key).is_some() {
         return Some(format!("`{key}` is a task setting: put it under `defaults:` to apply it to every task"));
     }
-    if std::ptr::eq(obj, &PIPELINE) && TASK.field(key).is_some() {
+    if is(&PIPELINE) && TASK.field(key).is_some() {
         return Some(format!("`{key}` is a task key: put it under a task in `tasks:`"));
     }
-    if std::ptr::eq(obj, &TASK) && PIPELINE.field(key).is_some() {
+    if is(&TASK) && PIPELINE.field(key).is_some() {
         return Some(format!("`{key}` is a pipeline key: put it at the top level of the file"));
     }
     None

@@ -9,7 +9,9 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let g = &ctx.graph;
     let n = ctx.pipeline.tasks.len();
-    if n < 2 || components(ctx) < 2 {
+    // In a file with errors, a disconnected task is most often a symptom
+    // (a misspelt `depends_on` key): stay quiet until the errors are fixed.
+    if n < 2 || diags.has_errors_in(ctx.pipeline.file) || components(ctx) < 2 {
         return;
     }
     for (t, task) in ctx.pipeline.tasks.iter().enumerate() {

@@ -76,3 +76,17 @@ pub fn report_conflict(second: &crate::syntax::Entry, group: &[&str], walk: Walk
         .help(format!("keep exactly one of {}", names.join(", "))),
     );
 }
+
+/// Task ids (the keys of `tasks:`) must be identifiers; they name log
+/// folders, CLI arguments and template variables.
+pub fn task_ids(ctx: &super::Ctx<'_>, diags: &mut Diagnostics) {
+    for task in &ctx.pipeline.tasks {
+        if !runtime::spec::is_identifier(task.id) {
+            let walk = Walk { codes: super::structure::PIPELINE_CODES, templated: false, context: "`tasks`" };
+            let mut d = Diagnostic::new(walk.codes.wrong_type, task.key.span, format!("invalid task id `{}`", task.id))
+                .label("not an identifier");
+            d = d.help_opt(help(task.key, &Ty::Identifier));
+            diags.push(d);
+        }
+    }
+}

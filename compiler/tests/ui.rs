@@ -1,0 +1,130 @@
+//! Golden tests: every `tests/ui/<case>.yaml` is checked and its human
+//! output compared with `<case>.stderr`. `CHIME_BLESS=1 cargo test` rewrites
+//! the expected files; review the diff before committing it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ui_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/ui")
+}
+
+fn check(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .args(["--color", "never"])
+        .output()
+        .expect("run chime");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ui_cases_match_their_golden_output() {
+    let dir = ui_dir();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/ui")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "expected the ui cases, found {}", cases.len());
+    let bless = std::env::var_os("CHIME_BLESS").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let name = case.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        let (code, stdout, stderr) = check(&dir, &[name]);
+        assert!(stdout.is_empty(), "{name}: human format writes to stderr only");
+        let expected_code = i32::from(stderr.starts_with("error") || stderr.contains("\nerror"));
+        assert_eq!(code, expected_code, "{name}: exit status\n{stderr}");
+        // Every case is named after the codes it shows: they must appear.
+        for part in name.split(['_', '.']) {
+            let code = part.to_uppercase();
+            let is_code = code.len() == 4
+                && (code.starts_with('E') || code.starts_with('W'))
+                && code.as_bytes()[1..].iter().all(u8::is_ascii_digit);
+            if is_code {
+                assert!(stderr.contains(&format!("[{code}]")), "{name}: no {code} reported\n{stderr}");
+            }
+        }
+        if name.starts_with("ok_") {
+            assert!(stderr.ends_with("no problems\n"), "{name}: {stderr}");
+        }
+        let golden = case.with_extension("stderr");
+        if bless {
+            std::fs::write(&golden, &stderr).expect("write golden");
+            continue;
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        if want != stderr {
+            failures.push(format!("--- {name}: expected\n{want}\n--- got\n{stderr}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) differ (CHIME_BLESS=1 to accept):\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_code_has_a_case() {
+    let names: Vec<String> = std::fs::read_dir(ui_dir())
+        .expect("tests/ui")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let codes = [
+        "e001", "e002", "e003", "e004", "e010", "e011", "e012", "e020", "e021", "e022", "e023", "e030", "e031", "e032",
+        "e040", "e041", "e042", "e050", "w001",
+    ];
+    for code in codes {
+        assert!(names.iter().any(|n| n.contains(code)), "no ui case for {code}");
+    }
+}
+
+#[test]
+fn all_files_are_checked_in_one_run() {
+    let (code, _, stderr) = check(&ui_dir(), &["e011_unknown_dependency.yaml", "e012_cycle.yaml", "ok_spec_example.yaml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("[E011]") && stderr.contains("[E012]"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("checked 3 files: 4 errors"), "{stderr}");
+}
+
+#[test]
+fn directories_and_globs_expand_to_yaml_files() {
+    let dir = ui_dir();
+    let (_, _, stderr) = check(&dir, &["."]);
+    let files = std::fs::read_dir(&dir)
+        .expect("ui")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml")))
+        .count();
+    assert!(stderr.contains(&format!("checked {files} files")), "{}", stderr.lines().last().unwrap_or_default());
+    let (_, _, stderr) = check(&dir, &["e03*.yaml"]);
+    assert!(stderr.contains("checked 6 files"), "{}", stderr.lines().last().unwrap_or_default());
+}
+
+#[test]
+fn unreadable_input_exits_2() {
+    let (code, _, stderr) = check(&ui_dir(), &["no_such_file.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no_such_file.yaml: no such file or directory"), "{stderr}");
+    let (code, _, stderr) = check(&ui_dir(), &["nothing*.yaml"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn non_utf8_and_oversized_files_get_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("chime-ui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    std::fs::write(dir.join("latin1.yaml"), b"pipeline: caf\xe9\n").expect("write");
+    let (code, _, stderr) = check(&dir, &["latin1.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("latin1.yaml:1: the file is not UTF-8"), "{stderr}");
+    let big = std::fs::File::create(dir.join("big.yaml")).expect("create");
+    big.set_len(65 * 1024 * 1024).expect("sparse file");
+    let (code, _, stderr) = check(&dir, &["big.yaml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("limited to 64 MiB"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
