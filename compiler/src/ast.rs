@@ -53,7 +53,10 @@ fn string_node(entry: Option<&Entry>) -> Option<&Node> {
 }
 
 fn entries(entry: Option<&Entry>) -> Vec<&Entry> {
-    entry.and_then(|e| e.value.as_map()).map(|m| m.iter().filter(|e| e.key.as_str().is_some()).collect()).unwrap_or_default()
+    entry
+        .and_then(|e| e.value.as_map())
+        .map(|m| m.iter().filter(|e| e.key.as_str().is_some()).collect())
+        .unwrap_or_default()
 }
 
 impl<'a> Pipeline<'a> {
@@ -74,8 +77,13 @@ impl<'a> Pipeline<'a> {
                 key: &entry.key,
                 operator: string_node(node.get("operator")),
                 depends_on,
-                with: node.get("with").filter(|e| matches!(e.value.value, Value::Map(_))),
-                for_each: node.get("for_each").map(|e| &e.value).filter(|n| n.as_seq().is_some()),
+                with: node
+                    .get("with")
+                    .filter(|e| matches!(e.value.value, Value::Map(_))),
+                for_each: node
+                    .get("for_each")
+                    .map(|e| &e.value)
+                    .filter(|n| n.as_seq().is_some()),
             });
         }
         let mut task_index = HashMap::with_capacity_and_hasher(tasks.len(), Default::default());
@@ -91,14 +99,21 @@ impl<'a> Pipeline<'a> {
                     .map(|n| Action {
                         node: n,
                         operator: string_node(n.get("operator")),
-                        with: n.get("with").filter(|e| matches!(e.value.value, Value::Map(_))),
+                        with: n
+                            .get("with")
+                            .filter(|e| matches!(e.value.value, Value::Map(_))),
                     })
                     .collect()
             })
             .unwrap_or_default();
         let operator_crates = get("operators")
             .and_then(|e| e.value.as_seq())
-            .map(|items| items.iter().filter_map(|n| string_node(n.get("path"))).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|n| string_node(n.get("path")))
+                    .collect()
+            })
             .unwrap_or_default();
         Pipeline {
             file,

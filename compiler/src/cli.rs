@@ -12,7 +12,11 @@ use crate::render::{self, Format, Summary};
 use crate::source::Sources;
 
 #[derive(Debug, Parser)]
-#[command(name = "chime", version, about = "Compile declarative pipeline.yaml files into standalone batch-pipeline binaries")]
+#[command(
+    name = "chime",
+    version,
+    about = "Compile declarative pipeline.yaml files into standalone batch-pipeline binaries"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -134,7 +138,11 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     }
     if let Some(n) = args.next {
-        let now = match args.now.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        let now = match args
+            .now
+            .as_deref()
+            .map(chrono::DateTime::parse_from_rfc3339)
+        {
             None => chrono::Utc::now(),
             Some(Ok(t)) => t.with_timezone(&chrono::Utc),
             Some(Err(e)) => {

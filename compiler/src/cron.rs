@@ -9,8 +9,8 @@
 
 use std::ops::Range;
 
-use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 /// A problem in a cron expression: where in the string, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +38,43 @@ struct FieldSpec {
 }
 
 const FIELDS: [FieldSpec; 5] = [
-    FieldSpec { name: "minute", min: 0, max: 59, names: &[], extra: "" },
-    FieldSpec { name: "hour", min: 0, max: 23, names: &[], extra: "" },
-    FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[], extra: "LW?" },
+    FieldSpec {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+        extra: "",
+    },
+    FieldSpec {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+        extra: "",
+    },
+    FieldSpec {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        extra: "LW?",
+    },
     FieldSpec {
         name: "month",
         min: 1,
         max: 12,
-        names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+        names: &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
         extra: "",
     },
-    FieldSpec { name: "day-of-week", min: 0, max: 7, names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], extra: "L#?" },
+    FieldSpec {
+        name: "day-of-week",
+        min: 0,
+        max: 7,
+        names: &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"],
+        extra: "L#?",
+    },
 ];
 
 /// Parses a schedule; a problem names the field and points inside `text`.
@@ -64,8 +90,9 @@ pub fn parse(text: &str) -> Result<Cron, CronProblem> {
                 return Err(CronProblem {
                     range: whole,
                     message: format!("unknown schedule preset `{trimmed}`"),
-                    help: crate::diagnostic::did_you_mean(trimmed, names.clone())
-                        .or_else(|| Some(format!("presets: {}", names.collect::<Vec<_>>().join(", ")))),
+                    help: crate::diagnostic::did_you_mean(trimmed, names.clone()).or_else(|| {
+                        Some(format!("presets: {}", names.collect::<Vec<_>>().join(", ")))
+                    }),
                 });
             }
         }
@@ -73,7 +100,10 @@ pub fn parse(text: &str) -> Result<Cron, CronProblem> {
         check_fields(text)?;
         trimmed
     };
-    let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+    let parser = CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build();
     let cron = parser.parse(expr).map_err(|e| CronProblem {
         range: whole.clone(),
         message: format!("invalid cron expression: {e}"),
@@ -98,8 +128,12 @@ fn check_fields(text: &str) -> Result<(), CronProblem> {
         let trimmed = text.trim();
         let lead = text.len() - text.trim_start().len();
         let help = match fields.len() {
-            6 | 7 => "chime's cron has no seconds or year field: use minute hour day-of-month month day-of-week",
-            _ => "use minute hour day-of-month month day-of-week, e.g. `0 2 * * *`, or @hourly, @daily, @weekly, @monthly, @yearly",
+            6 | 7 => {
+                "chime's cron has no seconds or year field: use minute hour day-of-month month day-of-week"
+            }
+            _ => {
+                "use minute hour day-of-month month day-of-week, e.g. `0 2 * * *`, or @hourly, @daily, @weekly, @monthly, @yearly"
+            }
         };
         return Err(CronProblem {
             range: lead..lead + trimmed.len(),
@@ -147,7 +181,11 @@ fn check_field(offset: usize, field: &str, spec: &FieldSpec) -> Result<(), CronP
         let el_start = pos;
         pos += element.len() + 1;
         if element.is_empty() {
-            return Err(problem(el_start..el_start + 1, format!("empty element in {} field", spec.name), None));
+            return Err(problem(
+                el_start..el_start + 1,
+                format!("empty element in {} field", spec.name),
+                None,
+            ));
         }
         let (body, step) = match element.split_once('/') {
             Some((b, s)) => (b, Some(s)),
@@ -156,14 +194,20 @@ fn check_field(offset: usize, field: &str, spec: &FieldSpec) -> Result<(), CronP
         if let Some(step) = step {
             let s_start = el_start + body.len() + 1;
             match step.parse::<u32>() {
-                Ok(0) => return Err(problem(s_start..s_start + step.len(), format!("{} step 0 never advances", spec.name), Some("use a step of 1 or more".into()))),
+                Ok(0) => {
+                    return Err(problem(
+                        s_start..s_start + step.len(),
+                        format!("{} step 0 never advances", spec.name),
+                        Some("use a step of 1 or more".into()),
+                    ));
+                }
                 Ok(_) => {}
                 Err(_) => {
                     return Err(problem(
                         s_start..s_start + step.len().max(1),
                         format!("{} step `{step}` is not a number", spec.name),
                         None,
-                    ))
+                    ));
                 }
             }
         }
@@ -179,11 +223,19 @@ fn check_field(offset: usize, field: &str, spec: &FieldSpec) -> Result<(), CronP
             at += part.len() + 1;
         }
         if values.len() > 2 {
-            return Err(problem(el_start..el_start + body.len(), format!("`{body}` is not a valid {} range", spec.name), Some("write a range as a-b".into())));
+            return Err(problem(
+                el_start..el_start + body.len(),
+                format!("`{body}` is not a valid {} range", spec.name),
+                Some("write a range as a-b".into()),
+            ));
         }
         let mut numbers = Vec::new();
         for (v_start, part) in &values {
-            let core: &str = part.split('#').next().unwrap_or(part).trim_end_matches(|c: char| spec.extra.contains(c));
+            let core: &str = part
+                .split('#')
+                .next()
+                .unwrap_or(part)
+                .trim_end_matches(|c: char| spec.extra.contains(c));
             if core.is_empty() && part.chars().all(|c| spec.extra.contains(c)) && !part.is_empty() {
                 continue; // `L`, `LW`
             }
@@ -207,7 +259,11 @@ fn check_field(offset: usize, field: &str, spec: &FieldSpec) -> Result<(), CronP
             }
             if let Some((_, nth)) = part.split_once('#') {
                 if !matches!(nth.parse::<u32>(), Ok(1..=5)) {
-                    return Err(problem(*v_start..v_start + part.len(), format!("`{part}`: the week number after # is 1-5"), None));
+                    return Err(problem(
+                        *v_start..v_start + part.len(),
+                        format!("`{part}`: the week number after # is 1-5"),
+                        None,
+                    ));
                 }
             }
             numbers.push(value);
@@ -235,7 +291,17 @@ mod tests {
 
     #[test]
     fn valid_expressions() {
-        for ok in ["0 2 * * *", "*/15 * * * 1-5", "0 0 L * *", "0 9 * * MON-FRI", "0 0 * * 5#3", "0 0 15W * *", "@daily", "30 4 1,15 * *", "0 0 * JAN,JUL *"] {
+        for ok in [
+            "0 2 * * *",
+            "*/15 * * * 1-5",
+            "0 0 L * *",
+            "0 9 * * MON-FRI",
+            "0 0 * * 5#3",
+            "0 0 15W * *",
+            "@daily",
+            "30 4 1,15 * *",
+            "0 0 * JAN,JUL *",
+        ] {
             assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok).err());
         }
     }

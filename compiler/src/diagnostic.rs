@@ -187,7 +187,9 @@ impl Diagnostics {
     }
 
     pub fn has_errors_in(&self, file: crate::source::FileId) -> bool {
-        self.list.iter().any(|d| d.span.file == file && d.severity() == Severity::Error)
+        self.list
+            .iter()
+            .any(|d| d.span.file == file && d.severity() == Severity::Error)
     }
 
     pub fn has(&self, code: Code) -> bool {

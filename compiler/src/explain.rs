@@ -12,14 +12,18 @@ const CHECKS_MD: &str = include_str!("../../docs/checks.md");
 pub fn section(code: Code) -> Option<&'static str> {
     let heading = format!("\n## {}", code.as_str());
     let start = CHECKS_MD.find(&heading)? + 1;
-    let end = CHECKS_MD[start + 3..].find("\n## ").map_or(CHECKS_MD.len(), |i| start + 3 + i + 1);
+    let end = CHECKS_MD[start + 3..]
+        .find("\n## ")
+        .map_or(CHECKS_MD.len(), |i| start + 3 + i + 1);
     Some(CHECKS_MD[start..end].trim_end())
 }
 
 pub fn run(code: Option<&str>) -> ExitCode {
     let Some(text) = code else {
         for c in Code::ALL {
-            let title = section(*c).and_then(|s| s.lines().next()).unwrap_or_default();
+            let title = section(*c)
+                .and_then(|s| s.lines().next())
+                .unwrap_or_default();
             println!("{}", title.trim_start_matches("## "));
         }
         return ExitCode::SUCCESS;

@@ -25,12 +25,17 @@ pub fn run(file: &str, format: GraphFormat) -> ExitCode {
         for d in &diags {
             eprintln!("{}\n", crate::render::human(d, &sources, false));
         }
-        eprintln!("{}", crate::render::human_summary(crate::render::Summary::of(&diags, 1)));
+        eprintln!(
+            "{}",
+            crate::render::human_summary(crate::render::Summary::of(&diags, 1))
+        );
         return ExitCode::from(1);
     }
     let mut scratch = Diagnostics::default();
     let text = &sources.get(id).text;
-    let Some(root) = crate::syntax::yaml::parse(id, text, &mut scratch).root else { return ExitCode::from(1) };
+    let Some(root) = crate::syntax::yaml::parse(id, text, &mut scratch).root else {
+        return ExitCode::from(1);
+    };
     let p = crate::ast::Pipeline::lower(id, &root);
     print!("{}", render(&p, format));
     ExitCode::SUCCESS

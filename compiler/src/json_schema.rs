@@ -3,7 +3,7 @@
 //! runtime's operator contracts), so editors flag what `check` flags.
 
 use runtime::spec::{Object, Ty};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::schema::{PIPELINE, TASK};
 
@@ -44,8 +44,14 @@ fn object(obj: &Object, templated: bool) -> Value {
         }
         properties.insert(f.name.into(), schema);
     }
-    let required: Vec<_> = obj.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
-    let mut schema = json!({ "type": "object", "properties": properties, "additionalProperties": false });
+    let required: Vec<_> = obj
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
+    let mut schema =
+        json!({ "type": "object", "properties": properties, "additionalProperties": false });
     if !required.is_empty() {
         schema["required"] = json!(required);
     }
@@ -61,13 +67,21 @@ fn object(obj: &Object, templated: bool) -> Value {
 }
 
 fn ty(t: &Ty, templated: bool) -> Value {
-    let scalar = |s: Value| if templated { json!({ "anyOf": [s, { "type": "string", "pattern": TEMPLATE_PATTERN }] }) } else { s };
+    let scalar = |s: Value| {
+        if templated {
+            json!({ "anyOf": [s, { "type": "string", "pattern": TEMPLATE_PATTERN }] })
+        } else {
+            s
+        }
+    };
     match t {
         Ty::String | Ty::Cron | Ty::Timezone | Ty::Date => json!({ "type": "string" }),
         Ty::Identifier => json!({ "type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$" }),
         Ty::Integer { min } => scalar(json!({ "type": "integer", "minimum": min })),
         Ty::Bool => scalar(json!({ "type": "boolean" })),
-        Ty::Duration => json!({ "type": "string", "pattern": if templated { "^([0-9]+(ms|s|m|h|d))+$|\\{\\{" } else { "^([0-9]+(ms|s|m|h|d))+$" } }),
+        Ty::Duration => {
+            json!({ "type": "string", "pattern": if templated { "^([0-9]+(ms|s|m|h|d))+$|\\{\\{" } else { "^([0-9]+(ms|s|m|h|d))+$" } })
+        }
         Ty::Enum(values) => scalar(json!({ "enum": values })),
         Ty::List(inner) => json!({ "type": "array", "items": ty(inner, templated) }),
         Ty::Map(inner) => json!({ "type": "object", "additionalProperties": ty(inner, templated) }),

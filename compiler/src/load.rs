@@ -28,14 +28,19 @@ pub fn expand(args: &[String]) -> (Vec<PathBuf>, Vec<InputError>) {
             let before = files.len();
             walk(path, &mut files, &mut errors);
             if files.len() == before {
-                errors.push(InputError(format!("{arg}: no *.yaml or *.yml file in this directory")));
+                errors.push(InputError(format!(
+                    "{arg}: no *.yaml or *.yml file in this directory"
+                )));
             }
         } else if path.exists() {
             files.push(path.to_path_buf());
         } else if arg.contains(['*', '?', '[']) {
             match glob::glob(arg) {
                 Ok(paths) => {
-                    let mut matched: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+                    let mut matched: Vec<PathBuf> = paths
+                        .filter_map(Result::ok)
+                        .filter(|p| p.is_file())
+                        .collect();
                     matched.sort();
                     if matched.is_empty() {
                         errors.push(InputError(format!("{arg}: the pattern matches no file")));
@@ -63,7 +68,10 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
     };
     entries.sort();
     for path in entries {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if path.is_dir() {
             if !name.starts_with('.') && name != "target" && name != "node_modules" {
                 walk(&path, files, errors);
@@ -89,7 +97,9 @@ pub fn read(path: &Path) -> Result<SourceFile, InputError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        InputError(format!("{shown}:{line}: the file is not UTF-8 text (bad byte at offset {at}); save it as UTF-8"))
+        InputError(format!(
+            "{shown}:{line}: the file is not UTF-8 text (bad byte at offset {at}); save it as UTF-8"
+        ))
     })?;
     Ok(SourceFile::new(shown, text))
 }

@@ -25,8 +25,15 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(diags: &[Diagnostic], files: usize) -> Summary {
-        let errors = diags.iter().filter(|d| d.severity() == Severity::Error).count();
-        Summary { errors, warnings: diags.len() - errors, files }
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity() == Severity::Error)
+            .count();
+        Summary {
+            errors,
+            warnings: diags.len() - errors,
+            files,
+        }
     }
 }
 
@@ -39,34 +46,58 @@ pub fn human(d: &Diagnostic, sources: &Sources, color: bool) -> String {
     };
     // Only the lines the annotations are on are handed to the renderer,
     // so a diagnostic in a 10 MB file costs what its lines cost.
-    let spans: Vec<Span> = std::iter::once(d.span).chain(d.secondary.iter().map(|(s, _)| *s)).collect();
+    let spans: Vec<Span> = std::iter::once(d.span)
+        .chain(d.secondary.iter().map(|(s, _)| *s))
+        .collect();
     let first = spans.iter().map(|s| s.start).min().unwrap_or(0) as usize;
     let last = spans.iter().map(|s| s.end).max().unwrap_or(0) as usize;
     let (first_line, _) = src.line_col(first);
     let (last_line, _) = src.line_col(last);
     let start = line_start(src, first);
-    let end = src.text[last.min(src.text.len())..].find('\n').map_or(src.text.len(), |i| last + i);
+    let end = src.text[last.min(src.text.len())..]
+        .find('\n')
+        .map_or(src.text.len(), |i| last + i);
     let excerpt = &src.text[start..end];
     let local = |s: &Span| widen(excerpt, s.start as usize - start, s.end as usize - start);
-    let mut snippet = Snippet::source(excerpt).path(src.path.as_str()).line_start(first_line).fold(true);
-    snippet = snippet.annotation(AnnotationKind::Primary.span(local(&d.span)).label(d.label.as_deref()));
+    let mut snippet = Snippet::source(excerpt)
+        .path(src.path.as_str())
+        .line_start(first_line)
+        .fold(true);
+    snippet = snippet.annotation(
+        AnnotationKind::Primary
+            .span(local(&d.span))
+            .label(d.label.as_deref()),
+    );
     for (span, label) in &d.secondary {
-        snippet = snippet.annotation(AnnotationKind::Context.span(local(span)).label(label.as_str()));
+        snippet = snippet.annotation(
+            AnnotationKind::Context
+                .span(local(span))
+                .label(label.as_str()),
+        );
     }
     let _ = last_line;
-    let mut group = level.primary_title(d.message.as_str()).id(d.code.as_str()).element(snippet);
+    let mut group = level
+        .primary_title(d.message.as_str())
+        .id(d.code.as_str())
+        .element(snippet);
     for note in &d.notes {
         group = group.element(Level::NOTE.message(note.as_str()));
     }
     if let Some(help) = &d.help {
         group = group.element(Level::HELP.message(help.as_str()));
     }
-    let renderer = if color { Renderer::styled() } else { Renderer::plain() };
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
     renderer.render(&[group])
 }
 
 fn line_start(src: &SourceFile, offset: usize) -> usize {
-    src.text[..offset.min(src.text.len())].rfind('\n').map_or(0, |i| i + 1)
+    src.text[..offset.min(src.text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
 }
 
 /// An empty span is widened to the character under it, so a caret shows.
@@ -89,12 +120,20 @@ pub fn human_summary(s: Summary) -> String {
         (0, 0) => format!("checked {files}: no problems"),
         (0, w) => format!("checked {files}: {}", plural(w, "warning")),
         (e, 0) => format!("checked {files}: {}", plural(e, "error")),
-        (e, w) => format!("checked {files}: {}, {}", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "checked {files}: {}, {}",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 #[derive(Serialize)]
@@ -141,7 +180,12 @@ pub fn json(diags: &[Diagnostic], sources: &Sources, summary: Summary) -> String
             }
         })
         .collect();
-    let report = JsonReport { diagnostics, errors: summary.errors, warnings: summary.warnings, files: summary.files };
+    let report = JsonReport {
+        diagnostics,
+        errors: summary.errors,
+        warnings: summary.warnings,
+        files: summary.files,
+    };
     // Serialising plain structs of strings and numbers cannot fail.
     serde_json::to_string(&report).unwrap_or_default()
 }
@@ -168,7 +212,9 @@ pub fn github(d: &Diagnostic, sources: &Sources) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

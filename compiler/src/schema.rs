@@ -6,39 +6,104 @@
 use runtime::spec::{Field, Object, Ty};
 
 const fn field(name: &'static str, ty: Ty, required: bool, doc: &'static str) -> Field {
-    Field { name, ty, required, doc }
+    Field {
+        name,
+        ty,
+        required,
+        doc,
+    }
 }
 
-pub const TRIGGER_RULES: &[&str] =
-    &["all_success", "all_done", "all_failed", "one_success", "one_failed", "none_failed"];
+pub const TRIGGER_RULES: &[&str] = &[
+    "all_success",
+    "all_done",
+    "all_failed",
+    "one_success",
+    "one_failed",
+    "none_failed",
+];
 pub const BACKOFFS: &[&str] = &["fixed", "exponential"];
 
 const RETRY_FIELDS: [Field; 5] = [
-    field("retries", Ty::Integer { min: 0 }, false, "How many times a failed task is tried again."),
-    field("retry_delay", Ty::Duration, false, "Wait before a retry (500ms, 30s, 10m, 2h, 1d)."),
-    field("retry_backoff", Ty::Enum(BACKOFFS), false, "fixed, or exponential (doubling, capped by max_retry_delay)."),
-    field("max_retry_delay", Ty::Duration, false, "The longest wait between two tries."),
-    field("timeout", Ty::Duration, false, "An attempt running longer is killed and counts as failed."),
+    field(
+        "retries",
+        Ty::Integer { min: 0 },
+        false,
+        "How many times a failed task is tried again.",
+    ),
+    field(
+        "retry_delay",
+        Ty::Duration,
+        false,
+        "Wait before a retry (500ms, 30s, 10m, 2h, 1d).",
+    ),
+    field(
+        "retry_backoff",
+        Ty::Enum(BACKOFFS),
+        false,
+        "fixed, or exponential (doubling, capped by max_retry_delay).",
+    ),
+    field(
+        "max_retry_delay",
+        Ty::Duration,
+        false,
+        "The longest wait between two tries.",
+    ),
+    field(
+        "timeout",
+        Ty::Duration,
+        false,
+        "An attempt running longer is killed and counts as failed.",
+    ),
 ];
 
 /// `defaults:`, applied to every task that does not set the key itself.
-pub const DEFAULTS: Object = Object { what: "defaults", fields: &RETRY_FIELDS, exactly_one_of: &[] };
+pub const DEFAULTS: Object = Object {
+    what: "defaults",
+    fields: &RETRY_FIELDS,
+    exactly_one_of: &[],
+};
 
 /// One task under `tasks:`.
 pub const TASK: Object = Object {
     what: "task",
     fields: &[
-        field("operator", Ty::Identifier, true, "What the task does: a built-in or custom operator."),
+        field(
+            "operator",
+            Ty::Identifier,
+            true,
+            "What the task does: a built-in or custom operator.",
+        ),
         field("description", Ty::String, false, "What the task is for."),
-        field("depends_on", Ty::List(&Ty::Identifier), false, "Tasks that must finish before this one."),
-        field("trigger_rule", Ty::Enum(TRIGGER_RULES), false, "When the task runs given its upstreams' states (default all_success)."),
+        field(
+            "depends_on",
+            Ty::List(&Ty::Identifier),
+            false,
+            "Tasks that must finish before this one.",
+        ),
+        field(
+            "trigger_rule",
+            Ty::Enum(TRIGGER_RULES),
+            false,
+            "When the task runs given its upstreams' states (default all_success).",
+        ),
         RETRY_FIELDS[0],
         RETRY_FIELDS[1],
         RETRY_FIELDS[2],
         RETRY_FIELDS[3],
         RETRY_FIELDS[4],
-        field("with", Ty::Map(&Ty::Json), false, "The operator's parameters; strings are templates."),
-        field("for_each", Ty::List(&Ty::Json), false, "A literal list: one instance of the task per item, as `{{ item }}`."),
+        field(
+            "with",
+            Ty::Map(&Ty::Json),
+            false,
+            "The operator's parameters; strings are templates.",
+        ),
+        field(
+            "for_each",
+            Ty::List(&Ty::Json),
+            false,
+            "A literal list: one instance of the task per item, as `{{ item }}`.",
+        ),
     ],
     exactly_one_of: &[],
 };
@@ -48,7 +113,12 @@ pub const ACTION: Object = Object {
     what: "on_failure action",
     fields: &[
         field("operator", Ty::Identifier, true, "The operator to run."),
-        field("with", Ty::Map(&Ty::Json), false, "Its parameters; strings are templates."),
+        field(
+            "with",
+            Ty::Map(&Ty::Json),
+            false,
+            "Its parameters; strings are templates.",
+        ),
     ],
     exactly_one_of: &[],
 };
@@ -56,7 +126,12 @@ pub const ACTION: Object = Object {
 /// One entry under `operators:`.
 pub const OPERATOR_CRATE: Object = Object {
     what: "operators entry",
-    fields: &[field("path", Ty::String, true, "Path of a crate with #[chime::operator] functions, relative to the pipeline file.")],
+    fields: &[field(
+        "path",
+        Ty::String,
+        true,
+        "Path of a crate with #[chime::operator] functions, relative to the pipeline file.",
+    )],
     exactly_one_of: &[],
 };
 
@@ -64,21 +139,91 @@ pub const OPERATOR_CRATE: Object = Object {
 pub const PIPELINE: Object = Object {
     what: "pipeline",
     fields: &[
-        field("pipeline", Ty::Identifier, true, "The pipeline's name; names the binary."),
-        field("description", Ty::String, false, "What the pipeline is for."),
-        field("schedule", Ty::Nullable(&Ty::Cron), false, "5-field cron or @hourly/@daily/@weekly/@monthly/@yearly; null runs only when asked."),
-        field("timezone", Ty::Timezone, false, "IANA zone the schedule fires in (default UTC)."),
-        field("start_date", Ty::Date, false, "First logical date; required with a schedule."),
+        field(
+            "pipeline",
+            Ty::Identifier,
+            true,
+            "The pipeline's name; names the binary.",
+        ),
+        field(
+            "description",
+            Ty::String,
+            false,
+            "What the pipeline is for.",
+        ),
+        field(
+            "schedule",
+            Ty::Nullable(&Ty::Cron),
+            false,
+            "5-field cron or @hourly/@daily/@weekly/@monthly/@yearly; null runs only when asked.",
+        ),
+        field(
+            "timezone",
+            Ty::Timezone,
+            false,
+            "IANA zone the schedule fires in (default UTC).",
+        ),
+        field(
+            "start_date",
+            Ty::Date,
+            false,
+            "First logical date; required with a schedule.",
+        ),
         field("end_date", Ty::Date, false, "Last logical date."),
-        field("catchup", Ty::Bool, false, "On start, run every interval missed since the last run."),
-        field("max_active_runs", Ty::Integer { min: 1 }, false, "Runs of this pipeline at once."),
-        field("max_active_tasks", Ty::Integer { min: 1 }, false, "Tasks of one run at once (default: number of CPUs)."),
-        field("params", Ty::Map(&Ty::Json), false, "Run parameters and their defaults; `--param k=v` overrides."),
-        field("defaults", Ty::Object(&DEFAULTS), false, "Retry and timeout settings for every task."),
-        field("operators", Ty::List(&Ty::Object(&OPERATOR_CRATE)), false, "Crates with custom operators."),
-        field("connections", Ty::Map(&Ty::String), false, "Named connections; values are templates."),
-        field("on_failure", Ty::List(&Ty::Object(&ACTION)), false, "Actions run once when a run fails."),
-        field("tasks", Ty::Map(&Ty::Object(&TASK)), true, "The tasks, by id ([a-z][a-z0-9_]{0,62})."),
+        field(
+            "catchup",
+            Ty::Bool,
+            false,
+            "On start, run every interval missed since the last run.",
+        ),
+        field(
+            "max_active_runs",
+            Ty::Integer { min: 1 },
+            false,
+            "Runs of this pipeline at once.",
+        ),
+        field(
+            "max_active_tasks",
+            Ty::Integer { min: 1 },
+            false,
+            "Tasks of one run at once (default: number of CPUs).",
+        ),
+        field(
+            "params",
+            Ty::Map(&Ty::Json),
+            false,
+            "Run parameters and their defaults; `--param k=v` overrides.",
+        ),
+        field(
+            "defaults",
+            Ty::Object(&DEFAULTS),
+            false,
+            "Retry and timeout settings for every task.",
+        ),
+        field(
+            "operators",
+            Ty::List(&Ty::Object(&OPERATOR_CRATE)),
+            false,
+            "Crates with custom operators.",
+        ),
+        field(
+            "connections",
+            Ty::Map(&Ty::String),
+            false,
+            "Named connections; values are templates.",
+        ),
+        field(
+            "on_failure",
+            Ty::List(&Ty::Object(&ACTION)),
+            false,
+            "Actions run once when a run fails.",
+        ),
+        field(
+            "tasks",
+            Ty::Map(&Ty::Object(&TASK)),
+            true,
+            "The tasks, by id ([a-z][a-z0-9_]{0,62}).",
+        ),
     ],
     exactly_one_of: &[],
 };

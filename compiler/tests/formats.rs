@@ -10,12 +10,21 @@ fn run(args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .expect("run chime");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn json_is_one_object_as_the_spec_shows() {
-    let (code, stdout) = run(&["check", "--format", "json", "e012_cycle.yaml", "w001_unreachable.yaml"]);
+    let (code, stdout) = run(&[
+        "check",
+        "--format",
+        "json",
+        "e012_cycle.yaml",
+        "w001_unreachable.yaml",
+    ]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     assert_eq!(v["errors"], 2);
@@ -27,10 +36,20 @@ fn json_is_one_object_as_the_spec_shows() {
     assert_eq!(d["message"], "dependency cycle: a -> b -> c -> a");
     assert_eq!(d["file"], "e012_cycle.yaml");
     // `b`'s `depends_on: [a]` is the first edge of the ring, line 10.
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(10), Some(18)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(10), Some(18))
+    );
     assert!(d["help"].is_string());
     let w = &v["diagnostics"][2];
-    assert_eq!((w["code"].as_str(), w["severity"].as_str(), w["line"].as_u64()), (Some("W001"), Some("warning"), Some(8)));
+    assert_eq!(
+        (
+            w["code"].as_str(),
+            w["severity"].as_str(),
+            w["line"].as_u64()
+        ),
+        (Some("W001"), Some("warning"), Some(8))
+    );
 }
 
 #[test]
@@ -38,7 +57,10 @@ fn json_for_a_clean_file() {
     let (code, stdout) = run(&["check", "--format", "json", "ok_spec_example.yaml"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
-    assert_eq!(v, serde_json::json!({"diagnostics": [], "errors": 0, "warnings": 0, "files": 1}));
+    assert_eq!(
+        v,
+        serde_json::json!({"diagnostics": [], "errors": 0, "warnings": 0, "files": 1})
+    );
 }
 
 #[test]
@@ -53,12 +75,28 @@ fn github_annotations() {
 
 #[test]
 fn next_fire_times_in_the_pipelines_zone() {
-    let (code, stdout) = run(&["check", "ok_spec_example.yaml", "--next", "2", "--now", "2026-03-09T12:00:00Z"]);
+    let (code, stdout) = run(&[
+        "check",
+        "ok_spec_example.yaml",
+        "--next",
+        "2",
+        "--now",
+        "2026-03-09T12:00:00Z",
+    ]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines[0], "ok_spec_example.yaml: next runs of `demand_forecast` (schedule `0 2 * * *`, time zone Asia/Seoul)");
-    assert_eq!(lines[1], "  2026-03-10 02:00 KST  runs the interval 2026-03-09 02:00 .. 2026-03-10 02:00  (logical date 2026-03-09)");
-    assert_eq!(lines[2], "  2026-03-11 02:00 KST  runs the interval 2026-03-10 02:00 .. 2026-03-11 02:00  (logical date 2026-03-10)");
+    assert_eq!(
+        lines[0],
+        "ok_spec_example.yaml: next runs of `demand_forecast` (schedule `0 2 * * *`, time zone Asia/Seoul)"
+    );
+    assert_eq!(
+        lines[1],
+        "  2026-03-10 02:00 KST  runs the interval 2026-03-09 02:00 .. 2026-03-10 02:00  (logical date 2026-03-09)"
+    );
+    assert_eq!(
+        lines[2],
+        "  2026-03-11 02:00 KST  runs the interval 2026-03-10 02:00 .. 2026-03-11 02:00  (logical date 2026-03-10)"
+    );
 }
 
 #[test]
@@ -68,9 +106,27 @@ fn next_across_a_dst_change_fires_once() {
     std::fs::create_dir_all(&dir).expect("tmp");
     let file = dir.join("ny.yaml");
     std::fs::write(&file, "pipeline: ny\nschedule: \"30 2 * * *\"\ntimezone: America/New_York\nstart_date: 2026-01-01\ntasks:\n  a: { operator: noop }\n").expect("write");
-    let (_, stdout) = run(&["check", file.to_str().expect("utf-8"), "--next", "3", "--now", "2026-03-07T00:00:00Z"]);
-    let fires: Vec<&str> = stdout.lines().skip(1).map(|l| l[2..22].trim_end()).collect();
-    assert_eq!(fires, ["2026-03-07 02:30 EST", "2026-03-08 03:00 EDT", "2026-03-09 02:30 EDT"]);
+    let (_, stdout) = run(&[
+        "check",
+        file.to_str().expect("utf-8"),
+        "--next",
+        "3",
+        "--now",
+        "2026-03-07T00:00:00Z",
+    ]);
+    let fires: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l[2..22].trim_end())
+        .collect();
+    assert_eq!(
+        fires,
+        [
+            "2026-03-07 02:30 EST",
+            "2026-03-08 03:00 EDT",
+            "2026-03-09 02:30 EDT"
+        ]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -83,8 +139,18 @@ fn schema_is_draft_07_and_knows_every_key() {
     assert_eq!(v["additionalProperties"], false);
     assert_eq!(v["required"], serde_json::json!(["pipeline", "tasks"]));
     let task = &v["properties"]["tasks"]["additionalProperties"];
-    assert!(task["properties"]["trigger_rule"]["enum"].as_array().is_some_and(|a| a.len() == 6));
-    let shell = task["allOf"].as_array().and_then(|a| a.iter().find(|c| c["if"]["properties"]["operator"]["const"] == "shell")).expect("shell");
+    assert!(
+        task["properties"]["trigger_rule"]["enum"]
+            .as_array()
+            .is_some_and(|a| a.len() == 6)
+    );
+    let shell = task["allOf"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|c| c["if"]["properties"]["operator"]["const"] == "shell")
+        })
+        .expect("shell");
     assert!(shell["then"]["properties"]["with"]["properties"]["command"].is_object());
 }
 
@@ -94,10 +160,16 @@ fn graph_formats() {
     assert_eq!(code, 0);
     assert!(stdout.starts_with("digraph demand_forecast {"), "{stdout}");
     assert!(stdout.contains("    extract -> features;\n"), "{stdout}");
-    assert!(stdout.contains("per_region [label=\"per_region\\nshell ×3\"];"), "{stdout}");
+    assert!(
+        stdout.contains("per_region [label=\"per_region\\nshell ×3\"];"),
+        "{stdout}"
+    );
     let (code, stdout) = run(&["graph", "ok_spec_example.yaml"]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("flowchart LR") && stdout.contains("    per_region --> done\n"), "{stdout}");
+    assert!(
+        stdout.contains("flowchart LR") && stdout.contains("    per_region --> done\n"),
+        "{stdout}"
+    );
     let (code, _) = run(&["graph", "e012_cycle.yaml"]);
     assert_eq!(code, 1, "no graph for an invalid pipeline");
 }
@@ -107,8 +179,14 @@ fn explain_prints_the_checks_documentation() {
     for code in ["E001", "E012", "e042", "W001"] {
         let (status, stdout) = run(&["explain", code]);
         assert_eq!(status, 0, "{code}");
-        assert!(stdout.starts_with(&format!("## {}", code.to_uppercase())), "{code}: {stdout}");
-        assert!(stdout.contains("```yaml"), "{code} has an example: {stdout}");
+        assert!(
+            stdout.starts_with(&format!("## {}", code.to_uppercase())),
+            "{code}: {stdout}"
+        );
+        assert!(
+            stdout.contains("```yaml"),
+            "{code} has an example: {stdout}"
+        );
     }
     let (status, _) = run(&["explain", "E999"]);
     assert_eq!(status, 2);

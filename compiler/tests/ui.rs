@@ -33,13 +33,23 @@ fn ui_cases_match_their_golden_output() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 20, "expected the ui cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 20,
+        "expected the ui cases, found {}",
+        cases.len()
+    );
     let bless = std::env::var_os("CHIME_BLESS").is_some();
     let mut failures = Vec::new();
     for case in &cases {
-        let name = case.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        let name = case
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
         let (code, stdout, stderr) = check(&dir, &[name]);
-        assert!(stdout.is_empty(), "{name}: human format writes to stderr only");
+        assert!(
+            stdout.is_empty(),
+            "{name}: human format writes to stderr only"
+        );
         let expected_code = i32::from(stderr.starts_with("error") || stderr.contains("\nerror"));
         assert_eq!(code, expected_code, "{name}: exit status\n{stderr}");
         // Every case is named after the codes it shows: they must appear.
@@ -49,7 +59,10 @@ fn ui_cases_match_their_golden_output() {
                 && (code.starts_with('E') || code.starts_with('W'))
                 && code.as_bytes()[1..].iter().all(u8::is_ascii_digit);
             if is_code {
-                assert!(stderr.contains(&format!("[{code}]")), "{name}: no {code} reported\n{stderr}");
+                assert!(
+                    stderr.contains(&format!("[{code}]")),
+                    "{name}: no {code} reported\n{stderr}"
+                );
             }
         }
         if name.starts_with("ok_") {
@@ -65,7 +78,12 @@ fn ui_cases_match_their_golden_output() {
             failures.push(format!("--- {name}: expected\n{want}\n--- got\n{stderr}"));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ (CHIME_BLESS=1 to accept):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ (CHIME_BLESS=1 to accept):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -75,20 +93,36 @@ fn every_code_has_a_case() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     let codes = [
-        "e001", "e002", "e003", "e004", "e010", "e011", "e012", "e020", "e021", "e022", "e023", "e030", "e031", "e032",
-        "e040", "e041", "e042", "e050", "w001",
+        "e001", "e002", "e003", "e004", "e010", "e011", "e012", "e020", "e021", "e022", "e023",
+        "e030", "e031", "e032", "e040", "e041", "e042", "e050", "w001",
     ];
     for code in codes {
-        assert!(names.iter().any(|n| n.contains(code)), "no ui case for {code}");
+        assert!(
+            names.iter().any(|n| n.contains(code)),
+            "no ui case for {code}"
+        );
     }
 }
 
 #[test]
 fn all_files_are_checked_in_one_run() {
-    let (code, _, stderr) = check(&ui_dir(), &["e011_unknown_dependency.yaml", "e012_cycle.yaml", "ok_spec_example.yaml"]);
+    let (code, _, stderr) = check(
+        &ui_dir(),
+        &[
+            "e011_unknown_dependency.yaml",
+            "e012_cycle.yaml",
+            "ok_spec_example.yaml",
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(stderr.contains("[E011]") && stderr.contains("[E012]"), "{stderr}");
-    assert!(stderr.trim_end().ends_with("checked 3 files: 4 errors"), "{stderr}");
+    assert!(
+        stderr.contains("[E011]") && stderr.contains("[E012]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with("checked 3 files: 4 errors"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -97,18 +131,32 @@ fn directories_and_globs_expand_to_yaml_files() {
     let (_, _, stderr) = check(&dir, &["."]);
     let files = std::fs::read_dir(&dir)
         .expect("ui")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml")))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        })
         .count();
-    assert!(stderr.contains(&format!("checked {files} files")), "{}", stderr.lines().last().unwrap_or_default());
+    assert!(
+        stderr.contains(&format!("checked {files} files")),
+        "{}",
+        stderr.lines().last().unwrap_or_default()
+    );
     let (_, _, stderr) = check(&dir, &["e03*.yaml"]);
-    assert!(stderr.contains("checked 6 files"), "{}", stderr.lines().last().unwrap_or_default());
+    assert!(
+        stderr.contains("checked 6 files"),
+        "{}",
+        stderr.lines().last().unwrap_or_default()
+    );
 }
 
 #[test]
 fn unreadable_input_exits_2() {
     let (code, _, stderr) = check(&ui_dir(), &["no_such_file.yaml"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("no_such_file.yaml: no such file or directory"), "{stderr}");
+    assert!(
+        stderr.contains("no_such_file.yaml: no such file or directory"),
+        "{stderr}"
+    );
     let (code, _, stderr) = check(&ui_dir(), &["nothing*.yaml"]);
     assert_eq!(code, 2, "{stderr}");
 }
@@ -120,7 +168,10 @@ fn non_utf8_and_oversized_files_get_a_clear_error() {
     std::fs::write(dir.join("latin1.yaml"), b"pipeline: caf\xe9\n").expect("write");
     let (code, _, stderr) = check(&dir, &["latin1.yaml"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("latin1.yaml:1: the file is not UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains("latin1.yaml:1: the file is not UTF-8"),
+        "{stderr}"
+    );
     let big = std::fs::File::create(dir.join("big.yaml")).expect("create");
     big.set_len(65 * 1024 * 1024).expect("sparse file");
     let (code, _, stderr) = check(&dir, &["big.yaml"]);

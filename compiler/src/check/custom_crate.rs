@@ -6,14 +6,25 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     for path_node in &ctx.pipeline.operator_crates {
-        let Some(path) = path_node.as_str() else { continue };
+        let Some(path) = path_node.as_str() else {
+            continue;
+        };
         let dir = ctx.dir.join(path);
         let problem = if !dir.is_dir() {
-            Some((format!("operator crate `{path}` not found"), format!("no directory at {}", dir.display())))
+            Some((
+                format!("operator crate `{path}` not found"),
+                format!("no directory at {}", dir.display()),
+            ))
         } else if !dir.join("Cargo.toml").is_file() {
-            Some((format!("`{path}` is not a crate"), format!("{} has no Cargo.toml", dir.display())))
+            Some((
+                format!("`{path}` is not a crate"),
+                format!("{} has no Cargo.toml", dir.display()),
+            ))
         } else if !dir.join("src/lib.rs").is_file() {
-            Some((format!("operator crate `{path}` has no src/lib.rs"), "operators live in a library crate".to_string()))
+            Some((
+                format!("operator crate `{path}` has no src/lib.rs"),
+                "operators live in a library crate".to_string(),
+            ))
         } else {
             None
         };

@@ -13,14 +13,23 @@ pub fn parse_date(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let local = d.and_hms_opt(0, 0, 0)?;
-        return local.and_local_timezone(tz).earliest().map(|t| t.with_timezone(&Utc));
+        return local
+            .and_local_timezone(tz)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc));
     }
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
-    let tz = p.timezone.and_then(|e| e.value.as_str()).and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC);
+    let tz = p
+        .timezone
+        .and_then(|e| e.value.as_str())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
     let start = p.start_date.and_then(|e| check(e, "start_date", tz, diags));
     let end = p.end_date.and_then(|e| check(e, "end_date", tz, diags));
     let scheduled = p.schedule.is_some();
@@ -36,23 +45,36 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     if let (Some(start), Some(end), Some(s), Some(e)) = (start, end, p.start_date, p.end_date) {
         if end < start {
             diags.push(
-                Diagnostic::new(Code::E032, e.value.span, "`end_date` is before `start_date`")
-                    .label("ends here")
-                    .secondary(s.value.span, "starts here")
-                    .help("swap the two dates, or remove `end_date` to run without an end"),
+                Diagnostic::new(
+                    Code::E032,
+                    e.value.span,
+                    "`end_date` is before `start_date`",
+                )
+                .label("ends here")
+                .secondary(s.value.span, "starts here")
+                .help("swap the two dates, or remove `end_date` to run without an end"),
             );
         }
     }
 }
 
-fn check(entry: &Entry, key: &str, tz: chrono_tz::Tz, diags: &mut Diagnostics) -> Option<DateTime<Utc>> {
+fn check(
+    entry: &Entry,
+    key: &str,
+    tz: chrono_tz::Tz,
+    diags: &mut Diagnostics,
+) -> Option<DateTime<Utc>> {
     let text = entry.value.as_str()?;
     let parsed = parse_date(text, tz);
     if parsed.is_none() {
         diags.push(
-            Diagnostic::new(Code::E032, entry.value.span, format!("`{key}` is not a date: `{text}`"))
-                .label("expected a date or an RFC 3339 date-time")
-                .help("write 2026-01-31, or 2026-01-31T06:00:00+09:00"),
+            Diagnostic::new(
+                Code::E032,
+                entry.value.span,
+                format!("`{key}` is not a date: `{text}`"),
+            )
+            .label("expected a date or an RFC 3339 date-time")
+            .help("write 2026-01-31, or 2026-01-31T06:00:00+09:00"),
         );
     }
     parsed

@@ -30,7 +30,8 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let mut in_component = vec![usize::MAX; n];
     let mut rings: Vec<Vec<usize>> = Vec::new();
     for (c, component) in petgraph::algo::kosaraju_scc(&g).into_iter().enumerate() {
-        let self_loop = component.len() == 1 && ctx.graph.upstream[component[0].index()].contains(&component[0].index());
+        let self_loop = component.len() == 1
+            && ctx.graph.upstream[component[0].index()].contains(&component[0].index());
         if component.len() < 2 && !self_loop {
             continue;
         }
@@ -38,7 +39,11 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
             in_component[node.index()] = c;
         }
         // Tasks are numbered in file order, so the smallest index is the earliest.
-        let start = component.iter().map(|n| n.index()).min().unwrap_or_default();
+        let start = component
+            .iter()
+            .map(|n| n.index())
+            .min()
+            .unwrap_or_default();
         rings.push(shortest_ring(ctx, start, &in_component));
     }
     rings.sort();
@@ -81,14 +86,25 @@ fn report(ctx: &Ctx<'_>, ring: &[usize], diags: &mut Diagnostics) {
     let names: Vec<&str> = ring.iter().map(|&t| p.tasks[t].id).collect();
     // The `depends_on` entry of `down` that names `up`.
     let edge = |up: usize, down: usize| {
-        p.tasks[down].depends_on.iter().find(|d| d.as_str() == Some(p.tasks[up].id)).map(|d| d.span)
+        p.tasks[down]
+            .depends_on
+            .iter()
+            .find(|d| d.as_str() == Some(p.tasks[up].id))
+            .map(|d| d.span)
     };
     let first = edge(ring[0], ring[1]).unwrap_or(p.tasks[ring[1]].key.span);
-    let mut d = Diagnostic::new(Code::E012, first, format!("dependency cycle: {}", names.join(" -> ")))
-        .label(format!("`{}` depends on `{}`", names[1], names[0]));
+    let mut d = Diagnostic::new(
+        Code::E012,
+        first,
+        format!("dependency cycle: {}", names.join(" -> ")),
+    )
+    .label(format!("`{}` depends on `{}`", names[1], names[0]));
     for w in 1..ring.len() - 1 {
         if let Some(span) = edge(ring[w], ring[w + 1]) {
-            d = d.secondary(span, format!("`{}` depends on `{}`", names[w + 1], names[w]));
+            d = d.secondary(
+                span,
+                format!("`{}` depends on `{}`", names[w + 1], names[w]),
+            );
         }
     }
     diags.push(d.help("a pipeline is a DAG: remove one of these dependencies to break the cycle"));

@@ -8,21 +8,42 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
 
 pub fn report(name: &str, obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
-    let what = if walk.codes.missing == Code::E021 { "parameter" } else { "key" };
+    let what = if walk.codes.missing == Code::E021 {
+        "parameter"
+    } else {
+        "key"
+    };
     let doc = obj.field(name).map(|f| f.doc).unwrap_or_default();
     diags.push(
-        Diagnostic::new(walk.codes.missing, owner, format!("missing required {what} `{name}` in {}", walk.context))
-            .label(format!("`{name}` is required here"))
-            .help(format!("add `{name}:` ({})", lower_first(doc.trim_end_matches('.')))),
+        Diagnostic::new(
+            walk.codes.missing,
+            owner,
+            format!("missing required {what} `{name}` in {}", walk.context),
+        )
+        .label(format!("`{name}` is required here"))
+        .help(format!(
+            "add `{name}:` ({})",
+            lower_first(doc.trim_end_matches('.'))
+        )),
     );
 }
 
-pub fn report_one_of(group: &[&str], obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
+pub fn report_one_of(
+    group: &[&str],
+    obj: &Object,
+    owner: Span,
+    walk: Walk<'_>,
+    diags: &mut Diagnostics,
+) {
     let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
     diags.push(
-        Diagnostic::new(walk.codes.missing, owner, format!("{} need one of {}", obj.what, names.join(" or ")))
-            .label(format!("none of {} is set", names.join(", ")))
-            .help(format!("set exactly one of {}", names.join(", "))),
+        Diagnostic::new(
+            walk.codes.missing,
+            owner,
+            format!("{} need one of {}", obj.what, names.join(" or ")),
+        )
+        .label(format!("none of {} is set", names.join(", ")))
+        .help(format!("set exactly one of {}", names.join(", "))),
     );
 }
 

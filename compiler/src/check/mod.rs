@@ -60,7 +60,11 @@ pub struct Graph {
 impl Graph {
     fn build(pipeline: &Pipeline<'_>) -> Graph {
         let n = pipeline.tasks.len();
-        let mut g = Graph { upstream: vec![Vec::new(); n], downstream: vec![Vec::new(); n], unresolved: false };
+        let mut g = Graph {
+            upstream: vec![Vec::new(); n],
+            downstream: vec![Vec::new(); n],
+            unresolved: false,
+        };
         for (t, task) in pipeline.tasks.iter().enumerate() {
             for dep in &task.depends_on {
                 match dep.as_str().and_then(|d| pipeline.task_index.get(d)) {
@@ -77,7 +81,13 @@ impl Graph {
     }
 
     /// Whether `ancestor` is upstream of `task`, directly or not.
-    pub fn is_ancestor(&self, ancestor: usize, task: usize, scratch: &mut Vec<u32>, stamp: u32) -> bool {
+    pub fn is_ancestor(
+        &self,
+        ancestor: usize,
+        task: usize,
+        scratch: &mut Vec<u32>,
+        stamp: u32,
+    ) -> bool {
         if scratch.len() < self.upstream.len() {
             scratch.resize(self.upstream.len(), 0);
         }
@@ -109,22 +119,86 @@ pub struct CheckInfo {
 
 /// Every check, in the order they run.
 pub const CHECKS: &[CheckInfo] = &[
-    CheckInfo { code: Code::E001, name: "yaml-syntax", run: None },
-    CheckInfo { code: Code::E002, name: "unknown-key", run: None },
-    CheckInfo { code: Code::E003, name: "wrong-type", run: None },
-    CheckInfo { code: Code::E004, name: "missing-key", run: None },
-    CheckInfo { code: Code::E003, name: "task-id", run: Some(value_type::task_ids) },
-    CheckInfo { code: Code::E010, name: "duplicate-task", run: Some(duplicate_task::run) },
-    CheckInfo { code: Code::E011, name: "unknown-dependency", run: Some(unknown_dependency::run) },
-    CheckInfo { code: Code::E012, name: "dependency-cycle", run: Some(dependency_cycle::run) },
-    CheckInfo { code: Code::E020, name: "unknown-operator", run: Some(unknown_operator::run) },
-    CheckInfo { code: Code::E021, name: "operator-params", run: Some(operator_params::run) },
-    CheckInfo { code: Code::E030, name: "invalid-schedule", run: Some(schedule::run) },
-    CheckInfo { code: Code::E031, name: "unknown-timezone", run: Some(timezone::run) },
-    CheckInfo { code: Code::E032, name: "bad-dates", run: Some(dates::run) },
-    CheckInfo { code: Code::E040, name: "templates", run: Some(template::run) },
-    CheckInfo { code: Code::E050, name: "custom-operator-crate", run: Some(custom_crate::run) },
-    CheckInfo { code: Code::W001, name: "unreachable-task", run: Some(unreachable_task::run) },
+    CheckInfo {
+        code: Code::E001,
+        name: "yaml-syntax",
+        run: None,
+    },
+    CheckInfo {
+        code: Code::E002,
+        name: "unknown-key",
+        run: None,
+    },
+    CheckInfo {
+        code: Code::E003,
+        name: "wrong-type",
+        run: None,
+    },
+    CheckInfo {
+        code: Code::E004,
+        name: "missing-key",
+        run: None,
+    },
+    CheckInfo {
+        code: Code::E003,
+        name: "task-id",
+        run: Some(value_type::task_ids),
+    },
+    CheckInfo {
+        code: Code::E010,
+        name: "duplicate-task",
+        run: Some(duplicate_task::run),
+    },
+    CheckInfo {
+        code: Code::E011,
+        name: "unknown-dependency",
+        run: Some(unknown_dependency::run),
+    },
+    CheckInfo {
+        code: Code::E012,
+        name: "dependency-cycle",
+        run: Some(dependency_cycle::run),
+    },
+    CheckInfo {
+        code: Code::E020,
+        name: "unknown-operator",
+        run: Some(unknown_operator::run),
+    },
+    CheckInfo {
+        code: Code::E021,
+        name: "operator-params",
+        run: Some(operator_params::run),
+    },
+    CheckInfo {
+        code: Code::E030,
+        name: "invalid-schedule",
+        run: Some(schedule::run),
+    },
+    CheckInfo {
+        code: Code::E031,
+        name: "unknown-timezone",
+        run: Some(timezone::run),
+    },
+    CheckInfo {
+        code: Code::E032,
+        name: "bad-dates",
+        run: Some(dates::run),
+    },
+    CheckInfo {
+        code: Code::E040,
+        name: "templates",
+        run: Some(template::run),
+    },
+    CheckInfo {
+        code: Code::E050,
+        name: "custom-operator-crate",
+        run: Some(custom_crate::run),
+    },
+    CheckInfo {
+        code: Code::W001,
+        name: "unreachable-task",
+        run: Some(unreachable_task::run),
+    },
 ];
 
 /// The short name of a code's check, for `chime explain`.
@@ -136,7 +210,10 @@ pub fn name_of(code: Code) -> &'static str {
         Code::E041 => "undefined-template-variable",
         Code::E042 => "template-reads-non-upstream",
         Code::E040 => "template-syntax",
-        _ => CHECKS.iter().find(|c| c.code == code).map_or("", |c| c.name),
+        _ => CHECKS
+            .iter()
+            .find(|c| c.code == code)
+            .map_or("", |c| c.name),
     }
 }
 
@@ -154,7 +231,11 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
         return;
     };
     let root_span = root.span.start_point();
-    let walk = structure::Walk { codes: structure::PIPELINE_CODES, templated: false, context: "the pipeline" };
+    let walk = structure::Walk {
+        codes: structure::PIPELINE_CODES,
+        templated: false,
+        context: "the pipeline",
+    };
     structure::check_object(root, &schema::PIPELINE, root_span, walk, diags);
     if root.as_map().is_none() {
         return;
@@ -162,7 +243,13 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
     let pipeline = Pipeline::lower(file, root);
     let graph = Graph::build(&pipeline);
     let dir = Path::new(&source.path).parent().unwrap_or(Path::new("."));
-    let ctx = Ctx { pipeline, source, dir, duplicates: &doc.duplicates, graph };
+    let ctx = Ctx {
+        pipeline,
+        source,
+        dir,
+        duplicates: &doc.duplicates,
+        graph,
+    };
     for check in CHECKS {
         if let Some(run) = check.run {
             run(&ctx, diags);

@@ -6,14 +6,22 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
-    let Some(entry) = ctx.pipeline.schedule else { return };
-    let Some(text) = entry.value.as_str() else { return };
+    let Some(entry) = ctx.pipeline.schedule else {
+        return;
+    };
+    let Some(text) = entry.value.as_str() else {
+        return;
+    };
     if let Err(problem) = crate::cron::parse(text) {
         let span = locate(&ctx.source.text, &entry.value, problem.range);
         diags.push(
-            Diagnostic::new(Code::E030, span, format!("invalid schedule: {}", problem.message))
-                .label("here")
-                .help_opt(problem.help),
+            Diagnostic::new(
+                Code::E030,
+                span,
+                format!("invalid schedule: {}", problem.message),
+            )
+            .label("here")
+            .help_opt(problem.help),
         );
     }
 }

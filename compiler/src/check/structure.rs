@@ -20,8 +20,16 @@ pub struct Codes {
     pub missing: Code,
 }
 
-pub const PIPELINE_CODES: Codes = Codes { unknown: Code::E002, wrong_type: Code::E003, missing: Code::E004 };
-pub const PARAM_CODES: Codes = Codes { unknown: Code::E022, wrong_type: Code::E023, missing: Code::E021 };
+pub const PIPELINE_CODES: Codes = Codes {
+    unknown: Code::E002,
+    wrong_type: Code::E003,
+    missing: Code::E004,
+};
+pub const PARAM_CODES: Codes = Codes {
+    unknown: Code::E022,
+    wrong_type: Code::E023,
+    missing: Code::E021,
+};
 
 /// One walk's settings.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +44,13 @@ pub struct Walk<'d> {
 
 /// Checks `node` against `obj`. `owner` is the key the mapping hangs from,
 /// where a missing key is reported.
-pub fn check_object(node: &Node, obj: &'static Object, owner: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
+pub fn check_object(
+    node: &Node,
+    obj: &'static Object,
+    owner: Span,
+    walk: Walk<'_>,
+    diags: &mut Diagnostics,
+) {
     let Some(entries) = node.as_map() else {
         value_type::report(node, &Ty::Object(obj), obj.what, walk, diags);
         return;
@@ -47,7 +61,14 @@ pub fn check_object(node: &Node, obj: &'static Object, owner: Span, walk: Walk<'
             continue;
         };
         match obj.field(key) {
-            Some(field) => check_value(&entry.value, &field.ty, field.name, entry.key.span, walk, diags),
+            Some(field) => check_value(
+                &entry.value,
+                &field.ty,
+                field.name,
+                entry.key.span,
+                walk,
+                diags,
+            ),
             None => unknown_key::report(entry, obj, walk, diags),
         }
     }
@@ -67,7 +88,14 @@ pub fn check_object(node: &Node, obj: &'static Object, owner: Span, walk: Walk<'
 }
 
 /// Checks one value against `ty`. `key` is the key the value hangs from.
-pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, diags: &mut Diagnostics) {
+pub fn check_value(
+    node: &Node,
+    ty: &Ty,
+    name: &str,
+    key: Span,
+    walk: Walk<'_>,
+    diags: &mut Diagnostics,
+) {
     let templated_string = walk.templated && node.as_str().is_some_and(|s| s.contains("{{"));
     let ok = match (ty, &node.value) {
         (Ty::Json, _) => true,
@@ -92,12 +120,20 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
         (Ty::Identifier, Value::Str { text, .. }) => spec::is_identifier(text) || templated_string,
         (Ty::Integer { min }, Value::Int(i)) => i >= min,
         (Ty::Bool, Value::Bool(_)) => true,
-        (Ty::Duration, Value::Str { text, .. }) => spec::parse_duration(text).is_some() || templated_string,
-        (Ty::Enum(values), Value::Str { text, .. }) => values.contains(&text.as_str()) || templated_string,
+        (Ty::Duration, Value::Str { text, .. }) => {
+            spec::parse_duration(text).is_some() || templated_string
+        }
+        (Ty::Enum(values), Value::Str { text, .. }) => {
+            values.contains(&text.as_str()) || templated_string
+        }
         (Ty::List(inner), Value::Seq(items)) => {
             for item in items {
                 // A mapping in a list reports its missing keys on itself.
-                let owner = if item.as_map().is_some() { item.span.start_point() } else { key };
+                let owner = if item.as_map().is_some() {
+                    item.span.start_point()
+                } else {
+                    key
+                };
                 check_value(item, inner, name, owner, walk, diags);
             }
             true
@@ -107,10 +143,15 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
                 match (entry.key.as_str(), inner) {
                     (Some(k), Ty::Object(obj)) if entry.value.as_map().is_some() => {
                         let context = format!("{} `{k}`", obj.what);
-                        let walk = Walk { context: &context, ..walk };
+                        let walk = Walk {
+                            context: &context,
+                            ..walk
+                        };
                         check_object(&entry.value, obj, entry.key.span, walk, diags);
                     }
-                    (Some(k), _) => check_value(&entry.value, inner, k, entry.key.span, walk, diags),
+                    (Some(k), _) => {
+                        check_value(&entry.value, inner, k, entry.key.span, walk, diags)
+                    }
                     (None, _) => value_type::report_key(&entry.key, walk, diags),
                 }
             }
@@ -118,7 +159,16 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
         }
         (Ty::Object(obj), Value::Map(_)) => {
             let context = nested(name, walk.context);
-            check_object(node, obj, key, Walk { context: &context, ..walk }, diags);
+            check_object(
+                node,
+                obj,
+                key,
+                Walk {
+                    context: &context,
+                    ..walk
+                },
+                diags,
+            );
             true
         }
         _ => templated_string && !matches!(ty, Ty::List(_) | Ty::Map(_) | Ty::Object(_)),
@@ -131,5 +181,9 @@ pub fn check_value(node: &Node, ty: &Ty, name: &str, key: Span, walk: Walk<'_>, 
 /// The context of a mapping nested under `name`: "`output` of the `predict`
 /// parameters of task `score`"; directly under the pipeline, just "`defaults`".
 fn nested(name: &str, parent: &str) -> String {
-    if parent == "the pipeline" { format!("`{name}`") } else { format!("`{name}` of {parent}") }
+    if parent == "the pipeline" {
+        format!("`{name}`")
+    } else {
+        format!("`{name}` of {parent}")
+    }
 }

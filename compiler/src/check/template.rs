@@ -5,7 +5,7 @@
 
 use minijinja::Environment;
 
-use super::{template_syntax, template_upstream, template_variable, Ctx};
+use super::{Ctx, template_syntax, template_upstream, template_variable};
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Node, Value};
 

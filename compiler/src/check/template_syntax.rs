@@ -3,12 +3,14 @@
 
 use super::Ctx;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::syntax::locate::locate;
 use crate::syntax::Node;
+use crate::syntax::locate::locate;
 
 pub fn report(ctx: &Ctx<'_>, node: &Node, err: &minijinja::Error, diags: &mut Diagnostics) {
     let text = node.as_str().unwrap_or_default();
-    let range = err.range().filter(|r| r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+    let range = err.range().filter(|r| {
+        r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end)
+    });
     let range = range.or_else(|| {
         // No range: point at the start of the reported line.
         let line = err.line()?.checked_sub(1)?;
@@ -17,7 +19,9 @@ pub fn report(ctx: &Ctx<'_>, node: &Node, err: &minijinja::Error, diags: &mut Di
         Some(start..start + len)
     });
     let span = range.map_or(node.span, |r| locate(&ctx.source.text, node, r));
-    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let detail = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string);
     diags.push(
         Diagnostic::new(Code::E040, span, format!("template syntax error: {detail}"))
             .label("MiniJinja could not parse this")

@@ -3,17 +3,36 @@
 //! under `params:`, `item` outside a `for_each` task, `tasks.X` where X is
 //! not a task, or `tasks.X.<not output>`.
 
-use super::template::{Reference, Scope};
 use super::Ctx;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use super::template::{Reference, Scope};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::locate::locate;
 
 /// Variables every template may use.
-pub const BUILTIN_VARIABLES: &[&str] =
-    &["ds", "ds_nodash", "ts", "logical_date", "data_interval_start", "data_interval_end", "run_id", "params", "tasks", "env", "item"];
+pub const BUILTIN_VARIABLES: &[&str] = &[
+    "ds",
+    "ds_nodash",
+    "ts",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+    "params",
+    "tasks",
+    "env",
+    "item",
+];
 
 /// MiniJinja's global functions.
-const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "lipsum", "cycler", "joiner"];
+const GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "lipsum",
+    "cycler",
+    "joiner",
+];
 
 /// Returns true when the reference is well-formed and names a task that
 /// exists, so the upstream check can run on it.
@@ -22,16 +41,35 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
     let head = parts.next().unwrap_or_default();
     let second = parts.next();
     let problem: Option<(String, Option<String>, &str)> = match head {
-        "ds" | "ds_nodash" | "ts" | "logical_date" | "data_interval_start" | "data_interval_end" | "run_id" | "env" => None,
+        "ds"
+        | "ds_nodash"
+        | "ts"
+        | "logical_date"
+        | "data_interval_start"
+        | "data_interval_end"
+        | "run_id"
+        | "env" => None,
         _ if GLOBALS.contains(&head) => None,
         "params" => match second {
             None => None,
-            Some(name) if ctx.pipeline.params.iter().any(|e| e.key.as_str() == Some(name)) => None,
+            Some(name)
+                if ctx
+                    .pipeline
+                    .params
+                    .iter()
+                    .any(|e| e.key.as_str() == Some(name)) =>
+            {
+                None
+            }
             Some(name) => {
                 let names = ctx.pipeline.params.iter().filter_map(|e| e.key.as_str());
                 let help = did_you_mean(name, names)
                     .unwrap_or_else(|| format!("declare it under `params:` with a default, e.g. `params: {{ {name}: ... }}`"));
-                Some((format!("template uses `params.{name}`, which is not declared under `params:`"), Some(help), name))
+                Some((
+                    format!("template uses `params.{name}`, which is not declared under `params:`"),
+                    Some(help),
+                    name,
+                ))
             }
         },
         "item" => match r.scope {
@@ -47,7 +85,11 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
             let help = did_you_mean(head, BUILTIN_VARIABLES.iter().copied()).unwrap_or_else(|| {
                 "templates can use ds, ds_nodash, ts, logical_date, data_interval_start, data_interval_end, run_id, params.NAME, tasks.ID.output, env.NAME and item".into()
             });
-            Some((format!("template uses undefined variable `{head}`"), Some(help), head))
+            Some((
+                format!("template uses undefined variable `{head}`"),
+                Some(help),
+                head,
+            ))
         }
     };
     if let Some((message, help, needle)) = problem {
@@ -56,36 +98,81 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
     false
 }
 
-fn check_task_ref(ctx: &Ctx<'_>, r: &Reference<'_>, id: Option<&str>, attr: Option<&str>, diags: &mut Diagnostics) -> bool {
+fn check_task_ref(
+    ctx: &Ctx<'_>,
+    r: &Reference<'_>,
+    id: Option<&str>,
+    attr: Option<&str>,
+    diags: &mut Diagnostics,
+) -> bool {
     if matches!(r.scope, Scope::Connection) {
         report(ctx, r, "connections cannot read task outputs".into(), Some("connections are rendered before any task runs; move the value into the task's `with:`".into()), "tasks", diags);
         return false;
     }
     let Some(id) = id else {
-        report(ctx, r, "`tasks` is read as `tasks.ID.output`".into(), Some("name the task whose output you need".into()), "tasks", diags);
+        report(
+            ctx,
+            r,
+            "`tasks` is read as `tasks.ID.output`".into(),
+            Some("name the task whose output you need".into()),
+            "tasks",
+            diags,
+        );
         return false;
     };
     if ctx.pipeline.task(id).is_none() {
         let help = did_you_mean(id, ctx.pipeline.tasks.iter().map(|t| t.id));
-        report(ctx, r, format!("template reads `tasks.{id}`, but there is no task `{id}`"), help, id, diags);
+        report(
+            ctx,
+            r,
+            format!("template reads `tasks.{id}`, but there is no task `{id}`"),
+            help,
+            id,
+            diags,
+        );
         return false;
     }
     match attr {
         Some("output") => true,
         None => {
-            report(ctx, r, format!("read a task's result as `tasks.{id}.output`"), Some(format!("write `tasks.{id}.output`")), id, diags);
+            report(
+                ctx,
+                r,
+                format!("read a task's result as `tasks.{id}.output`"),
+                Some(format!("write `tasks.{id}.output`")),
+                id,
+                diags,
+            );
             false
         }
         Some(other) => {
-            report(ctx, r, format!("tasks have no `{other}`: only `tasks.{id}.output`"), Some(format!("write `tasks.{id}.output`")), other, diags);
+            report(
+                ctx,
+                r,
+                format!("tasks have no `{other}`: only `tasks.{id}.output`"),
+                Some(format!("write `tasks.{id}.output`")),
+                other,
+                diags,
+            );
             false
         }
     }
 }
 
-fn report(ctx: &Ctx<'_>, r: &Reference<'_>, message: String, help: Option<String>, needle: &str, diags: &mut Diagnostics) {
+fn report(
+    ctx: &Ctx<'_>,
+    r: &Reference<'_>,
+    message: String,
+    help: Option<String>,
+    needle: &str,
+    diags: &mut Diagnostics,
+) {
     let span = find(r, needle).map_or(r.node.span, |range| locate(&ctx.source.text, r.node, range));
-    diags.push(Diagnostic::new(Code::E041, span, message).label("undefined when the task runs").help_opt(help));
+    diags.push(
+        Diagnostic::new(Code::E041, span, message)
+            .label("undefined when the task runs")
+            .help_opt(help),
+    );
 }
 
 /// Where `needle` first appears inside `{{ ... }}` or `{% ... %}` in the template.

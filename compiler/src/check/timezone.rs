@@ -5,8 +5,12 @@ use super::Ctx;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
-    let Some(entry) = ctx.pipeline.timezone else { return };
-    let Some(name) = entry.value.as_str() else { return };
+    let Some(entry) = ctx.pipeline.timezone else {
+        return;
+    };
+    let Some(name) = entry.value.as_str() else {
+        return;
+    };
     if name.parse::<chrono_tz::Tz>().is_ok() {
         return;
     }
@@ -17,8 +21,12 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
         .or_else(|| crate::diagnostic::nearest(name, names).map(|n| format!("did you mean `{n}`?")))
         .unwrap_or_else(|| "use an IANA name such as `UTC`, `Europe/Paris` or `Asia/Seoul`".into());
     diags.push(
-        Diagnostic::new(Code::E031, entry.value.span, format!("unknown time zone `{name}`"))
-            .label("not an IANA time zone name")
-            .help(help),
+        Diagnostic::new(
+            Code::E031,
+            entry.value.span,
+            format!("unknown time zone `{name}`"),
+        )
+        .label("not an IANA time zone name")
+        .help(help),
     );
 }

@@ -1,7 +1,7 @@
 //! E011 unknown-dependency: `depends_on` names a task that does not exist.
 
 use super::Ctx;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
@@ -11,11 +11,21 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
             if p.task_index.contains_key(name) {
                 continue;
             }
-            let help = did_you_mean(name, p.tasks.iter().map(|t| t.id).filter(|id| *id != task.id));
+            let help = did_you_mean(
+                name,
+                p.tasks.iter().map(|t| t.id).filter(|id| *id != task.id),
+            );
             diags.push(
-                Diagnostic::new(Code::E011, dep.span, format!("task `{}` depends on `{name}`, which is not a task", task.id))
-                    .label("no task has this id")
-                    .help_opt(help),
+                Diagnostic::new(
+                    Code::E011,
+                    dep.span,
+                    format!(
+                        "task `{}` depends on `{name}`, which is not a task",
+                        task.id
+                    ),
+                )
+                .label("no task has this id")
+                .help_opt(help),
             );
         }
     }

@@ -3,7 +3,7 @@
 //! theirs.
 
 use super::Ctx;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
@@ -14,7 +14,11 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     if !p.operator_crates.is_empty() {
         return;
     }
-    let operators = p.tasks.iter().map(|t| t.operator).chain(p.on_failure.iter().map(|a| a.operator));
+    let operators = p
+        .tasks
+        .iter()
+        .map(|t| t.operator)
+        .chain(p.on_failure.iter().map(|a| a.operator));
     for op in operators.flatten() {
         check(op, diags);
     }

@@ -5,19 +5,24 @@
 use runtime::spec::Ty;
 
 use super::structure::Walk;
-use crate::diagnostic::{did_you_mean, Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::{Node, Value};
 
 pub fn report(node: &Node, ty: &Ty, name: &str, walk: Walk<'_>, diags: &mut Diagnostics) {
     let expected = ty.describe();
     let found = match node.scalar_text() {
-        Some(text) if text.len() <= 40 && !text.contains('\n') => format!("{} `{text}`", node.kind_name()),
+        Some(text) if text.len() <= 40 && !text.contains('\n') => {
+            format!("{} `{text}`", node.kind_name())
+        }
         _ => node.kind_name().to_string(),
     };
     let mut d = Diagnostic::new(
         walk.codes.wrong_type,
         node.span,
-        format!("invalid `{name}` in {}: expected {expected}, found {found}", walk.context),
+        format!(
+            "invalid `{name}` in {}: expected {expected}, found {found}",
+            walk.context
+        ),
     )
     .label(format!("expected {expected}"));
     d = d.help_opt(help(node, ty));
@@ -58,19 +63,36 @@ fn help(node: &Node, ty: &Ty) -> Option<String> {
 /// A mapping key that is not a string (`1: x`, `[a]: b`).
 pub fn report_key(key: &Node, walk: Walk<'_>, diags: &mut Diagnostics) {
     diags.push(
-        Diagnostic::new(walk.codes.wrong_type, key.span, format!("keys in {} must be strings, found {}", walk.context, key.kind_name()))
-            .label("not a string key"),
+        Diagnostic::new(
+            walk.codes.wrong_type,
+            key.span,
+            format!(
+                "keys in {} must be strings, found {}",
+                walk.context,
+                key.kind_name()
+            ),
+        )
+        .label("not a string key"),
     );
 }
 
 /// Two keys of an exactly-one-of group are both set.
-pub fn report_conflict(second: &crate::syntax::Entry, group: &[&str], walk: Walk<'_>, diags: &mut Diagnostics) {
+pub fn report_conflict(
+    second: &crate::syntax::Entry,
+    group: &[&str],
+    walk: Walk<'_>,
+    diags: &mut Diagnostics,
+) {
     let names: Vec<_> = group.iter().map(|n| format!("`{n}`")).collect();
     diags.push(
         Diagnostic::new(
             walk.codes.wrong_type,
             second.key.span,
-            format!("only one of {} may be set in {}", names.join(", "), walk.context),
+            format!(
+                "only one of {} may be set in {}",
+                names.join(", "),
+                walk.context
+            ),
         )
         .label("set here as well")
         .help(format!("keep exactly one of {}", names.join(", "))),
@@ -82,9 +104,17 @@ pub fn report_conflict(second: &crate::syntax::Entry, group: &[&str], walk: Walk
 pub fn task_ids(ctx: &super::Ctx<'_>, diags: &mut Diagnostics) {
     for task in &ctx.pipeline.tasks {
         if !runtime::spec::is_identifier(task.id) {
-            let walk = Walk { codes: super::structure::PIPELINE_CODES, templated: false, context: "`tasks`" };
-            let mut d = Diagnostic::new(walk.codes.wrong_type, task.key.span, format!("invalid task id `{}`", task.id))
-                .label("not an identifier");
+            let walk = Walk {
+                codes: super::structure::PIPELINE_CODES,
+                templated: false,
+                context: "`tasks`",
+            };
+            let mut d = Diagnostic::new(
+                walk.codes.wrong_type,
+                task.key.span,
+                format!("invalid task id `{}`", task.id),
+            )
+            .label("not an identifier");
             d = d.help_opt(help(task.key, &Ty::Identifier));
             diags.push(d);
         }

@@ -13,15 +13,23 @@ use crate::syntax::Node;
 
 /// The span, in the file, of `range` of the string value of `node`.
 pub fn locate(source: &str, node: &Node, range: Range<usize>) -> Span {
-    let Some(value) = node.as_str() else { return node.span };
+    let Some(value) = node.as_str() else {
+        return node.span;
+    };
     let fallback = node.span;
-    let Some(piece) = value.get(range.clone()) else { return fallback };
+    let Some(piece) = value.get(range.clone()) else {
+        return fallback;
+    };
     let raw_range = node.span.range();
-    let Some(raw) = source.get(raw_range.clone()) else { return fallback };
+    let Some(raw) = source.get(raw_range.clone()) else {
+        return fallback;
+    };
     // Which line of the value the piece is on, and where on that line.
     let line_no = value[..range.start].matches('\n').count();
     let line_start = value[..range.start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = value[line_start..].find('\n').map_or(value.len(), |i| line_start + i);
+    let line_end = value[line_start..]
+        .find('\n')
+        .map_or(value.len(), |i| line_start + i);
     let line = &value[line_start..line_end];
     let in_line = range.start - line_start;
     // Find the value's lines, in order, in the raw text.
@@ -31,7 +39,9 @@ pub fn locate(source: &str, node: &Node, range: Range<usize>) -> Span {
         if l.is_empty() {
             continue;
         }
-        let Some(found) = raw.get(search_from..).and_then(|r| r.find(l)) else { break };
+        let Some(found) = raw.get(search_from..).and_then(|r| r.find(l)) else {
+            break;
+        };
         let at = search_from + found;
         if i == line_no {
             // `found` locates the trimmed line; step back over its leading blanks.
@@ -40,7 +50,11 @@ pub fn locate(source: &str, node: &Node, range: Range<usize>) -> Span {
             let start = raw_range.start + start.min(raw.len());
             let end = (start + piece.len()).min(raw_range.end);
             if source.get(start..end) == Some(piece) {
-                return Span { file: node.span.file, start: start as u32, end: end as u32 };
+                return Span {
+                    file: node.span.file,
+                    start: start as u32,
+                    end: end as u32,
+                };
             }
             break;
         }
@@ -48,7 +62,10 @@ pub fn locate(source: &str, node: &Node, range: Range<usize>) -> Span {
     }
     // Last resort: the first occurrence of the piece in the raw text.
     match raw.find(piece).filter(|_| !piece.is_empty()) {
-        Some(at) => Span::new(node.span.file, raw_range.start + at..raw_range.start + at + piece.len()),
+        Some(at) => Span::new(
+            node.span.file,
+            raw_range.start + at..raw_range.start + at + piece.len(),
+        ),
         None => fallback,
     }
 }

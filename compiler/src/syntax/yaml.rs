@@ -199,7 +199,12 @@ pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Document {
     Document { root, duplicates }
 }
 
-fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mut Vec<Duplicate>) -> Option<Node> {
+fn parse_tree(
+    file: FileId,
+    text: &str,
+    diags: &mut Diagnostics,
+    duplicates: &mut Vec<Duplicate>,
+) -> Option<Node> {
     let offsets = Offsets::new(text);
     let span = |s: saphyr_parser::Span| {
         Span::new(
@@ -369,20 +374,32 @@ fn parse_tree(file: FileId, text: &str, diags: &mut Diagnostics, duplicates: &mu
                 Some(k) => {
                     let name = k.scalar_text();
                     if seen.is_none() && entries.len() >= SMALL_MAP {
-                        let index = entries.iter().filter_map(|e| Some((e.key.scalar_text()?, e.key.span)));
+                        let index = entries
+                            .iter()
+                            .filter_map(|e| Some((e.key.scalar_text()?, e.key.span)));
                         *seen = Some(index.collect());
                     }
                     let duplicate = name.as_ref().and_then(|n| match seen {
                         Some(seen) => seen.get(n).copied(),
-                        None => entries.iter().find(|e| key_is(&e.key, n)).map(|e| e.key.span),
+                        None => entries
+                            .iter()
+                            .find(|e| key_is(&e.key, n))
+                            .map(|e| e.key.span),
                     });
                     if let (Some(first), Some(name)) = (duplicate, &name) {
-                        duplicates.push(Duplicate { name: name.clone(), first, again: k.span });
+                        duplicates.push(Duplicate {
+                            name: name.clone(),
+                            first,
+                            again: k.span,
+                        });
                     } else {
                         if let (Some(seen), Some(name)) = (seen.as_mut(), name) {
                             seen.insert(name, k.span);
                         }
-                        entries.push(Entry { key: k, value: finished });
+                        entries.push(Entry {
+                            key: k,
+                            value: finished,
+                        });
                     }
                 }
             },
@@ -497,7 +514,10 @@ mod tests {
         let doc = parse(0, "a: 1\na: 2\n", &mut d);
         assert_eq!(doc.duplicates.len(), 1);
         assert_eq!(doc.duplicates[0].again.start, 5);
-        assert_eq!(doc.root.unwrap().get("a").unwrap().value.value, Value::Int(1));
+        assert_eq!(
+            doc.root.unwrap().get("a").unwrap().value.value,
+            Value::Int(1)
+        );
     }
 
     #[test]

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Regenerates docs/checks.md: for every code, what it catches, an example
+pipeline and chime's exact output for it. compiler/tests/docs.rs checks
+that the outputs in the page still match what chime prints.
+
+usage: cargo build && python3 docs/gen_checks.py
+"""
+import os
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHIME = os.path.join(ROOT, "target", "debug", "chime")
+
+CHECKS = [
+    ("E001", "yaml-syntax", """The file is not valid YAML, holds more than one document, nests deeper
+than 64 levels, or expands through aliases to more than 5,000,000 nodes
+("billion laughs"). Checking stops for that file: nothing after the error
+can be trusted.""", """pipeline: broken
+tasks:
+  a: { operator: noop, depends_on: [b }
+"""),
+    ("E002", "unknown-key", """Keys are closed everywhere: a key the language does not define is an error,
+with the nearest valid key, or the level where the key belongs.""", """pipeline: typo
+retries: 2
+tasks:
+  a:
+    operator: noop
+    retires: 2
+"""),
+    ("E003", "wrong-type", """A value of the wrong type or malformed: a duration without a unit, an id
+that is not `[a-z][a-z0-9_]{0,62}`, a negative count, an unknown trigger
+rule, a `for_each` that is not a literal list.""", """pipeline: types
+defaults:
+  retry_delay: 5 minutes
+tasks:
+  Load-Data:
+    operator: noop
+    trigger_rule: all_sucess
+"""),
+    ("E004", "missing-key", """A required key is absent: `pipeline` and `tasks` in the file, `operator`
+in a task or an `on_failure` action.""", """pipeline: incomplete
+tasks:
+  a:
+    depends_on: []
+"""),
+    ("E010", "duplicate-task", """A task id defined twice, or any key repeated in one mapping. Most YAML
+loaders silently keep the last one; chime keeps the first and reports the
+second.""", """pipeline: twice
+tasks:
+  a: { operator: noop }
+  a: { operator: noop }
+"""),
+    ("E011", "unknown-dependency", """`depends_on` names a task that does not exist; the nearest task id is
+suggested.""", """pipeline: dangling
+tasks:
+  extract: { operator: noop }
+  load: { operator: noop, depends_on: [extrct] }
+"""),
+    ("E012", "dependency-cycle", """Tasks depend on each other in a ring. The whole ring is listed, starting at
+its earliest task in the file; `a -> b` means `b` depends on `a`. Not
+reported while any dependency is unresolved (E011).""", """pipeline: ring
+tasks:
+  a: { operator: noop, depends_on: [c] }
+  b: { operator: noop, depends_on: [a] }
+  c: { operator: noop, depends_on: [b] }
+"""),
+    ("E020", "unknown-operator", """A task uses an operator that is not built in (noop, shell, http, sql,
+predict, wait_for). When the pipeline names operator crates under
+`operators:`, other names are accepted (discovery of custom operators is
+part of the custom-operator work).""", """pipeline: ops
+tasks:
+  a: { operator: shel, with: { command: "true" } }
+"""),
+    ("E021", "missing-operator-param", """A built-in operator's required parameter is missing, or none of a set of
+alternatives (`shell` needs `command` or `argv`).""", """pipeline: params
+tasks:
+  fetch:
+    operator: http
+    with: { method: GET }
+"""),
+    ("E022", "unknown-operator-param", """A parameter the operator does not take.""", """pipeline: params
+tasks:
+  run:
+    operator: shell
+    with: { comand: ./run.sh }
+"""),
+    ("E023", "operator-param-type", """A parameter of the wrong type, or two alternatives set at once. A string
+containing `{{` is accepted where a number, boolean or duration is
+expected: it is only known once rendered.""", """pipeline: params
+tasks:
+  score:
+    operator: predict
+    with:
+      model: model.onnx
+      input: { csv: in.csv }
+      features: [a, b]
+      batch_size: 0
+      output: { table: scores }
+"""),
+    ("E030", "invalid-schedule", """The schedule is not a 5-field cron expression (minute hour day-of-month
+month day-of-week) or one of @hourly, @daily, @weekly, @monthly, @yearly.
+The message names the field and its range and the caret points at it; an
+expression that can never fire (`0 0 30 2 *`) is reported too.""", """pipeline: nightly
+schedule: "0 25 * * *"
+start_date: 2026-01-01
+tasks:
+  a: { operator: noop }
+"""),
+    ("E031", "unknown-timezone", """`timezone` is not an IANA time zone name.""", """pipeline: zoned
+schedule: "@daily"
+timezone: Asia/Seol
+start_date: 2026-01-01
+tasks:
+  a: { operator: noop }
+"""),
+    ("E032", "bad-dates", """A scheduled pipeline without `start_date`, a date that does not parse
+(dates are `2026-01-31` or RFC 3339 date-times), or an `end_date` before
+`start_date`.""", """pipeline: dated
+schedule: "@daily"
+start_date: 2026-06-01
+end_date: 2026-01-31
+tasks:
+  a: { operator: noop }
+"""),
+    ("E040", "template-syntax", """A template (any string under `with:`, `connections:` or `on_failure:`)
+that MiniJinja cannot parse. The caret is on the template's line, inside
+block scalars too.""", """pipeline: templates
+tasks:
+  report:
+    operator: shell
+    with:
+      command: |
+        echo "day {{ ds }}"
+        echo "next {{ ds | ds_add(1 }}"
+"""),
+    ("E041", "undefined-template-variable", """A template names a variable the run will not have: an unknown name, a
+param not declared under `params:`, `item` outside a `for_each` task,
+`tasks.X` where X is not a task, or `tasks.X.<anything but output>`.
+Templates are rendered in strict mode, so each of these would fail the
+task at run time.""", """pipeline: variables
+params:
+  region: kr
+tasks:
+  extract:
+    operator: shell
+    with: { command: "extract --day {{ dss }} --region {{ params.regoin }}" }
+"""),
+    ("E042", "template-reads-non-upstream", """A task's template reads `tasks.X.output` where X is not upstream of the
+task (directly or through other tasks): X may not have run yet.""", """pipeline: upstream
+tasks:
+  extract: { operator: shell, with: { command: "echo 1" } }
+  report: { operator: shell, with: { command: "echo {{ tasks.extract.output }}" } }
+"""),
+    ("E050", "custom-operator-crate", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), or
+has no src/lib.rs. Paths are relative to the pipeline file.""", """pipeline: custom
+operators:
+  - path: ./ops
+tasks:
+  features: { operator: build_features }
+"""),
+    ("W001", "unreachable-task", """A warning: a task with no dependencies and no dependents, in a pipeline of
+several tasks whose graph is not connected. Usually a forgotten
+`depends_on`. Not reported in a file that has errors.""", """pipeline: islands
+tasks:
+  extract: { operator: noop }
+  load: { operator: noop, depends_on: [extract] }
+  forgotten: { operator: noop }
+"""),
+]
+
+
+def run(example):
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "pipeline.yaml"), "w") as f:
+            f.write(example)
+        out = subprocess.run([CHIME, "check", "pipeline.yaml", "--color", "never"], cwd=d, capture_output=True, text=True)
+        return out.stderr
+
+
+def main():
+    parts = ["""# Checks
+
+Every problem `chime check` reports has a stable code. This page lists them
+all: what each catches, an example `pipeline.yaml`, and chime's exact
+output for it. `chime explain CODE` prints one section of this page.
+
+Exit status: 0 when there is no error (warnings allowed), 1 when there is
+at least one error, 2 for bad usage or unreadable input (a missing file,
+a file that is not UTF-8 or is over 64 MiB).
+
+This page is generated by `docs/gen_checks.py`; `cargo test` checks that
+every output below is still what chime prints.
+"""]
+    for code, name, what, example in CHECKS:
+        parts.append(f"""
+## {code} {name}
+
+{what}
+
+```yaml
+{example.rstrip()}
+```
+
+```text
+{run(example).rstrip()}
+```
+""")
+    with open(os.path.join(ROOT, "docs", "checks.md"), "w") as f:
+        f.write("".join(parts))
+
+
+if __name__ == "__main__":
+    main()
