@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Benchmark: whole-process `chime check` on generated layered pipelines.
+
+For 1,000 / 10,000 / 100,000 tasks it reports the median wall time and
+peak memory of `chime check`, and, as a baseline measured in the same run,
+the median time Python with libyaml (PyYAML's CSafeLoader) takes merely to
+load the same file. Targets (issue 2): 10k under 0.3 s, 1k under 50 ms,
+10k under 100 MB.
+
+usage: python3 tests/bench/bench_check.py [--runs N] [--sizes 1000,10000]
+(builds chime in release mode first)
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def timed(cmd):
+    """Wall seconds and peak RSS (MiB) of one run of cmd."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, code
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=11)
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "chime"], cwd=ROOT, check=True)
+    chime = os.path.join(ROOT, "target", "release", "chime")
+    try:
+        import yaml  # noqa: F401
+        have_yaml = True
+    except ImportError:
+        have_yaml = False
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for n in [int(s) for s in args.sizes.split(",")]:
+            path = os.path.join(d, f"layered_{n}.yaml")
+            with open(path, "w") as f:
+                subprocess.run([sys.executable, os.path.join(HERE, "gen_pipeline.py"), str(n)], stdout=f, check=True)
+            runs = args.runs if n <= 10000 else max(3, args.runs // 3)
+            results = [timed([chime, "check", path]) for _ in range(runs)]
+            if any(code != 0 for _, _, code in results):
+                sys.exit(f"chime check failed on the generated {n}-task pipeline")
+            wall = statistics.median(r[0] for r in results)
+            rss = max(r[1] for r in results)
+            base = None
+            if have_yaml:
+                load = "import yaml,sys; yaml.load(open(sys.argv[1]), Loader=yaml.CSafeLoader)"
+                base = statistics.median(timed([sys.executable, "-c", load, path])[0] for _ in range(max(3, runs // 2)))
+            rows.append((n, os.path.getsize(path), wall, rss, base))
+    print("| tasks | file | chime check (median) | peak memory | PyYAML+libyaml load (median) | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for n, size, wall, rss, base in rows:
+        b = f"{base * 1000:.0f} ms" if base else "n/a"
+        r = f"{base / wall:.1f}x faster" if base else "n/a"
+        print(f"| {n:,} | {size / 1e6:.1f} MB | {wall * 1000:.0f} ms | {rss:.0f} MiB | {b} | {r} |")
+
+
+if __name__ == "__main__":
+    main()
