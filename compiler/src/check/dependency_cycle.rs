@@ -81,9 +81,23 @@ fn shortest_ring(ctx: &Ctx<'_>, start: usize, component: &[usize]) -> Vec<usize>
     vec![start, start]
 }
 
+/// Rings longer than this are shown as their start and end around `...`.
+const SHOWN: usize = 12;
+
 fn report(ctx: &Ctx<'_>, ring: &[usize], diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let names: Vec<&str> = ring.iter().map(|&t| p.tasks[t].id).collect();
+    let path = if names.len() <= SHOWN {
+        names.join(" -> ")
+    } else {
+        let (head, tail) = (&names[..SHOWN / 2], &names[names.len() - SHOWN / 2..]);
+        format!(
+            "{} -> ... -> {} ({} tasks)",
+            head.join(" -> "),
+            tail.join(" -> "),
+            names.len() - 1
+        )
+    };
     // The `depends_on` entry of `down` that names `up`.
     let edge = |up: usize, down: usize| {
         p.tasks[down]
@@ -93,13 +107,9 @@ fn report(ctx: &Ctx<'_>, ring: &[usize], diags: &mut Diagnostics) {
             .map(|d| d.span)
     };
     let first = edge(ring[0], ring[1]).unwrap_or(p.tasks[ring[1]].key.span);
-    let mut d = Diagnostic::new(
-        Code::E012,
-        first,
-        format!("dependency cycle: {}", names.join(" -> ")),
-    )
-    .label(format!("`{}` depends on `{}`", names[1], names[0]));
-    for w in 1..ring.len() - 1 {
+    let mut d = Diagnostic::new(Code::E012, first, format!("dependency cycle: {path}"))
+        .label(format!("`{}` depends on `{}`", names[1], names[0]));
+    for w in 1..(ring.len() - 1).min(SHOWN) {
         if let Some(span) = edge(ring[w], ring[w + 1]) {
             d = d.secondary(
                 span,
@@ -108,4 +118,32 @@ fn report(ctx: &Ctx<'_>, ring: &[usize], diags: &mut Diagnostics) {
         }
     }
     diags.push(d.help("a pipeline is a DAG: remove one of these dependencies to break the cycle"));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::{Code, Diagnostics};
+    use crate::source::SourceFile;
+
+    /// A 100,000-task ring: found without deep recursion, reported briefly.
+    #[test]
+    fn a_huge_ring_does_not_overflow_the_stack() {
+        let n = 100_000;
+        let mut text = String::from("pipeline: ring\ntasks:\n");
+        for i in 0..n {
+            let dep = (i + n - 1) % n;
+            text += &format!("  t{i}: {{ operator: noop, depends_on: [t{dep}] }}\n");
+        }
+        let file = SourceFile::new("ring.yaml".into(), text);
+        let mut diags = Diagnostics::default();
+        crate::check::check_file(0, &file, &mut diags);
+        let diags = diags.into_sorted();
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::E012);
+        assert!(diags[0].message.len() < 200, "the message stays short");
+        assert_eq!(
+            diags[0].message,
+            "dependency cycle: t0 -> t1 -> t2 -> t3 -> t4 -> t5 -> ... -> t99995 -> t99996 -> t99997 -> t99998 -> t99999 -> t0 (100000 tasks)"
+        );
+    }
 }
