@@ -10,18 +10,23 @@ use proptest::prelude::*;
 const VALID: &str = include_str!("../../tests/ui/ok_spec_example.yaml");
 
 fn check(text: String) -> usize {
-    let file = SourceFile::new("p.yaml".into(), text);
+    let mut sources = Sources::default();
+    let id = sources.add(SourceFile::new("p.yaml".into(), text));
+    let file = sources.get(id);
     let mut diags = Diagnostics::default();
-    check_file(0, &file, &mut diags);
+    check_file(id, file, &mut diags);
     let diags = diags.into_sorted();
-    // Every diagnostic points inside the file.
+    // Every diagnostic points inside the file, and renders in every format.
     for d in &diags {
         assert!(
             d.span.end as usize <= file.text.len() && d.span.start <= d.span.end,
             "{d:?}"
         );
-        let _ = file.line_col(d.span.start as usize);
+        assert!(render::human(d, &sources, false).contains(d.code.as_str()));
+        assert!(render::github(d, &sources).starts_with("::"));
     }
+    let summary = render::Summary::of(&diags, 1);
+    assert!(render::json(&diags, &sources, summary).starts_with("{\"diagnostics\""));
     diags.len()
 }
 
