@@ -1,10 +1,33 @@
 //! The chime runtime: what every emitted pipeline binary links.
 //!
-//! Today this crate holds the contracts that the compiler and the runtime
-//! share: the value types of the pipeline language ([`spec`]) and the
-//! parameters of every built-in operator ([`operators`]). The compiler reads
-//! them to check `with:` blocks; the executor (a later issue) will read the
-//! same tables, so the two can never disagree about an operator's parameters.
+//! Without features this crate holds only the contracts that the compiler
+//! and the runtime share: the value types of the pipeline language
+//! ([`spec`]) and the parameters of every built-in operator
+//! ([`operators`]). The `rt` feature adds the executor, the state store,
+//! the operators' implementations and the binary's command line.
 
 pub mod operators;
 pub mod spec;
+
+#[cfg(feature = "rt")]
+pub mod cli;
+#[cfg(feature = "rt")]
+pub mod context;
+#[cfg(feature = "rt")]
+pub mod def;
+#[cfg(feature = "rt")]
+pub mod executor;
+#[cfg(feature = "rt")]
+pub mod schedule;
+#[cfg(feature = "rt")]
+pub mod state;
+#[cfg(feature = "rt")]
+pub mod store;
+#[cfg(feature = "rt")]
+pub mod template;
+
+#[cfg(feature = "rt")]
+#[doc(hidden)]
+pub mod __private {
+    include!("private.rs");
+}

@@ -8,6 +8,13 @@
 
 use crate::spec::{Field, Object, Ty};
 
+#[cfg(feature = "rt")]
+pub mod noop;
+#[cfg(feature = "rt")]
+pub mod run;
+#[cfg(feature = "rt")]
+pub mod shell;
+
 /// A built-in operator: its name, what it does and its parameters.
 #[derive(Debug)]
 pub struct OperatorSpec {

@@ -1,0 +1,168 @@
+//! What an operator gets when its task runs.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+/// Why an attempt was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    TimedOut,
+    /// SIGINT or SIGTERM reached the pipeline's process.
+    Interrupted,
+}
+
+/// Fires when the attempt must stop (timeout, SIGTERM). Operators that run
+/// for long await [`Cancel::cancelled`] alongside their work.
+#[derive(Debug, Clone)]
+pub struct Cancel(watch::Receiver<Option<StopReason>>);
+
+/// The executor's side of a [`Cancel`].
+#[derive(Debug)]
+pub struct CancelHandle(watch::Sender<Option<StopReason>>);
+
+pub fn cancel_pair() -> (CancelHandle, Cancel) {
+    let (tx, rx) = watch::channel(None);
+    (CancelHandle(tx), Cancel(rx))
+}
+
+impl CancelHandle {
+    pub fn cancel(&self, reason: StopReason) {
+        let _ = self.0.send(Some(reason));
+    }
+}
+
+impl Cancel {
+    /// Resolves when the attempt is asked to stop, with the reason.
+    pub async fn cancelled(&mut self) -> StopReason {
+        loop {
+            if let Some(reason) = *self.0.borrow() {
+                return reason;
+            }
+            if self.0.changed().await.is_err() {
+                // The executor is gone: nobody will ever cancel; wait forever.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        *self.0.borrow()
+    }
+}
+
+/// Where a task's output lines go: its attempt's log file (created on the
+/// first line, so silent tasks cost no file) and the console, prefixed by
+/// the task id.
+#[derive(Debug)]
+pub struct LogSink {
+    pub path: PathBuf,
+    task_id: String,
+    file: Mutex<Option<std::fs::File>>,
+    echo: bool,
+}
+
+impl LogSink {
+    pub fn new(path: PathBuf, task_id: &str, echo: bool) -> LogSink {
+        LogSink {
+            path,
+            task_id: task_id.to_string(),
+            file: Mutex::new(None),
+            echo,
+        }
+    }
+
+    /// Writes one line (without its newline).
+    pub fn line(&self, line: &str) {
+        if let Ok(mut slot) = self.file.lock() {
+            if slot.is_none() {
+                if let Some(dir) = self.path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                *slot = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .ok();
+            }
+            if let Some(f) = slot.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        if self.echo {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{} | {line}", self.task_id);
+        }
+    }
+}
+
+/// What an operator sees of its task and run (Airflow's context).
+#[derive(Debug)]
+pub struct TaskContext {
+    pub pipeline: &'static str,
+    pub run_id: String,
+    pub task_id: String,
+    /// 1 for the first attempt.
+    pub try_number: u32,
+    pub logical_date: String,
+    pub data_interval_start: String,
+    pub data_interval_end: String,
+    pub params: serde_json::Value,
+    /// Outputs of the task's upstreams, by task id.
+    pub upstream_outputs: serde_json::Map<String, serde_json::Value>,
+    /// A directory of the attempt's own, created on demand.
+    pub scratch_dir: PathBuf,
+    pub log: Arc<LogSink>,
+    pub cancel: Cancel,
+}
+
+/// How an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The operator reported a failure (a non-zero exit, an HTTP 500, ...).
+    Failed {
+        message: String,
+        exit_code: Option<i32>,
+    },
+    /// The attempt ran past its timeout and was stopped.
+    TimedOut,
+    /// SIGINT/SIGTERM: the attempt was stopped; it is run again on resume.
+    Interrupted,
+    /// The operator panicked: a bug in the operator, isolated to its task.
+    Panicked(String),
+}
+
+impl TaskError {
+    pub fn failed(message: impl Into<String>) -> TaskError {
+        TaskError::Failed {
+            message: message.into(),
+            exit_code: None,
+        }
+    }
+
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            TaskError::Failed { .. } | TaskError::Panicked(_) => "failed",
+            TaskError::TimedOut => "timed_out",
+            TaskError::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TaskError::Failed { message, .. } => f.write_str(message),
+            TaskError::TimedOut => f.write_str("timed out"),
+            TaskError::Interrupted => f.write_str("interrupted"),
+            TaskError::Panicked(m) => write!(f, "the operator panicked: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// An operator's result: its JSON output, if it has one.
+pub type TaskResult = Result<Option<serde_json::Value>, TaskError>;

@@ -1,0 +1,136 @@
+//! The compiled pipeline: what `chime build` writes into the generated
+//! crate as `static` data, and everything the binary knows about its
+//! pipeline (it never reads the YAML again).
+//!
+//! Parameters and params are carried as JSON text: MiniJinja renders them
+//! as values, and the JSON keeps the generated code short and readable.
+
+/// A whole pipeline.
+#[derive(Debug)]
+pub struct PipelineDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// 5-field cron (presets already expanded), if scheduled.
+    pub schedule: Option<&'static str>,
+    /// IANA time zone name.
+    pub timezone: &'static str,
+    pub start_date: Option<&'static str>,
+    pub end_date: Option<&'static str>,
+    pub catchup: bool,
+    pub max_active_runs: u32,
+    /// `None`: the number of CPUs.
+    pub max_active_tasks: Option<u32>,
+    /// JSON object: run parameters and their defaults.
+    pub params: &'static str,
+    /// Named connections: name and template.
+    pub connections: &'static [(&'static str, &'static str)],
+    pub on_failure: &'static [ActionDef],
+    /// Tasks in a topological order (every task after its upstreams), with
+    /// `for_each` expanded into one task per item.
+    pub tasks: &'static [TaskDef],
+}
+
+/// One task instance of the DAG.
+#[derive(Debug)]
+pub struct TaskDef {
+    /// `extract`, or `per_region[kr]` for an instance of a `for_each` task.
+    pub id: &'static str,
+    /// The task's id in the YAML (`per_region` for `per_region[kr]`).
+    pub group: &'static str,
+    pub operator: &'static str,
+    /// Indices into `PipelineDef::tasks` of the tasks this one depends on.
+    pub upstream: &'static [usize],
+    pub trigger_rule: TriggerRule,
+    pub retries: u32,
+    pub retry_delay_ms: u64,
+    pub retry_backoff: Backoff,
+    pub max_retry_delay_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    /// JSON object: the operator's parameters; strings are templates.
+    pub params: &'static str,
+    /// JSON: the `for_each` item, as `{{ item }}`.
+    pub item: Option<&'static str>,
+}
+
+/// An `on_failure` action.
+#[derive(Debug)]
+pub struct ActionDef {
+    pub operator: &'static str,
+    pub params: &'static str,
+}
+
+/// When a task runs, given its upstreams' states (Airflow's trigger rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerRule {
+    AllSuccess,
+    AllDone,
+    AllFailed,
+    OneSuccess,
+    OneFailed,
+    NoneFailed,
+}
+
+impl TriggerRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerRule::AllSuccess => "all_success",
+            TriggerRule::AllDone => "all_done",
+            TriggerRule::AllFailed => "all_failed",
+            TriggerRule::OneSuccess => "one_success",
+            TriggerRule::OneFailed => "one_failed",
+            TriggerRule::NoneFailed => "none_failed",
+        }
+    }
+}
+
+/// How the delay grows between retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    Fixed,
+    /// Doubling each try, capped by `max_retry_delay`.
+    Exponential,
+}
+
+impl TaskDef {
+    /// The wait before try number `next_try` (2 for the first retry).
+    pub fn retry_delay(&self, next_try: u32) -> std::time::Duration {
+        let base = self.retry_delay_ms;
+        let ms = match self.retry_backoff {
+            Backoff::Fixed => base,
+            Backoff::Exponential => base.saturating_mul(1u64 << next_try.saturating_sub(2).min(32)),
+        };
+        let ms = self.max_retry_delay_ms.map_or(ms, |max| ms.min(max));
+        std::time::Duration::from_millis(ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(backoff: Backoff, max: Option<u64>) -> TaskDef {
+        TaskDef {
+            id: "t",
+            group: "t",
+            operator: "noop",
+            upstream: &[],
+            trigger_rule: TriggerRule::AllSuccess,
+            retries: 5,
+            retry_delay_ms: 100,
+            retry_backoff: backoff,
+            max_retry_delay_ms: max,
+            timeout_ms: None,
+            params: "{}",
+            item: None,
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let t = task(Backoff::Exponential, Some(350));
+        let delays: Vec<u128> = (2..=6).map(|n| t.retry_delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 350, 350, 350]);
+        let f = task(Backoff::Fixed, None);
+        assert_eq!(f.retry_delay(5).as_millis(), 100);
+    }
+}

@@ -1,0 +1,713 @@
+//! One run of the DAG.
+//!
+//! Invariants:
+//! - A task starts only after its upstreams' final states are committed:
+//!   each scheduling round first commits every change it collected (task
+//!   ends, attempt records), then launches the tasks those ends made ready.
+//!   Persistence therefore costs one transaction per round, not per task.
+//! - Ready tasks are launched as soon as their trigger rule is met, at most
+//!   `max_active_tasks` at once. Retries wait `retry_delay` (fixed or
+//!   doubling, capped by `max_retry_delay`) without holding a slot.
+//!
+//! What a crash leaves, and how `run` again resumes it:
+//! - Tasks committed as `success` or `skipped` are kept and never re-run;
+//!   their outputs feed downstream templates as before.
+//! - A task committed as `running` was cut off mid-attempt: that attempt is
+//!   closed as `interrupted` and the task runs again. Interrupted attempts
+//!   do not count against `retries`.
+//! - Anything else (`none`, `scheduled`, `up_for_retry`, `failed`,
+//!   `upstream_failed`) is reset and decided again.
+//!
+//! On SIGINT/SIGTERM nothing new is launched, running attempts are stopped
+//! (their process groups get SIGTERM, then SIGKILL), recorded as
+//! `interrupted`, and the run is left `failed` for `run` to resume.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::context::{LogSink, StopReason, TaskContext, TaskError, TaskResult, cancel_pair};
+use crate::def::{PipelineDef, TriggerRule};
+use crate::operators::run::Registered;
+use crate::state::{RunState, TaskState};
+use crate::store::{Change, RunRecord, Store, StoreError};
+use crate::template::{self, Outputs, RunContext};
+
+/// How long an operator that ignores its cancellation gets before its
+/// future is dropped.
+const ABANDON_AFTER: Duration = Duration::from_secs(3);
+
+/// What `run` asks for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub run: RunRecord,
+    /// `2026-11-24`.
+    pub ds: String,
+    pub params: serde_json::Value,
+    /// Only these tasks (by index) are run; the others must be finished
+    /// already (used by `task`). `None`: the whole DAG.
+    pub only: Option<Vec<usize>>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Finished(RunState),
+    /// Stopped by a signal (its number).
+    Interrupted(i32),
+}
+
+/// Options of the executor.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Where `logs/` goes (beside the state file).
+    pub log_dir: PathBuf,
+    pub max_active_tasks: usize,
+    /// Print task starts, ends and output lines.
+    pub echo: bool,
+}
+
+enum Decision {
+    Wait,
+    Run,
+    Skip,
+    UpstreamFailed,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    success: u32,
+    failed: u32,
+    skipped: u32,
+    done: u32,
+}
+
+enum Event {
+    Done {
+        t: usize,
+        attempt: u32,
+        result: TaskResult,
+        elapsed: Duration,
+    },
+    RetryDue {
+        t: usize,
+    },
+}
+
+struct Exec<'s> {
+    def: &'static PipelineDef,
+    store: &'s mut dyn Store,
+    ops: HashMap<&'static str, Registered>,
+    opts: ExecOptions,
+    run: RunContext,
+    run_id: String,
+    states: Vec<TaskState>,
+    tries: Vec<u32>,
+    failures: Vec<u32>,
+    counts: Vec<Counts>,
+    downstream: Vec<Vec<usize>>,
+    decided: Vec<bool>,
+    selected: Vec<bool>,
+    ready: VecDeque<usize>,
+    running: usize,
+    retrying: usize,
+    changes: Vec<Change>,
+    outputs: Arc<Outputs>,
+    env: minijinja::Environment<'static>,
+    events: JoinSet<Event>,
+    shutdown: watch::Sender<bool>,
+    console: std::io::BufWriter<std::io::Stdout>,
+    retry_timers: Vec<tokio::task::AbortHandle>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Runs (or resumes) one run to its end.
+pub async fn execute(
+    def: &'static PipelineDef,
+    ops: &[Registered],
+    store: &mut dyn Store,
+    req: RunRequest,
+    opts: ExecOptions,
+) -> Result<RunOutcome, StoreError> {
+    let n = def.tasks.len();
+    let run_id = req.run.run_id.clone();
+    if store.get_run(&run_id)?.is_none() {
+        let ids: Vec<&str> = def.tasks.iter().map(|t| t.id).collect();
+        store.create_run(&req.run, &ids)?;
+    }
+    let records = store.task_records(&run_id)?;
+    let by_id: HashMap<&str, &crate::store::TaskRecord> =
+        records.iter().map(|r| (r.task_id.as_str(), r)).collect();
+    let mut downstream = vec![Vec::new(); n];
+    for (t, task) in def.tasks.iter().enumerate() {
+        for &u in task.upstream {
+            downstream[u].push(t);
+        }
+    }
+    let (shutdown, _) = watch::channel(false);
+    let mut ex = Exec {
+        def,
+        store,
+        ops: ops.iter().map(|o| (o.name, *o)).collect(),
+        opts,
+        run: RunContext {
+            run_id: run_id.clone(),
+            logical_date: req.run.logical_date.clone(),
+            data_interval_start: req.run.interval_start.clone(),
+            data_interval_end: req.run.interval_end.clone(),
+            ds: req.ds.clone(),
+            params: req.params.clone(),
+        },
+        run_id: run_id.clone(),
+        states: vec![TaskState::None; n],
+        tries: vec![0; n],
+        failures: vec![0; n],
+        counts: vec![Counts::default(); n],
+        downstream,
+        decided: vec![false; n],
+        selected: vec![req.only.is_none(); n],
+        ready: VecDeque::new(),
+        running: 0,
+        retrying: 0,
+        changes: Vec::new(),
+        outputs: Arc::new(Outputs::default()),
+        env: template::environment(),
+        events: JoinSet::new(),
+        shutdown,
+        console: std::io::BufWriter::new(std::io::stdout()),
+        retry_timers: Vec::new(),
+    };
+    if let Some(only) = &req.only {
+        for &t in only {
+            ex.selected[t] = true;
+        }
+    }
+    ex.resume(&by_id)?;
+    ex.changes.push(Change::Run {
+        run_id: run_id.clone(),
+        state: RunState::Running,
+        at: now(),
+    });
+    ex.flush()?;
+    ex.decide_all();
+    let outcome = ex.main_loop().await?;
+    Ok(outcome)
+}
+
+impl Exec<'_> {
+    fn resume(
+        &mut self,
+        records: &HashMap<&str, &crate::store::TaskRecord>,
+    ) -> Result<(), StoreError> {
+        let attempts = self.store.attempts(&self.run_id)?;
+        let index: HashMap<&str, usize> = self
+            .def
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
+        for a in &attempts {
+            let Some(&t) = index.get(a.task_id.as_str()) else {
+                continue;
+            };
+            if a.outcome == "failed" || a.outcome == "timed_out" {
+                self.failures[t] += 1;
+            }
+            if a.ended_at.is_none() {
+                self.changes.push(Change::AttemptEnded {
+                    run_id: self.run_id.clone(),
+                    task_id: a.task_id.clone(),
+                    attempt: a.attempt,
+                    at: now(),
+                    outcome: "interrupted".into(),
+                    exit_code: None,
+                    error: Some("the pipeline's process stopped during this attempt".into()),
+                });
+            }
+        }
+        for (t, task) in self.def.tasks.iter().enumerate() {
+            let Some(rec) = records.get(task.id) else {
+                continue;
+            };
+            self.tries[t] = rec.try_number;
+            let keep = rec.state.kept_on_resume() || (!self.selected[t] && rec.state.is_finished());
+            if keep {
+                self.states[t] = rec.state;
+                self.decided[t] = true;
+                if rec.state == TaskState::Success {
+                    if let Some(out) = rec
+                        .output
+                        .as_deref()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                    {
+                        self.record_output(t, out);
+                    }
+                }
+            } else if rec.state != TaskState::None {
+                self.set_state(t, TaskState::None, None);
+            }
+        }
+        for t in 0..self.def.tasks.len() {
+            if self.states[t].is_finished() {
+                for i in 0..self.downstream[t].len() {
+                    let d = self.downstream[t][i];
+                    Self::count(&mut self.counts[d], self.states[t]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn count(c: &mut Counts, state: TaskState) {
+        c.done += 1;
+        match state {
+            TaskState::Success => c.success += 1,
+            TaskState::Failed | TaskState::UpstreamFailed => c.failed += 1,
+            TaskState::Skipped => c.skipped += 1,
+            _ => {}
+        }
+    }
+
+    fn evaluate(&self, t: usize) -> Decision {
+        let task = &self.def.tasks[t];
+        let total = task.upstream.len() as u32;
+        let c = self.counts[t];
+        let all_done = c.done == total;
+        if total == 0 {
+            return Decision::Run;
+        }
+        match task.trigger_rule {
+            TriggerRule::AllSuccess if c.failed > 0 => Decision::UpstreamFailed,
+            TriggerRule::AllSuccess if c.skipped > 0 => Decision::Skip,
+            TriggerRule::AllFailed if c.success > 0 || c.skipped > 0 => Decision::Skip,
+            TriggerRule::OneSuccess if c.success > 0 => Decision::Run,
+            TriggerRule::OneFailed if c.failed > 0 => Decision::Run,
+            TriggerRule::NoneFailed if c.failed > 0 => Decision::UpstreamFailed,
+            _ if !all_done => Decision::Wait,
+            TriggerRule::OneSuccess if c.skipped == total => Decision::Skip,
+            TriggerRule::OneSuccess => Decision::UpstreamFailed,
+            TriggerRule::OneFailed => Decision::Skip,
+            _ => Decision::Run,
+        }
+    }
+
+    fn decide_all(&mut self) {
+        for t in 0..self.def.tasks.len() {
+            self.decide(t);
+        }
+    }
+
+    /// Decides task `t` if its trigger rule allows it now; a skip or an
+    /// upstream failure is final at once and may decide its downstream.
+    fn decide(&mut self, first: usize) {
+        let mut work = vec![first];
+        while let Some(t) = work.pop() {
+            if self.decided[t] || !self.selected[t] {
+                continue;
+            }
+            let final_state = match self.evaluate(t) {
+                Decision::Wait => continue,
+                Decision::Run => {
+                    self.decided[t] = true;
+                    self.ready.push_back(t);
+                    continue;
+                }
+                Decision::Skip => TaskState::Skipped,
+                Decision::UpstreamFailed => TaskState::UpstreamFailed,
+            };
+            self.decided[t] = true;
+            self.set_state(t, final_state, None);
+            self.say(format!("{} {}", self.def.tasks[t].id, final_state));
+            self.finish(t, final_state, &mut work);
+        }
+    }
+
+    /// Propagates a final state to the downstream counters.
+    fn finish(&mut self, t: usize, state: TaskState, work: &mut Vec<usize>) {
+        for i in 0..self.downstream[t].len() {
+            let d = self.downstream[t][i];
+            Self::count(&mut self.counts[d], state);
+            work.push(d);
+        }
+    }
+
+    fn set_state(&mut self, t: usize, state: TaskState, output: Option<String>) {
+        self.states[t] = state;
+        self.changes.push(Change::Task {
+            run_id: self.run_id.clone(),
+            task_id: self.def.tasks[t].id.to_string(),
+            state,
+            try_number: self.tries[t],
+            output,
+        });
+    }
+
+    fn record_output(&mut self, t: usize, out: serde_json::Value) {
+        let task = &self.def.tasks[t];
+        let Ok(mut map) = self.outputs.by_task.lock() else {
+            return;
+        };
+        map.insert(task.id.to_string(), out);
+        if task.group != task.id {
+            // `tasks.group.output`: the instances' outputs, in item order.
+            let list: Vec<serde_json::Value> = self
+                .def
+                .tasks
+                .iter()
+                .filter(|o| o.group == task.group && o.id != o.group)
+                .map(|o| map.get(o.id).cloned().unwrap_or(serde_json::Value::Null))
+                .collect();
+            map.insert(task.group.to_string(), serde_json::Value::Array(list));
+        }
+    }
+
+    fn say(&mut self, line: String) {
+        use std::io::Write;
+        if self.opts.echo {
+            let _ = writeln!(self.console, "{line}");
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        use std::io::Write;
+        let _ = self.console.flush();
+        let changes = std::mem::take(&mut self.changes);
+        self.store.apply(&changes)
+    }
+
+    fn launch(&mut self, t: usize) {
+        let def = self.def;
+        let task = &def.tasks[t];
+        self.tries[t] += 1;
+        let attempt = self.tries[t];
+        let log_path = self
+            .opts
+            .log_dir
+            .join(&self.run_id)
+            .join(task.id)
+            .join(format!("{attempt}.log"));
+        self.set_state(t, TaskState::Running, None);
+        self.changes.push(Change::AttemptStarted {
+            run_id: self.run_id.clone(),
+            task_id: task.id.to_string(),
+            attempt,
+            at: now(),
+            log_path: log_path.display().to_string(),
+        });
+        let started = Instant::now();
+        let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
+        let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
+        let rendered =
+            template::render(&self.env, &self.run, &self.outputs, item.as_ref(), &params);
+        let op = self.ops.get(task.operator).copied();
+        let (params, op) = match (rendered, op) {
+            (Ok(p), Some(op)) => (p, op),
+            (Err(e), _) => {
+                return self.complete(t, attempt, Err(TaskError::failed(e)), started.elapsed());
+            }
+            (_, None) => {
+                let e = format!(
+                    "operator `{}` is not available in this binary",
+                    task.operator
+                );
+                return self.complete(t, attempt, Err(TaskError::failed(e)), started.elapsed());
+            }
+        };
+        let (handle, cancel) = cancel_pair();
+        let upstream_outputs = match self.outputs.by_task.lock() {
+            Ok(map) => task
+                .upstream
+                .iter()
+                .filter_map(|&u| {
+                    map.get(def.tasks[u].id)
+                        .map(|o| (def.tasks[u].id.to_string(), o.clone()))
+                })
+                .collect(),
+            Err(_) => serde_json::Map::new(),
+        };
+        let ctx = Arc::new(TaskContext {
+            pipeline: def.name,
+            run_id: self.run_id.clone(),
+            task_id: task.id.to_string(),
+            try_number: attempt,
+            logical_date: self.run.logical_date.clone(),
+            data_interval_start: self.run.data_interval_start.clone(),
+            data_interval_end: self.run.data_interval_end.clone(),
+            params: self.run.params.clone(),
+            upstream_outputs,
+            scratch_dir: self
+                .opts
+                .log_dir
+                .join(&self.run_id)
+                .join(task.id)
+                .join(format!("{attempt}.scratch")),
+            log: Arc::new(LogSink::new(log_path, task.id, self.opts.echo)),
+            cancel,
+        });
+        let mut fut = (op.run)(ctx, params);
+        if op.instant && task.timeout_ms.is_none() {
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            if let std::task::Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
+                return self.complete(t, attempt, result, started.elapsed());
+            }
+        }
+        self.say(format!("{} started (attempt {attempt})", task.id));
+        self.running += 1;
+        let timeout = task.timeout_ms.map(Duration::from_millis);
+        let mut shutdown = self.shutdown.subscribe();
+        self.events.spawn(async move {
+            let mut op_task = tokio::spawn(fut);
+            let sleep = async {
+                match timeout {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    if shutdown.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let joined = tokio::select! {
+                r = &mut op_task => r,
+                () = sleep => stop_attempt(&handle, StopReason::TimedOut, &mut op_task).await,
+                () = stop => stop_attempt(&handle, StopReason::Interrupted, &mut op_task).await,
+            };
+            let result = match joined {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => Err(TaskError::Panicked(panic_message(e.into_panic()))),
+                Err(_) => Err(TaskError::Interrupted),
+            };
+            Event::Done {
+                t,
+                attempt,
+                result,
+                elapsed: started.elapsed(),
+            }
+        });
+    }
+
+    fn complete(&mut self, t: usize, attempt: u32, result: TaskResult, elapsed: Duration) {
+        let def = self.def;
+        let task = &def.tasks[t];
+        let secs = elapsed.as_secs_f64();
+        let (outcome, exit_code, error) = match &result {
+            Ok(_) => ("success", None, None),
+            Err(e) => {
+                let code = match e {
+                    TaskError::Failed { exit_code, .. } => *exit_code,
+                    _ => None,
+                };
+                (e.outcome(), code, Some(e.to_string()))
+            }
+        };
+        self.changes.push(Change::AttemptEnded {
+            run_id: self.run_id.clone(),
+            task_id: task.id.to_string(),
+            attempt,
+            at: now(),
+            outcome: outcome.into(),
+            exit_code,
+            error: error.clone(),
+        });
+        let mut work = Vec::new();
+        match result {
+            Ok(output) => {
+                let text = output.as_ref().map(|o| o.to_string());
+                if let Some(o) = output {
+                    self.record_output(t, o);
+                }
+                self.set_state(t, TaskState::Success, text);
+                self.say(format!("{} success in {secs:.2}s", task.id));
+                self.finish(t, TaskState::Success, &mut work);
+            }
+            Err(TaskError::Interrupted) => {
+                // Not a failure of the task: it runs again on resume.
+                self.set_state(t, TaskState::None, None);
+                self.say(format!("{} interrupted after {secs:.2}s", task.id));
+            }
+            Err(e) => {
+                self.failures[t] += 1;
+                if self.failures[t] <= task.retries && !*self.shutdown.borrow() {
+                    let delay = task.retry_delay(attempt + 1);
+                    self.set_state(t, TaskState::UpForRetry, None);
+                    self.say(format!(
+                        "{} failed in {secs:.2}s: {e}; retry {} of {} in {:.1}s",
+                        task.id,
+                        self.failures[t],
+                        task.retries,
+                        delay.as_secs_f64()
+                    ));
+                    self.retrying += 1;
+                    let timer = self.events.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        Event::RetryDue { t }
+                    });
+                    self.retry_timers.push(timer);
+                } else {
+                    self.set_state(t, TaskState::Failed, None);
+                    self.say(format!("{} failed in {secs:.2}s: {e}", task.id));
+                    self.finish(t, TaskState::Failed, &mut work);
+                }
+            }
+        }
+        for d in work {
+            self.decide(d);
+        }
+    }
+
+    async fn main_loop(&mut self) -> Result<RunOutcome, StoreError> {
+        let mut signal: Option<i32> = None;
+        let mut sigint =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let max = self.opts.max_active_tasks.max(1);
+        loop {
+            // Everything decided so far is committed before anything new starts.
+            self.flush()?;
+            while signal.is_none() && self.running < max {
+                let Some(t) = self.ready.pop_front() else {
+                    break;
+                };
+                self.launch(t);
+                if !self.changes.is_empty() && self.ready.is_empty() {
+                    // Instant tasks finished inline: commit before their downstream start.
+                    self.flush()?;
+                }
+            }
+            self.flush()?;
+            if self.running == 0
+                && (self.retrying == 0 || signal.is_some())
+                && (self.ready.is_empty() || signal.is_some())
+            {
+                break;
+            }
+            let event = tokio::select! {
+                e = self.events.join_next() => e,
+                _ = recv(&mut sigint) => { signal = Some(2); self.stop(); continue }
+                _ = recv(&mut sigterm) => { signal = Some(15); self.stop(); continue }
+            };
+            let mut next = event;
+            while let Some(joined) = next {
+                match joined {
+                    Ok(Event::Done {
+                        t,
+                        attempt,
+                        result,
+                        elapsed,
+                    }) => {
+                        self.running -= 1;
+                        self.complete(t, attempt, result, elapsed);
+                    }
+                    Ok(Event::RetryDue { t }) => {
+                        self.retrying -= 1;
+                        if signal.is_none() {
+                            self.ready.push_back(t);
+                        }
+                    }
+                    Err(_) => {} // an aborted retry timer
+                }
+                next = self.events.try_join_next();
+            }
+        }
+        if let Some(sig) = signal {
+            self.changes.push(Change::Run {
+                run_id: self.run_id.clone(),
+                state: RunState::Failed,
+                at: now(),
+            });
+            self.say(format!(
+                "run {} interrupted by signal {sig}; `run` again resumes it",
+                self.run_id
+            ));
+            self.flush()?;
+            return Ok(RunOutcome::Interrupted(sig));
+        }
+        let state = self.run_state();
+        self.changes.push(Change::Run {
+            run_id: self.run_id.clone(),
+            state,
+            at: now(),
+        });
+        self.flush()?;
+        Ok(RunOutcome::Finished(state))
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for timer in self.retry_timers.drain(..) {
+            timer.abort();
+        }
+        self.retrying = 0;
+        self.ready.clear();
+    }
+
+    /// Airflow's rule: the run succeeds when every leaf task succeeded or
+    /// was skipped (only the selected tasks count for `task`).
+    fn run_state(&self) -> RunState {
+        let leaves_ok = (0..self.def.tasks.len())
+            .filter(|&t| self.downstream[t].is_empty())
+            .all(|t| matches!(self.states[t], TaskState::Success | TaskState::Skipped));
+        let all_decided = (0..self.def.tasks.len()).all(|t| self.states[t].is_finished());
+        if leaves_ok && all_decided {
+            RunState::Success
+        } else {
+            RunState::Failed
+        }
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Asks the operator to stop; one that ignores it is abandoned after
+/// [`ABANDON_AFTER`].
+async fn stop_attempt(
+    handle: &crate::context::CancelHandle,
+    reason: StopReason,
+    op_task: &mut tokio::task::JoinHandle<TaskResult>,
+) -> Result<TaskResult, tokio::task::JoinError> {
+    handle.cancel(reason);
+    let as_error = match reason {
+        StopReason::TimedOut => TaskError::TimedOut,
+        StopReason::Interrupted => TaskError::Interrupted,
+    };
+    match tokio::time::timeout(ABANDON_AFTER, &mut *op_task).await {
+        Ok(Ok(Err(e))) => Ok(Err(e)),
+        Ok(Ok(Ok(_))) | Ok(Err(_)) | Err(_) => {
+            op_task.abort();
+            Ok(Err(as_error))
+        }
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}

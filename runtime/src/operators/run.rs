@@ -1,0 +1,43 @@
+//! The built-in operators' implementations and the registry the generated
+//! code hands to the executor.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::context::{TaskContext, TaskResult};
+
+use super::{noop, shell};
+
+/// A boxed operator future.
+pub type OperatorFuture = Pin<Box<dyn Future<Output = TaskResult> + Send>>;
+
+/// How the executor calls an operator: the task's context and its rendered
+/// parameters.
+pub type OperatorFn = fn(Arc<TaskContext>, serde_json::Value) -> OperatorFuture;
+
+/// An operator the binary can run.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered {
+    pub name: &'static str,
+    pub run: OperatorFn,
+    /// Runs to completion without awaiting (noop): the executor calls it
+    /// inline, without a task of its own.
+    pub instant: bool,
+}
+
+/// The built-in operators this build of the runtime implements.
+pub fn builtins() -> Vec<Registered> {
+    vec![
+        Registered {
+            name: "noop",
+            run: |c, p| Box::pin(noop::run(c, p)),
+            instant: true,
+        },
+        Registered {
+            name: "shell",
+            run: |c, p| Box::pin(shell::run(c, p)),
+            instant: false,
+        },
+    ]
+}

@@ -1,0 +1,139 @@
+//! `shell`: runs `command` with `sh -c`, or `argv` without a shell, in a
+//! process group of its own, so that a timeout or SIGTERM stops the command
+//! and everything it started. Output lines go to the attempt's log; the
+//! task's output is the last stdout line when that line is JSON.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+
+/// How long a stopped command gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(1);
+
+pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
+    let mut cmd = match (
+        params.get("command").and_then(|v| v.as_str()),
+        params.get("argv").and_then(|v| v.as_array()),
+    ) {
+        (Some(command), _) => {
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(command);
+            c
+        }
+        (None, Some(argv)) => {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|w| w.as_str().map_or_else(|| w.to_string(), str::to_string))
+                .collect();
+            let Some((program, args)) = words.split_first() else {
+                return Err(TaskError::failed("`argv` is empty"));
+            };
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+        (None, None) => return Err(TaskError::failed("`shell` needs `command` or `argv`")),
+    };
+    if let Some(env) = params.get("env").and_then(|v| v.as_object()) {
+        for (k, v) in env {
+            cmd.env(k, v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        }
+    }
+    if let Some(cwd) = params.get("cwd").and_then(|v| v.as_str()) {
+        cmd.current_dir(cwd);
+    }
+    cmd.env("CHIME_RUN_ID", &ctx.run_id)
+        .env("CHIME_TASK_ID", &ctx.task_id)
+        .env("CHIME_TRY_NUMBER", ctx.try_number.to_string());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| TaskError::failed(format!("cannot start the command: {e}")))?;
+    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let log = ctx.log.clone();
+    let out_task = tokio::spawn(async move {
+        let mut last = None;
+        if let Some(out) = stdout {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.line(&line);
+                if !line.trim().is_empty() {
+                    last = Some(line);
+                }
+            }
+        }
+        last
+    });
+    let log = ctx.log.clone();
+    let err_task = tokio::spawn(async move {
+        if let Some(err) = stderr {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.line(&line);
+            }
+        }
+    });
+
+    let mut cancel = ctx.cancel.clone();
+    let status = tokio::select! {
+        status = child.wait() => status,
+        reason = cancel.cancelled() => {
+            stop_group(pgid, &mut child).await;
+            let _ = err_task.await;
+            let _ = out_task.await;
+            return Err(match reason {
+                StopReason::TimedOut => TaskError::TimedOut,
+                StopReason::Interrupted => TaskError::Interrupted,
+            });
+        }
+    };
+    let status = status.map_err(|e| TaskError::failed(format!("waiting for the command: {e}")))?;
+    // The command is done; whatever it left in the background goes with it.
+    if let Some(pgid) = pgid {
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    let last = out_task.await.ok().flatten();
+    let _ = err_task.await;
+    if !status.success() {
+        let code = status.code();
+        let message = match code {
+            Some(c) => format!("the command exited with status {c}"),
+            None => "the command was killed by a signal".to_string(),
+        };
+        return Err(TaskError::Failed {
+            message,
+            exit_code: code,
+        });
+    }
+    Ok(last.and_then(|l| serde_json::from_str(l.trim()).ok()))
+}
+
+/// SIGTERM to the whole group, then SIGKILL after [`KILL_GRACE`].
+async fn stop_group(pgid: Option<Pid>, child: &mut tokio::process::Child) {
+    let Some(pgid) = pgid else { return };
+    let _ = killpg(pgid, Signal::SIGTERM);
+    if tokio::time::timeout(KILL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = child.wait().await;
+    } else {
+        // The leader left; children that ignored SIGTERM still get SIGKILL.
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+}

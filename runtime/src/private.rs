@@ -1,0 +1,6 @@
+// The API generated code uses. Not for people: it changes with the
+// compiler that generates against it (thiserror's `__private` pattern).
+
+pub use crate::cli::main;
+pub use crate::def::{ActionDef, Backoff, PipelineDef, TaskDef, TriggerRule};
+pub use crate::operators::run::{builtins, Registered};

@@ -1,0 +1,152 @@
+//! Where runs, task instances and attempts are kept.
+//!
+//! The executor talks to a [`Store`]; SQLite (`sqlite.rs`) is the default,
+//! and PostgreSQL will implement the same trait. Writes come in batches
+//! ([`Store::apply`], one transaction each): the executor groups every
+//! change of a scheduling round, so persistence costs one commit per round,
+//! not one per task.
+
+use std::fmt;
+
+use crate::state::{RunState, TaskState};
+
+pub mod sqlite;
+
+/// A run of the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub run_id: String,
+    /// RFC 3339, in the pipeline's time zone.
+    pub logical_date: String,
+    pub interval_start: String,
+    pub interval_end: String,
+    /// `manual`, `scheduled` or `backfill`.
+    pub kind: String,
+    pub state: RunState,
+    /// JSON object: the run's params after `--param` overrides.
+    pub params: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+}
+
+/// A task instance: a task in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub task_id: String,
+    pub state: TaskState,
+    /// Attempts started so far.
+    pub try_number: u32,
+    /// JSON text of the task's output, when it succeeded and gave one.
+    pub output: Option<String>,
+}
+
+/// One attempt of a task instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub task_id: String,
+    pub attempt: u32,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// `success`, `failed`, `timed_out`, `interrupted`, or empty while running.
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log_path: String,
+}
+
+/// One write; [`Store::apply`] commits a batch atomically.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Run {
+        run_id: String,
+        state: RunState,
+        at: String,
+    },
+    Task {
+        run_id: String,
+        task_id: String,
+        state: TaskState,
+        try_number: u32,
+        output: Option<String>,
+    },
+    AttemptStarted {
+        run_id: String,
+        task_id: String,
+        attempt: u32,
+        at: String,
+        log_path: String,
+    },
+    AttemptEnded {
+        run_id: String,
+        task_id: String,
+        attempt: u32,
+        at: String,
+        outcome: String,
+        exit_code: Option<i32>,
+        error: Option<String>,
+    },
+}
+
+/// A state store's failure: the environment's, never the user's pipeline.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The file is not a chime state database, or is damaged.
+    Corrupt { path: String, detail: String },
+    /// Written by a newer chime; this binary cannot read it safely.
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    /// The state belongs to another pipeline.
+    OtherPipeline {
+        path: String,
+        found: String,
+        expected: String,
+    },
+    /// Any other database error.
+    Database(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Corrupt { path, detail } => write!(
+                f,
+                "{path}: not a readable chime state database ({detail}); move it away to start afresh, or pass another --state"
+            ),
+            StoreError::NewerSchema {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{path}: state schema version {found} was written by a newer chime (this binary reads up to {supported}); rebuild the pipeline with that chime, or pass another --state"
+            ),
+            StoreError::OtherPipeline {
+                path,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{path}: this state belongs to pipeline `{found}`, not `{expected}`; pass --state for this pipeline's own file"
+            ),
+            StoreError::Database(e) => write!(f, "state database error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The state store.
+pub trait Store {
+    fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Creates a run and one task instance (state `none`) per task.
+    fn create_run(&mut self, run: &RunRecord, tasks: &[&str]) -> Result<(), StoreError>;
+    fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// The most recent runs, newest logical date first.
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+    /// Commits the changes in one transaction.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+}

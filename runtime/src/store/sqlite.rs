@@ -1,0 +1,410 @@
+//! The SQLite state store: one file (`./<pipeline>.state.db` by default),
+//! WAL mode, a versioned schema.
+//!
+//! Durability: WAL with `synchronous = NORMAL`. A committed batch survives
+//! the process being killed (`kill -9`, a crash, an OOM kill); after a power
+//! loss the last batches may be lost, and are then re-run. `PRAGMA
+//! user_version` holds the schema version; a newer one is refused.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{AttemptRecord, Change, RunRecord, Store, StoreError, TaskRecord};
+use crate::state::{RunState, TaskState};
+
+/// The schema version this binary writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    logical_date TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    interval_end TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    params TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT
+);
+CREATE INDEX runs_by_date ON runs (logical_date);
+CREATE TABLE task_instances (
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    try_number INTEGER NOT NULL,
+    output TEXT,
+    PRIMARY KEY (run_id, task_id)
+);
+CREATE TABLE attempts (
+    run_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    error TEXT,
+    log_path TEXT NOT NULL,
+    PRIMARY KEY (run_id, task_id, attempt)
+);
+";
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the state of pipeline `pipeline` at `path`.
+    pub fn open(path: &str, pipeline: &str) -> Result<SqliteStore, StoreError> {
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+            path: path.to_string(),
+            detail: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(corrupt)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(corrupt)?;
+        // The first statement that reads the file tells a damaged or foreign file apart.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_string(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(corrupt)?;
+        if version == 0 {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(corrupt)?;
+            if tables > 0 {
+                return Err(StoreError::Corrupt {
+                    path: path.to_string(),
+                    detail: "a SQLite database with other tables".into(),
+                });
+            }
+            let tx = conn.unchecked_transaction().map_err(db)?;
+            tx.execute_batch(SCHEMA).map_err(db)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('pipeline', ?1)",
+                [pipeline],
+            )
+            .map_err(db)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
+        let owner: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'pipeline'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(corrupt)?;
+        match owner {
+            Some(found) if found != pipeline => {
+                return Err(StoreError::OtherPipeline {
+                    path: path.to_string(),
+                    found,
+                    expected: pipeline.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_string(),
+                    detail: "no pipeline recorded".into(),
+                });
+            }
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_string(),
+        })
+    }
+
+    fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+        let state: String = r.get(5)?;
+        Ok(RunRecord {
+            run_id: r.get(0)?,
+            logical_date: r.get(1)?,
+            interval_start: r.get(2)?,
+            interval_end: r.get(3)?,
+            kind: r.get(4)?,
+            // An unknown state string means a damaged file; reading it as
+            // failed lets `run` resume it rather than panic.
+            state: RunState::parse(&state).unwrap_or(RunState::Failed),
+            params: r.get(6)?,
+            started_at: r.get(7)?,
+            ended_at: r.get(8)?,
+        })
+    }
+}
+
+const RUN_COLUMNS: &str =
+    "run_id, logical_date, interval_start, interval_end, kind, state, params, started_at, ended_at";
+
+impl Store for SqliteStore {
+    fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"),
+                [run_id],
+                Self::run_from_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn create_run(&mut self, run: &RunRecord, tasks: &[&str]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            &format!(
+                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            params![
+                run.run_id,
+                run.logical_date,
+                run.interval_start,
+                run.interval_end,
+                run.kind,
+                run.state.as_str(),
+                run.params,
+                run.started_at,
+                run.ended_at
+            ],
+        )
+        .map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO task_instances (run_id, task_id, seq, state, try_number) VALUES (?1, ?2, ?3, 'none', 0)")
+                .map_err(db)?;
+            for (seq, task) in tasks.iter().enumerate() {
+                insert
+                    .execute(params![run.run_id, task, seq as i64])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT task_id, state, try_number, output FROM task_instances WHERE run_id = ?1 ORDER BY seq")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                let state: String = r.get(1)?;
+                Ok(TaskRecord {
+                    task_id: r.get(0)?,
+                    state: TaskState::parse(&state).unwrap_or(TaskState::None),
+                    try_number: r.get::<_, i64>(2)?.max(0) as u32,
+                    output: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path
+                 FROM attempts a JOIN task_instances t ON t.run_id = a.run_id AND t.task_id = a.task_id
+                 WHERE a.run_id = ?1 ORDER BY t.seq, a.attempt",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([run_id], |r| {
+                Ok(AttemptRecord {
+                    task_id: r.get(0)?,
+                    attempt: r.get::<_, i64>(1)?.max(0) as u32,
+                    started_at: r.get(2)?,
+                    ended_at: r.get(3)?,
+                    outcome: r.get(4)?,
+                    exit_code: r.get(5)?,
+                    error: r.get(6)?,
+                    log_path: r.get(7)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs ORDER BY logical_date DESC, run_id DESC LIMIT ?1"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([limit as i64], Self::run_from_row)
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut task = tx
+                .prepare_cached(
+                    "UPDATE task_instances SET state = ?3, try_number = ?4, output = ?5 WHERE run_id = ?1 AND task_id = ?2",
+                )
+                .map_err(db)?;
+            for change in changes {
+                match change {
+                    Change::Run { run_id, state, at } => {
+                        let column = match state {
+                            RunState::Running => {
+                                "started_at = coalesce(started_at, ?3), ended_at = NULL"
+                            }
+                            RunState::Success | RunState::Failed => "ended_at = ?3",
+                            RunState::Queued => "ended_at = NULL, ?3 IS NULL",
+                        };
+                        tx.execute(
+                            &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
+                            params![run_id, state.as_str(), at],
+                        )
+                        .map_err(db)?;
+                    }
+                    Change::Task {
+                        run_id,
+                        task_id,
+                        state,
+                        try_number,
+                        output,
+                    } => {
+                        task.execute(params![run_id, task_id, state.as_str(), try_number, output])
+                            .map_err(db)?;
+                    }
+                    Change::AttemptStarted {
+                        run_id,
+                        task_id,
+                        attempt,
+                        at,
+                        log_path,
+                    } => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, started_at, log_path) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![run_id, task_id, attempt, at, log_path],
+                        )
+                        .map_err(db)?;
+                    }
+                    Change::AttemptEnded {
+                        run_id,
+                        task_id,
+                        attempt,
+                        at,
+                        outcome,
+                        exit_code,
+                        error,
+                    } => {
+                        tx.execute(
+                            "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run_id = ?1 AND task_id = ?2 AND attempt = ?3",
+                            params![run_id, task_id, attempt, at, outcome, exit_code, error],
+                        )
+                        .map_err(db)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str) -> RunRecord {
+        RunRecord {
+            run_id: id.into(),
+            logical_date: "2026-01-01T00:00:00+00:00".into(),
+            interval_start: "2026-01-01T00:00:00+00:00".into(),
+            interval_end: "2026-01-02T00:00:00+00:00".into(),
+            kind: "manual".into(),
+            state: RunState::Running,
+            params: "{}".into(),
+            started_at: None,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.state.db");
+        let path = path.to_str().unwrap();
+        let mut s = SqliteStore::open(path, "p").unwrap();
+        s.create_run(&run("r1"), &["a", "b"]).unwrap();
+        s.apply(&[
+            Change::Task {
+                run_id: "r1".into(),
+                task_id: "a".into(),
+                state: TaskState::Success,
+                try_number: 1,
+                output: Some("3".into()),
+            },
+            Change::Run {
+                run_id: "r1".into(),
+                state: RunState::Success,
+                at: "now".into(),
+            },
+        ])
+        .unwrap();
+        drop(s);
+        let s = SqliteStore::open(path, "p").unwrap();
+        let tasks = s.task_records("r1").unwrap();
+        assert_eq!(tasks[0].state, TaskState::Success);
+        assert_eq!(tasks[0].output.as_deref(), Some("3"));
+        assert_eq!(tasks[1].state, TaskState::None);
+        assert_eq!(s.get_run("r1").unwrap().unwrap().state, RunState::Success);
+    }
+
+    #[test]
+    fn refuses_newer_foreign_and_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = dir.path().join("newer.db");
+        let c = Connection::open(&newer).unwrap();
+        c.execute_batch("PRAGMA user_version = 99;").unwrap();
+        drop(c);
+        let e = SqliteStore::open(newer.to_str().unwrap(), "p").unwrap_err();
+        assert!(
+            matches!(e, StoreError::NewerSchema { found: 99, .. }),
+            "{e}"
+        );
+
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+        let e = SqliteStore::open(garbage.to_str().unwrap(), "p").unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+
+        let other = dir.path().join("other.db");
+        SqliteStore::open(other.to_str().unwrap(), "first").unwrap();
+        let e = SqliteStore::open(other.to_str().unwrap(), "second").unwrap_err();
+        assert!(e.to_string().contains("belongs to pipeline `first`"), "{e}");
+    }
+}

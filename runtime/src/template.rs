@@ -1,0 +1,214 @@
+//! Renders task parameters with MiniJinja when a task starts (SPEC §2), in
+//! strict mode: an undefined variable fails the task instead of rendering
+//! an empty string into a command line.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, NaiveDate};
+use minijinja::value::{Object, Serde, Value};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
+
+/// The run-wide part of the context.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub run_id: String,
+    /// RFC 3339 date-times in the pipeline's zone.
+    pub logical_date: String,
+    pub data_interval_start: String,
+    pub data_interval_end: String,
+    /// `2026-11-24`.
+    pub ds: String,
+    pub params: serde_json::Value,
+}
+
+/// Outputs of finished tasks, by task id (and by `for_each` group, as a
+/// list). Shared with the executor, read lazily by templates.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    pub by_task: Mutex<HashMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug)]
+struct TasksObject(Arc<Outputs>);
+
+impl Object for TasksObject {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let id = key.as_str()?;
+        let map = self.0.by_task.lock().ok()?;
+        let output = map.get(id)?;
+        Some(Value::from(Serde(serde_json::json!({ "output": output }))))
+    }
+}
+
+#[derive(Debug)]
+struct EnvObject;
+
+impl Object for EnvObject {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        std::env::var(key.as_str()?).ok().map(Value::from)
+    }
+}
+
+/// A template environment with chime's filters.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("ds_add", ds_add);
+    env.add_filter("ds_format", ds_format);
+    env
+}
+
+fn parse_ds(ds: &str) -> Result<NaiveDate, Error> {
+    NaiveDate::parse_from_str(ds.get(..10).unwrap_or(ds), "%Y-%m-%d").map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{ds}` is not a date: {e}"),
+        )
+    })
+}
+
+/// `{{ ds | ds_add(7) }}`: the date `days` days later (negative: earlier).
+fn ds_add(ds: &str, days: i64) -> Result<String, Error> {
+    let d = parse_ds(ds)?;
+    let moved = Duration::try_days(days).and_then(|delta| d.checked_add_signed(delta));
+    moved
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{ds} + {days} days is out of range"),
+            )
+        })
+}
+
+/// `{{ ds | ds_format("%d/%m/%Y") }}`.
+fn ds_format(ds: &str, fmt: &str) -> Result<String, Error> {
+    use std::fmt::Write;
+    let d = parse_ds(ds)?;
+    let mut out = String::new();
+    write!(out, "{}", d.format(fmt)).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("bad date format `{fmt}`"),
+        )
+    })?;
+    Ok(out)
+}
+
+/// Renders every string in `params` (a JSON value) for one task.
+pub fn render(
+    env: &Environment<'static>,
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    item: Option<&serde_json::Value>,
+    params: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    if !needs_rendering(params) {
+        return Ok(params.clone());
+    }
+    let mut ctx = std::collections::BTreeMap::new();
+    ctx.insert("run_id", Value::from(run.run_id.clone()));
+    ctx.insert("ds", Value::from(run.ds.clone()));
+    ctx.insert("ds_nodash", Value::from(run.ds.replace('-', "")));
+    ctx.insert("ts", Value::from(run.logical_date.clone()));
+    ctx.insert("logical_date", Value::from(run.logical_date.clone()));
+    ctx.insert(
+        "data_interval_start",
+        Value::from(run.data_interval_start.clone()),
+    );
+    ctx.insert(
+        "data_interval_end",
+        Value::from(run.data_interval_end.clone()),
+    );
+    ctx.insert("params", Value::from(Serde(&run.params)));
+    ctx.insert("tasks", Value::from_object(TasksObject(outputs.clone())));
+    ctx.insert("env", Value::from_object(EnvObject));
+    if let Some(item) = item {
+        ctx.insert("item", Value::from(Serde(item)));
+    }
+    let ctx = Value::from(ctx);
+    render_value(env, &ctx, params)
+}
+
+fn needs_rendering(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains("{{") || s.contains("{%"),
+        serde_json::Value::Array(a) => a.iter().any(needs_rendering),
+        serde_json::Value::Object(o) => o.values().any(needs_rendering),
+        _ => false,
+    }
+}
+
+fn render_value(
+    env: &Environment<'static>,
+    ctx: &Value,
+    v: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    Ok(match v {
+        serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            let rendered = env.render_str(s, ctx).map_err(|e| describe(&e, s))?;
+            serde_json::Value::String(rendered)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(
+            a.iter()
+                .map(|x| render_value(env, ctx, x))
+                .collect::<Result<_, _>>()?,
+        ),
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_value(env, ctx, x)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn describe(e: &Error, template: &str) -> String {
+    let mut s = format!("template `{template}`: {}", e.kind());
+    if let Some(detail) = e.detail() {
+        s += &format!(": {detail}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunContext {
+        RunContext {
+            run_id: "manual__2026-11-24T00:00:00+00:00".into(),
+            logical_date: "2026-11-24T00:00:00+00:00".into(),
+            data_interval_start: "2026-11-24T00:00:00+00:00".into(),
+            data_interval_end: "2026-11-25T00:00:00+00:00".into(),
+            ds: "2026-11-24".into(),
+            params: serde_json::json!({"region": "kr"}),
+        }
+    }
+
+    #[test]
+    fn renders_the_context_and_filters() {
+        let env = environment();
+        let outputs = Arc::new(Outputs::default());
+        outputs
+            .by_task
+            .lock()
+            .unwrap()
+            .insert("extract".into(), serde_json::json!({"rows": 12}));
+        let p = serde_json::json!({
+            "command": "x {{ ds_nodash }} {{ params.region }} {{ tasks.extract.output.rows }} {{ item }} {{ ds | ds_add(7) }} {{ ds | ds_format('%d/%m/%Y') }}"
+        });
+        let out = render(&env, &run(), &outputs, Some(&serde_json::json!("jp")), &p).unwrap();
+        assert_eq!(out["command"], "x 20261124 kr 12 jp 2026-12-01 24/11/2026");
+    }
+
+    #[test]
+    fn strict_mode_fails_on_undefined() {
+        let env = environment();
+        let outputs = Arc::new(Outputs::default());
+        let p = serde_json::json!({ "command": "{{ tasks.missing.output }}" });
+        let err = render(&env, &run(), &outputs, None, &p).unwrap_err();
+        assert!(err.contains("undefined"), "{err}");
+    }
+}
