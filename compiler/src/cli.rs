@@ -26,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Validate pipelines: every problem in every file, with its line (no build, no cargo).
     Check(CheckArgs),
+    /// Compile a pipeline into one standalone binary (DIR/<pipeline>, DIR defaults to ./dist).
+    Build(BuildArgs),
     /// Print the JSON Schema (draft-07) of pipeline.yaml, for editors.
     Schema,
     /// Print a pipeline's task graph as Mermaid or Graphviz dot.
@@ -60,6 +62,24 @@ struct CheckArgs {
     now: Option<String>,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The pipeline file.
+    pub file: String,
+    /// Where the binary goes (with --emit-crate-only: where the crate goes).
+    #[arg(short = 'o', long = "out", default_value = "dist")]
+    pub out: std::path::PathBuf,
+    /// Write the generated crate and stop: no cargo.
+    #[arg(long)]
+    pub emit_crate_only: bool,
+    /// The shared target directory (default: $CHIME_TARGET_DIR or ~/.cache/chime/target).
+    #[arg(long)]
+    pub target_dir: Option<std::path::PathBuf>,
+    /// The chime-runtime crate to link (default: $CHIME_RUNTIME or the one beside this chime's sources).
+    #[arg(long)]
+    pub runtime: Option<std::path::PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Color {
     Auto,
@@ -87,6 +107,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => run_check(args),
+        Command::Build(args) => crate::build_cmd::run(args),
         Command::Schema => {
             println!("{}", crate::json_schema::pipeline_schema());
             ExitCode::SUCCESS

@@ -1,12 +1,16 @@
 //! chime, the compiler: `chime check`, `build`, `schema`, `graph`, `explain`.
 
 pub mod ast;
+pub mod build_cmd;
+pub mod cargo_build;
 pub mod check;
 pub mod cli;
+pub mod codegen;
 pub mod cron;
 pub mod diagnostic;
 pub mod explain;
 pub mod graph;
+pub mod ir;
 pub mod json_schema;
 pub mod load;
 pub mod next;

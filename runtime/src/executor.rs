@@ -645,7 +645,58 @@ impl Exec<'_> {
             at: now(),
         });
         self.flush()?;
+        if state == RunState::Failed {
+            self.on_failure().await;
+        }
         Ok(RunOutcome::Finished(state))
+    }
+
+    /// Runs the pipeline's `on_failure` actions, once, in order. Their
+    /// failures are reported on the console and in their logs; they do not
+    /// change the run's state.
+    async fn on_failure(&mut self) {
+        for (i, action) in self.def.on_failure.iter().enumerate() {
+            let name = format!("on_failure[{i}]");
+            let params: serde_json::Value = serde_json::from_str(action.params).unwrap_or_default();
+            let rendered = template::render(&self.env, &self.run, &self.outputs, None, &params);
+            let Some(op) = self.ops.get(action.operator).copied() else {
+                self.say(format!(
+                    "{name}: operator `{}` is not available in this binary",
+                    action.operator
+                ));
+                continue;
+            };
+            let params = match rendered {
+                Ok(p) => p,
+                Err(e) => {
+                    self.say(format!("{name} failed: {e}"));
+                    continue;
+                }
+            };
+            let (_handle, cancel) = cancel_pair();
+            let dir = self.opts.log_dir.join(&self.run_id).join(&name);
+            let ctx = Arc::new(TaskContext {
+                pipeline: self.def.name,
+                run_id: self.run_id.clone(),
+                task_id: name.clone(),
+                try_number: 1,
+                logical_date: self.run.logical_date.clone(),
+                data_interval_start: self.run.data_interval_start.clone(),
+                data_interval_end: self.run.data_interval_end.clone(),
+                params: self.run.params.clone(),
+                upstream_outputs: serde_json::Map::new(),
+                scratch_dir: dir.join("scratch"),
+                log: Arc::new(LogSink::new(dir.join("1.log"), &name, self.opts.echo)),
+                cancel,
+            });
+            let result = tokio::spawn((op.run)(ctx, params)).await;
+            match result {
+                Ok(Ok(_)) => self.say(format!("{name} ({}) done", action.operator)),
+                Ok(Err(e)) => self.say(format!("{name} ({}) failed: {e}", action.operator)),
+                Err(e) => self.say(format!("{name} ({}) panicked: {e}", action.operator)),
+            }
+        }
+        let _ = std::io::Write::flush(&mut self.console);
     }
 
     fn stop(&mut self) {

@@ -245,6 +245,11 @@ pub const BUILTINS: &[OperatorSpec] = &[
     },
 ];
 
+/// The built-in operators this runtime can run today; `chime build`
+/// refuses a pipeline that uses another (`chime check` accepts every
+/// operator of SPEC §3).
+pub const IMPLEMENTED: &[&str] = &["noop", "shell"];
+
 /// The built-in operator called `name`.
 pub fn builtin(name: &str) -> Option<&'static OperatorSpec> {
     BUILTINS.iter().find(|op| op.name == name)

@@ -1,0 +1,131 @@
+//! `chime build`: check, generate the crate, compile it, place the binary.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::BuildArgs;
+use crate::diagnostic::Diagnostics;
+use crate::source::Sources;
+
+pub fn run(args: BuildArgs) -> ExitCode {
+    let source = match crate::load::read(Path::new(&args.file)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut sources = Sources::default();
+    let id = sources.add(source);
+    let mut diags = Diagnostics::default();
+    crate::check::check_file(id, sources.get(id), &mut diags);
+    let failed = diags.has_errors();
+    let diags = diags.into_sorted();
+    for d in &diags {
+        eprintln!("{}\n", crate::render::human(d, &sources, false));
+    }
+    if failed {
+        eprintln!(
+            "{}",
+            crate::render::human_summary(crate::render::Summary::of(&diags, 1))
+        );
+        return ExitCode::from(1);
+    }
+    let mut scratch = Diagnostics::default();
+    let text = &sources.get(id).text;
+    let Some(root) = crate::syntax::yaml::parse(id, text, &mut scratch).root else {
+        return ExitCode::from(1);
+    };
+    let ir = crate::ir::Ir::build(&crate::ast::Pipeline::lower(id, &root));
+    let missing: Vec<String> = ir
+        .tasks
+        .iter()
+        .map(|t| (t.group.as_str(), t.operator.as_str()))
+        .chain(
+            ir.on_failure
+                .iter()
+                .map(|(op, _)| ("on_failure", op.as_str())),
+        )
+        .filter(|(_, op)| !runtime::operators::IMPLEMENTED.contains(op))
+        .map(|(task, op)| format!("`{op}` (in {task})"))
+        .collect();
+    if !missing.is_empty() {
+        let mut missing = missing;
+        missing.dedup();
+        eprintln!(
+            "error: this chime cannot run the operator(s) {} yet: `chime check` knows their parameters, but the runtime implements only {}",
+            missing.join(", "),
+            runtime::operators::IMPLEMENTED.join(", ")
+        );
+        return ExitCode::from(1);
+    }
+    let runtime = args
+        .runtime
+        .clone()
+        .unwrap_or_else(crate::cargo_build::default_runtime_dir);
+    if !runtime.join("Cargo.toml").is_file() {
+        eprintln!(
+            "error: no chime runtime at {} (set --runtime or CHIME_RUNTIME to the runtime/ directory of chime's sources)",
+            runtime.display()
+        );
+        return ExitCode::from(2);
+    }
+    let source_name = Path::new(&args.file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("pipeline.yaml");
+    let files = crate::codegen::generate(&ir, &runtime, source_name);
+    let crate_dir = if args.emit_crate_only {
+        args.out.clone()
+    } else {
+        crate::cargo_build::cache_dir()
+            .join("crates")
+            .join(&ir.name)
+    };
+    if let Err(e) = crate::codegen::write(&crate_dir, &files) {
+        eprintln!("error: writing the crate to {}: {e}", crate_dir.display());
+        return ExitCode::from(2);
+    }
+    if args.emit_crate_only {
+        eprintln!(
+            "wrote the crate of `{}` to {}",
+            ir.name,
+            crate_dir.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let target = args
+        .target_dir
+        .clone()
+        .unwrap_or_else(crate::cargo_build::default_target_dir);
+    let built = match crate::cargo_build::build(&crate_dir, &ir.name, &target) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("error: {}: {e}", args.out.display());
+        return ExitCode::from(2);
+    }
+    let dest = args.out.join(&ir.name);
+    // Copy to a temporary name and rename, so a running binary is never half-written.
+    let tmp = args.out.join(format!(".{}.tmp", ir.name));
+    if let Err(e) = std::fs::copy(&built, &tmp).and_then(|_| std::fs::rename(&tmp, &dest)) {
+        eprintln!(
+            "error: copying {} to {}: {e}",
+            built.display(),
+            dest.display()
+        );
+        return ExitCode::from(2);
+    }
+    let size = std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "       Built {} ({:.1} MB): `{} run` runs the pipeline once",
+        dest.display(),
+        size as f64 / 1e6,
+        dest.display()
+    );
+    ExitCode::SUCCESS
+}
