@@ -111,7 +111,9 @@ pub fn run(args: BuildArgs) -> ExitCode {
     }
     let dest = args.out.join(&ir.name);
     // Copy to a temporary name and rename, so a running binary is never half-written.
-    let tmp = args.out.join(format!(".{}.tmp", ir.name));
+    let tmp = args
+        .out
+        .join(format!(".{}.{}.tmp", ir.name, std::process::id()));
     if let Err(e) = std::fs::copy(&built, &tmp).and_then(|_| std::fs::rename(&tmp, &dest)) {
         eprintln!(
             "error: copying {} to {}: {e}",

@@ -1,0 +1,388 @@
+//! End to end: `chime build` pipelines from tests/e2e/, run the binaries,
+//! and check what a user would: task order, trigger rules, retries and
+//! their delays, timeouts, outputs through templates, for_each, exit codes,
+//! `show`/`runs`/`logs`, and resuming after `kill -9` and SIGTERM.
+//!
+//! Every build shares one target directory (target/e2e), so the runtime is
+//! compiled once per CI run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Builds tests/e2e/<name>.yaml and returns the binary.
+fn build(name: &str) -> PathBuf {
+    let root = root();
+    // One output directory per test, so tests building the same pipeline
+    // in parallel do not replace each other's binary.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "_");
+    let out = root.join("target/e2e-bin").join(test);
+    let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .arg("build")
+        .arg(root.join("tests/e2e").join(format!("{name}.yaml")))
+        .arg("-o")
+        .arg(&out)
+        .env("CHIME_TARGET_DIR", root.join("target/e2e"))
+        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
+        .status()
+        .expect("run chime build");
+    assert!(status.success(), "chime build {name} failed");
+    out.join(name)
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+}
+
+fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run the pipeline");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+    }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+/// The state column of `show` for each task.
+fn states(show: &str) -> Vec<(String, String)> {
+    show.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
+fn state_of(show: &str, task: &str) -> String {
+    states(show)
+        .into_iter()
+        .find(|(t, _)| t == task)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{task} not in\n{show}"))
+}
+
+fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie is dead for our purpose; /proc/<pid>/stat says which.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+const RUN_ID: &str = "manual__2026-11-24T00:00:00+00:00";
+
+#[test]
+fn outputs_flow_through_templates_and_for_each_fans_out_and_in() {
+    let bin = build("flow");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let order: Vec<String> = read(dir.path(), "order.log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert_eq!(order[0], "extract");
+    assert_eq!(order[3], "report");
+    let mut middle = order[1..3].to_vec();
+    middle.sort();
+    assert_eq!(middle, ["per_region jp", "per_region kr"]);
+    assert_eq!(
+        read(dir.path(), "report.txt").trim(),
+        "kr,jp 2 2026-11-24 hello"
+    );
+    // Console: each task's start and end, its output lines prefixed by its id.
+    assert!(
+        r.stdout.contains("extract started (attempt 1)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("per_region[kr] | "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("run {RUN_ID}: success")),
+        "{}",
+        r.stdout
+    );
+
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert!(show.contains(r#"{"region":"kr","rows":42}"#), "{show}");
+    for (task, state) in states(&show) {
+        assert_eq!(state, "success", "{task}");
+    }
+    // A param override, on another date.
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-25", "--param", "n=5", "--quiet"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        read(dir.path(), "report.txt").trim(),
+        "kr,jp 5 2026-11-25 hello"
+    );
+    let runs = run(&bin, dir.path(), &["runs"]).stdout;
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(lines.len(), 3, "{runs}");
+    assert!(
+        lines[1].starts_with("manual__2026-11-25") && lines[1].contains("success"),
+        "{runs}"
+    );
+    // A run that already succeeded is not run again.
+    let again = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(again.code, 0);
+    assert!(
+        again.stdout.contains("already succeeded"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(read(dir.path(), "order.log").lines().count(), 8);
+    // Unknown params are refused.
+    let bad = run(&bin, dir.path(), &["run", "--param", "nope=1"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stdout.contains("declares no such param"),
+        "{}",
+        bad.stdout
+    );
+}
+
+#[test]
+fn trigger_rules_decide_as_airflow_does() {
+    let bin = build("rules");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 1, "a failed leaf fails the run\n{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    let expect = [
+        ("ok", "success"),
+        ("bad", "failed"),
+        ("all_success", "upstream_failed"),
+        ("all_done", "success"),
+        ("all_failed", "success"),
+        ("all_failed_skip", "skipped"),
+        ("one_success", "success"),
+        ("one_failed", "success"),
+        ("one_failed_skip", "skipped"),
+        ("none_failed", "upstream_failed"),
+        ("none_failed_ok", "success"),
+        ("after_skip", "skipped"),
+    ];
+    for (task, state) in expect {
+        assert_eq!(state_of(&show, task), state, "{task}\n{show}");
+    }
+    assert!(show.contains("the command exited with status 3"), "{show}");
+    assert!(show.contains("state failed"), "{show}");
+}
+
+#[test]
+fn retries_back_off_and_timeouts_kill_the_process_group() {
+    let bin = build("retries");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "flaky"), "success", "{show}");
+    assert_eq!(state_of(&show, "always_fails"), "failed", "{show}");
+    assert_eq!(state_of(&show, "stuck"), "failed", "{show}");
+    // flaky: 3 attempts, 200 ms then 300 ms apart (doubling, capped).
+    let times: Vec<f64> = read(dir.path(), "flaky.times")
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert_eq!(times.len(), 3, "{times:?}");
+    assert!(
+        times[1] - times[0] >= 0.19,
+        "first retry after {:.3}s",
+        times[1] - times[0]
+    );
+    assert!(
+        times[2] - times[1] >= 0.29,
+        "second retry after {:.3}s",
+        times[2] - times[1]
+    );
+    let attempts = |task: &str| {
+        show.lines()
+            .find(|l| l.starts_with(task))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_string)
+    };
+    assert_eq!(attempts("flaky").as_deref(), Some("3"));
+    assert_eq!(attempts("always_fails").as_deref(), Some("2"));
+    // The error and the log of the last attempt.
+    assert!(show.contains("the command exited with status 7"), "{show}");
+    let logs = run(
+        &bin,
+        dir.path(),
+        &["logs", RUN_ID, "always_fails", "--attempt", "2"],
+    )
+    .stdout;
+    assert!(
+        logs.contains("attempt 2 (failed") && logs.contains("boom"),
+        "{logs}"
+    );
+    // stuck: timed out, and its child that ignored SIGTERM is gone too.
+    let logs = run(&bin, dir.path(), &["logs", RUN_ID, "stuck"]).stdout;
+    assert!(logs.contains("timed_out"), "{logs}");
+    let pid: i32 = read(dir.path(), "stuck.pid")
+        .trim()
+        .parse()
+        .expect("stuck.pid");
+    let start = Instant::now();
+    while alive(pid) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the timed-out task's child {pid} still runs");
+}
+
+fn spawn_run(bin: &Path, dir: &Path) -> std::process::Child {
+    Command::new(bin)
+        .current_dir(dir)
+        .args(["run", "--date", "2026-11-24", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the pipeline")
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_without_rerunning_finished_tasks() {
+    let bin = build("resume");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = spawn_run(&bin, dir.path());
+    wait_for(&dir.path().join("started"));
+    child.kill().expect("kill -9"); // SIGKILL
+    let _ = child.wait();
+    // The task's own process group outlives a SIGKILLed parent; clean it up as an operator would.
+    let pgid = read(dir.path(), "slow.pgid").trim().to_string();
+    let _ = Command::new("kill")
+        .args(["-9", &format!("-{pgid}")])
+        .status();
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("resuming run"), "{}", r.stdout);
+    let log: Vec<String> = read(dir.path(), "runs.log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        log,
+        ["first", "slow", "slow", "last"],
+        "first ran once, slow again, then last"
+    );
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    let tries = |task: &str| {
+        show.lines()
+            .find(|l| l.starts_with(task))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_string)
+    };
+    assert_eq!(tries("first").as_deref(), Some("1"), "{show}");
+    assert_eq!(tries("slow").as_deref(), Some("2"), "{show}");
+    let logs = run(
+        &bin,
+        dir.path(),
+        &["logs", RUN_ID, "slow", "--attempt", "1"],
+    )
+    .stdout;
+    assert!(logs.contains("interrupted"), "{logs}");
+}
+
+#[test]
+fn sigterm_stops_the_run_and_its_tasks_and_run_resumes_it() {
+    let bin = build("resume");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = spawn_run(&bin, dir.path());
+    wait_for(&dir.path().join("started"));
+    let pgid: i32 = read(dir.path(), "slow.pgid").trim().parse().expect("pgid");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM");
+    let start = Instant::now();
+    while alive(pgid) && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pgid), "the running task's processes were stopped");
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert!(show.contains("state failed"), "{show}");
+    assert_eq!(state_of(&show, "first"), "success");
+    assert_eq!(
+        state_of(&show, "slow"),
+        "none",
+        "an interrupted task waits to be run again\n{show}"
+    );
+
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        read(dir.path(), "runs.log").lines().collect::<Vec<_>>(),
+        ["first", "slow", "slow", "last"]
+    );
+}
+
+#[test]
+fn a_damaged_or_newer_state_file_is_refused_clearly() {
+    let bin = build("rules");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("rules.state.db"), vec![b'x'; 8192]).expect("write");
+    let r = run(&bin, dir.path(), &["runs"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stdout.contains("not a readable chime state database"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("panicked"), "{}", r.stdout);
+}
+
+#[test]
+fn graph_describe_and_help() {
+    let bin = build("flow");
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = run(&bin, dir.path(), &["graph", "--format", "dot"]).stdout;
+    assert!(g.contains("\"per_region[jp]\" -> \"report\";"), "{g}");
+    let d: serde_json::Value =
+        serde_json::from_str(&run(&bin, dir.path(), &["describe"]).stdout).expect("json");
+    assert_eq!(d["pipeline"], "flow");
+    assert_eq!(d["tasks"].as_array().map(Vec::len), Some(4));
+    for cmd in [
+        "run", "task", "runs", "show", "logs", "clear", "graph", "describe",
+    ] {
+        let h = run(&bin, dir.path(), &[cmd, "--help"]);
+        assert_eq!(h.code, 0, "{cmd} --help");
+        assert!(h.stdout.contains("Usage:"), "{cmd}: {}", h.stdout);
+    }
+}
