@@ -7,6 +7,9 @@
 //! compiled once per CI run.
 
 use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -282,10 +285,12 @@ fn a_run_killed_with_sigkill_resumes_without_rerunning_finished_tasks() {
     child.kill().expect("kill -9"); // SIGKILL
     let _ = child.wait();
     // The task's own process group outlives a SIGKILLed parent; clean it up as an operator would.
-    let pgid = read(dir.path(), "slow.pgid").trim().to_string();
-    let _ = Command::new("kill")
-        .args(["-9", &format!("-{pgid}")])
-        .status();
+    let pgid: i32 = read(dir.path(), "slow.pgid")
+        .trim()
+        .parse()
+        .expect("slow.pgid");
+    assert!(pgid > 1, "a real process group: {pgid}");
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     std::fs::write(dir.path().join("resumed"), "").expect("write");
 
     let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
@@ -325,9 +330,7 @@ fn sigterm_stops_the_run_and_its_tasks_and_run_resumes_it() {
     let mut child = spawn_run(&bin, dir.path());
     wait_for(&dir.path().join("started"));
     let pgid: i32 = read(dir.path(), "slow.pgid").trim().parse().expect("pgid");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(143), "128 + SIGTERM");
     let start = Instant::now();

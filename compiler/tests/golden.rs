@@ -6,11 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const CASES: &[(&str, &str)] =
-    &[("flow", "tests/e2e/flow.yaml"), ("rules", "tests/e2e/rules.yaml"), ("daily_report", "examples/daily_report/pipeline.yaml")];
+const CASES: &[(&str, &str)] = &[
+    ("flow", "tests/e2e/flow.yaml"),
+    ("rules", "tests/e2e/rules.yaml"),
+    ("daily_report", "examples/daily_report/pipeline.yaml"),
+];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 fn emit(name: &str, yaml: &str, out: &Path) {
@@ -20,7 +26,13 @@ fn emit(name: &str, yaml: &str, out: &Path) {
     // written into Cargo.toml is that relative one, the same on every machine.
     let status = Command::new(env!("CARGO_BIN_EXE_chime"))
         .current_dir(&golden)
-        .args(["build", "--emit-crate-only", "--runtime", "../../../runtime", "-o"])
+        .args([
+            "build",
+            "--emit-crate-only",
+            "--runtime",
+            "../../../runtime",
+            "-o",
+        ])
         .arg(out)
         .arg(root().join(yaml))
         .status()
@@ -41,7 +53,10 @@ fn generated_crates_match_the_goldens_and_compile() {
         for file in ["Cargo.toml", "src/main.rs"] {
             let want = std::fs::read_to_string(golden.join(file)).unwrap_or_default();
             let got = std::fs::read_to_string(tmp.path().join(file)).expect("generated");
-            assert!(want == got, "{name}/{file} differs from the golden (CHIME_BLESS=1 to accept)\n--- got\n{got}");
+            assert!(
+                want == got,
+                "{name}/{file} differs from the golden (CHIME_BLESS=1 to accept)\n--- got\n{got}"
+            );
         }
         // Generating twice gives the same bytes.
         let again = tempfile::tempdir().expect("tmp");
@@ -60,7 +75,10 @@ fn generated_crates_match_the_goldens_and_compile() {
             .status()
             .expect("cargo build");
         assert!(status.success(), "the golden crate {name} does not compile");
-        let out = Command::new(target.join("release").join(name)).arg("describe").output().expect("run");
+        let out = Command::new(target.join("release").join(name))
+            .arg("describe")
+            .output()
+            .expect("run");
         let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("describe is JSON");
         assert_eq!(d["pipeline"], *name);
     }

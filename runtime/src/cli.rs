@@ -321,7 +321,19 @@ fn show(def: &PipelineDef, state: &Path, run_id: &str) -> CliResult {
         "{:<32} {:<16} {:>8} {:>10}  OUTPUT / ERROR",
         "TASK", "STATE", "ATTEMPTS", "DURATION"
     );
-    for t in tasks {
+    // Every task of the pipeline, in order; one never touched is `none`.
+    let records: std::collections::HashMap<&str, &crate::store::TaskRecord> =
+        tasks.iter().map(|r| (r.task_id.as_str(), r)).collect();
+    let untouched = |id: &str| crate::store::TaskRecord {
+        task_id: id.to_string(),
+        state: crate::state::TaskState::None,
+        try_number: 0,
+        output: None,
+    };
+    for def_task in def.tasks {
+        let t = records
+            .get(def_task.id)
+            .map_or_else(|| untouched(def_task.id), |r| (*r).clone());
         let mine: Vec<_> = attempts.iter().filter(|a| a.task_id == t.task_id).collect();
         let last = mine.last();
         let duration = last
@@ -453,6 +465,7 @@ fn clear(
                 changes.push(Change::Task {
                     run_id: run_id.into(),
                     task_id: r.task_id.clone(),
+                    seq: t as u32,
                     state: TaskState::None,
                     try_number: r.try_number,
                     output: None,

@@ -139,8 +139,7 @@ pub async fn execute(
     let n = def.tasks.len();
     let run_id = req.run.run_id.clone();
     if store.get_run(&run_id)?.is_none() {
-        let ids: Vec<&str> = def.tasks.iter().map(|t| t.id).collect();
-        store.create_run(&req.run, &ids)?;
+        store.create_run(&req.run)?;
     }
     let records = store.task_records(&run_id)?;
     let by_id: HashMap<&str, &crate::store::TaskRecord> =
@@ -225,6 +224,7 @@ impl Exec<'_> {
                 self.changes.push(Change::AttemptEnded {
                     run_id: self.run_id.clone(),
                     task_id: a.task_id.clone(),
+                    seq: t as u32,
                     attempt: a.attempt,
                     at: now(),
                     outcome: "interrupted".into(),
@@ -325,7 +325,7 @@ impl Exec<'_> {
             };
             self.decided[t] = true;
             self.set_state(t, final_state, None);
-            self.say(format!("{} {}", self.def.tasks[t].id, final_state));
+            self.say(|| format!("{} {}", self.def.tasks[t].id, final_state));
             self.finish(t, final_state, &mut work);
         }
     }
@@ -344,6 +344,7 @@ impl Exec<'_> {
         self.changes.push(Change::Task {
             run_id: self.run_id.clone(),
             task_id: self.def.tasks[t].id.to_string(),
+            seq: t as u32,
             state,
             try_number: self.tries[t],
             output,
@@ -369,10 +370,11 @@ impl Exec<'_> {
         }
     }
 
-    fn say(&mut self, line: String) {
+    /// Prints a progress line (built only when printing is on).
+    fn say(&mut self, line: impl FnOnce() -> String) {
         use std::io::Write;
         if self.opts.echo {
-            let _ = writeln!(self.console, "{line}");
+            let _ = writeln!(self.console, "{}", line());
         }
     }
 
@@ -388,21 +390,26 @@ impl Exec<'_> {
         let task = &def.tasks[t];
         self.tries[t] += 1;
         let attempt = self.tries[t];
+        let started_at = now();
+        let started = Instant::now();
+        if task.operator == "noop" && task.timeout_ms.is_none() {
+            // noop does nothing: no context, no rendering, no log; one row
+            // records the attempt.
+            return self.complete(
+                t,
+                attempt,
+                Ok(None),
+                started.elapsed(),
+                Some((started_at, String::new())),
+            );
+        }
         let log_path = self
             .opts
             .log_dir
             .join(&self.run_id)
             .join(task.id)
             .join(format!("{attempt}.log"));
-        self.set_state(t, TaskState::Running, None);
-        self.changes.push(Change::AttemptStarted {
-            run_id: self.run_id.clone(),
-            task_id: task.id.to_string(),
-            attempt,
-            at: now(),
-            log_path: log_path.display().to_string(),
-        });
-        let started = Instant::now();
+        let log_text = log_path.display().to_string();
         let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
         let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
         let rendered =
@@ -411,14 +418,28 @@ impl Exec<'_> {
         let (params, op) = match (rendered, op) {
             (Ok(p), Some(op)) => (p, op),
             (Err(e), _) => {
-                return self.complete(t, attempt, Err(TaskError::failed(e)), started.elapsed());
+                self.record_start(t, attempt, started_at, log_text);
+                return self.complete(
+                    t,
+                    attempt,
+                    Err(TaskError::failed(e)),
+                    started.elapsed(),
+                    None,
+                );
             }
             (_, None) => {
                 let e = format!(
                     "operator `{}` is not available in this binary",
                     task.operator
                 );
-                return self.complete(t, attempt, Err(TaskError::failed(e)), started.elapsed());
+                self.record_start(t, attempt, started_at, log_text);
+                return self.complete(
+                    t,
+                    attempt,
+                    Err(TaskError::failed(e)),
+                    started.elapsed(),
+                    None,
+                );
             }
         };
         let (handle, cancel) = cancel_pair();
@@ -457,10 +478,19 @@ impl Exec<'_> {
             let waker = std::task::Waker::noop();
             let mut cx = std::task::Context::from_waker(waker);
             if let std::task::Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
-                return self.complete(t, attempt, result, started.elapsed());
+                // One row for the whole attempt, no `running` state: saves
+                // two writes per task on DAGs of many instant tasks.
+                return self.complete(
+                    t,
+                    attempt,
+                    result,
+                    started.elapsed(),
+                    Some((started_at, log_text)),
+                );
             }
         }
-        self.say(format!("{} started (attempt {attempt})", task.id));
+        self.record_start(t, attempt, started_at, log_text);
+        self.say(|| format!("{} started (attempt {attempt})", task.id));
         self.running += 1;
         let timeout = task.timeout_ms.map(Duration::from_millis);
         let mut shutdown = self.shutdown.subscribe();
@@ -501,7 +531,28 @@ impl Exec<'_> {
         });
     }
 
-    fn complete(&mut self, t: usize, attempt: u32, result: TaskResult, elapsed: Duration) {
+    fn record_start(&mut self, t: usize, attempt: u32, at: String, log_path: String) {
+        self.set_state(t, TaskState::Running, None);
+        self.changes.push(Change::AttemptStarted {
+            run_id: self.run_id.clone(),
+            task_id: self.def.tasks[t].id.to_string(),
+            seq: t as u32,
+            attempt,
+            at,
+            log_path,
+        });
+    }
+
+    /// Records an attempt's end. `instant`: the attempt's start time and log
+    /// path when it finished inline and its start was never recorded.
+    fn complete(
+        &mut self,
+        t: usize,
+        attempt: u32,
+        result: TaskResult,
+        elapsed: Duration,
+        instant: Option<(String, String)>,
+    ) {
         let def = self.def;
         let task = &def.tasks[t];
         let secs = elapsed.as_secs_f64();
@@ -515,15 +566,32 @@ impl Exec<'_> {
                 (e.outcome(), code, Some(e.to_string()))
             }
         };
-        self.changes.push(Change::AttemptEnded {
-            run_id: self.run_id.clone(),
-            task_id: task.id.to_string(),
-            attempt,
-            at: now(),
-            outcome: outcome.into(),
-            exit_code,
-            error: error.clone(),
-        });
+        match instant {
+            Some((started_at, log_path)) => self.changes.push(Change::Attempt {
+                run_id: self.run_id.clone(),
+                task_id: task.id.to_string(),
+                seq: t as u32,
+                attempt,
+                ended_at: if elapsed < Duration::from_millis(1) {
+                    started_at.clone()
+                } else {
+                    now()
+                },
+                started_at,
+                outcome: outcome.into(),
+                log_path,
+            }),
+            None => self.changes.push(Change::AttemptEnded {
+                run_id: self.run_id.clone(),
+                task_id: task.id.to_string(),
+                seq: t as u32,
+                attempt,
+                at: now(),
+                outcome: outcome.into(),
+                exit_code,
+                error: error.clone(),
+            }),
+        }
         let mut work = Vec::new();
         match result {
             Ok(output) => {
@@ -532,26 +600,28 @@ impl Exec<'_> {
                     self.record_output(t, o);
                 }
                 self.set_state(t, TaskState::Success, text);
-                self.say(format!("{} success in {secs:.2}s", task.id));
+                self.say(|| format!("{} success in {secs:.2}s", task.id));
                 self.finish(t, TaskState::Success, &mut work);
             }
             Err(TaskError::Interrupted) => {
                 // Not a failure of the task: it runs again on resume.
                 self.set_state(t, TaskState::None, None);
-                self.say(format!("{} interrupted after {secs:.2}s", task.id));
+                self.say(|| format!("{} interrupted after {secs:.2}s", task.id));
             }
             Err(e) => {
                 self.failures[t] += 1;
                 if self.failures[t] <= task.retries && !*self.shutdown.borrow() {
                     let delay = task.retry_delay(attempt + 1);
                     self.set_state(t, TaskState::UpForRetry, None);
-                    self.say(format!(
-                        "{} failed in {secs:.2}s: {e}; retry {} of {} in {:.1}s",
-                        task.id,
-                        self.failures[t],
-                        task.retries,
-                        delay.as_secs_f64()
-                    ));
+                    let failures = self.failures[t];
+                    self.say(|| {
+                        format!(
+                            "{} failed in {secs:.2}s: {e}; retry {failures} of {} in {:.1}s",
+                            task.id,
+                            task.retries,
+                            delay.as_secs_f64()
+                        )
+                    });
                     self.retrying += 1;
                     let timer = self.events.spawn(async move {
                         tokio::time::sleep(delay).await;
@@ -560,7 +630,7 @@ impl Exec<'_> {
                     self.retry_timers.push(timer);
                 } else {
                     self.set_state(t, TaskState::Failed, None);
-                    self.say(format!("{} failed in {secs:.2}s: {e}", task.id));
+                    self.say(|| format!("{} failed in {secs:.2}s: {e}", task.id));
                     self.finish(t, TaskState::Failed, &mut work);
                 }
             }
@@ -612,7 +682,7 @@ impl Exec<'_> {
                         elapsed,
                     }) => {
                         self.running -= 1;
-                        self.complete(t, attempt, result, elapsed);
+                        self.complete(t, attempt, result, elapsed, None);
                     }
                     Ok(Event::RetryDue { t }) => {
                         self.retrying -= 1;
@@ -631,10 +701,10 @@ impl Exec<'_> {
                 state: RunState::Failed,
                 at: now(),
             });
-            self.say(format!(
-                "run {} interrupted by signal {sig}; `run` again resumes it",
-                self.run_id
-            ));
+            let run_id = self.run_id.clone();
+            self.say(|| {
+                format!("run {run_id} interrupted by signal {sig}; `run` again resumes it")
+            });
             self.flush()?;
             return Ok(RunOutcome::Interrupted(sig));
         }
@@ -660,16 +730,18 @@ impl Exec<'_> {
             let params: serde_json::Value = serde_json::from_str(action.params).unwrap_or_default();
             let rendered = template::render(&self.env, &self.run, &self.outputs, None, &params);
             let Some(op) = self.ops.get(action.operator).copied() else {
-                self.say(format!(
-                    "{name}: operator `{}` is not available in this binary",
-                    action.operator
-                ));
+                self.say(|| {
+                    format!(
+                        "{name}: operator `{}` is not available in this binary",
+                        action.operator
+                    )
+                });
                 continue;
             };
             let params = match rendered {
                 Ok(p) => p,
                 Err(e) => {
-                    self.say(format!("{name} failed: {e}"));
+                    self.say(|| format!("{name} failed: {e}"));
                     continue;
                 }
             };
@@ -691,9 +763,9 @@ impl Exec<'_> {
             });
             let result = tokio::spawn((op.run)(ctx, params)).await;
             match result {
-                Ok(Ok(_)) => self.say(format!("{name} ({}) done", action.operator)),
-                Ok(Err(e)) => self.say(format!("{name} ({}) failed: {e}", action.operator)),
-                Err(e) => self.say(format!("{name} ({}) panicked: {e}", action.operator)),
+                Ok(Ok(_)) => self.say(|| format!("{name} ({}) done", action.operator)),
+                Ok(Err(e)) => self.say(|| format!("{name} ({}) failed: {e}", action.operator)),
+                Err(e) => self.say(|| format!("{name} ({}) panicked: {e}", action.operator)),
             }
         }
         let _ = std::io::Write::flush(&mut self.console);

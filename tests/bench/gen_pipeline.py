@@ -6,7 +6,7 @@ tasks of the layer before, runs a shell command whose template reads the
 logical date, a run parameter and the output of one of its upstreams.
 Deterministic for a given N and --seed.
 
-usage: gen_pipeline.py N [--seed S] [--operator noop|shell] > pipeline.yaml
+usage: gen_pipeline.py N [--seed S] [--operator noop|shell] [--chain] > pipeline.yaml
 """
 import argparse
 import random
@@ -17,9 +17,10 @@ def main():
     ap.add_argument("n", type=int)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--operator", choices=["shell", "noop"], default="shell")
+    ap.add_argument("--chain", action="store_true", help="a single chain instead of layers")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    width = 10 if args.n <= 1000 else 100
+    width = 1 if args.chain else (10 if args.n <= 1000 else 100)
     out = [
         f"pipeline: layered_{args.n}",
         "description: generated benchmark pipeline",
@@ -34,6 +35,8 @@ def main():
         "  retry_delay: 1s",
         "tasks:",
     ]
+    if args.chain:
+        out[0] = f"pipeline: chain_{args.n}"
     prev = []
     layer = []
     for i in range(args.n):

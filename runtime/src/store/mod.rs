@@ -65,6 +65,8 @@ pub enum Change {
     Task {
         run_id: String,
         task_id: String,
+        /// The task's position in the pipeline (rows are created on first change).
+        seq: u32,
         state: TaskState,
         try_number: u32,
         output: Option<String>,
@@ -72,13 +74,26 @@ pub enum Change {
     AttemptStarted {
         run_id: String,
         task_id: String,
+        seq: u32,
         attempt: u32,
         at: String,
+        log_path: String,
+    },
+    /// A whole attempt at once: one that finished without awaiting (noop).
+    Attempt {
+        run_id: String,
+        task_id: String,
+        seq: u32,
+        attempt: u32,
+        started_at: String,
+        ended_at: String,
+        outcome: String,
         log_path: String,
     },
     AttemptEnded {
         run_id: String,
         task_id: String,
+        seq: u32,
         attempt: u32,
         at: String,
         outcome: String,
@@ -141,8 +156,10 @@ impl std::error::Error for StoreError {}
 /// The state store.
 pub trait Store {
     fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
-    /// Creates a run and one task instance (state `none`) per task.
-    fn create_run(&mut self, run: &RunRecord, tasks: &[&str]) -> Result<(), StoreError>;
+    /// Creates a run. Its task instances are created by their first
+    /// [`Change::Task`]; a task without one is in state `none`.
+    fn create_run(&mut self, run: &RunRecord) -> Result<(), StoreError>;
+    /// The run's task instances that have a record, in pipeline order.
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
     /// The most recent runs, newest logical date first.

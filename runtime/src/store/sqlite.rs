@@ -17,7 +17,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
-    run_id TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE,
     logical_date TEXT NOT NULL,
     interval_start TEXT NOT NULL,
     interval_end TEXT NOT NULL,
@@ -28,18 +29,20 @@ CREATE TABLE runs (
     ended_at TEXT
 );
 CREATE INDEX runs_by_date ON runs (logical_date);
+-- Keyed by integers (the run's id, the task's position in the pipeline):
+-- comparing long run_id strings dominated the cost of a 10k-task run.
 CREATE TABLE task_instances (
-    run_id TEXT NOT NULL,
-    task_id TEXT NOT NULL,
+    run INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
     state TEXT NOT NULL,
     try_number INTEGER NOT NULL,
     output TEXT,
-    PRIMARY KEY (run_id, task_id)
-);
+    PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
 CREATE TABLE attempts (
-    run_id TEXT NOT NULL,
-    task_id TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     attempt INTEGER NOT NULL,
     started_at TEXT NOT NULL,
     ended_at TEXT,
@@ -47,13 +50,15 @@ CREATE TABLE attempts (
     exit_code INTEGER,
     error TEXT,
     log_path TEXT NOT NULL,
-    PRIMARY KEY (run_id, task_id, attempt)
-);
+    PRIMARY KEY (run, seq, attempt)
+) WITHOUT ROWID;
 ";
 
 pub struct SqliteStore {
     conn: Connection,
     path: String,
+    /// run_id -> runs.id, for the integer keys of the other tables.
+    keys: std::collections::HashMap<String, i64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -89,7 +94,9 @@ impl SqliteStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;",
+        )
             .map_err(corrupt)?;
         if version == 0 {
             let tables: i64 = conn
@@ -134,10 +141,31 @@ impl SqliteStore {
                 });
             }
         }
+        // The WAL is checkpointed by size (16 MB), not at every close:
+        // a run's process ends without a checkpoint's fsyncs.
+        let _ = conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        );
         Ok(SqliteStore {
             conn,
             path: path.to_string(),
+            keys: Default::default(),
         })
+    }
+
+    /// The integer key of a run (0 when there is no such run).
+    fn key(&self, run_id: &str) -> Result<i64, StoreError> {
+        if let Some(&k) = self.keys.get(run_id) {
+            return Ok(k);
+        }
+        self.conn
+            .query_row("SELECT id FROM runs WHERE run_id = ?1", [run_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(|k| k.unwrap_or(0))
+            .map_err(db)
     }
 
     fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -173,45 +201,36 @@ impl Store for SqliteStore {
             .map_err(db)
     }
 
-    fn create_run(&mut self, run: &RunRecord, tasks: &[&str]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ),
-            params![
-                run.run_id,
-                run.logical_date,
-                run.interval_start,
-                run.interval_end,
-                run.kind,
-                run.state.as_str(),
-                run.params,
-                run.started_at,
-                run.ended_at
-            ],
-        )
-        .map_err(db)?;
-        {
-            let mut insert = tx
-                .prepare("INSERT INTO task_instances (run_id, task_id, seq, state, try_number) VALUES (?1, ?2, ?3, 'none', 0)")
-                .map_err(db)?;
-            for (seq, task) in tasks.iter().enumerate() {
-                insert
-                    .execute(params![run.run_id, task, seq as i64])
-                    .map_err(db)?;
-            }
-        }
-        tx.commit().map_err(db)
+    fn create_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                &format!(
+                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ),
+                params![
+                    run.run_id,
+                    run.logical_date,
+                    run.interval_start,
+                    run.interval_end,
+                    run.kind,
+                    run.state.as_str(),
+                    run.params,
+                    run.started_at,
+                    run.ended_at
+                ],
+            )
+            .map(|_| ())
+            .map_err(db)
     }
 
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT task_id, state, try_number, output FROM task_instances WHERE run_id = ?1 ORDER BY seq")
+            .prepare("SELECT task_id, state, try_number, output FROM task_instances WHERE run = ?1 ORDER BY seq")
             .map_err(db)?;
+        let key = self.key(run_id)?;
         let rows = stmt
-            .query_map([run_id], |r| {
+            .query_map([key], |r| {
                 let state: String = r.get(1)?;
                 Ok(TaskRecord {
                     task_id: r.get(0)?,
@@ -228,13 +247,14 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT a.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path
-                 FROM attempts a JOIN task_instances t ON t.run_id = a.run_id AND t.task_id = a.task_id
-                 WHERE a.run_id = ?1 ORDER BY t.seq, a.attempt",
+                "SELECT t.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path
+                 FROM attempts a JOIN task_instances t ON t.run = a.run AND t.seq = a.seq
+                 WHERE a.run = ?1 ORDER BY a.seq, a.attempt",
             )
             .map_err(db)?;
+        let key = self.key(run_id)?;
         let rows = stmt
-            .query_map([run_id], |r| {
+            .query_map([key], |r| {
                 Ok(AttemptRecord {
                     task_id: r.get(0)?,
                     attempt: r.get::<_, i64>(1)?.max(0) as u32,
@@ -267,67 +287,98 @@ impl Store for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
+        for change in changes {
+            let run_id = match change {
+                Change::Run { run_id, .. }
+                | Change::Task { run_id, .. }
+                | Change::AttemptStarted { run_id, .. }
+                | Change::Attempt { run_id, .. }
+                | Change::AttemptEnded { run_id, .. } => run_id,
+            };
+            if !self.keys.contains_key(run_id.as_str()) {
+                let k = self.key(run_id)?;
+                self.keys.insert(run_id.clone(), k);
+            }
+        }
+        let keys = &self.keys;
+        let key = |run_id: &String| keys.get(run_id.as_str()).copied().unwrap_or(0);
         let tx = self.conn.transaction().map_err(db)?;
-        {
-            let mut task = tx
-                .prepare_cached(
-                    "UPDATE task_instances SET state = ?3, try_number = ?4, output = ?5 WHERE run_id = ?1 AND task_id = ?2",
-                )
-                .map_err(db)?;
-            for change in changes {
-                match change {
-                    Change::Run { run_id, state, at } => {
-                        let column = match state {
-                            RunState::Running => {
-                                "started_at = coalesce(started_at, ?3), ended_at = NULL"
-                            }
-                            RunState::Success | RunState::Failed => "ended_at = ?3",
-                            RunState::Queued => "ended_at = NULL, ?3 IS NULL",
-                        };
-                        tx.execute(
-                            &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
-                            params![run_id, state.as_str(), at],
-                        )
-                        .map_err(db)?;
-                    }
-                    Change::Task {
-                        run_id,
-                        task_id,
-                        state,
-                        try_number,
-                        output,
-                    } => {
-                        task.execute(params![run_id, task_id, state.as_str(), try_number, output])
-                            .map_err(db)?;
-                    }
-                    Change::AttemptStarted {
-                        run_id,
-                        task_id,
-                        attempt,
-                        at,
-                        log_path,
-                    } => {
-                        tx.execute(
-                            "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, started_at, log_path) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![run_id, task_id, attempt, at, log_path],
-                        )
-                        .map_err(db)?;
-                    }
-                    Change::AttemptEnded {
-                        run_id,
-                        task_id,
-                        attempt,
-                        at,
-                        outcome,
-                        exit_code,
-                        error,
-                    } => {
-                        tx.execute(
-                            "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run_id = ?1 AND task_id = ?2 AND attempt = ?3",
-                            params![run_id, task_id, attempt, at, outcome, exit_code, error],
-                        )
-                        .map_err(db)?;
-                    }
+        for change in changes {
+            match change {
+                Change::Run { run_id, state, at } => {
+                    let column = match state {
+                        RunState::Running => {
+                            "started_at = coalesce(started_at, ?3), ended_at = NULL"
+                        }
+                        RunState::Success | RunState::Failed => "ended_at = ?3",
+                        RunState::Queued => "ended_at = NULL, ?3 IS NULL",
+                    };
+                    tx.execute(
+                        &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
+                        params![run_id, state.as_str(), at],
+                    )
+                    .map_err(db)?;
+                }
+                Change::Task {
+                    run_id,
+                    task_id,
+                    seq,
+                    state,
+                    try_number,
+                    output,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO task_instances (run, seq, task_id, state, try_number, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (run, seq) DO UPDATE SET state = excluded.state, try_number = excluded.try_number, output = excluded.output",
+                    )
+                    .and_then(|mut st| st.execute(params![key(run_id), seq, task_id, state.as_str(), try_number, output]))
+                    .map_err(db)?;
+                }
+                Change::AttemptStarted {
+                    run_id,
+                    seq,
+                    attempt,
+                    at,
+                    log_path,
+                    ..
+                } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, log_path) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, at, log_path]))
+                    .map_err(db)?;
+                }
+                Change::AttemptEnded {
+                    run_id,
+                    seq,
+                    attempt,
+                    at,
+                    outcome,
+                    exit_code,
+                    error,
+                    ..
+                } => {
+                    tx.prepare_cached(
+                        "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
+                    )
+                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, at, outcome, exit_code, error]))
+                    .map_err(db)?;
+                }
+                Change::Attempt {
+                    run_id,
+                    seq,
+                    attempt,
+                    started_at,
+                    ended_at,
+                    outcome,
+                    log_path,
+                    ..
+                } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, started_at, ended_at, outcome, log_path]))
+                    .map_err(db)?;
                 }
             }
         }
@@ -359,11 +410,20 @@ mod tests {
         let path = dir.path().join("p.state.db");
         let path = path.to_str().unwrap();
         let mut s = SqliteStore::open(path, "p").unwrap();
-        s.create_run(&run("r1"), &["a", "b"]).unwrap();
+        s.create_run(&run("r1")).unwrap();
         s.apply(&[
             Change::Task {
                 run_id: "r1".into(),
+                task_id: "b".into(),
+                seq: 1,
+                state: TaskState::Running,
+                try_number: 1,
+                output: None,
+            },
+            Change::Task {
+                run_id: "r1".into(),
                 task_id: "a".into(),
+                seq: 0,
                 state: TaskState::Success,
                 try_number: 1,
                 output: Some("3".into()),
@@ -380,7 +440,8 @@ mod tests {
         let tasks = s.task_records("r1").unwrap();
         assert_eq!(tasks[0].state, TaskState::Success);
         assert_eq!(tasks[0].output.as_deref(), Some("3"));
-        assert_eq!(tasks[1].state, TaskState::None);
+        assert_eq!(tasks[1].state, TaskState::Running);
+        assert_eq!(tasks[1].task_id, "b");
         assert_eq!(s.get_run("r1").unwrap().unwrap().state, RunState::Success);
     }
 
