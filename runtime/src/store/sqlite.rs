@@ -287,98 +287,125 @@ impl Store for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
+        // Batches hold one run's changes: its integer key is looked up once.
+        let mut last: Option<(&str, i64)> = None;
+        let mut keys = Vec::with_capacity(changes.len());
         for change in changes {
             let run_id = match change {
                 Change::Run { run_id, .. }
                 | Change::Task { run_id, .. }
                 | Change::AttemptStarted { run_id, .. }
                 | Change::Attempt { run_id, .. }
-                | Change::AttemptEnded { run_id, .. } => run_id,
+                | Change::AttemptEnded { run_id, .. } => run_id.as_str(),
             };
-            if !self.keys.contains_key(run_id.as_str()) {
-                let k = self.key(run_id)?;
-                self.keys.insert(run_id.clone(), k);
-            }
-        }
-        let keys = &self.keys;
-        let key = |run_id: &String| keys.get(run_id.as_str()).copied().unwrap_or(0);
-        let tx = self.conn.transaction().map_err(db)?;
-        for change in changes {
-            match change {
-                Change::Run { run_id, state, at } => {
-                    let column = match state {
-                        RunState::Running => {
-                            "started_at = coalesce(started_at, ?3), ended_at = NULL"
+            let k = match last {
+                Some((id, k)) if id == run_id => k,
+                _ => {
+                    let k = match self.keys.get(run_id) {
+                        Some(&k) => k,
+                        None => {
+                            let k = self.key(run_id)?;
+                            self.keys.insert(run_id.to_string(), k);
+                            k
                         }
-                        RunState::Success | RunState::Failed => "ended_at = ?3",
-                        RunState::Queued => "ended_at = NULL, ?3 IS NULL",
                     };
-                    tx.execute(
-                        &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
-                        params![run_id, state.as_str(), at],
-                    )
-                    .map_err(db)?;
+                    last = Some((run_id, k));
+                    k
                 }
-                Change::Task {
-                    run_id,
-                    task_id,
-                    seq,
-                    state,
-                    try_number,
-                    output,
-                } => {
-                    tx.prepare_cached(
-                        "INSERT INTO task_instances (run, seq, task_id, state, try_number, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (run, seq) DO UPDATE SET state = excluded.state, try_number = excluded.try_number, output = excluded.output",
-                    )
-                    .and_then(|mut st| st.execute(params![key(run_id), seq, task_id, state.as_str(), try_number, output]))
-                    .map_err(db)?;
-                }
-                Change::AttemptStarted {
-                    run_id,
-                    seq,
-                    attempt,
-                    at,
-                    log_path,
-                    ..
-                } => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, log_path) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, at, log_path]))
-                    .map_err(db)?;
-                }
-                Change::AttemptEnded {
-                    run_id,
-                    seq,
-                    attempt,
-                    at,
-                    outcome,
-                    exit_code,
-                    error,
-                    ..
-                } => {
-                    tx.prepare_cached(
-                        "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
-                    )
-                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, at, outcome, exit_code, error]))
-                    .map_err(db)?;
-                }
-                Change::Attempt {
-                    run_id,
-                    seq,
-                    attempt,
-                    started_at,
-                    ended_at,
-                    outcome,
-                    log_path,
-                    ..
-                } => {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )
-                    .and_then(|mut st| st.execute(params![key(run_id), seq, attempt, started_at, ended_at, outcome, log_path]))
-                    .map_err(db)?;
+            };
+            keys.push(k);
+        }
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            // Prepared once per batch, not once per change.
+            let mut task = tx
+                .prepare_cached(
+                    "INSERT INTO task_instances (run, seq, task_id, state, try_number, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (run, seq) DO UPDATE SET state = excluded.state, try_number = excluded.try_number, output = excluded.output",
+                )
+                .map_err(db)?;
+            let mut attempt_whole = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            for (change, key) in changes.iter().zip(keys) {
+                match change {
+                    Change::Run { run_id, state, at } => {
+                        let column = match state {
+                            RunState::Running => {
+                                "started_at = coalesce(started_at, ?3), ended_at = NULL"
+                            }
+                            RunState::Success | RunState::Failed => "ended_at = ?3",
+                            RunState::Queued => "ended_at = NULL, ?3 IS NULL",
+                        };
+                        tx.execute(
+                            &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
+                            params![run_id, state.as_str(), at],
+                        )
+                        .map_err(db)?;
+                    }
+                    Change::Task {
+                        task_id,
+                        seq,
+                        state,
+                        try_number,
+                        output,
+                        ..
+                    } => {
+                        task.execute(params![
+                            key,
+                            seq,
+                            task_id,
+                            state.as_str(),
+                            try_number,
+                            output
+                        ])
+                        .map_err(db)?;
+                    }
+                    Change::AttemptStarted {
+                        seq,
+                        attempt,
+                        at,
+                        log_path,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, log_path) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )
+                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, log_path]))
+                        .map_err(db)?;
+                    }
+                    Change::AttemptEnded {
+                        seq,
+                        attempt,
+                        at,
+                        outcome,
+                        exit_code,
+                        error,
+                        ..
+                    } => {
+                        tx.prepare_cached(
+                            "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
+                        )
+                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, outcome, exit_code, error]))
+                        .map_err(db)?;
+                    }
+                    Change::Attempt {
+                        seq,
+                        attempt,
+                        started_at,
+                        ended_at,
+                        outcome,
+                        log_path,
+                        ..
+                    } => {
+                        attempt_whole
+                            .execute(params![
+                                key, seq, attempt, started_at, ended_at, outcome, log_path
+                            ])
+                            .map_err(db)?;
+                    }
                 }
             }
         }
