@@ -283,9 +283,11 @@ fn run(
         .build()
         .map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
-    let outcome = rt
-        .block_on(executor::execute(def, ops, &mut store, req, opts))
-        .map_err(|e| e.to_string())?;
+    let outcome = rt.block_on(executor::execute(def, ops, &mut store, req, opts));
+    // An operator abandoned at its timeout may still hold a blocking
+    // thread; the process does not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    let outcome = outcome.map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
         RunOutcome::Finished(RunState::Success) => {

@@ -112,6 +112,8 @@ pub struct TaskContext {
     pub params: serde_json::Value,
     /// Outputs of the task's upstreams, by task id.
     pub upstream_outputs: serde_json::Map<String, serde_json::Value>,
+    /// The pipeline's named connections, rendered for this run.
+    pub connections: Arc<std::collections::BTreeMap<String, String>>,
     /// A directory of the attempt's own, created on demand.
     pub scratch_dir: PathBuf,
     pub log: Arc<LogSink>,
@@ -166,3 +168,62 @@ impl std::error::Error for TaskError {}
 
 /// An operator's result: its JSON output, if it has one.
 pub type TaskResult = Result<Option<serde_json::Value>, TaskError>;
+
+impl TaskContext {
+    /// Writes a line to the attempt's log (and the console, when the run
+    /// is in the foreground).
+    pub fn log(&self, line: impl AsRef<str>) {
+        self.log.line(line.as_ref());
+    }
+
+    /// The output of upstream task `id`, if it succeeded with one.
+    pub fn upstream_output(&self, id: &str) -> Option<&serde_json::Value> {
+        self.upstream_outputs.get(id)
+    }
+
+    /// A named connection (`connections:` in the pipeline), rendered.
+    pub fn connection(&self, name: &str) -> Option<&str> {
+        self.connections.get(name).map(String::as_str)
+    }
+
+    /// The attempt's own scratch directory, created on first use.
+    pub fn scratch_dir(&self) -> std::io::Result<&std::path::Path> {
+        std::fs::create_dir_all(&self.scratch_dir)?;
+        Ok(&self.scratch_dir)
+    }
+
+    /// Whether the attempt has been asked to stop (timeout, SIGTERM).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.reason().is_some()
+    }
+
+    /// Resolves when the attempt is asked to stop: await it beside long
+    /// work (`tokio::select!`) to stop promptly.
+    pub async fn cancelled(&self) -> StopReason {
+        self.cancel.clone().cancelled().await
+    }
+}
+
+/// What an operator returns: its JSON output, readable downstream as
+/// `{{ tasks.ID.output }}`, or nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output(pub Option<serde_json::Value>);
+
+impl Output {
+    /// No output.
+    pub fn none() -> Output {
+        Output(None)
+    }
+
+    /// Any serialisable value as the output.
+    pub fn json<T: serde::Serialize>(value: T) -> Output {
+        Output(serde_json::to_value(value).ok())
+    }
+}
+
+/// An operator's error: any error type converts into it with `?`, and a
+/// message with `Err("...".into())`.
+pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An operator's result.
+pub type Result<T = Output, E = Error> = std::result::Result<T, E>;

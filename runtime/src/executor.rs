@@ -122,6 +122,8 @@ struct Exec<'s> {
     shutdown: watch::Sender<bool>,
     console: std::io::BufWriter<std::io::Stdout>,
     retry_timers: Vec<tokio::task::AbortHandle>,
+    /// `connections:`, rendered once per run.
+    connections: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 fn now() -> String {
@@ -182,7 +184,9 @@ pub async fn execute(
         shutdown,
         console: std::io::BufWriter::new(std::io::stdout()),
         retry_timers: Vec::new(),
+        connections: Arc::default(),
     };
+    ex.connections = Arc::new(ex.render_connections());
     if let Some(only) = &req.only {
         for &t in only {
             ex.selected[t] = true;
@@ -264,6 +268,24 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Renders `connections:` (templates over env, params and dates). One
+    /// that fails to render is left out, with a line on the console; a task
+    /// that uses it fails with a clear message.
+    fn render_connections(&mut self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, template) in self.def.connections {
+            let value = serde_json::Value::String((*template).to_string());
+            match template::render(&self.env, &self.run, &self.outputs, None, &value) {
+                Ok(serde_json::Value::String(s)) => {
+                    out.insert((*name).to_string(), s);
+                }
+                Ok(_) => {}
+                Err(e) => self.say(|| format!("connection `{name}`: {e}")),
+            }
+        }
+        out
     }
 
     fn count(c: &mut Counts, state: TaskState) {
@@ -464,6 +486,7 @@ impl Exec<'_> {
             data_interval_end: self.run.data_interval_end.clone(),
             params: self.run.params.clone(),
             upstream_outputs,
+            connections: self.connections.clone(),
             scratch_dir: self
                 .opts
                 .log_dir
@@ -757,6 +780,7 @@ impl Exec<'_> {
                 data_interval_end: self.run.data_interval_end.clone(),
                 params: self.run.params.clone(),
                 upstream_outputs: serde_json::Map::new(),
+                connections: self.connections.clone(),
                 scratch_dir: dir.join("scratch"),
                 log: Arc::new(LogSink::new(dir.join("1.log"), &name, self.opts.echo)),
                 cancel,
@@ -825,7 +849,7 @@ async fn stop_attempt(
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {

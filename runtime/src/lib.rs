@@ -27,6 +27,20 @@ pub mod store;
 pub mod template;
 
 #[cfg(feature = "rt")]
+pub use chime_macros::operator;
+#[cfg(feature = "rt")]
+pub use context::{Error, Output, Result, TaskContext};
+
+/// What an operator author needs: `use chime::prelude::*;`.
+#[cfg(feature = "rt")]
+pub mod prelude {
+    pub use crate::context::{Error, Output, Result, StopReason, TaskContext};
+    pub use crate::operator;
+    pub use serde::{Deserialize, Serialize};
+    pub use serde_json::json;
+}
+
+#[cfg(feature = "rt")]
 #[doc(hidden)]
 pub mod __private {
     include!("private.rs");
