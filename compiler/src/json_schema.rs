@@ -51,7 +51,7 @@ fn object(obj: &Object, templated: bool) -> Value {
         .map(|f| f.name)
         .collect();
     let mut schema =
-        json!({ "type": "object", "properties": properties, "additionalProperties": false });
+        json!({ "type": "object", "properties": properties, "additionalProperties": obj.open });
     if !required.is_empty() {
         schema["required"] = json!(required);
     }
@@ -78,6 +78,7 @@ fn ty(t: &Ty, templated: bool) -> Value {
         Ty::String | Ty::Cron | Ty::Timezone | Ty::Date => json!({ "type": "string" }),
         Ty::Identifier => json!({ "type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$" }),
         Ty::Integer { min } => scalar(json!({ "type": "integer", "minimum": min })),
+        Ty::Number => scalar(json!({ "type": "number" })),
         Ty::Bool => scalar(json!({ "type": "boolean" })),
         Ty::Duration => {
             json!({ "type": "string", "pattern": if templated { "^([0-9]+(ms|s|m|h|d))+$|\\{\\{" } else { "^([0-9]+(ms|s|m|h|d))+$" } })

@@ -62,6 +62,7 @@ pub const DEFAULTS: Object = Object {
     what: "defaults",
     fields: &RETRY_FIELDS,
     exactly_one_of: &[],
+    open: false,
 };
 
 /// One task under `tasks:`.
@@ -106,6 +107,7 @@ pub const TASK: Object = Object {
         ),
     ],
     exactly_one_of: &[],
+    open: false,
 };
 
 /// One action under `on_failure:`.
@@ -121,6 +123,7 @@ pub const ACTION: Object = Object {
         ),
     ],
     exactly_one_of: &[],
+    open: false,
 };
 
 /// One entry under `operators:`.
@@ -133,6 +136,7 @@ pub const OPERATOR_CRATE: Object = Object {
         "Path of a crate with #[chime::operator] functions, relative to the pipeline file.",
     )],
     exactly_one_of: &[],
+    open: false,
 };
 
 /// The whole file.
@@ -226,4 +230,5 @@ pub const PIPELINE: Object = Object {
         ),
     ],
     exactly_one_of: &[],
+    open: false,
 };

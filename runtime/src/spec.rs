@@ -17,6 +17,8 @@ pub enum Ty {
     Identifier,
     /// An integer no smaller than `min`.
     Integer { min: i64 },
+    /// Any number (a custom operator's `f64` field).
+    Number,
     /// `true` or `false`.
     Bool,
     /// A duration: one or more `<number><unit>` pairs, unit one of
@@ -54,6 +56,9 @@ pub struct Object {
     /// Groups of keys of which exactly one must be present
     /// (`shell` takes `command` or `argv`).
     pub exactly_one_of: &'static [&'static [&'static str]],
+    /// Keys other than `fields` are accepted (a custom operator's struct
+    /// without `#[serde(deny_unknown_fields)]` ignores them).
+    pub open: bool,
 }
 
 /// One key of an [`Object`].
@@ -81,7 +86,9 @@ impl Ty {
             Ty::Identifier => "an identifier ([a-z][a-z0-9_]{0,62})".into(),
             Ty::Integer { min } if *min == 0 => "a non-negative integer".into(),
             Ty::Integer { min } if *min == 1 => "a positive integer".into(),
+            Ty::Integer { min } if *min == i64::MIN => "an integer".into(),
             Ty::Integer { min } => format!("an integer >= {min}"),
+            Ty::Number => "a number".into(),
             Ty::Bool => "a boolean (true or false)".into(),
             Ty::Duration => "a duration such as 500ms, 30s, 10m, 2h, 1d".into(),
             Ty::Date => "a date (2026-01-01) or an RFC 3339 date-time".into(),

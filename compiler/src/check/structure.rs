@@ -69,6 +69,7 @@ pub fn check_object(
                 walk,
                 diags,
             ),
+            None if obj.open => {}
             None => unknown_key::report(entry, obj, walk, diags),
         }
     }
@@ -119,6 +120,7 @@ pub fn check_value(
         (Ty::String | Ty::Cron | Ty::Timezone | Ty::Date, Value::Str { .. }) => true,
         (Ty::Identifier, Value::Str { text, .. }) => spec::is_identifier(text) || templated_string,
         (Ty::Integer { min }, Value::Int(i)) => i >= min,
+        (Ty::Number, Value::Int(_) | Value::Float(_)) => true,
         (Ty::Bool, Value::Bool(_)) => true,
         (Ty::Duration, Value::Str { text, .. }) => {
             spec::parse_duration(text).is_some() || templated_string

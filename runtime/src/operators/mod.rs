@@ -67,6 +67,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 ),
             ],
             exactly_one_of: &[],
+            open: false,
         },
     },
     OperatorSpec {
@@ -76,6 +77,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
             what: "`noop` parameters",
             fields: &[],
             exactly_one_of: &[],
+            open: false,
         },
     },
     OperatorSpec {
@@ -101,6 +103,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                             ),
                         ],
                         exactly_one_of: &[&["csv", "parquet", "sql"]],
+                        open: false,
                     }),
                     true,
                     "Where the rows come from: csv, parquet or sql.",
@@ -145,12 +148,14 @@ pub const BUILTINS: &[OperatorSpec] = &[
                             ),
                         ],
                         exactly_one_of: &[&["csv", "parquet", "table"]],
+                        open: false,
                     }),
                     true,
                     "Where predictions go: csv, parquet or a table.",
                 ),
             ],
             exactly_one_of: &[],
+            open: false,
         },
     },
     OperatorSpec {
@@ -175,6 +180,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 field("cwd", Ty::String, false, "The working directory."),
             ],
             exactly_one_of: &[&["command", "argv"]],
+            open: false,
         },
     },
     OperatorSpec {
@@ -208,6 +214,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                                 ),
                             ],
                             exactly_one_of: &[],
+                            open: false,
                         }),
                     ),
                     false,
@@ -215,6 +222,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 ),
             ],
             exactly_one_of: &[&["query", "file"]],
+            open: false,
         },
     },
     OperatorSpec {
@@ -241,6 +249,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 field("timeout", Ty::Duration, false, "Give up after this long."),
             ],
             exactly_one_of: &[&["file", "sql", "url"]],
+            open: false,
         },
     },
 ];
