@@ -26,6 +26,18 @@ pub struct Ir {
     pub connections: BTreeMap<String, String>,
     pub on_failure: Vec<(String, Json)>,
     pub tasks: Vec<Task>,
+    /// Operator crates to link, with their operators' descriptors.
+    pub operator_crates: Vec<LinkedCrate>,
+}
+
+/// An operators crate the generated crate depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedCrate {
+    pub package: String,
+    pub lib_name: String,
+    pub path: std::path::PathBuf,
+    /// Rust paths (from the crate root) of the operators' descriptors.
+    pub descriptors: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +240,7 @@ impl Ir {
                 })
                 .collect(),
             tasks: sorted,
+            operator_crates: Vec::new(),
         }
     }
 }

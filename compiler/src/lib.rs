@@ -8,6 +8,7 @@ pub mod cli;
 pub mod codegen;
 pub mod cron;
 pub mod diagnostic;
+pub mod discover;
 pub mod explain;
 pub mod graph;
 pub mod ir;

@@ -44,6 +44,35 @@ pub struct Ctx<'a> {
     pub dir: &'a Path,
     pub duplicates: &'a [Duplicate],
     pub graph: Graph,
+    /// The crates under `operators:`, read from their sources, in order.
+    pub custom: Vec<std::sync::Arc<crate::discover::CrateResult>>,
+}
+
+impl Ctx<'_> {
+    /// Whether every operator crate could be read (else operator names and
+    /// parameters are not checked, to avoid a cascade after E050).
+    pub fn custom_ok(&self) -> bool {
+        self.custom.iter().all(|c| c.is_ok())
+    }
+
+    /// Custom operators of every readable crate.
+    pub fn custom_operators(&self) -> impl Iterator<Item = &crate::discover::CustomOperator> {
+        self.custom
+            .iter()
+            .filter_map(|c| c.as_ref().as_ref().ok())
+            .flat_map(|c| c.operators.iter())
+    }
+
+    /// The parameter contract of operator `name`, built-in or custom.
+    pub fn operator_params(&self, name: &str) -> Option<&'static runtime::spec::Object> {
+        runtime::operators::builtin(name)
+            .map(|o| o.params)
+            .or_else(|| {
+                self.custom_operators()
+                    .find(|o| o.name == name)
+                    .map(|o| o.params)
+            })
+    }
 }
 
 /// The dependency graph, by index into `pipeline.tasks`.
@@ -243,12 +272,19 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
     let pipeline = Pipeline::lower(file, root);
     let graph = Graph::build(&pipeline);
     let dir = Path::new(&source.path).parent().unwrap_or(Path::new("."));
+    let custom = pipeline
+        .operator_crates
+        .iter()
+        .filter_map(|n| n.as_str())
+        .map(|path| crate::discover::discover(&dir.join(path)))
+        .collect();
     let ctx = Ctx {
         pipeline,
         source,
         dir,
         duplicates: &doc.duplicates,
         graph,
+        custom,
     };
     for check in CHECKS {
         if let Some(run) = check.run {

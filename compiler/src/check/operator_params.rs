@@ -1,7 +1,7 @@
 //! E021 missing-operator-param, E022 unknown-operator-param, E023
-//! operator-param-type: a task's `with:` checked against its built-in
-//! operator's contract (`runtime::operators`), the same table the executor
-//! reads.
+//! operator-param-type: a task's `with:` checked against its operator's
+//! contract: a built-in's (`runtime::operators`, the table the executor
+//! reads) or a custom operator's, learned from its crate's sources.
 
 use super::Ctx;
 use super::structure::{self, Walk};
@@ -12,6 +12,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     for task in &p.tasks {
         check(
+            ctx,
             task.operator,
             task.with,
             &format!("task `{}`", task.id),
@@ -20,6 +21,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     }
     for (i, action) in p.on_failure.iter().enumerate() {
         check(
+            ctx,
             action.operator,
             action.with,
             &format!("on_failure action {}", i + 1),
@@ -28,28 +30,33 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     }
 }
 
-fn check(operator: Option<&Node>, with: Option<&Entry>, owner: &str, diags: &mut Diagnostics) {
+fn check(
+    ctx: &Ctx<'_>,
+    operator: Option<&Node>,
+    with: Option<&Entry>,
+    owner: &str,
+    diags: &mut Diagnostics,
+) {
     let Some(op) = operator else { return };
-    let Some(spec) = op.as_str().and_then(runtime::operators::builtin) else {
+    let Some(name) = op.as_str() else { return };
+    let Some(params) = ctx.operator_params(name) else {
         return;
     };
-    let context = format!("the `{}` parameters of {owner}", spec.name);
+    let context = format!("the `{name}` parameters of {owner}");
     let walk = Walk {
         codes: structure::PARAM_CODES,
         templated: true,
         context: &context,
     };
     match with {
-        Some(entry) => {
-            structure::check_object(&entry.value, spec.params, entry.key.span, walk, diags)
-        }
+        Some(entry) => structure::check_object(&entry.value, params, entry.key.span, walk, diags),
         None => {
             // No `with:` at all: check an empty mapping, reported on the operator.
             let empty = Node {
                 span: op.span,
                 value: crate::syntax::Value::Map(Vec::new()),
             };
-            structure::check_object(&empty, spec.params, op.span, walk, diags);
+            structure::check_object(&empty, params, op.span, walk, diags);
         }
     }
 }

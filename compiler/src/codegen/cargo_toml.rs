@@ -31,7 +31,7 @@ path = "src/main.rs"
 
 [dependencies]
 chime = {{ package = "chime-runtime", path = "{runtime}", features = [{features}] }}
-
+{custom}
 # A crate of its own, even when written inside another workspace.
 [workspace]
 
@@ -48,5 +48,15 @@ incremental = true
         name = ir.name,
         runtime = runtime_dir.display().to_string().replace('\\', "/"),
         features = features.join(", "),
+        custom = ir
+            .operator_crates
+            .iter()
+            .map(|c| format!(
+                "# Custom operators: {}\n{} = {{ path = \"{}\" }}\n",
+                c.descriptors.len(),
+                c.package,
+                c.path.display()
+            ))
+            .collect::<String>(),
     )
 }

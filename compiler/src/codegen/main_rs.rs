@@ -171,6 +171,29 @@ pub fn render(ir: &Ir, source_name: &str) -> String {
         true,
     );
     let pipeline_doc = doc_lines(&format!("`{name}`: {} task(s).", ir.tasks.len()), false);
+    let main_fn = if ir.operator_crates.is_empty() {
+        quote! {
+            fn main() -> std::process::ExitCode {
+                rt::main(&PIPELINE, rt::builtins())
+            }
+        }
+    } else {
+        // Each custom operator is registered by name, explicitly: no linker tricks.
+        let pushes = ir.operator_crates.iter().flat_map(|c| {
+            c.descriptors.iter().map(move |d| {
+                let path: syn::Path = syn::parse_str(&format!("{}::{d}", c.lib_name))
+                    .unwrap_or_else(|_| syn::parse_quote!(invalid_descriptor_path));
+                quote!(operators.push(#path());)
+            })
+        });
+        quote! {
+            fn main() -> std::process::ExitCode {
+                let mut operators = rt::builtins();
+                #(#pushes)*
+                rt::main(&PIPELINE, operators)
+            }
+        }
+    };
     let file = quote! {
         #header
 
@@ -195,9 +218,7 @@ pub fn render(ir: &Ir, source_name: &str) -> String {
 
         #(#consts)*
 
-        fn main() -> std::process::ExitCode {
-            rt::main(&PIPELINE, rt::builtins())
-        }
+        #main_fn
     };
     match syn::parse2::<syn::File>(file.clone()) {
         Ok(f) => spaced(&prettyplease::unparse(&f)),
