@@ -65,21 +65,25 @@ tasks:
   b: { operator: noop, depends_on: [a] }
   c: { operator: noop, depends_on: [b] }
 """),
-    ("E020", "unknown-operator", """A task uses an operator that is not built in (noop, shell, http, sql,
-predict, wait_for). When the pipeline names operator crates under
-`operators:`, other names are accepted (discovery of custom operators is
-part of the custom-operator work).""", """pipeline: ops
+    ("E020", "unknown-operator", """A task uses an operator that is neither built in (noop, shell, http, sql,
+predict, wait_for) nor defined by a crate under `operators:` (read from
+the crate's sources: every `#[chime::operator]` function). The nearest
+name, built-in or custom, is suggested.""", """pipeline: ops
 tasks:
   a: { operator: shel, with: { command: "true" } }
 """),
-    ("E021", "missing-operator-param", """A built-in operator's required parameter is missing, or none of a set of
-alternatives (`shell` needs `command` or `argv`).""", """pipeline: params
+    ("E021", "missing-operator-param", """An operator's required parameter is missing, or none of a set of
+alternatives (`shell` needs `command` or `argv`). For a custom operator,
+the fields of its parameters struct are required unless they are an
+`Option` or `#[serde(default)]`.""", """pipeline: params
 tasks:
   fetch:
     operator: http
     with: { method: GET }
 """),
-    ("E022", "unknown-operator-param", """A parameter the operator does not take.""", """pipeline: params
+    ("E022", "unknown-operator-param", """A parameter the operator does not take. For a custom operator this
+is reported when its parameters struct has `#[serde(deny_unknown_fields)]`
+(without it, serde ignores unknown keys, and so does the check).""", """pipeline: params
 tasks:
   run:
     operator: shell
@@ -152,8 +156,10 @@ tasks:
   extract: { operator: shell, with: { command: "echo 1" } }
   report: { operator: shell, with: { command: "echo {{ tasks.extract.output }}" } }
 """),
-    ("E050", "custom-operator-crate", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), or
-has no src/lib.rs. Paths are relative to the pipeline file.""", """pipeline: custom
+    ("E050", "custom-operator-crate", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
+no src/lib.rs, does not parse (the note names the Rust file and line),
+keeps operators in a private module, or defines two operators with one
+name. Paths are relative to the pipeline file.""", """pipeline: custom
 operators:
   - path: ./ops
 tasks:

@@ -28,6 +28,15 @@ enum Command {
     Check(CheckArgs),
     /// Compile a pipeline into one standalone binary (DIR/<pipeline>, DIR defaults to ./dist).
     Build(BuildArgs),
+    /// Start a project: DIR/pipeline.yaml and, with --ops, a crate of custom operators.
+    Init {
+        /// Where to write (default: the current directory).
+        #[arg(default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Also write ops/, a crate with one example #[chime::operator].
+        #[arg(long)]
+        ops: bool,
+    },
     /// Print the JSON Schema (draft-07) of pipeline.yaml, for editors.
     Schema,
     /// Print a pipeline's task graph as Mermaid or Graphviz dot.
@@ -108,6 +117,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => run_check(args),
         Command::Build(args) => crate::build_cmd::run(args),
+        Command::Init { dir, ops } => crate::init::run(&dir, ops),
         Command::Schema => {
             println!("{}", crate::json_schema::pipeline_schema());
             ExitCode::SUCCESS

@@ -192,8 +192,16 @@ impl Reader {
             std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
         let ast = syn::parse_file(&text).map_err(|e| {
             let start = e.span().start();
+            let what = if e
+                .to_string()
+                .contains("cannot parse string into token stream")
+            {
+                "unbalanced delimiters (a `(`, `[` or `{` without its closing match)".to_string()
+            } else {
+                e.to_string()
+            };
             format!(
-                "{}:{}:{}: Rust syntax error: {e}",
+                "{}:{}:{}: Rust syntax error: {what}",
                 self.shown(file),
                 start.line,
                 start.column + 1

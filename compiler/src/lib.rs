@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod discover;
 pub mod explain;
 pub mod graph;
+pub mod init;
 pub mod ir;
 pub mod json_schema;
 pub mod load;

@@ -389,3 +389,134 @@ fn graph_describe_and_help() {
         assert!(h.stdout.contains("Usage:"), "{cmd}: {}", h.stdout);
     }
 }
+
+#[test]
+fn custom_operators_output_retries_panics_and_timeouts() {
+    let bin = build("custom");
+    let dir = tempfile::tempdir().expect("tmp");
+    let started = Instant::now();
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    let elapsed = started.elapsed();
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    // Output of a custom operator reaches a downstream template.
+    assert_eq!(
+        read(dir.path(), "echo.txt").trim(),
+        "hello chimehello chime"
+    );
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "hello"), "success", "{show}");
+    assert_eq!(state_of(&show, "echo"), "success", "{show}");
+    // An error is retried as configured; its text is in `show` and `logs`.
+    assert_eq!(state_of(&show, "flaky"), "failed", "{show}");
+    assert!(
+        show.contains("the warehouse refused the load (try 3)"),
+        "{show}"
+    );
+    let logs = run(
+        &bin,
+        dir.path(),
+        &["logs", RUN_ID, "flaky", "--attempt", "2"],
+    )
+    .stdout;
+    assert!(
+        logs.contains("refused the load (try 2)") && logs.contains("try 2"),
+        "{logs}"
+    );
+    // A panic fails its task, not the binary.
+    assert_eq!(state_of(&show, "boom"), "failed", "{show}");
+    assert!(
+        show.contains("panicked: index out of range in the scorer"),
+        "{show}"
+    );
+    // Operators deaf to cancellation are still stopped at their timeout.
+    assert_eq!(state_of(&show, "deaf"), "failed", "{show}");
+    assert_eq!(state_of(&show, "stuck"), "failed", "{show}");
+    let logs = run(&bin, dir.path(), &["logs", RUN_ID, "stuck"]).stdout;
+    assert!(logs.contains("timed_out"), "{logs}");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the run waited for a blocked operator: {elapsed:?}"
+    );
+}
+
+#[test]
+fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
+    let root = root();
+    let out = root.join("target/e2e-bin/sentiment");
+    let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .arg("build")
+        .arg(root.join("examples/sentiment/pipeline.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .env("CHIME_TARGET_DIR", root.join("target/e2e"))
+        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
+        .status()
+        .expect("chime build");
+    assert!(status.success());
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data");
+    std::fs::copy(
+        root.join("examples/sentiment/data/reviews.csv"),
+        dir.path().join("data/reviews.csv"),
+    )
+    .expect("copy");
+    let r = run(
+        &out.join("sentiment"),
+        dir.path(),
+        &["run", "--date", "2026-11-24"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let summary = read(dir.path(), "out/20261124/summary.txt");
+    assert_eq!(
+        summary.trim(),
+        "2026-11-24: 12 reviews, 6 positive, 5 negative, mean 0.083"
+    );
+    let scores = read(dir.path(), "out/20261124/scores.csv");
+    assert_eq!(scores.lines().count(), 13, "{scores}");
+    assert!(scores.contains("\n2,-1.000,negative\n"), "{scores}");
+}
+
+#[test]
+fn chime_init_with_ops_builds_and_runs() {
+    let root = root();
+    let dir = tempfile::tempdir().expect("tmp");
+    let project = dir.path().join("newproj");
+    let chime = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_chime"))
+            .current_dir(&project)
+            .args(args)
+            .env("CHIME_TARGET_DIR", root.join("target/e2e"))
+            .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
+            .output()
+            .expect("chime")
+    };
+    std::fs::create_dir_all(&project).expect("dir");
+    let out = chime(&["init", ".", "--ops"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(project.join("pipeline.schema.json").is_file());
+    let out = chime(&["check", "pipeline.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Running init again never overwrites.
+    assert_eq!(chime(&["init", "."]).status.code(), Some(2));
+    let out = chime(&["build", "pipeline.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = run(
+        &project.join("dist/newproj"),
+        &project,
+        &["run", "--date", "2026-11-24"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("report | 5 words"), "{}", r.stdout);
+}
