@@ -61,12 +61,28 @@ def main():
                 load = "import yaml,sys; yaml.load(open(sys.argv[1]), Loader=yaml.CSafeLoader)"
                 base = statistics.median(timed([sys.executable, "-c", load, path])[0] for _ in range(max(3, runs // 2)))
             rows.append((n, os.path.getsize(path), wall, rss, base))
+        # Custom operators: the same 10k layout with tasks of a custom
+        # operator, whose crate is read from source (issue 4: within 2x).
+        ops = os.path.join(ROOT, "examples", "sentiment", "ops")
+        custom = os.path.join(d, "custom_10000.yaml")
+        plain = os.path.join(d, "layered_10000.yaml")
+        custom_row = None
+        if os.path.exists(plain):
+            with open(custom, "w") as f:
+                subprocess.run([sys.executable, os.path.join(HERE, "gen_pipeline.py"), "10000", "--operator", "custom", "--ops", ops], stdout=f, check=True)
+            c = [timed([chime, "check", custom]) for _ in range(args.runs)]
+            p = [timed([chime, "check", plain]) for _ in range(args.runs)]
+            custom_row = (statistics.median(r[0] for r in c), statistics.median(r[0] for r in p))
     print("| tasks | file | chime check (median) | peak memory | PyYAML+libyaml load (median) | ratio |")
     print("|---:|---:|---:|---:|---:|---:|")
     for n, size, wall, rss, base in rows:
         b = f"{base * 1000:.0f} ms" if base else "n/a"
         r = f"{base / wall:.1f}x faster" if base else "n/a"
         print(f"| {n:,} | {size / 1e6:.1f} MB | {wall * 1000:.0f} ms | {rss:.0f} MiB | {b} | {r} |")
+    if custom_row:
+        c, p = custom_row
+        print()
+        print(f"10,000 tasks of a custom operator (crate read from source): {c * 1000:.0f} ms median; the same pipeline with shell tasks, same run: {p * 1000:.0f} ms; ratio {c / p:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--operator", choices=["shell", "noop"], default="shell")
+    ap.add_argument("--operator", choices=["shell", "noop", "custom"], default="shell")
+    ap.add_argument("--ops", help="with --operator custom: the operators crate (examples/sentiment/ops)")
     ap.add_argument("--chain", action="store_true", help="a single chain instead of layers")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -33,6 +34,10 @@ def main():
         "defaults:",
         "  retries: 1",
         "  retry_delay: 1s",
+    ]
+    if args.operator == "custom":
+        out += ["operators:", f"  - path: {args.ops}"]
+    out += [
         "tasks:",
     ]
     if args.chain:
@@ -44,7 +49,8 @@ def main():
             prev, layer = layer, []
         tid = f"t{i}"
         out.append(f"  {tid}:")
-        out.append(f"    operator: {args.operator}")
+        if args.operator != "custom":
+            out.append(f"    operator: {args.operator}")
         deps = []
         if prev:
             # The first upstream cycles through the previous layer, so every
@@ -54,6 +60,12 @@ def main():
             deps = [first] + others[:2]
         if deps:
             out.append(f"    depends_on: [{', '.join(deps)}]")
+        if args.operator == "custom":
+            count = f"{{{{ tasks.{deps[0]}.output.ok }}}}" if deps else "1"
+            out.append("    operator: check_quality")
+            out.append("    with:")
+            out.append("      min_count: 1")
+            out.append(f'      count: "{count}"')
         if args.operator == "shell":
             up = f" {{{{ tasks.{deps[0]}.output }}}}" if deps else ""
             out.append("    with:")
