@@ -147,5 +147,20 @@ pub fn run(args: BuildArgs) -> ExitCode {
         size as f64 / 1e6,
         dest.display()
     );
+    if let Some(target) = args.deploy {
+        match crate::deploy::write(
+            target,
+            &args.out,
+            &ir.name,
+            ir.schedule.as_deref(),
+            &ir.timezone,
+        ) {
+            Ok(files) => eprintln!("       Wrote {}", files.join(", ")),
+            Err(e) => {
+                eprintln!("error: writing deployment files: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     ExitCode::SUCCESS
 }

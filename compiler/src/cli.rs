@@ -87,6 +87,9 @@ pub struct BuildArgs {
     /// The chime-runtime crate to link (default: $CHIME_RUNTIME or the one beside this chime's sources).
     #[arg(long)]
     pub runtime: Option<std::path::PathBuf>,
+    /// Also write deployment files beside the binary: a systemd unit, or Kubernetes manifests.
+    #[arg(long, value_enum)]
+    pub deploy: Option<crate::deploy::Deploy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

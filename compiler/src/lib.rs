@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod codegen;
 pub mod cron;
+pub mod deploy;
 pub mod diagnostic;
 pub mod discover;
 pub mod explain;

@@ -339,7 +339,10 @@ fn sigterm_stops_the_run_and_its_tasks_and_run_resumes_it() {
     }
     assert!(!alive(pgid), "the running task's processes were stopped");
     let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
-    assert!(show.contains("state failed"), "{show}");
+    assert!(
+        show.contains("state queued"),
+        "an interrupted run waits to be resumed\n{show}"
+    );
     assert_eq!(state_of(&show, "first"), "success");
     assert_eq!(
         state_of(&show, "slow"),
@@ -519,4 +522,206 @@ fn chime_init_with_ops_builds_and_runs() {
     );
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("report | 5 words"), "{}", r.stdout);
+}
+
+#[test]
+fn backfill_runs_each_interval_once_and_continues_where_it_stopped() {
+    let bin = build("sched");
+    let dir = tempfile::tempdir().expect("tmp");
+    let dry = run(
+        &bin,
+        dir.path(),
+        &[
+            "backfill",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-03",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(dry.code, 0, "{}", dry.stdout);
+    assert_eq!(
+        dry.stdout
+            .lines()
+            .filter(|l| l.starts_with("would run backfill__"))
+            .count(),
+        3,
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        read(dir.path(), "days.log").is_empty(),
+        "a dry run runs nothing"
+    );
+
+    let r = run(
+        &bin,
+        dir.path(),
+        &["backfill", "--from", "2026-01-01", "--to", "2026-01-03"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let mut days: Vec<String> = read(dir.path(), "days.log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    days.sort();
+    assert_eq!(days, ["2026-01-01", "2026-01-02", "2026-01-03"]);
+    // Succeeded intervals are skipped; the range is clipped by end_date.
+    let r = run(
+        &bin,
+        dir.path(),
+        &["backfill", "--from", "2026-01-01", "--to", "2026-02-01"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.stdout.matches("skip ").count(), 3, "{}", r.stdout);
+    assert_eq!(read(dir.path(), "days.log").lines().count(), 5);
+    // --reprocess all runs a succeeded interval again.
+    let r = run(
+        &bin,
+        dir.path(),
+        &[
+            "backfill",
+            "--from",
+            "2026-01-02",
+            "--to",
+            "2026-01-02",
+            "--reprocess",
+            "all",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        read(dir.path(), "days.log")
+            .lines()
+            .filter(|d| *d == "2026-01-02")
+            .count(),
+        2
+    );
+    let runs = run(&bin, dir.path(), &["runs"]).stdout;
+    assert_eq!(
+        runs.lines().filter(|l| l.starts_with("backfill__")).count(),
+        5,
+        "{runs}"
+    );
+    let next = run(&bin, dir.path(), &["next", "--count", "2"]);
+    assert_eq!(next.code, 0);
+}
+
+#[test]
+fn a_scheduler_killed_mid_run_is_completed_by_the_next_one() {
+    let bin = build("sched_kill");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut first = Command::new(&bin)
+        .current_dir(dir.path())
+        .arg("scheduler")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("scheduler");
+    wait_for(&dir.path().join("started"));
+    first.kill().expect("SIGKILL");
+    let _ = first.wait();
+    let pgid: i32 = read(dir.path(), "slow.pgid")
+        .trim()
+        .parse()
+        .expect("slow.pgid");
+    assert!(pgid > 1);
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+
+    // The next scheduler takes over at once (the dead one's lease is stale),
+    // resumes the run, then idles until the next fire time.
+    let second = Command::new(&bin)
+        .current_dir(dir.path())
+        .arg("scheduler")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scheduler");
+    let start = Instant::now();
+    while read(dir.path(), "runs.log").lines().last() != Some("last") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run was not completed: {}",
+            read(dir.path(), "runs.log")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(Pid::from_raw(second.id() as i32), Signal::SIGTERM);
+    let out = second.wait_with_output().expect("wait");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "SIGTERM stops the scheduler cleanly\n{log}"
+    );
+    assert!(log.contains("resuming unfinished run scheduled__"), "{log}");
+    assert_eq!(
+        read(dir.path(), "runs.log").lines().collect::<Vec<_>>(),
+        ["first", "slow", "slow", "last"]
+    );
+}
+
+#[test]
+fn one_scheduler_per_state_store() {
+    let bin = build("idle");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut first = Command::new(&bin)
+        .current_dir(dir.path())
+        .arg("scheduler")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("scheduler");
+    // Wait until the first holds the lease: it logs its next fire time then.
+    let stderr = first.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    loop {
+        let line = lines
+            .next()
+            .expect("the scheduler exited early")
+            .expect("read");
+        if line.contains("next run at") {
+            break;
+        }
+    }
+    let second = run(&bin, dir.path(), &["scheduler"]);
+    assert_eq!(second.code, 2, "{}", second.stdout);
+    assert!(
+        second.stdout.contains("another scheduler (pid"),
+        "{}",
+        second.stdout
+    );
+    let _ = kill(Pid::from_raw(first.id() as i32), Signal::SIGTERM);
+    let status = first.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn build_writes_deployment_files() {
+    let root = root();
+    let out = tempfile::tempdir().expect("tmp");
+    for target in ["systemd", "kubernetes"] {
+        let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+            .arg("build")
+            .arg(root.join("tests/e2e/idle.yaml"))
+            .args(["--deploy", target, "-o"])
+            .arg(out.path())
+            .env("CHIME_TARGET_DIR", root.join("target/e2e"))
+            .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
+            .status()
+            .expect("chime build");
+        assert!(status.success(), "{target}");
+    }
+    let unit = read(out.path(), "idle.service");
+    assert!(
+        unit.contains("ExecStart=/opt/chime/idle/idle scheduler --state"),
+        "{unit}"
+    );
+    let cron = read(out.path(), "idle.cronjob.yaml");
+    assert!(
+        cron.contains("schedule: \"0 0 1 1 *\"") && cron.contains("timeZone: \"UTC\""),
+        "{cron}"
+    );
+    assert!(read(out.path(), "idle.deployment.yaml").contains("args: [\"scheduler\""));
 }

@@ -46,6 +46,26 @@ enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
+    /// Fire on the schedule until SIGTERM: catch up, then start each run when its interval ends.
+    Scheduler,
+    /// Every interval whose logical date is in [--from, --to], in order, max_active_runs at once.
+    Backfill {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Which existing runs to run again.
+        #[arg(long, value_enum, default_value_t = crate::scheduler_cli::Reprocess::Failed)]
+        reprocess: crate::scheduler_cli::Reprocess,
+        /// Print the runs it would start, start none.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The next fire times and the data intervals they run.
+    Next {
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
     /// Recent runs and their states.
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -130,6 +150,22 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             };
             run(def, ops, &state, date, &params, Some(vec![t]), true)
         }
+        Command::Scheduler => crate::scheduler_cli::scheduler(def, ops.to_vec(), &state),
+        Command::Backfill {
+            from,
+            to,
+            reprocess,
+            dry_run,
+        } => crate::scheduler_cli::backfill(
+            def,
+            ops.to_vec(),
+            &state,
+            &from,
+            &to,
+            reprocess,
+            dry_run,
+        ),
+        Command::Next { count } => crate::scheduler_cli::next(def, count),
         Command::Runs { limit } => {
             let store = open(&state, def)?;
             let runs = store.runs(limit).map_err(|e| e.to_string())?;
@@ -271,6 +307,7 @@ fn run(
             |m| m as usize,
         ),
         echo,
+        drain: None,
     };
     let req = RunRequest {
         run: record,

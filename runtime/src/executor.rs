@@ -20,7 +20,9 @@
 //!
 //! On SIGINT/SIGTERM nothing new is launched, running attempts are stopped
 //! (their process groups get SIGTERM, then SIGKILL), recorded as
-//! `interrupted`, and the run is left `failed` for `run` to resume.
+//! `interrupted`, and the run is left `queued` for `run` (or the next
+//! `scheduler`) to resume. With `drain` (the scheduler), running tasks get
+//! a grace period to finish before they are stopped.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -69,6 +71,9 @@ pub struct ExecOptions {
     pub max_active_tasks: usize,
     /// Print task starts, ends and output lines.
     pub echo: bool,
+    /// On SIGINT/SIGTERM: `None` stops running tasks at once (`run`);
+    /// `Some(grace)` lets them finish for up to `grace` first (`scheduler`).
+    pub drain: Option<Duration>,
 }
 
 enum Decision {
@@ -670,6 +675,8 @@ impl Exec<'_> {
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let max = self.opts.max_active_tasks.max(1);
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let mut stopped = false;
         loop {
             // Everything decided so far is committed before anything new starts.
             self.flush()?;
@@ -690,10 +697,17 @@ impl Exec<'_> {
             {
                 break;
             }
+            let grace_over = async {
+                match drain_deadline {
+                    Some(d) if !stopped => tokio::time::sleep_until(d).await,
+                    _ => std::future::pending().await,
+                }
+            };
             let event = tokio::select! {
                 e = self.events.join_next() => e,
-                _ = recv(&mut sigint) => { signal = Some(2); self.stop(); continue }
-                _ = recv(&mut sigterm) => { signal = Some(15); self.stop(); continue }
+                _ = recv(&mut sigint), if signal.is_none() => { signal = Some(2); self.on_signal(&mut drain_deadline, &mut stopped); continue }
+                _ = recv(&mut sigterm), if signal.is_none() => { signal = Some(15); self.on_signal(&mut drain_deadline, &mut stopped); continue }
+                () = grace_over => { self.stop(); stopped = true; continue }
             };
             let mut next = event;
             while let Some(joined) = next {
@@ -721,7 +735,7 @@ impl Exec<'_> {
         if let Some(sig) = signal {
             self.changes.push(Change::Run {
                 run_id: self.run_id.clone(),
-                state: RunState::Failed,
+                state: RunState::Queued,
                 at: now(),
             });
             let run_id = self.run_id.clone();
@@ -793,6 +807,29 @@ impl Exec<'_> {
             }
         }
         let _ = std::io::Write::flush(&mut self.console);
+    }
+
+    /// A signal: stop at once, or (draining) launch nothing new and give
+    /// running tasks the grace period.
+    fn on_signal(&mut self, deadline: &mut Option<tokio::time::Instant>, stopped: &mut bool) {
+        match self.opts.drain {
+            Some(grace) => {
+                *deadline = Some(tokio::time::Instant::now() + grace);
+                for timer in self.retry_timers.drain(..) {
+                    timer.abort();
+                }
+                self.retrying = 0;
+                self.ready.clear();
+                let n = self.running;
+                self.say(|| {
+                    format!("stopping: letting {n} running task(s) finish (up to {grace:?})")
+                });
+            }
+            None => {
+                self.stop();
+                *stopped = true;
+            }
+        }
     }
 
     fn stop(&mut self) {

@@ -20,6 +20,10 @@ pub mod executor;
 #[cfg(feature = "rt")]
 pub mod schedule;
 #[cfg(feature = "rt")]
+pub mod scheduler;
+#[cfg(feature = "rt")]
+pub mod scheduler_cli;
+#[cfg(feature = "rt")]
 pub mod state;
 #[cfg(feature = "rt")]
 pub mod store;

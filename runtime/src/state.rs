@@ -122,7 +122,8 @@ impl std::error::Error for InvalidTransition {}
 /// The state of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunState {
-    /// Created, not started (waiting for `max_active_runs`).
+    /// Waiting to run: created and not started, or interrupted by a
+    /// signal. `run` and the next `scheduler` resume it.
     Queued,
     /// Tasks are being run. Found on restart, the process died: `run` resumes it.
     Running,

@@ -166,4 +166,21 @@ pub trait Store {
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
     /// Commits the changes in one transaction.
     fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError>;
+    /// The run of a logical date (RFC 3339), whatever its kind.
+    fn run_by_logical(&self, logical_date: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// Runs left `running` by a process that died, or `queued` by a signal.
+    fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// The latest logical date among scheduled and backfilled runs.
+    fn latest_scheduled(&self) -> Result<Option<String>, StoreError>;
+    /// Takes or renews the scheduler's lease for `holder` until
+    /// `expires_at` (unix seconds), unless another holder's lease is still
+    /// valid at `now`: then returns that holder and its expiry.
+    fn acquire_lease(
+        &mut self,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<(String, i64)>, StoreError>;
+    /// Gives the lease up (a clean shutdown).
+    fn release_lease(&mut self, holder: &str) -> Result<(), StoreError>;
 }

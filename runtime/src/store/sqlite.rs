@@ -16,6 +16,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE scheduler_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL UNIQUE,
@@ -141,6 +142,10 @@ impl SqliteStore {
                 });
             }
         }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS scheduler_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, expires_at INTEGER NOT NULL);",
+        )
+        .map_err(db)?;
         // The WAL is checkpointed by size (16 MB), not at every close:
         // a run's process ends without a checkpoint's fsyncs.
         let _ = conn.set_db_config(
@@ -283,6 +288,78 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(db)
     }
 
+    fn run_by_logical(&self, logical_date: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE logical_date = ?1 ORDER BY id LIMIT 1"
+                ),
+                [logical_date],
+                Self::run_from_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE state IN ('running', 'queued') ORDER BY logical_date"))
+            .map_err(db)?;
+        let rows = stmt.query_map([], Self::run_from_row).map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn latest_scheduled(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT max(logical_date) FROM runs WHERE kind IN ('scheduled', 'backfill')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)
+    }
+
+    fn acquire_lease(
+        &mut self,
+        holder: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let current: Option<(String, i64)> = tx
+            .query_row(
+                "SELECT holder, expires_at FROM scheduler_lease WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some((other, until)) = current {
+            if other != holder && until > now {
+                return Ok(Some((other, until)));
+            }
+        }
+        tx.execute(
+            "INSERT INTO scheduler_lease (id, holder, expires_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+            params![holder, expires_at],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(None)
+    }
+
+    fn release_lease(&mut self, holder: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM scheduler_lease WHERE holder = ?1", [holder])
+            .map(|_| ())
+            .map_err(db)
+    }
+
     fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
@@ -337,7 +414,7 @@ impl Store for SqliteStore {
                                 "started_at = coalesce(started_at, ?3), ended_at = NULL"
                             }
                             RunState::Success | RunState::Failed => "ended_at = ?3",
-                            RunState::Queued => "ended_at = NULL, ?3 IS NULL",
+                            RunState::Queued => "ended_at = ?3",
                         };
                         tx.execute(
                             &format!("UPDATE runs SET state = ?2, {column} WHERE run_id = ?1"),
@@ -470,6 +547,24 @@ mod tests {
         assert_eq!(tasks[1].state, TaskState::Running);
         assert_eq!(tasks[1].task_id, "b");
         assert_eq!(s.get_run("r1").unwrap().unwrap().state, RunState::Success);
+    }
+
+    #[test]
+    fn one_lease_holder_until_it_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.state.db");
+        let mut a = SqliteStore::open(path.to_str().unwrap(), "p").unwrap();
+        let mut b = SqliteStore::open(path.to_str().unwrap(), "p").unwrap();
+        assert_eq!(a.acquire_lease("a", 100, 130).unwrap(), None);
+        assert_eq!(
+            b.acquire_lease("b", 110, 140).unwrap(),
+            Some(("a".to_string(), 130))
+        );
+        assert_eq!(a.acquire_lease("a", 120, 150).unwrap(), None, "renewal");
+        // a crashed: its lease expires and b takes over.
+        assert_eq!(b.acquire_lease("b", 151, 181).unwrap(), None);
+        b.release_lease("b").unwrap();
+        assert_eq!(a.acquire_lease("a", 152, 182).unwrap(), None);
     }
 
     #[test]

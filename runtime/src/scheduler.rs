@@ -1,0 +1,348 @@
+//! When runs happen: data intervals from the cron schedule in the
+//! pipeline's time zone, catchup, backfill ranges (Airflow's semantics: a
+//! run covers an interval, its logical date is the interval's start, and
+//! it starts when the interval ends).
+//!
+//! Everything here is a pure function of the schedule and the instants it
+//! is given; the long-running loop (`scheduler_loop.rs`) asks a [`Clock`]
+//! for "now" and for sleeping, so tests drive time without sleeping.
+//!
+//! DST: fire times come from croner iterating in the zone. A local time
+//! skipped when clocks go forward fires once, at the first valid instant
+//! after it; a local time repeated when they go back fires once (the first
+//! occurrence); both are covered by tests for America/New_York and
+//! Europe/Berlin.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+
+use crate::def::PipelineDef;
+
+/// A run's data interval: `[start, end)`; the run's logical date is `start`
+/// and it is due at `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub start: DateTime<Tz>,
+    pub end: DateTime<Tz>,
+}
+
+/// A pipeline's schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: Cron,
+    pub tz: Tz,
+    /// First logical date (an interval never starts before it).
+    pub start: Option<DateTime<Utc>>,
+    /// Last logical date (no interval starts after it).
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// A date (`2026-01-01`, midnight in `tz`) or an RFC 3339 date-time.
+pub fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
+    if let Ok(d) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        return tz
+            .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc));
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Schedule {
+    /// The pipeline's schedule, or `None` when it has none.
+    pub fn of(def: &PipelineDef) -> Result<Option<Schedule>, String> {
+        let Some(expr) = def.schedule else {
+            return Ok(None);
+        };
+        let tz: Tz = def
+            .timezone
+            .parse()
+            .map_err(|_| format!("unknown time zone {}", def.timezone))?;
+        let cron = crate::schedule::parse(expr).map_err(|e| format!("schedule `{expr}`: {e}"))?;
+        let date = |d: Option<&str>| d.and_then(|t| parse_date(t, tz));
+        Ok(Some(Schedule {
+            cron,
+            tz,
+            start: date(def.start_date),
+            end: date(def.end_date),
+        }))
+    }
+
+    pub fn new(
+        expr: &str,
+        tz: Tz,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Result<Schedule, String> {
+        let cron = crate::schedule::parse(expr).map_err(|e| format!("schedule `{expr}`: {e}"))?;
+        Ok(Schedule {
+            cron,
+            tz,
+            start,
+            end,
+        })
+    }
+
+    /// The first fire time strictly after `t`.
+    pub fn fire_after(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        self.cron
+            .find_next_occurrence(&t.with_timezone(&self.tz), false)
+            .ok()
+    }
+
+    /// The first fire time at or after `t`.
+    fn fire_from(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        self.cron
+            .find_next_occurrence(&t.with_timezone(&self.tz), true)
+            .ok()
+    }
+
+    /// Intervals in order, the first starting at the first fire time at or
+    /// after `from` (or `start_date`, whichever is later).
+    pub fn intervals_from(&self, from: DateTime<Utc>) -> impl Iterator<Item = Interval> + '_ {
+        let from = self.start.map_or(from, |s| s.max(from));
+        let mut cur = self.fire_from(from);
+        std::iter::from_fn(move || {
+            let start = cur?;
+            let end = self.fire_after(start.with_timezone(&Utc))?;
+            cur = Some(end);
+            Some(Interval { start, end })
+        })
+        .take_while(move |i| self.end.is_none_or(|e| i.start.with_timezone(&Utc) <= e))
+    }
+
+    /// The next `n` intervals that are not yet due at `now` (for `next`).
+    pub fn upcoming(&self, now: DateTime<Utc>, n: usize) -> Vec<Interval> {
+        let Some(first_end) = self.fire_after(now) else {
+            return Vec::new();
+        };
+        let Some(start) = self.cron.find_previous_occurrence(&first_end, false).ok() else {
+            return Vec::new();
+        };
+        let from = start.with_timezone(&Utc);
+        self.intervals_from(from)
+            .filter(|i| i.end.with_timezone(&Utc) > now)
+            .take(n)
+            .collect()
+    }
+
+    /// The runs due at `now`: intervals that ended by `now` and start after
+    /// the last recorded run (or at `start_date`). With `catchup`, all of
+    /// them, oldest first; without, only the latest.
+    pub fn due(
+        &self,
+        now: DateTime<Utc>,
+        last_logical: Option<DateTime<Utc>>,
+        catchup: bool,
+    ) -> Vec<Interval> {
+        let from = match last_logical {
+            Some(last) => match self.fire_after(last) {
+                Some(f) => f.with_timezone(&Utc),
+                None => return Vec::new(),
+            },
+            None => match self.start {
+                Some(s) => s,
+                // Without a start_date nothing is owed: the latest interval only.
+                None => return self.latest_ended(now).into_iter().collect(),
+            },
+        };
+        if !catchup {
+            // Only the latest interval that ended, if it is after the last run.
+            return self
+                .latest_ended(now)
+                .filter(|i| i.start.with_timezone(&Utc) >= from)
+                .into_iter()
+                .collect();
+        }
+        self.intervals_from(from)
+            .take_while(|i| i.end.with_timezone(&Utc) <= now)
+            .collect()
+    }
+
+    /// The most recent interval that has ended by `now`.
+    fn latest_ended(&self, now: DateTime<Utc>) -> Option<Interval> {
+        let end = self
+            .cron
+            .find_previous_occurrence(&now.with_timezone(&self.tz), true)
+            .ok()?;
+        let start = self.cron.find_previous_occurrence(&end, false).ok()?;
+        let i = Interval { start, end };
+        let in_range = self.start.is_none_or(|s| start.with_timezone(&Utc) >= s)
+            && self.end.is_none_or(|e| start.with_timezone(&Utc) <= e);
+        in_range.then_some(i)
+    }
+
+    /// Intervals whose logical date lies in `[from, to]` (backfill).
+    pub fn intervals_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Interval> {
+        self.intervals_from(from)
+            .take_while(|i| i.start.with_timezone(&Utc) <= to)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn local(i: &Interval) -> String {
+        i.start.format("%Y-%m-%d %H:%M %Z").to_string()
+    }
+
+    #[test]
+    fn daily_0230_new_york_across_both_dst_changes() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let s = Schedule::new("30 2 * * *", tz, Some(utc("2026-03-06T00:00:00Z")), None).unwrap();
+        let days: Vec<String> = s
+            .intervals_from(utc("2026-03-06T00:00:00Z"))
+            .take(4)
+            .map(|i| local(&i))
+            .collect();
+        // 2026-03-08 02:30 does not exist: it fires once, at 03:00 EDT; no day is skipped.
+        assert_eq!(
+            days,
+            [
+                "2026-03-06 02:30 EST",
+                "2026-03-07 02:30 EST",
+                "2026-03-08 03:00 EDT",
+                "2026-03-09 02:30 EDT"
+            ]
+        );
+        let autumn: Vec<String> = s
+            .intervals_from(utc("2026-10-31T00:00:00Z"))
+            .take(3)
+            .map(|i| local(&i))
+            .collect();
+        assert_eq!(
+            autumn,
+            [
+                "2026-10-31 02:30 EDT",
+                "2026-11-01 02:30 EST",
+                "2026-11-02 02:30 EST"
+            ]
+        );
+    }
+
+    #[test]
+    fn hourly_berlin_never_skips_or_doubles_an_hour() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Schedule::new("0 * * * *", tz, None, None).unwrap();
+        // Spring: 02:00 local does not exist on 2026-03-29.
+        let spring: Vec<String> = s
+            .intervals_from(utc("2026-03-28T23:30:00Z"))
+            .take(4)
+            .map(|i| local(&i))
+            .collect();
+        assert_eq!(
+            spring,
+            [
+                "2026-03-29 01:00 CET",
+                "2026-03-29 03:00 CEST",
+                "2026-03-29 04:00 CEST",
+                "2026-03-29 05:00 CEST"
+            ]
+        );
+        // Autumn: 02:00-03:00 local happens twice on 2026-10-25; every real hour fires once.
+        let autumn: Vec<DateTime<Utc>> = s
+            .intervals_from(utc("2026-10-24T23:00:00Z"))
+            .take(5)
+            .map(|i| i.start.with_timezone(&Utc))
+            .collect();
+        let gaps: Vec<i64> = autumn
+            .windows(2)
+            .map(|w| (w[1] - w[0]).num_minutes())
+            .collect();
+        assert!(gaps.iter().all(|g| *g == 60 || *g == 120), "{gaps:?}");
+        let unique: std::collections::BTreeSet<_> = autumn.iter().collect();
+        assert_eq!(unique.len(), autumn.len(), "no interval twice");
+    }
+
+    #[test]
+    fn daily_0230_berlin_spring_forward() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Schedule::new("30 2 * * *", tz, None, None).unwrap();
+        let days: Vec<String> = s
+            .intervals_from(utc("2026-03-27T12:00:00Z"))
+            .take(3)
+            .map(|i| local(&i))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                "2026-03-28 02:30 CET",
+                "2026-03-29 03:00 CEST",
+                "2026-03-30 02:30 CEST"
+            ]
+        );
+    }
+
+    #[test]
+    fn catchup_counts_end_date_and_no_catchup() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let s = Schedule::new(
+            "0 0 * * *",
+            tz,
+            Some(utc("2026-01-01T00:00:00Z")),
+            Some(utc("2026-01-10T00:00:00Z")),
+        )
+        .unwrap();
+        let now = utc("2026-01-05T12:00:00Z");
+        // Intervals 01-02, 02-03, 03-04, 04-05 have ended.
+        let due = s.due(now, None, true);
+        assert_eq!(due.len(), 4);
+        assert_eq!(due[0].start, utc("2026-01-01T00:00:00Z"));
+        // After a recorded run of 01-02, three remain.
+        assert_eq!(s.due(now, Some(utc("2026-01-01T00:00:00Z")), true).len(), 3);
+        // Without catchup, only the latest.
+        let latest = s.due(now, None, false);
+        assert_eq!(latest.len(), 1);
+        assert_eq!(latest[0].start, utc("2026-01-04T00:00:00Z"));
+        // end_date: nothing starts after 2026-01-10.
+        let late = s.due(
+            utc("2026-02-01T00:00:00Z"),
+            Some(utc("2026-01-05T00:00:00Z")),
+            true,
+        );
+        assert_eq!(
+            late.last().map(|i| i.start.with_timezone(&Utc)),
+            Some(utc("2026-01-10T00:00:00Z"))
+        );
+        assert_eq!(late.len(), 5);
+        // Backfill range by logical date.
+        assert_eq!(
+            s.intervals_between(utc("2026-01-03T00:00:00Z"), utc("2026-01-06T00:00:00Z"))
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn upcoming_lists_intervals_not_yet_due() {
+        let tz: Tz = "Asia/Seoul".parse().unwrap();
+        let s = Schedule::new("0 2 * * *", tz, Some(utc("2026-01-01T00:00:00Z")), None).unwrap();
+        let next = s.upcoming(utc("2026-03-09T12:00:00Z"), 2);
+        assert_eq!(next.len(), 2);
+        assert_eq!(
+            next[0].end.format("%Y-%m-%d %H:%M").to_string(),
+            "2026-03-10 02:00"
+        );
+        assert_eq!(next[0].start.format("%Y-%m-%d").to_string(), "2026-03-09");
+    }
+
+    #[test]
+    fn a_hundred_thousand_fire_times() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Schedule::new("*/5 * * * *", tz, None, None).unwrap();
+        let n = s
+            .intervals_from(utc("2026-01-01T00:00:00Z"))
+            .take(100_000)
+            .count();
+        assert_eq!(n, 100_000);
+    }
+}
