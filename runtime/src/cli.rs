@@ -65,6 +65,9 @@ enum Command {
     Next {
         #[arg(long, default_value_t = 5)]
         count: usize,
+        /// Compute the fire times, print only how many (for benchmarks).
+        #[arg(long, hide = true)]
+        quiet: bool,
     },
     /// Recent runs and their states.
     Runs {
@@ -165,7 +168,7 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             reprocess,
             dry_run,
         ),
-        Command::Next { count } => crate::scheduler_cli::next(def, count),
+        Command::Next { count, quiet } => crate::scheduler_cli::next(def, count, quiet),
         Command::Runs { limit } => {
             let store = open(&state, def)?;
             let runs = store.runs(limit).map_err(|e| e.to_string())?;

@@ -93,22 +93,19 @@ impl Schedule {
             .ok()
     }
 
-    /// The first fire time at or after `t`.
-    fn fire_from(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
-        self.cron
-            .find_next_occurrence(&t.with_timezone(&self.tz), true)
-            .ok()
-    }
-
     /// Intervals in order, the first starting at the first fire time at or
     /// after `from` (or `start_date`, whichever is later).
     pub fn intervals_from(&self, from: DateTime<Utc>) -> impl Iterator<Item = Interval> + '_ {
         let from = self.start.map_or(from, |s| s.max(from));
-        let mut cur = self.fire_from(from);
+        // croner's iterator walks from one fire time to the next.
+        let mut fires = self
+            .cron
+            .iter_from(from.with_timezone(&self.tz), croner::Direction::Forward);
+        let mut prev = fires.next();
         std::iter::from_fn(move || {
-            let start = cur?;
-            let end = self.fire_after(start.with_timezone(&Utc))?;
-            cur = Some(end);
+            let start = prev?;
+            let end = fires.next()?;
+            prev = Some(end);
             Some(Interval { start, end })
         })
         .take_while(move |i| self.end.is_none_or(|e| i.start.with_timezone(&Utc) <= e))

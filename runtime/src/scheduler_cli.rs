@@ -53,17 +53,37 @@ fn stamp() -> String {
 }
 
 /// `next [--count N]`.
-pub fn next(def: &PipelineDef, count: usize) -> Result<ExitCode, String> {
+pub fn next(def: &PipelineDef, count: usize, quiet: bool) -> Result<ExitCode, String> {
+    use std::io::Write;
     let s = schedule(def)?;
+    if quiet {
+        // Compute only (the benchmark of fire times without printing them).
+        let n = s.upcoming(Utc::now(), count).len();
+        println!("{n} intervals");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Formats parsed once, output buffered: 100,000 lines stay cheap.
+    let fire = chrono::format::StrftimeItems::new("%Y-%m-%d %H:%M %Z")
+        .parse()
+        .map_err(|e| e.to_string())?;
+    let minute = chrono::format::StrftimeItems::new("%Y-%m-%d %H:%M")
+        .parse()
+        .map_err(|e| e.to_string())?;
+    let day = chrono::format::StrftimeItems::new("%Y-%m-%d")
+        .parse()
+        .map_err(|e| e.to_string())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for i in s.upcoming(Utc::now(), count) {
-        println!(
+        let _ = writeln!(
+            out,
             "{}  runs the interval {} .. {}  (logical date {})",
-            i.end.format("%Y-%m-%d %H:%M %Z"),
-            i.start.format("%Y-%m-%d %H:%M"),
-            i.end.format("%Y-%m-%d %H:%M"),
-            i.start.format("%Y-%m-%d")
+            i.end.format_with_items(fire.iter()),
+            i.start.format_with_items(minute.iter()),
+            i.end.format_with_items(minute.iter()),
+            i.start.format_with_items(day.iter())
         );
     }
+    let _ = out.flush();
     Ok(ExitCode::SUCCESS)
 }
 

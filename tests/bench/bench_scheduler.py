@@ -65,9 +65,11 @@ def main():
         build(chime, fives, os.path.join(d, "bin"), env)
         binary = os.path.join(d, "bin", "fives")
         many = statistics.median(timed([binary, "next", "--count", "100000"], d) for _ in range(5))
+        compute = statistics.median(timed([binary, "next", "--count", "100000", "--quiet"], d) for _ in range(5))
         one = statistics.median(timed([binary, "next", "--count", "1"], d) for _ in range(5))
     print(f"idle scheduler: peak RSS {int(hwm) / 1024:.1f} MiB; CPU {used * 1000:.0f} ms over {args.idle} s idle (clock ticks of 1/{ticks} s)")
-    print(f"100,000 fire times: {many * 1000:.0f} ms median whole process; baseline `next --count 1`: {one * 1000:.1f} ms; difference {(many - one) * 1000:.0f} ms ({many / one:.1f}x)")
+    print(f"100,000 fire times computed (`next --count 100000 --quiet`): {compute * 1000:.0f} ms median whole process, {(compute - one) * 1000:.0f} ms beyond the baseline `next --count 1` ({one * 1000:.1f} ms)")
+    print(f"100,000 fire times computed and printed (`next --count 100000`): {many * 1000:.0f} ms median")
 
 
 if __name__ == "__main__":
