@@ -585,6 +585,24 @@ mod tests {
     }
 
     #[test]
+    fn two_operators_with_one_name_are_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let op = |name: &str| {
+            format!(
+                "#[chime::operator(name = \"dup\")]\npub async fn {name}(ctx: &TaskContext) -> Result<Output> {{ todo!() }}\n"
+            )
+        };
+        std::fs::write(dir.path().join("src/lib.rs"), op("one") + &op("two")).unwrap();
+        let e = read_crate(dir.path(), Path::new("ops")).unwrap_err();
+        assert_eq!(
+            e,
+            "two operators are named `dup`: ops/src/lib.rs:2 and ops/src/lib.rs:4"
+        );
+    }
+
+    #[test]
     fn syntax_errors_name_the_rust_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("src")).unwrap();

@@ -204,6 +204,11 @@ fn trigger_rules_decide_as_airflow_does() {
     }
     assert!(show.contains("the command exited with status 3"), "{show}");
     assert!(show.contains("state failed"), "{show}");
+    // on_failure ran once for the failed run (not once per failed task), with the run's context.
+    assert_eq!(
+        read(dir.path(), "alerts.log"),
+        format!("failed {RUN_ID} 2026-11-24\n")
+    );
 }
 
 #[test]
@@ -606,6 +611,34 @@ fn backfill_runs_each_interval_once_and_continues_where_it_stopped() {
     );
     let next = run(&bin, dir.path(), &["next", "--count", "2"]);
     assert_eq!(next.code, 0);
+}
+
+#[test]
+fn backfill_keeps_max_active_runs_at_once() {
+    // sched.yaml allows 2 runs at once; each run's task records its start and end.
+    let bin = build("sched_overlap");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(
+        &bin,
+        dir.path(),
+        &["backfill", "--from", "2026-01-01", "--to", "2026-01-04"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let mut events: Vec<(f64, i32)> = read(dir.path(), "spans.log")
+        .lines()
+        .filter_map(|l| {
+            let (kind, t) = l.split_once(' ')?;
+            Some((t.parse().ok()?, if kind == "start" { 1 } else { -1 }))
+        })
+        .collect();
+    events.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+    assert_eq!(events.len(), 8);
+    let (mut now, mut peak) = (0, 0);
+    for (_, d) in events {
+        now += d;
+        peak = peak.max(now);
+    }
+    assert_eq!(peak, 2, "two runs at once, never more");
 }
 
 #[test]

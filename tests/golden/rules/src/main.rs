@@ -22,7 +22,12 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     max_active_tasks: None,
     params: "{}",
     connections: &[],
-    on_failure: &[],
+    on_failure: &[
+        rt::ActionDef {
+            operator: "shell",
+            params: r#"{"command":"echo 'failed {{ run_id }} {{ ds }}' >> alerts.log"}"#,
+        },
+    ],
     tasks: &[
         T0_OK,
         T1_BAD,
