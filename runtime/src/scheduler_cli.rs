@@ -390,6 +390,41 @@ async fn scheduler_loop(
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    // The lease is renewed every 10 s for as long as the scheduler lives,
+    // runs in progress included, so a long run never lets it lapse.
+    let renewer = {
+        let (state, me) = (state.clone(), me.to_string());
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEW).await;
+                let t = Utc::now().timestamp();
+                match open(&state, def).and_then(|mut s| {
+                    s.acquire_lease(&me, t, t + LEASE_TTL)
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok(None) => {}
+                    Ok(Some((other, _))) => {
+                        eprintln!("{} warning: the lease is held by {other}", stamp())
+                    }
+                    Err(e) => eprintln!("{} warning: renewing the lease: {e}", stamp()),
+                }
+            }
+        })
+    };
+    let result = scheduler_steps(def, ops, state, s, me, &mut sigterm, &mut sigint).await;
+    renewer.abort();
+    result
+}
+
+async fn scheduler_steps(
+    def: &'static PipelineDef,
+    ops: Rc<Vec<Registered>>,
+    state: PathBuf,
+    s: Schedule,
+    me: &str,
+    sigterm: &mut tokio::signal::unix::Signal,
+    sigint: &mut tokio::signal::unix::Signal,
+) -> Result<ExitCode, String> {
     // 1. Runs a crash or a signal left unfinished.
     let unfinished = open(&state, def)?
         .unfinished_runs()
@@ -474,26 +509,11 @@ async fn scheduler_loop(
             next.format("%Y-%m-%d %H:%M %Z"),
             wait.as_secs()
         );
-        // Sleep until the fire time, waking only to renew the lease.
-        let mut left = wait;
-        while !left.is_zero() {
-            let step = left.min(LEASE_RENEW);
-            tokio::select! {
-                () = tokio::time::sleep(step) => {}
-                _ = sigterm.recv() => return Ok(ExitCode::SUCCESS),
-                _ = sigint.recv() => return Ok(ExitCode::SUCCESS),
-            }
-            left -= step;
-            if !left.is_zero() {
-                let mut store = open(&state, def)?;
-                let t = Utc::now().timestamp();
-                if let Some((other, _)) = store
-                    .acquire_lease(me, t, t + LEASE_TTL)
-                    .map_err(|e| e.to_string())?
-                {
-                    return Err(format!("lost the scheduler lease to {other}; stopping"));
-                }
-            }
+        // Sleep until the fire time (the renewer keeps the lease).
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = sigterm.recv() => return Ok(ExitCode::SUCCESS),
+            _ = sigint.recv() => return Ok(ExitCode::SUCCESS),
         }
     }
 }
