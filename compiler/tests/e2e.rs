@@ -627,7 +627,8 @@ fn backfill_keeps_max_active_runs_at_once() {
     let mut events: Vec<(f64, i32)> = read(dir.path(), "spans.log")
         .lines()
         .filter_map(|l| {
-            let (kind, t) = l.split_once(' ')?;
+            let mut w = l.split_whitespace();
+            let (kind, t) = (w.next()?, w.next()?);
             Some((t.parse().ok()?, if kind == "start" { 1 } else { -1 }))
         })
         .collect();
@@ -757,4 +758,72 @@ fn build_writes_deployment_files() {
         "{cron}"
     );
     assert!(read(out.path(), "idle.deployment.yaml").contains("args: [\"scheduler\""));
+}
+
+#[test]
+fn a_backfill_stopped_with_ctrl_c_is_continued_by_the_next_one() {
+    let bin = build("sched_overlap");
+    let dir = tempfile::tempdir().expect("tmp");
+    let child = Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["backfill", "--from", "2026-01-01", "--to", "2026-01-06"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("backfill");
+    // Interrupt once the second pair of runs is under way.
+    let start = Instant::now();
+    while read(dir.path(), "spans.log")
+        .lines()
+        .filter(|l| l.starts_with("start"))
+        .count()
+        < 3
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the backfill did not progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGINT);
+    let status = child.wait_with_output().expect("wait").status;
+    assert_eq!(status.code(), Some(130), "128 + SIGINT");
+    let ended = |log: &str| log.lines().filter(|l| l.starts_with("end")).count();
+    assert!(
+        ended(&read(dir.path(), "spans.log")) < 6,
+        "it stopped before the end"
+    );
+
+    let r = run(
+        &bin,
+        dir.path(),
+        &["backfill", "--from", "2026-01-01", "--to", "2026-01-06"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let log = read(dir.path(), "spans.log");
+    // Every day completed exactly once across the two backfills.
+    let mut days: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("end"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    days.sort_unstable();
+    assert_eq!(
+        days,
+        [
+            "2026-01-01",
+            "2026-01-02",
+            "2026-01-03",
+            "2026-01-04",
+            "2026-01-05",
+            "2026-01-06"
+        ],
+        "{log}"
+    );
+    let runs = run(&bin, dir.path(), &["runs"]).stdout;
+    assert_eq!(
+        runs.lines().filter(|l| l.contains(" success ")).count(),
+        6,
+        "{runs}"
+    );
 }

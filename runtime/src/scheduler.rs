@@ -19,6 +19,45 @@ use croner::Cron;
 
 use crate::def::PipelineDef;
 
+/// Where the scheduler gets "now". The binary uses [`SystemClock`]; tests
+/// step a fake one through days, DST changes included, without sleeping.
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// One decision of the scheduler loop: the runs due now, and when to wake
+/// up next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub due: Vec<Interval>,
+    pub wake_at: Option<DateTime<Tz>>,
+}
+
+/// What the scheduler does at `clock.now()`, given the last recorded
+/// scheduled run.
+pub fn step(
+    schedule: &Schedule,
+    clock: &dyn Clock,
+    last_logical: Option<DateTime<Utc>>,
+    catchup: bool,
+) -> Step {
+    let now = clock.now();
+    Step {
+        due: schedule.due(now, last_logical, catchup),
+        wake_at: schedule.fire_after(now),
+    }
+}
+
 /// A run's data interval: `[start, end)`; the run's logical date is `start`
 /// and it is due at `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,14 +136,15 @@ impl Schedule {
     /// after `from` (or `start_date`, whichever is later).
     pub fn intervals_from(&self, from: DateTime<Utc>) -> impl Iterator<Item = Interval> + '_ {
         let from = self.start.map_or(from, |s| s.max(from));
-        // croner's iterator walks from one fire time to the next.
-        let mut fires = self
-            .cron
-            .iter_from(from.with_timezone(&self.tz), croner::Direction::Forward);
-        let mut prev = fires.next();
+        // The first fire time at or after `from`, found as the first one
+        // after the second before it: an inclusive search misses a fire
+        // time that DST moved (02:30 that happened at 03:00).
+        let first = self.fire_after(from - chrono::Duration::seconds(1));
+        let mut fires = first.map(|f| self.cron.iter_after(f));
+        let mut prev = first;
         std::iter::from_fn(move || {
             let start = prev?;
-            let end = fires.next()?;
+            let end = fires.as_mut()?.next()?;
             prev = Some(end);
             Some(Interval { start, end })
         })
@@ -261,6 +301,38 @@ mod tests {
     }
 
     #[test]
+    fn hourly_new_york_never_skips_or_doubles_an_hour() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let s = Schedule::new("0 * * * *", tz, None, None).unwrap();
+        // Spring, 2026-03-08: 02:00 local does not exist.
+        let spring: Vec<String> = s
+            .intervals_from(utc("2026-03-08T05:30:00Z"))
+            .take(3)
+            .map(|i| local(&i))
+            .collect();
+        assert_eq!(
+            spring,
+            [
+                "2026-03-08 01:00 EST",
+                "2026-03-08 03:00 EDT",
+                "2026-03-08 04:00 EDT"
+            ]
+        );
+        // Autumn, 2026-11-01: 01:00-02:00 local happens twice; no real hour fires twice.
+        let autumn: Vec<DateTime<Utc>> = s
+            .intervals_from(utc("2026-11-01T03:30:00Z"))
+            .take(5)
+            .map(|i| i.start.with_timezone(&Utc))
+            .collect();
+        let unique: std::collections::BTreeSet<_> = autumn.iter().collect();
+        assert_eq!(unique.len(), autumn.len(), "no interval twice");
+        assert!(
+            autumn.windows(2).all(|w| (w[1] - w[0]).num_minutes() >= 60),
+            "{autumn:?}"
+        );
+    }
+
+    #[test]
     fn daily_0230_berlin_spring_forward() {
         let tz: Tz = "Europe/Berlin".parse().unwrap();
         let s = Schedule::new("30 2 * * *", tz, None, None).unwrap();
@@ -330,6 +402,77 @@ mod tests {
             "2026-03-10 02:00"
         );
         assert_eq!(next[0].start.format("%Y-%m-%d").to_string(), "2026-03-09");
+    }
+
+    /// A clock the test moves by hand.
+    struct FakeClock(std::cell::Cell<DateTime<Utc>>);
+
+    impl Clock for FakeClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0.get()
+        }
+    }
+
+    /// Drives the scheduler's decisions with a fake clock, waking exactly
+    /// when each step asks, and returns the logical dates it ran.
+    fn simulate(s: &Schedule, from: &str, until: &str, catchup: bool) -> Vec<String> {
+        let clock = FakeClock(std::cell::Cell::new(utc(from)));
+        let mut last = None;
+        let mut ran = Vec::new();
+        while clock.now() < utc(until) {
+            let st = step(s, &clock, last, catchup);
+            for i in &st.due {
+                ran.push(local(i));
+                last = Some(i.start.with_timezone(&Utc));
+            }
+            let Some(wake) = st.wake_at else { break };
+            clock.0.set(wake.with_timezone(&Utc));
+        }
+        ran
+    }
+
+    #[test]
+    fn the_loop_with_a_fake_clock_runs_each_day_once_across_dst() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let s = Schedule::new("30 2 * * *", tz, Some(utc("2026-03-06T00:00:00Z")), None).unwrap();
+        let ran = simulate(&s, "2026-03-06T00:00:00Z", "2026-03-10T12:00:00Z", true);
+        assert_eq!(
+            ran,
+            [
+                "2026-03-06 02:30 EST",
+                "2026-03-07 02:30 EST",
+                "2026-03-08 03:00 EDT",
+                "2026-03-09 02:30 EDT"
+            ]
+        );
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let s = Schedule::new("30 2 * * *", tz, Some(utc("2026-10-23T00:00:00Z")), None).unwrap();
+        let ran = simulate(&s, "2026-10-23T00:00:00Z", "2026-10-27T12:00:00Z", true);
+        assert_eq!(
+            ran,
+            [
+                "2026-10-23 02:30 CEST",
+                "2026-10-24 02:30 CEST",
+                "2026-10-25 02:30 CEST",
+                "2026-10-26 02:30 CET"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_loop_catches_up_after_downtime_or_not() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let s = Schedule::new("0 * * * *", tz, Some(utc("2026-01-01T00:00:00Z")), None).unwrap();
+        // Started 5 hours late: catchup runs the 5 missed hours at once, in order.
+        let clock = FakeClock(std::cell::Cell::new(utc("2026-01-01T05:30:00Z")));
+        let st = step(&s, &clock, None, true);
+        assert_eq!(st.due.len(), 5);
+        assert_eq!(
+            st.wake_at.map(|w| w.with_timezone(&Utc)),
+            Some(utc("2026-01-01T06:00:00Z"))
+        );
+        // Without catchup: only the latest hour.
+        assert_eq!(step(&s, &clock, None, false).due.len(), 1);
     }
 
     #[test]

@@ -468,8 +468,10 @@ async fn scheduler_steps(
                 .latest_scheduled()
                 .map_err(|e| e.to_string())?
                 .and_then(|l| parse_date(&l, s.tz));
-            let due: Vec<Planned> = s
-                .due(now, last, def.catchup)
+            let decision =
+                crate::scheduler::step(&s, &crate::scheduler::SystemClock, last, def.catchup);
+            let due: Vec<Planned> = decision
+                .due
                 .iter()
                 .map(|i| {
                     planned(
