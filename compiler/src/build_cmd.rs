@@ -4,39 +4,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::BuildArgs;
-use crate::diagnostic::Diagnostics;
-use crate::source::Sources;
 
 pub fn run(args: BuildArgs) -> ExitCode {
-    let source = match crate::load::read(Path::new(&args.file)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let checked = match crate::checked::load(&args.file) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let mut sources = Sources::default();
-    let id = sources.add(source);
-    let mut diags = Diagnostics::default();
-    crate::check::check_file(id, sources.get(id), &mut diags);
-    let failed = diags.has_errors();
-    let diags = diags.into_sorted();
-    for d in &diags {
-        eprintln!("{}\n", crate::render::human(d, &sources, false));
-    }
-    if failed {
-        eprintln!(
-            "{}",
-            crate::render::human_summary(crate::render::Summary::of(&diags, 1))
-        );
-        return ExitCode::from(1);
-    }
-    let mut scratch = Diagnostics::default();
-    let text = &sources.get(id).text;
-    let Some(root) = crate::syntax::yaml::parse(id, text, &mut scratch).root else {
-        return ExitCode::from(1);
-    };
-    let pipeline = crate::ast::Pipeline::lower(id, &root);
+    let pipeline = crate::ast::Pipeline::lower(checked.id, &checked.root);
     let mut ir = crate::ir::Ir::build(&pipeline);
     // Operator crates, as `check` read them (it reported any that failed).
     let yaml_dir = Path::new(&args.file).parent().unwrap_or(Path::new("."));

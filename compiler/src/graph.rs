@@ -5,38 +5,13 @@
 use std::process::ExitCode;
 
 use crate::cli::GraphFormat;
-use crate::diagnostic::Diagnostics;
-use crate::source::Sources;
 
 pub fn run(file: &str, format: GraphFormat) -> ExitCode {
-    let source = match crate::load::read(std::path::Path::new(file)) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let checked = match crate::checked::load(file) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    let mut sources = Sources::default();
-    let id = sources.add(source);
-    let mut diags = Diagnostics::default();
-    crate::check::check_file(id, sources.get(id), &mut diags);
-    if diags.has_errors() {
-        let diags = diags.into_sorted();
-        for d in &diags {
-            eprintln!("{}\n", crate::render::human(d, &sources, false));
-        }
-        eprintln!(
-            "{}",
-            crate::render::human_summary(crate::render::Summary::of(&diags, 1))
-        );
-        return ExitCode::from(1);
-    }
-    let mut scratch = Diagnostics::default();
-    let text = &sources.get(id).text;
-    let Some(root) = crate::syntax::yaml::parse(id, text, &mut scratch).root else {
-        return ExitCode::from(1);
-    };
-    let p = crate::ast::Pipeline::lower(id, &root);
+    let p = crate::ast::Pipeline::lower(checked.id, &checked.root);
     print!("{}", render(&p, format));
     ExitCode::SUCCESS
 }

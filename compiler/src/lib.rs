@@ -4,6 +4,7 @@ pub mod ast;
 pub mod build_cmd;
 pub mod cargo_build;
 pub mod check;
+pub mod checked;
 pub mod cli;
 pub mod codegen;
 pub mod cron;
