@@ -1,9 +1,11 @@
 //! `chime check --next N`: the next fire times of a pipeline's schedule and
-//! the data interval each run covers (Airflow's semantics: a run covers
-//! `[previous fire, this fire)`, its logical date is the interval's start,
-//! and it starts when the interval ends).
+//! the data interval each run covers, computed by the runtime's scheduler
+//! code (`runtime::scheduler`), the same the pipeline binary uses: a run
+//! covers `[previous fire, this fire)`, its logical date is the interval's
+//! start, and it starts when the interval ends.
 
 use chrono::{DateTime, Utc};
+use runtime::scheduler::{Schedule, parse_date};
 
 use crate::diagnostic::Diagnostics;
 use crate::source::SourceFile;
@@ -16,7 +18,7 @@ pub fn describe(source: &SourceFile, n: usize, now: DateTime<Utc>) -> String {
     };
     let p = crate::ast::Pipeline::lower(0, &root);
     let name = p.name.and_then(|n| n.as_str()).unwrap_or("pipeline");
-    let Some(schedule) = p.schedule.and_then(|e| e.value.as_str()) else {
+    let Some(expr) = p.schedule.and_then(|e| e.value.as_str()) else {
         return format!(
             "{}: `{name}` has no schedule; it runs only when asked\n",
             source.path
@@ -31,43 +33,32 @@ pub fn describe(source: &SourceFile, n: usize, now: DateTime<Utc>) -> String {
         Ok(tz) => tz,
         Err(_) => return String::new(),
     };
-    let Ok(cron) = crate::cron::parse(schedule) else {
+    if crate::cron::parse(expr).is_err() {
         return String::new();
-    };
+    }
     let date = |e: Option<&crate::syntax::Entry>| {
         e.and_then(|e| e.value.as_str())
-            .and_then(|t| crate::check::dates::parse_date(t, tz))
+            .and_then(|t| parse_date(t, tz))
     };
-    let start = date(p.start_date);
-    let end = date(p.end_date);
+    let Ok(schedule) = Schedule::new(expr.trim(), tz, date(p.start_date), date(p.end_date)) else {
+        return String::new();
+    };
     let mut out = format!(
-        "{}: next runs of `{name}` (schedule `{schedule}`, time zone {tz})\n",
+        "{}: next runs of `{name}` (schedule `{expr}`, time zone {tz})\n",
         source.path
     );
-    let from = start.map_or(now, |s| s.max(now)).with_timezone(&tz);
-    let mut shown = 0;
-    for fire in cron.iter_after(from).take(n.saturating_mul(4).max(n) + 4) {
-        if shown == n {
-            break;
-        }
-        let Ok(prev) = cron.find_previous_occurrence(&fire, false) else {
-            continue;
-        };
-        if start.is_some_and(|s| prev.with_timezone(&Utc) < s) {
-            continue; // the interval would begin before start_date
-        }
-        if end.is_some_and(|e| prev.with_timezone(&Utc) > e) {
-            out += "  (end_date reached)\n";
-            break;
-        }
+    let upcoming = schedule.upcoming(now, n);
+    for i in &upcoming {
         out += &format!(
             "  {}  runs the interval {} .. {}  (logical date {})\n",
-            fire.format("%Y-%m-%d %H:%M %Z"),
-            prev.format("%Y-%m-%d %H:%M"),
-            fire.format("%Y-%m-%d %H:%M"),
-            prev.format("%Y-%m-%d")
+            i.end.format("%Y-%m-%d %H:%M %Z"),
+            i.start.format("%Y-%m-%d %H:%M"),
+            i.end.format("%Y-%m-%d %H:%M"),
+            i.start.format("%Y-%m-%d")
         );
-        shown += 1;
+    }
+    if upcoming.len() < n && date(p.end_date).is_some() {
+        out += "  (end_date reached)\n";
     }
     out
 }

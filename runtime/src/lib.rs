@@ -17,9 +17,9 @@ pub mod context;
 pub mod def;
 #[cfg(feature = "rt")]
 pub mod executor;
-#[cfg(feature = "rt")]
+#[cfg(feature = "schedule")]
 pub mod schedule;
-#[cfg(feature = "rt")]
+#[cfg(feature = "schedule")]
 pub mod scheduler;
 #[cfg(feature = "rt")]
 pub mod scheduler_cli;

@@ -17,8 +17,6 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
-use crate::def::PipelineDef;
-
 /// Where the scheduler gets "now". The binary uses [`SystemClock`]; tests
 /// step a fake one through days, DST changes included, without sleeping.
 pub trait Clock {
@@ -92,7 +90,8 @@ pub fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
 
 impl Schedule {
     /// The pipeline's schedule, or `None` when it has none.
-    pub fn of(def: &PipelineDef) -> Result<Option<Schedule>, String> {
+    #[cfg(feature = "rt")]
+    pub fn of(def: &crate::def::PipelineDef) -> Result<Option<Schedule>, String> {
         let Some(expr) = def.schedule else {
             return Ok(None);
         };

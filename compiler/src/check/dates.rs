@@ -2,26 +2,13 @@
 //! must parse (a date, or an RFC 3339 date-time); `end_date` must not be
 //! before `start_date`.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::Ctx;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Entry;
 
-/// A date (midnight in `tz`) or an RFC 3339 date-time, as an instant.
-pub fn parse_date(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let local = d.and_hms_opt(0, 0, 0)?;
-        return local
-            .and_local_timezone(tz)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc));
-    }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+pub use runtime::scheduler::parse_date;
 
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
