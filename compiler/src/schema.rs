@@ -3,16 +3,7 @@
 //! The structural checks (E002-E004) walk a file against these tables, and
 //! `chime schema` prints them as JSON Schema, so the two cannot drift.
 
-use runtime::spec::{Field, Object, Ty};
-
-const fn field(name: &'static str, ty: Ty, required: bool, doc: &'static str) -> Field {
-    Field {
-        name,
-        ty,
-        required,
-        doc,
-    }
-}
+use runtime::spec::{Field, Object, Ty, field};
 
 pub const TRIGGER_RULES: &[&str] = &[
     "all_success",

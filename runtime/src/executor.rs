@@ -444,21 +444,16 @@ impl Exec<'_> {
         let op = self.ops.get(task.operator).copied();
         let (params, op) = match (rendered, op) {
             (Ok(p), Some(op)) => (p, op),
-            (Err(e), _) => {
-                self.record_start(t, attempt, started_at, log_text);
-                return self.complete(
-                    t,
-                    attempt,
-                    Err(TaskError::failed(e)),
-                    started.elapsed(),
-                    None,
-                );
-            }
-            (_, None) => {
-                let e = format!(
-                    "operator `{}` is not available in this binary",
-                    task.operator
-                );
+            (rendered, _) => {
+                // A template that does not render, or an operator this binary
+                // lacks: the attempt fails before it starts anything.
+                let e = match rendered {
+                    Err(e) => e,
+                    Ok(_) => format!(
+                        "operator `{}` is not available in this binary",
+                        task.operator
+                    ),
+                };
                 self.record_start(t, attempt, started_at, log_text);
                 return self.complete(
                     t,

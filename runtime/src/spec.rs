@@ -71,6 +71,16 @@ pub struct Field {
     pub doc: &'static str,
 }
 
+/// A [`Field`], written short in the `const` tables.
+pub const fn field(name: &'static str, ty: Ty, required: bool, doc: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        required,
+        doc,
+    }
+}
+
 impl Object {
     /// The field called `name`, if any.
     pub fn field(&self, name: &str) -> Option<&'static Field> {

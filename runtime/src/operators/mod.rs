@@ -6,7 +6,7 @@
 //! the executor will deserialise the rendered parameters against the same
 //! list, so a parameter cannot be added to one side only.
 
-use crate::spec::{Field, Object, Ty};
+use crate::spec::{Object, Ty, field};
 
 #[cfg(feature = "rt")]
 pub mod noop;
@@ -21,15 +21,6 @@ pub struct OperatorSpec {
     pub name: &'static str,
     pub doc: &'static str,
     pub params: &'static Object,
-}
-
-const fn field(name: &'static str, ty: Ty, required: bool, doc: &'static str) -> Field {
-    Field {
-        name,
-        ty,
-        required,
-        doc,
-    }
 }
 
 const STRING_LIST: Ty = Ty::List(&Ty::String);
