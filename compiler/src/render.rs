@@ -52,7 +52,6 @@ pub fn human(d: &Diagnostic, sources: &Sources, color: bool) -> String {
     let first = spans.iter().map(|s| s.start).min().unwrap_or(0) as usize;
     let last = spans.iter().map(|s| s.end).max().unwrap_or(0) as usize;
     let (first_line, _) = src.line_col(first);
-    let (last_line, _) = src.line_col(last);
     let start = line_start(src, first);
     let end = src.text[last.min(src.text.len())..]
         .find('\n')
@@ -75,7 +74,6 @@ pub fn human(d: &Diagnostic, sources: &Sources, color: bool) -> String {
                 .label(label.as_str()),
         );
     }
-    let _ = last_line;
     let mut group = level
         .primary_title(d.message.as_str())
         .id(d.code.as_str())

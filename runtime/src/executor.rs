@@ -129,6 +129,8 @@ struct Exec<'s> {
     retry_timers: Vec<tokio::task::AbortHandle>,
     /// `connections:`, rendered once per run.
     connections: Arc<std::collections::BTreeMap<String, String>>,
+    /// `for_each` groups: the indices of their instances, in item order.
+    groups: HashMap<&'static str, Vec<usize>>,
 }
 
 fn now() -> String {
@@ -190,7 +192,13 @@ pub async fn execute(
         console: std::io::BufWriter::new(std::io::stdout()),
         retry_timers: Vec::new(),
         connections: Arc::default(),
+        groups: HashMap::new(),
     };
+    for (t, task) in def.tasks.iter().enumerate() {
+        if task.group != task.id {
+            ex.groups.entry(task.group).or_default().push(t);
+        }
+    }
     ex.connections = Arc::new(ex.render_connections());
     if let Some(only) = &req.only {
         for &t in only {
@@ -384,14 +392,15 @@ impl Exec<'_> {
             return;
         };
         map.insert(task.id.to_string(), out);
-        if task.group != task.id {
+        if let Some(members) = self.groups.get(task.group) {
             // `tasks.group.output`: the instances' outputs, in item order.
-            let list: Vec<serde_json::Value> = self
-                .def
-                .tasks
+            let list: Vec<serde_json::Value> = members
                 .iter()
-                .filter(|o| o.group == task.group && o.id != o.group)
-                .map(|o| map.get(o.id).cloned().unwrap_or(serde_json::Value::Null))
+                .map(|&o| {
+                    map.get(self.def.tasks[o].id)
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null)
+                })
                 .collect();
             map.insert(task.group.to_string(), serde_json::Value::Array(list));
         }

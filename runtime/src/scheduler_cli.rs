@@ -6,7 +6,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 
 use crate::def::PipelineDef;
 use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
@@ -519,7 +518,3 @@ async fn scheduler_steps(
         }
     }
 }
-
-/// Unused-import guard for the type in signatures above.
-#[allow(dead_code)]
-fn _tz(_: Tz) {}

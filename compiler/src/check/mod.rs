@@ -230,22 +230,6 @@ pub const CHECKS: &[CheckInfo] = &[
     },
 ];
 
-/// The short name of a code's check, for `chime explain`.
-pub fn name_of(code: Code) -> &'static str {
-    match code {
-        Code::E022 => "unknown-operator-param",
-        Code::E023 => "operator-param-type",
-        Code::E021 => "missing-operator-param",
-        Code::E041 => "undefined-template-variable",
-        Code::E042 => "template-reads-non-upstream",
-        Code::E040 => "template-syntax",
-        _ => CHECKS
-            .iter()
-            .find(|c| c.code == code)
-            .map_or("", |c| c.name),
-    }
-}
-
 /// Checks one file; every problem goes to `diags`.
 pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut Diagnostics) {
     let doc = syntax::yaml::parse(file, &source.text, diags);
