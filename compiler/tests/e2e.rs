@@ -20,6 +20,16 @@ fn root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// `chime`, with the target directory and crate cache shared by every
+/// end-to-end test.
+fn chime() -> Command {
+    let root = root();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chime"));
+    c.env("CHIME_TARGET_DIR", root.join("target/e2e"))
+        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"));
+    c
+}
+
 /// Builds tests/e2e/<name>.yaml and returns the binary.
 fn build(name: &str) -> PathBuf {
     let root = root();
@@ -30,13 +40,11 @@ fn build(name: &str) -> PathBuf {
         .unwrap_or("main")
         .replace("::", "_");
     let out = root.join("target/e2e-bin").join(test);
-    let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+    let status = chime()
         .arg("build")
         .arg(root.join("tests/e2e").join(format!("{name}.yaml")))
         .arg("-o")
         .arg(&out)
-        .env("CHIME_TARGET_DIR", root.join("target/e2e"))
-        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
         .status()
         .expect("run chime build");
     assert!(status.success(), "chime build {name} failed");
@@ -451,13 +459,11 @@ fn custom_operators_output_retries_panics_and_timeouts() {
 fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
     let root = root();
     let out = root.join("target/e2e-bin/sentiment");
-    let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+    let status = chime()
         .arg("build")
         .arg(root.join("examples/sentiment/pipeline.yaml"))
         .arg("-o")
         .arg(&out)
-        .env("CHIME_TARGET_DIR", root.join("target/e2e"))
-        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
         .status()
         .expect("chime build");
     assert!(status.success());
@@ -486,35 +492,32 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
 
 #[test]
 fn chime_init_with_ops_builds_and_runs() {
-    let root = root();
     let dir = tempfile::tempdir().expect("tmp");
     let project = dir.path().join("newproj");
-    let chime = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_chime"))
+    let in_project = |args: &[&str]| {
+        chime()
             .current_dir(&project)
             .args(args)
-            .env("CHIME_TARGET_DIR", root.join("target/e2e"))
-            .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
             .output()
             .expect("chime")
     };
     std::fs::create_dir_all(&project).expect("dir");
-    let out = chime(&["init", ".", "--ops"]);
+    let out = in_project(&["init", ".", "--ops"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(project.join("pipeline.schema.json").is_file());
-    let out = chime(&["check", "pipeline.yaml"]);
+    let out = in_project(&["check", "pipeline.yaml"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     // Running init again never overwrites.
-    assert_eq!(chime(&["init", "."]).status.code(), Some(2));
-    let out = chime(&["build", "pipeline.yaml"]);
+    assert_eq!(in_project(&["init", "."]).status.code(), Some(2));
+    let out = in_project(&["build", "pipeline.yaml"]);
     assert!(
         out.status.success(),
         "{}",
@@ -736,13 +739,11 @@ fn build_writes_deployment_files() {
     let root = root();
     let out = tempfile::tempdir().expect("tmp");
     for target in ["systemd", "kubernetes"] {
-        let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+        let status = chime()
             .arg("build")
             .arg(root.join("tests/e2e/idle.yaml"))
             .args(["--deploy", target, "-o"])
             .arg(out.path())
-            .env("CHIME_TARGET_DIR", root.join("target/e2e"))
-            .env("XDG_CACHE_HOME", root.join("target/e2e-cache"))
             .status()
             .expect("chime build");
         assert!(status.success(), "{target}");
