@@ -13,7 +13,7 @@
 //! occurrence); both are covered by tests for America/New_York and
 //! Europe/Berlin.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
@@ -68,6 +68,10 @@ pub struct Interval {
 #[derive(Debug, Clone)]
 pub struct Schedule {
     cron: Cron,
+    /// The hours and minutes the pattern allows, ascending (a fast path
+    /// for walking fire times; see [`Fires`]).
+    hours: Vec<u32>,
+    minutes: Vec<u32>,
     pub tz: Tz,
     /// First logical date (an interval never starts before it).
     pub start: Option<DateTime<Utc>>,
@@ -99,14 +103,8 @@ impl Schedule {
             .timezone
             .parse()
             .map_err(|_| format!("unknown time zone {}", def.timezone))?;
-        let cron = crate::schedule::parse(expr).map_err(|e| format!("schedule `{expr}`: {e}"))?;
         let date = |d: Option<&str>| d.and_then(|t| parse_date(t, tz));
-        Ok(Some(Schedule {
-            cron,
-            tz,
-            start: date(def.start_date),
-            end: date(def.end_date),
-        }))
+        Schedule::new(expr, tz, date(def.start_date), date(def.end_date)).map(Some)
     }
 
     pub fn new(
@@ -116,12 +114,29 @@ impl Schedule {
         end: Option<DateTime<Utc>>,
     ) -> Result<Schedule, String> {
         let cron = crate::schedule::parse(expr).map_err(|e| format!("schedule `{expr}`: {e}"))?;
+        let p = &cron.pattern;
+        let hours = (0..24)
+            .filter(|h| matches!(p.hour_match(*h), Ok(true)))
+            .collect();
+        let minutes = (0..60)
+            .filter(|m| matches!(p.minute_match(*m), Ok(true)))
+            .collect();
         Ok(Schedule {
             cron,
+            hours,
+            minutes,
             tz,
             start,
             end,
         })
+    }
+
+    /// Fire times strictly after `t`, in order.
+    pub fn fires_after(&self, t: DateTime<Tz>) -> Fires<'_> {
+        Fires {
+            schedule: self,
+            last: t,
+        }
     }
 
     /// The first fire time strictly after `t`.
@@ -139,7 +154,7 @@ impl Schedule {
         // after the second before it: an inclusive search misses a fire
         // time that DST moved (02:30 that happened at 03:00).
         let first = self.fire_after(from - chrono::Duration::seconds(1));
-        let mut fires = first.map(|f| self.cron.iter_after(f));
+        let mut fires = first.map(|f| self.fires_after(f));
         let mut prev = first;
         std::iter::from_fn(move || {
             let start = prev?;
@@ -219,9 +234,95 @@ impl Schedule {
     }
 }
 
+/// Fire times after a given instant: the iterator behind every interval.
+///
+/// croner finds each fire time by searching field by field, about a
+/// microsecond apiece. Most fire times are plain local times that exist
+/// once, so this walks the pattern's hours and minutes across the days
+/// croner says match (`day_match` keeps its `L`, `W`, `#` and day-of-month
+/// / day-of-week rules) and converts each local time to an instant. Where a
+/// DST change is involved (the candidate local time is skipped or
+/// repeated, or the last fire time was in a repeated hour) it asks croner,
+/// so the DST behaviour is croner's exactly; a test checks both paths agree
+/// over years of fire times in zones with unusual changes.
+#[derive(Debug, Clone)]
+pub struct Fires<'a> {
+    schedule: &'a Schedule,
+    last: DateTime<Tz>,
+}
+
+impl Fires<'_> {
+    /// The first local time the pattern allows strictly after `after`
+    /// (seconds are always 0), within ten years; `None` beyond.
+    fn next_local(&self, after: NaiveDateTime) -> Option<NaiveDateTime> {
+        let s = self.schedule;
+        let (h0, m0) = (after.hour(), after.minute());
+        let mut date = after.date();
+        let day_ok = |d: NaiveDate| {
+            let weekday =
+                croner::Weekday::from_days_from_sunday(d.weekday().num_days_from_sunday());
+            matches!(s.cron.pattern.month_match(d.month()), Ok(true))
+                && matches!(
+                    s.cron
+                        .pattern
+                        .day_match(d.year(), d.month(), d.day(), weekday),
+                    Ok(true)
+                )
+        };
+        if day_ok(date) {
+            // Later today: the first (h, m) after (h0, m0).
+            for &h in s.hours.iter().filter(|h| **h >= h0) {
+                let from = if h == h0 { m0 + 1 } else { 0 };
+                if let Some(&m) = s.minutes.iter().find(|m| **m >= from) {
+                    return date.and_hms_opt(h, m, 0);
+                }
+            }
+        }
+        for _ in 0..3660 {
+            date = date.succ_opt()?;
+            if day_ok(date) {
+                return date.and_hms_opt(*s.hours.first()?, *s.minutes.first()?, 0);
+            }
+        }
+        None
+    }
+
+    /// croner's answer: the reference, used at DST changes.
+    fn croner_next(&self) -> Option<DateTime<Tz>> {
+        self.schedule
+            .cron
+            .find_next_occurrence(&self.last, false)
+            .ok()
+    }
+}
+
+impl Iterator for Fires<'_> {
+    type Item = DateTime<Tz>;
+
+    fn next(&mut self) -> Option<DateTime<Tz>> {
+        let tz = self.schedule.tz;
+        let last_local = self.last.naive_local();
+        let plain = |n: NaiveDateTime| match tz.from_local_datetime(&n) {
+            LocalResult::Single(t) => Some(t),
+            _ => None,
+        };
+        let fast = plain(last_local)
+            .and_then(|_| self.next_local(last_local))
+            .and_then(plain)
+            .filter(|t| *t > self.last);
+        let next = match fast {
+            Some(t) => Some(t),
+            None => self.croner_next(),
+        }?;
+        self.last = next;
+        Some(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Offset;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -472,6 +573,73 @@ mod tests {
         );
         // Without catchup: only the latest hour.
         assert_eq!(step(&s, &clock, None, false).due.len(), 1);
+    }
+
+    /// The fast walk and croner agree, fire time for fire time, over years
+    /// of DST changes in zones with unusual ones: a 30-minute change (Lord
+    /// Howe), changes at midnight (Santiago, Havana), a skipped day (Apia,
+    /// 2011), none (Kolkata), and the usual (New York, Berlin).
+    #[test]
+    fn fast_fire_times_match_croner_everywhere() {
+        let zones = [
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "America/Havana",
+            "Pacific/Apia",
+            "Asia/Kolkata",
+        ];
+        let patterns = [
+            "*/5 * * * *",
+            "0 * * * *",
+            "30 * * * *",
+            "*/20 0-3 * * *",
+            "30 2 * * *",
+            "0 0 * * *",
+            "15,45 1-3 * * 1-5",
+            "0 0 L * *",
+            "0 12 * * 1#2",
+            "0 0 29 2 *",
+            "0 0,12 1 * 1",
+            "59 23 31 12 *",
+            "0 9 LW * *",
+        ];
+        for zone in zones {
+            let tz: Tz = zone.parse().unwrap();
+            // Two days before each change of UTC offset in 2011 and 2026,
+            // plus a quiet day.
+            let mut starts = vec![utc("2026-06-15T00:00:00Z")];
+            for year in [2011, 2026] {
+                let mut day = utc(&format!("{year}-01-01T00:00:00Z"));
+                let offset = |t: DateTime<Utc>| t.with_timezone(&tz).offset().fix();
+                while day.year() == year {
+                    let next = day + chrono::Duration::days(1);
+                    if offset(day) != offset(next) {
+                        starts.push(day - chrono::Duration::days(2));
+                    }
+                    day = next;
+                }
+            }
+            assert!(starts.len() > 1 || zone == "Asia/Kolkata", "{zone}");
+            for pattern in patterns {
+                let s = Schedule::new(pattern, tz, None, None).unwrap();
+                for from in &starts {
+                    let start = from.with_timezone(&tz);
+                    let until = *from + chrono::Duration::days(5);
+                    let window = |t: &DateTime<Tz>| t.with_timezone(&Utc) < until;
+                    let n = s.cron.iter_after(start).take_while(window).count().max(3);
+                    let fast: Vec<_> = s.fires_after(start).take(n).collect();
+                    let reference: Vec<_> = s.cron.iter_after(start).take(n).collect();
+                    let diff = (0..n).find(|i| fast.get(*i) != reference.get(*i));
+                    assert_eq!(
+                        diff.map(|i| (i, fast.get(i), reference.get(i))),
+                        None,
+                        "{zone} `{pattern}` from {from}: first difference (index, fast, croner)"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
