@@ -77,6 +77,9 @@ fn ty(t: &Ty, templated: bool) -> Value {
     match t {
         Ty::String | Ty::Cron | Ty::Timezone | Ty::Date => json!({ "type": "string" }),
         Ty::Identifier => json!({ "type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$" }),
+        Ty::TableName => {
+            json!({ "type": "string", "pattern": if templated { "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$|\\{\\{" } else { "^[A-Za-z_][A-Za-z0-9_]{0,62}(\\.[A-Za-z_][A-Za-z0-9_]{0,62})?$" } })
+        }
         Ty::Integer { min } => scalar(json!({ "type": "integer", "minimum": min })),
         Ty::Number => scalar(json!({ "type": "number" })),
         Ty::Bool => scalar(json!({ "type": "boolean" })),

@@ -53,6 +53,41 @@ impl Cancel {
     }
 }
 
+/// The URL with its password replaced by `***` (for messages).
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host...
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+        return url.to_string();
+    }
+    // key=value form: password=...
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The password of a connection URL, if it has one (a secret to redact).
+pub fn password_of(url: &str) -> Option<String> {
+    if let Some((_, rest)) = url.split_once("://") {
+        let (auth, _) = rest.split_once('@')?;
+        let (_, pw) = auth.split_once(':')?;
+        return (!pw.is_empty()).then(|| pw.to_string());
+    }
+    url.split_whitespace()
+        .find_map(|kv| match kv.split_once('=') {
+            Some(("password", pw)) if !pw.is_empty() => Some(pw.to_string()),
+            _ => None,
+        })
+}
+
 /// Where a task's output lines go: its attempt's log file (created on the
 /// first line, so silent tasks cost no file) and the console, prefixed by
 /// the task id.
@@ -62,6 +97,36 @@ pub struct LogSink {
     task_id: String,
     file: Mutex<Option<std::fs::File>>,
     echo: bool,
+    secrets: Secrets,
+}
+
+/// Values that must never reach a log, `show` or an error message: the
+/// environment variables a connection or an `on_failure` action was
+/// rendered from, and connection passwords.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets(Arc<Vec<String>>);
+
+impl Secrets {
+    pub fn new(mut values: Vec<String>) -> Secrets {
+        // Very short values would redact half of every message; longest
+        // first, so a secret that contains another is replaced whole.
+        values.retain(|v| v.len() >= 4);
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Secrets(Arc::new(values))
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if !self.0.iter().any(|s| text.contains(s.as_str())) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = text.to_string();
+        for s in self.0.iter() {
+            out = out.replace(s.as_str(), "***");
+        }
+        std::borrow::Cow::Owned(out)
+    }
 }
 
 impl LogSink {
@@ -71,11 +136,19 @@ impl LogSink {
             task_id: task_id.to_string(),
             file: Mutex::new(None),
             echo,
+            secrets: Secrets::default(),
         }
+    }
+
+    /// The same sink, redacting `secrets` from every line.
+    pub fn with_secrets(mut self, secrets: Secrets) -> LogSink {
+        self.secrets = secrets;
+        self
     }
 
     /// Writes one line (without its newline).
     pub fn line(&self, line: &str) {
+        let line = self.secrets.redact(line);
         if let Ok(mut slot) = self.file.lock() {
             if slot.is_none() {
                 if let Some(dir) = self.path.parent() {
@@ -114,6 +187,11 @@ pub struct TaskContext {
     pub upstream_outputs: serde_json::Map<String, serde_json::Value>,
     /// The pipeline's named connections, rendered for this run.
     pub connections: Arc<std::collections::BTreeMap<String, String>>,
+    /// The run's open connections (`sql`, `predict`, `wait_for`).
+    #[cfg(feature = "sql")]
+    pub pool: Arc<crate::conn::Pool>,
+    /// What must not be shown (see [`Secrets`]).
+    pub secrets: Secrets,
     /// A directory of the attempt's own, created on demand.
     pub scratch_dir: PathBuf,
     pub log: Arc<LogSink>,

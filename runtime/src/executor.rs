@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::context::{LogSink, StopReason, TaskContext, TaskError, TaskResult, cancel_pair};
+use crate::context::{
+    LogSink, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair, password_of,
+};
 use crate::def::{PipelineDef, TriggerRule};
 use crate::operators::run::Registered;
 use crate::state::{RunState, TaskState};
@@ -129,6 +131,11 @@ struct Exec<'s> {
     retry_timers: Vec<tokio::task::AbortHandle>,
     /// `connections:`, rendered once per run.
     connections: Arc<std::collections::BTreeMap<String, String>>,
+    /// The run's open connections, shared by its tasks.
+    #[cfg(feature = "sql")]
+    pool: Arc<crate::conn::Pool>,
+    /// What logs, errors and outputs must not show.
+    secrets: Secrets,
     /// `for_each` groups: the indices of their instances, in item order.
     groups: HashMap<&'static str, Vec<usize>>,
 }
@@ -192,6 +199,9 @@ pub async fn execute(
         console: std::io::BufWriter::new(std::io::stdout()),
         retry_timers: Vec::new(),
         connections: Arc::default(),
+        #[cfg(feature = "sql")]
+        pool: Arc::default(),
+        secrets: Secrets::default(),
         groups: HashMap::new(),
     };
     for (t, task) in def.tasks.iter().enumerate() {
@@ -200,6 +210,14 @@ pub async fn execute(
         }
     }
     ex.connections = Arc::new(ex.render_connections());
+    ex.secrets = ex.collect_secrets();
+    #[cfg(feature = "sql")]
+    {
+        ex.pool = Arc::new(crate::conn::Pool::new(
+            (*ex.connections).clone(),
+            ex.secrets.clone(),
+        ));
+    }
     if let Some(only) = &req.only {
         for &t in only {
             ex.selected[t] = true;
@@ -299,6 +317,32 @@ impl Exec<'_> {
             }
         }
         out
+    }
+
+    /// The secrets of this run: the values of the environment variables
+    /// that `connections:` and `on_failure:` read, and the passwords of
+    /// the rendered connections.
+    fn collect_secrets(&self) -> Secrets {
+        let mut values = Vec::new();
+        let templates = self
+            .def
+            .connections
+            .iter()
+            .map(|(_, t)| *t)
+            .chain(self.def.on_failure.iter().map(|a| a.params));
+        for template in templates {
+            for name in template::env_names(template) {
+                if let Ok(v) = std::env::var(&name) {
+                    values.push(v);
+                }
+            }
+        }
+        for url in self.connections.values() {
+            if let Some(pw) = password_of(url) {
+                values.push(pw);
+            }
+        }
+        Secrets::new(values)
     }
 
     fn count(c: &mut Counts, state: TaskState) {
@@ -410,7 +454,8 @@ impl Exec<'_> {
     fn say(&mut self, line: impl FnOnce() -> String) {
         use std::io::Write;
         if self.opts.echo {
-            let _ = writeln!(self.console, "{}", line());
+            let line = line();
+            let _ = writeln!(self.console, "{}", self.secrets.redact(&line));
         }
     }
 
@@ -496,13 +541,18 @@ impl Exec<'_> {
             params: self.run.params.clone(),
             upstream_outputs,
             connections: self.connections.clone(),
+            #[cfg(feature = "sql")]
+            pool: self.pool.clone(),
+            secrets: self.secrets.clone(),
             scratch_dir: self
                 .opts
                 .log_dir
                 .join(&self.run_id)
                 .join(task.id)
                 .join(format!("{attempt}.scratch")),
-            log: Arc::new(LogSink::new(log_path, task.id, self.opts.echo)),
+            log: Arc::new(
+                LogSink::new(log_path, task.id, self.opts.echo).with_secrets(self.secrets.clone()),
+            ),
             cancel,
         });
         let mut fut = (op.run)(ctx, params);
@@ -595,7 +645,11 @@ impl Exec<'_> {
                     TaskError::Failed { exit_code, .. } => *exit_code,
                     _ => None,
                 };
-                (e.outcome(), code, Some(e.to_string()))
+                (
+                    e.outcome(),
+                    code,
+                    Some(self.secrets.redact(&e.to_string()).into_owned()),
+                )
             }
         };
         match instant {
@@ -627,7 +681,9 @@ impl Exec<'_> {
         let mut work = Vec::new();
         match result {
             Ok(output) => {
-                let text = output.as_ref().map(|o| o.to_string());
+                let text = output
+                    .as_ref()
+                    .map(|o| self.secrets.redact(&o.to_string()).into_owned());
                 if let Some(o) = output {
                     self.record_output(t, o);
                 }
@@ -799,8 +855,14 @@ impl Exec<'_> {
                 params: self.run.params.clone(),
                 upstream_outputs: serde_json::Map::new(),
                 connections: self.connections.clone(),
+                #[cfg(feature = "sql")]
+                pool: self.pool.clone(),
+                secrets: self.secrets.clone(),
                 scratch_dir: dir.join("scratch"),
-                log: Arc::new(LogSink::new(dir.join("1.log"), &name, self.opts.echo)),
+                log: Arc::new(
+                    LogSink::new(dir.join("1.log"), &name, self.opts.echo)
+                        .with_secrets(self.secrets.clone()),
+                ),
                 cancel,
             });
             let result = tokio::spawn((op.run)(ctx, params)).await;

@@ -11,12 +11,16 @@ pub mod spec;
 
 #[cfg(feature = "rt")]
 pub mod cli;
+#[cfg(feature = "sql")]
+pub mod conn;
 #[cfg(feature = "rt")]
 pub mod context;
 #[cfg(feature = "rt")]
 pub mod def;
 #[cfg(feature = "rt")]
 pub mod executor;
+#[cfg(feature = "sql")]
+pub mod rows;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "schedule")]

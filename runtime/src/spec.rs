@@ -30,6 +30,9 @@ pub enum Ty {
     Cron,
     /// An IANA time zone name.
     Timezone,
+    /// A table name: an SQL identifier (`predictions`), optionally with
+    /// its schema (`analytics.predictions`).
+    TableName,
     /// One of a closed set of strings.
     Enum(&'static [&'static str]),
     /// A list whose every element has the given type.
@@ -104,6 +107,10 @@ impl Ty {
             Ty::Date => "a date (2026-01-01) or an RFC 3339 date-time".into(),
             Ty::Cron => "a cron expression".into(),
             Ty::Timezone => "an IANA time zone name".into(),
+            Ty::TableName => {
+                "a table name (letters, digits and _, as in predictions or analytics.predictions)"
+                    .into()
+            }
             Ty::Enum(values) => format!("one of {}", values.join(", ")),
             Ty::List(inner) => format!("a list of {}", strip_article(&inner.describe())),
             Ty::Map(_) => "a mapping".into(),
@@ -158,6 +165,21 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
 }
 
 /// Whether `text` is a valid identifier (task id, pipeline name).
+/// A table name: `name` or `schema.name`, each an SQL identifier
+/// (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes, PostgreSQL's limit).
+pub fn is_table_name(name: &str) -> bool {
+    let ident = |p: &str| {
+        let b = p.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    };
+    let mut parts = name.split('.');
+    let n = name.split('.').count();
+    n <= 2 && parts.all(ident)
+}
+
 pub fn is_identifier(text: &str) -> bool {
     let b = text.as_bytes();
     !b.is_empty()

@@ -50,6 +50,39 @@ impl Object for EnvObject {
     }
 }
 
+/// The environment variables a template reads (`env.NAME`,
+/// `env["NAME"]`): their values are secrets when the template renders a
+/// connection.
+pub fn env_names(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = template.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    while let Some(pos) = template[i..].find("env") {
+        let at = i + pos;
+        i = at + 3;
+        if at > 0 && ident(bytes[at - 1]) {
+            continue;
+        }
+        let rest = &template[at + 3..];
+        let name: String = if let Some(r) = rest.strip_prefix('.') {
+            r.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        } else if let Some(r) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['")) {
+            r.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        } else {
+            continue;
+        };
+        if !name.is_empty() {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// A template environment with chime's filters.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();

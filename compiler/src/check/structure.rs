@@ -119,6 +119,7 @@ pub fn check_value(
         }
         (Ty::String | Ty::Cron | Ty::Timezone | Ty::Date, Value::Str { .. }) => true,
         (Ty::Identifier, Value::Str { text, .. }) => spec::is_identifier(text) || templated_string,
+        (Ty::TableName, Value::Str { text, .. }) => spec::is_table_name(text) || templated_string,
         (Ty::Integer { min }, Value::Int(i)) => i >= min,
         (Ty::Number, Value::Int(_) | Value::Float(_)) => true,
         (Ty::Bool, Value::Bool(_)) => true,

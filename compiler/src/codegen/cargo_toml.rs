@@ -4,13 +4,34 @@ use std::path::Path;
 
 use crate::ir::Ir;
 
-/// Runtime features the pipeline needs. Operators with heavy dependencies
-/// (http, sql, predict) will each get a feature of their own, enabled only
-/// when a task uses them, so a pipeline without `predict` never compiles an
-/// inference engine; today the runtime implements `noop` and `shell`, both
-/// in `rt`.
-fn features(_ir: &Ir) -> Vec<&'static str> {
-    vec!["rt"]
+/// Runtime features the pipeline needs: `rt`, plus one per operator with
+/// heavy dependencies, enabled only when a task (or an `on_failure`
+/// action) uses it, so a pipeline without `predict` never compiles an
+/// inference engine, and one without `sql` no PostgreSQL client.
+pub fn features(ir: &Ir) -> Vec<&'static str> {
+    let mut out = vec!["rt"];
+    let uses = ir
+        .tasks
+        .iter()
+        .map(|t| (t.operator.as_str(), &t.params))
+        .chain(ir.on_failure.iter().map(|(op, p)| (op.as_str(), p)));
+    for (op, params) in uses {
+        let feature = match op {
+            "sql" => Some("sql"),
+            "predict" => Some("predict"),
+            "http" => Some("http"),
+            "wait_for" if params.get("sql").is_some() => Some("sql"),
+            "wait_for" if params.get("url").is_some() => Some("http"),
+            _ => None,
+        };
+        if let Some(f) = feature {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out[1..].sort_unstable();
+    out
 }
 
 pub fn render(ir: &Ir, runtime_dir: &Path) -> String {

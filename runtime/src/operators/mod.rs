@@ -8,12 +8,20 @@
 
 use crate::spec::{Object, Ty, field};
 
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "rt")]
 pub mod noop;
+#[cfg(feature = "predict")]
+pub mod predict;
 #[cfg(feature = "rt")]
 pub mod run;
 #[cfg(feature = "rt")]
 pub mod shell;
+#[cfg(feature = "sql")]
+pub mod sql;
+#[cfg(feature = "rt")]
+pub mod wait_for;
 
 /// A built-in operator: its name, what it does and its parameters.
 #[derive(Debug)]
@@ -124,7 +132,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
                         fields: &[
                             field("csv", Ty::String, false, "A CSV file."),
                             field("parquet", Ty::String, false, "A Parquet file."),
-                            field("table", Ty::String, false, "A table on `connection`."),
+                            field("table", Ty::TableName, false, "A table on `connection`."),
                             field(
                                 "connection",
                                 Ty::String,
@@ -184,13 +192,19 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 field("query", Ty::String, false, "The SQL to run."),
                 field("file", Ty::String, false, "A file holding the SQL to run."),
                 field(
+                    "args",
+                    Ty::List(&Ty::Json),
+                    false,
+                    "Values bound to the statement's parameters (`?` on SQLite, `$1` on PostgreSQL), in order.",
+                ),
+                field(
                     "output",
                     Ty::Either(
                         &Ty::String,
                         &Ty::Object(&Object {
                             what: "`sql` output",
                             fields: &[
-                                field("table", Ty::String, true, "The table to write."),
+                                field("table", Ty::TableName, true, "The table to write."),
                                 field(
                                     "connection",
                                     Ty::String,
@@ -248,7 +262,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
 /// The built-in operators this runtime can run today; `chime build`
 /// refuses a pipeline that uses another (`chime check` accepts every
 /// operator of SPEC §3).
-pub const IMPLEMENTED: &[&str] = &["noop", "shell"];
+pub const IMPLEMENTED: &[&str] = &["http", "noop", "predict", "shell", "sql", "wait_for"];
 
 /// The built-in operator called `name`.
 pub fn builtin(name: &str) -> Option<&'static OperatorSpec> {

@@ -39,5 +39,28 @@ pub fn builtins() -> Vec<Registered> {
             run: |c, p| Box::pin(shell::run(c, p)),
             instant: false,
         },
+        #[cfg(feature = "http")]
+        Registered {
+            name: "http",
+            run: |c, p| Box::pin(super::http::run(c, p)),
+            instant: false,
+        },
+        Registered {
+            name: "wait_for",
+            run: |c, p| Box::pin(super::wait_for::run(c, p)),
+            instant: false,
+        },
+        #[cfg(feature = "predict")]
+        Registered {
+            name: "predict",
+            run: |c, p| Box::pin(super::predict::run(c, p)),
+            instant: false,
+        },
+        #[cfg(feature = "sql")]
+        Registered {
+            name: "sql",
+            run: |c, p| Box::pin(super::sql::run(c, p)),
+            instant: false,
+        },
     ]
 }

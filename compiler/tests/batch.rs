@@ -1,0 +1,359 @@
+//! Batch serving end to end: `sql` and `predict` on SQLite and on a real
+//! PostgreSQL server (started by the test), re-running a day with
+//! `replace_partition`, the errors a user meets (a malformed CSV row, a
+//! missing column, a model that does not fit, a refused connection) and
+//! that each leaves the target table as it was, secrets kept out of logs,
+//! and the demand-forecast example.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::pg::Postgres;
+use common::*;
+
+fn data(file: &str) -> PathBuf {
+    root().join("tests/data").join(file)
+}
+
+/// Runs the batch pipeline in a fresh working directory with `db` as its
+/// connection and `input` as the rows to score.
+fn run_batch(
+    bin: &Path,
+    db: &str,
+    input: &Path,
+    extra_env: &[(&str, &str)],
+) -> (Run, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24"])
+        .env("BATCH_DB", db)
+        .env("MODEL", data("logreg16.onnx"))
+        .env("INPUT", input)
+        .envs(extra_env.iter().copied())
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+    };
+    (r, dir)
+}
+
+/// onnxruntime's predictions for the sample (tests/data/make_logreg.py).
+fn expected() -> Vec<(i64, i64, f64)> {
+    std::fs::read_to_string(data("logreg16_expected.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Rows of `scores` as (id, label, probabilities_1, ds), ordered by id.
+fn check_scores(rows: &[(i64, i64, f64, String)]) {
+    let want = expected();
+    assert_eq!(rows.len(), want.len(), "one row per input row");
+    for ((id, label, p1, ds), (wid, wlabel, wp1)) in rows.iter().zip(&want) {
+        assert_eq!((id, label), (wid, wlabel), "row {id}");
+        assert!(
+            (p1 - wp1).abs() < 1e-5,
+            "row {id}: {p1} vs onnxruntime's {wp1}"
+        );
+        assert_eq!(ds, "2026-11-24");
+    }
+}
+
+fn sqlite_scores(db: &Path) -> Vec<(i64, i64, f64, String)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut s = c
+        .prepare("SELECT id, label, probabilities_1, ds FROM scores ORDER BY id")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The sample with one line replaced.
+fn broken_sample(dir: &Path, line: usize, with: &str) -> PathBuf {
+    let text = std::fs::read_to_string(data("logreg16_sample.csv")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{},", line - 2)) {
+                with
+            } else {
+                l
+            }
+        })
+        .collect();
+    write(dir, "broken.csv", &(lines.join("\n") + "\n"))
+}
+
+#[test]
+fn sql_and_predict_on_sqlite() {
+    let bin = build("batch");
+    let work = tempfile::tempdir().unwrap();
+    let db = work.path().join("app.db");
+    let url = format!("sqlite://{}", db.display());
+
+    let (r, dir) = run_batch(&bin, &url, &data("logreg16_sample.csv"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // Bound, not spliced: the note went in as it was written.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/events.csv")).unwrap(),
+        "id,note\n7,\"it's \"\"quoted\"\"; DROP TABLE events; --\"\n"
+    );
+    check_scores(&sqlite_scores(&db));
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert!(
+        show.contains("\"rows\":200") && show.contains("\"batches\":4"),
+        "{show}"
+    );
+    assert!(show.contains("\"n\":200"), "count's output: {show}");
+
+    // The same day again (another state directory): still one set of rows.
+    let (r, _dir2) = run_batch(&bin, &url, &data("logreg16_sample.csv"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    check_scores(&sqlite_scores(&db));
+
+    // Errors: each names the file/row/column, and the table is unchanged.
+    let before = sqlite_scores(&db);
+    let cases = [
+        (
+            broken_sample(
+                work.path(),
+                7,
+                "5,row 5,1,2,x3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+            ),
+            "line 7, column `f2`: `x3` is not a number",
+        ),
+        (
+            broken_sample(work.path(), 9, "7,row 7,1,2,3"),
+            "line 9: 5 fields, but the header has 18",
+        ),
+        (
+            write(work.path(), "missing.csv", "id,name,f0\n1,a,0.5\n"),
+            "the input has no column `f1`",
+        ),
+    ];
+    for (input, message) in cases {
+        let (r, _d) = run_batch(&bin, &url, &input, &[]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(
+            r.stdout.contains(message),
+            "want `{message}` in:\n{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("score"), "names the task: {}", r.stdout);
+        assert_eq!(sqlite_scores(&db), before, "the table is as it was");
+    }
+    // A model that does not fit the features.
+    let (r, _d) = run_batch(
+        &bin,
+        &url,
+        &data("logreg16_sample.csv"),
+        &[(
+            "MODEL",
+            root()
+                .join("examples/demand_forecast/model/demand.onnx")
+                .to_str()
+                .unwrap(),
+        )],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("takes 3 features per row, but `features` lists 16"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sqlite_scores(&db), before);
+}
+
+#[test]
+fn sql_and_predict_on_postgres_and_secrets_stay_out_of_logs() {
+    let bin = build("batch");
+    let pg = Postgres::start();
+    pg.create_db("app");
+    // The server trusts local connections, so any password works: the
+    // point is that it never shows.
+    let url = format!("postgres://chime:hunter2secret@127.0.0.1:{}/app", pg.port);
+    let pg_scores = || -> Vec<(i64, i64, f64, String)> {
+        pg.psql(
+            "app",
+            "SELECT id, label, probabilities_1, ds FROM scores ORDER BY id",
+        )
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].to_string(),
+            )
+        })
+        .collect()
+    };
+
+    let (r, dir) = run_batch(&bin, &url, &data("logreg16_sample.csv"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/events.csv")).unwrap(),
+        "id,note\n7,\"it's \"\"quoted\"\"; DROP TABLE events; --\"\n"
+    );
+    check_scores(&pg_scores());
+    let (r, _d) = run_batch(&bin, &url, &data("logreg16_sample.csv"), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    check_scores(&pg_scores());
+
+    // A malformed row: rolled back.
+    let before = pg_scores();
+    let work = tempfile::tempdir().unwrap();
+    let bad = broken_sample(
+        work.path(),
+        150,
+        "148,row 148,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,oops",
+    );
+    let (r, _d) = run_batch(&bin, &url, &bad, &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("line 150, column `f15`: `oops` is not a number"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        pg_scores(),
+        before,
+        "the rows of batches before the bad one were rolled back"
+    );
+
+    // Refused: a port nobody listens on. The message names the connection
+    // and hides the password, in the console, the logs and `show`.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = format!("postgres://chime:hunter2secret@127.0.0.1:{closed}/app");
+    let (r, dir) = run_batch(&bin, &refused, &data("logreg16_sample.csv"), &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains("connection `db`"), "{}", r.stdout);
+    assert!(r.stdout.contains("refused"), "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    let logs = run(&bin, dir.path(), &["logs", RUN_ID, "setup"]).stdout;
+    let mut files = String::new();
+    for entry in walk(dir.path()) {
+        files.push_str(&String::from_utf8_lossy(
+            &std::fs::read(entry).unwrap_or_default(),
+        ));
+    }
+    for text in [&r.stdout, &show, &logs, &files] {
+        assert!(!text.contains("hunter2secret"), "a secret leaked:\n{text}");
+    }
+    assert!(show.contains("***"), "{show}");
+}
+
+/// Every file under `dir` (logs and the state database).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_demand_forecast_example_replaces_its_day() {
+    let root = root();
+    let out = root.join("target/e2e-bin/demand_forecast");
+    let status = chime()
+        .arg("build")
+        .arg(root.join("examples/demand_forecast/pipeline.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The example reads data/ and model/ relative to its directory.
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["data", "model"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for f in std::fs::read_dir(root.join("examples/demand_forecast").join(sub)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).unwrap();
+        }
+    }
+    let bin = out.join("demand_forecast");
+    for date in ["2026-03-01", "2026-03-02"] {
+        let r = run(&bin, dir.path(), &["run", "--date", date]);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+    }
+    // Re-running a day (after clearing its run) replaces its rows.
+    let runs = run(&bin, dir.path(), &["runs"]).stdout;
+    let run_id = runs
+        .split_whitespace()
+        .find(|w| w.starts_with("manual__2026-03-02"))
+        .unwrap_or_else(|| panic!("no run of 2026-03-02 in:\n{runs}"))
+        .to_string();
+    let r = run(
+        &bin,
+        dir.path(),
+        &["clear", &run_id, "--task", "features", "--downstream"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-03-02"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+
+    // What the ordering service runs.
+    let c = rusqlite::Connection::open(dir.path().join("out/forecast.db")).unwrap();
+    let per_day: Vec<(String, i64)> = c
+        .prepare("SELECT ds, count(*) FROM demand_forecast GROUP BY ds ORDER BY ds")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        per_day,
+        [
+            ("2026-03-01".to_string(), 48),
+            ("2026-03-02".to_string(), 48)
+        ]
+    );
+    let (lo, hi): (f64, f64) = c
+        .query_row(
+            "SELECT min(units), max(units) FROM demand_forecast",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        lo > 0.0 && hi < 100.0,
+        "forecasts in the data's range: {lo}..{hi}"
+    );
+}

@@ -1,0 +1,107 @@
+//! Helpers shared by the end-to-end tests: one target directory and crate
+//! cache for every `chime build`, running binaries, reading `show`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub mod pg;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// `chime`, with the target directory and crate cache shared by every
+/// end-to-end test.
+pub fn chime() -> Command {
+    let root = root();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chime"));
+    c.env("CHIME_TARGET_DIR", root.join("target/e2e"))
+        .env("XDG_CACHE_HOME", root.join("target/e2e-cache"));
+    c
+}
+
+/// Builds tests/e2e/<name>.yaml and returns the binary.
+pub fn build(name: &str) -> PathBuf {
+    let root = root();
+    // One output directory per test, so tests building the same pipeline
+    // in parallel do not replace each other's binary.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "_");
+    let out = root.join("target/e2e-bin").join(test);
+    let status = chime()
+        .arg("build")
+        .arg(root.join("tests/e2e").join(format!("{name}.yaml")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run chime build");
+    assert!(status.success(), "chime build {name} failed");
+    out.join(name)
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+}
+
+pub fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
+    let out: Output = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run the pipeline");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+    }
+}
+
+pub fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+/// The state column of `show` for each task.
+pub fn states(show: &str) -> Vec<(String, String)> {
+    show.lines()
+        .skip(2)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect()
+}
+
+pub fn state_of(show: &str, task: &str) -> String {
+    states(show)
+        .into_iter()
+        .find(|(t, _)| t == task)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{task} not in\n{show}"))
+}
+
+pub fn wait_for(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn alive(pid: i32) -> bool {
+    // A zombie is dead for our purpose; /proc/<pid>/stat says which.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+pub const RUN_ID: &str = "manual__2026-11-24T00:00:00+00:00";

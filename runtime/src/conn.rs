@@ -1,0 +1,289 @@
+//! Connections: `connections:` in the pipeline, rendered once per run,
+//! opened on first use and shared by the run's tasks.
+//!
+//! A connection value is a URL: `sqlite://path/to.db` (relative to the
+//! working directory; `sqlite::memory:` for a private in-memory database)
+//! or `postgres://user:password@host:port/db` (`postgresql://` too, and
+//! libpq's `key=value` form). The [`Pool`] keeps the connections a run has
+//! opened and hands an idle one to the next task that asks, so a chain of
+//! tasks on one database opens it once; tasks that use one connection at
+//! the same moment get one each.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub use crate::context::{Secrets, password_of, redact_url};
+
+/// What a connection URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Target {
+    /// Reads a connection URL.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let url = url.trim();
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Ok(Target::Sqlite(":memory:".into()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("`sqlite://` needs a path, as in sqlite://data/app.db".into());
+            }
+            return Ok(Target::Sqlite(path.to_string()));
+        }
+        if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.contains("host=")
+            || url.contains("dbname=")
+        {
+            return Ok(Target::Postgres(url.to_string()));
+        }
+        Err(format!(
+            "`{}` is not a connection URL chime knows: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
+            redact_url(url)
+        ))
+    }
+}
+
+/// An open connection.
+pub enum Conn {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<postgres::Client>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Sqlite(_) => "Conn::Sqlite",
+            Conn::Postgres(_) => "Conn::Postgres",
+        })
+    }
+}
+
+/// How long a connection attempt to PostgreSQL may take.
+const CONNECT_TIMEOUT_S: u64 = 10;
+
+impl Conn {
+    fn open(target: &Target) -> Result<Conn, String> {
+        match target {
+            Target::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path)
+                    .map_err(|e| format!("cannot open the SQLite database {path}: {e}"))?;
+                // Readers and a writer at once (a query streamed into a table
+                // of the same database) need WAL; wait for locks, do not fail.
+                c.busy_timeout(std::time::Duration::from_secs(30))
+                    .map_err(|e| e.to_string())?;
+                if path != ":memory:" {
+                    let _: Option<String> = c
+                        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                        .ok();
+                }
+                Ok(Conn::Sqlite(c))
+            }
+            Target::Postgres(url) => {
+                let mut config: postgres::Config = url.parse().map_err(|e| {
+                    format!("cannot read the PostgreSQL URL {}: {e}", redact_url(url))
+                })?;
+                if config.get_connect_timeout().is_none() {
+                    config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
+                }
+                let client = config.connect(postgres::NoTls).map_err(|e| {
+                    format!(
+                        "cannot connect to PostgreSQL at {}: {}",
+                        redact_url(url),
+                        pg_error(&e)
+                    )
+                })?;
+                Ok(Conn::Postgres(Box::new(client)))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Conn::Sqlite(_) => "SQLite",
+            Conn::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// A PostgreSQL error with its server message and detail, or the cause of
+/// a connection failure (the `postgres` crate's Display says only "error
+/// connecting to server").
+pub fn pg_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut m = db.message().to_string();
+        if let Some(d) = db.detail() {
+            m.push_str(&format!(" ({d})"));
+        }
+        return m;
+    }
+    let mut m = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        m.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    m
+}
+
+/// The run's connections: their rendered URLs and the ones open now.
+#[derive(Debug, Default)]
+pub struct Pool {
+    urls: std::collections::BTreeMap<String, String>,
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
+    pub secrets: Secrets,
+}
+
+/// A connection lent by the [`Pool`]; it goes back when dropped.
+#[derive(Debug)]
+pub struct Lease<'a> {
+    pool: &'a Pool,
+    name: String,
+    conn: Option<Conn>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock()) {
+            // A PostgreSQL connection that broke is not worth keeping.
+            if let Conn::Postgres(c) = &conn {
+                if c.is_closed() {
+                    return;
+                }
+            }
+            idle.entry(self.name.clone()).or_default().push(conn);
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(urls: std::collections::BTreeMap<String, String>, secrets: Secrets) -> Pool {
+        Pool {
+            urls,
+            idle: Mutex::default(),
+            secrets,
+        }
+    }
+
+    /// The names of the pipeline's connections.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.urls.keys().map(String::as_str)
+    }
+
+    /// What connection `name` points at.
+    pub fn target(&self, name: &str) -> Result<Target, String> {
+        let url = self.urls.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.names().collect();
+            if known.is_empty() {
+                format!("no connection `{name}`: the pipeline has no `connections:`")
+            } else {
+                format!(
+                    "no connection `{name}` (the pipeline's connections: {}); \
+                     if it is listed, its template did not render: see the run's first lines",
+                    known.join(", ")
+                )
+            }
+        })?;
+        Target::parse(url).map_err(|e| format!("connection `{name}`: {e}"))
+    }
+
+    /// A connection to `name`: an idle one of this run, or a new one.
+    pub fn get(&self, name: &str) -> Result<Lease<'_>, String> {
+        let reused = self
+            .idle
+            .lock()
+            .ok()
+            .and_then(|mut idle| idle.get_mut(name).and_then(Vec::pop));
+        let conn = match reused {
+            Some(c) => c,
+            None => {
+                let target = self.target(name)?;
+                Conn::open(&target).map_err(|e| format!("connection `{name}`: {e}"))?
+            }
+        };
+        Ok(Lease {
+            pool: self,
+            name: name.to_string(),
+            conn: Some(conn),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_and_passwords_hidden() {
+        assert_eq!(
+            Target::parse("sqlite://data/x.db"),
+            Ok(Target::Sqlite("data/x.db".into()))
+        );
+        assert!(matches!(
+            Target::parse("postgres://u:pw@localhost:5432/db"),
+            Ok(Target::Postgres(_))
+        ));
+        let err = Target::parse("mysql://u:hunter22@h/db").unwrap_err();
+        assert!(!err.contains("hunter22"), "{err}");
+        assert_eq!(
+            redact_url("postgres://u:hunter22@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("host=h user=u password=hunter22"),
+            "host=h user=u password=***"
+        );
+        assert_eq!(
+            password_of("postgres://u:hunter22@h/db").as_deref(),
+            Some("hunter22")
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let s = Secrets::new(vec!["hunter22".into(), "ab".into()]);
+        assert_eq!(s.redact("pw hunter22 ab"), "pw *** ab");
+    }
+
+    #[test]
+    fn a_chain_of_uses_opens_one_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/x.db", dir.path().display());
+        let pool = Pool::new([("db".to_string(), url)].into(), Secrets::default());
+        {
+            let mut c = pool.get("db").unwrap();
+            let Conn::Sqlite(c) = &mut *c else { panic!() };
+            c.execute_batch("CREATE TEMP TABLE t(x)").unwrap();
+        }
+        // The same connection comes back: its TEMP table is still there.
+        let mut c = pool.get("db").unwrap();
+        let Conn::Sqlite(c) = &mut *c else { panic!() };
+        c.execute_batch("INSERT INTO t VALUES (1)").unwrap();
+        assert!(
+            pool.get("nope")
+                .unwrap_err()
+                .contains("no connection `nope`")
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! `predict`: batch inference with an ONNX model.
+//!
+//! The model is loaded and checked once per task: one input of rank 2
+//! whose width is the number of `features`; it is then run on a batch of
+//! zeros, which fixes the output columns before any row is read. Rows are
+//! streamed from the input (CSV or a query) in batches of `batch_size`:
+//! the `features` columns, in order, become the model's input; the `keep`
+//! columns are copied through; each model output becomes one column
+//! (`label`) or, when it has several values per row, one column per value
+//! (`probabilities_0`, `probabilities_1`, ...). Nothing is visible in the
+//! output until the last batch is written (see `rows::Writer`).
+//!
+//! Inference runs in pure Rust (tract). tract implements the standard ONNX
+//! operators and ai.onnx.ml's TreeEnsembleClassifier, but not
+//! LinearClassifier, LinearRegressor or TreeEnsembleRegressor: export
+//! linear models with standard operators (MatMul, Add, Sigmoid/Softmax),
+//! as `examples/demand_forecast/train.py` does.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
+
+use super::sql::{describe, ds_of, output_of};
+use crate::context::{TaskContext, TaskError, TaskResult};
+use crate::rows::{self, Cell, Input, Output, RowSink, Want, Writer};
+
+const DEFAULT_BATCH: usize = 4096;
+
+pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
+    let job = Job::from_params(&params).map_err(TaskError::failed)?;
+    let c = ctx.clone();
+    let out = tokio::task::spawn_blocking(move || job.run(&c))
+        .await
+        .map_err(|e| TaskError::failed(format!("the predict task stopped: {e}")))?;
+    out.map(Some).map_err(TaskError::failed)
+}
+
+#[derive(Debug)]
+struct Job {
+    model: String,
+    input: Input,
+    features: Vec<String>,
+    keep: Vec<String>,
+    batch_size: usize,
+    output: Output,
+}
+
+fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Job {
+    fn from_params(p: &serde_json::Value) -> Result<Job, String> {
+        let model = p
+            .get("model")
+            .and_then(|v| v.as_str())
+            .ok_or("`predict` needs `model`")?
+            .to_string();
+        let input = p.get("input").ok_or("`predict` needs `input`")?;
+        let s = |k: &str| input.get(k).and_then(|x| x.as_str());
+        let input = if let Some(csv) = s("csv") {
+            Input::Csv(csv.to_string())
+        } else if s("parquet").is_some() {
+            return Err(
+                "Parquet input needs a binary built with Parquet support, which this one is not"
+                    .into(),
+            );
+        } else if let Some(query) = s("sql") {
+            Input::Sql {
+                connection: s("connection")
+                    .ok_or("`input: {sql}` needs `connection`")?
+                    .to_string(),
+                query: query.to_string(),
+                args: input
+                    .get("args")
+                    .and_then(|a| a.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+            }
+        } else {
+            return Err("`input` needs `csv`, `parquet` or `sql`".into());
+        };
+        let features = strings(p.get("features"));
+        if features.is_empty() {
+            return Err("`features` lists no column".into());
+        }
+        let batch_size = p
+            .get("batch_size")
+            .and_then(|v| v.as_u64())
+            .map_or(DEFAULT_BATCH, |n| n.max(1) as usize);
+        let output = output_of(p.get("output").ok_or("`predict` needs `output`")?, None)?;
+        Ok(Job {
+            model,
+            input,
+            features,
+            keep: strings(p.get("keep")),
+            batch_size,
+            output,
+        })
+    }
+
+    fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
+        let started = Instant::now();
+        let model = Model::load(&self.model, self.features.len(), self.batch_size)?;
+        ctx.log(format!(
+            "model {}: {} features in, outputs {}",
+            self.model,
+            self.features.len(),
+            model.columns.join(", ")
+        ));
+        let mut columns = self.keep.clone();
+        columns.extend(model.columns.iter().cloned());
+        let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
+        let mut sink = Batcher {
+            job: self,
+            model: &model,
+            ctx,
+            feature_at: Vec::new(),
+            keep_at: Vec::new(),
+            x: Vec::with_capacity(self.batch_size * self.features.len()),
+            kept: Vec::with_capacity(self.batch_size),
+            out: Vec::with_capacity(self.batch_size),
+            writer,
+            rows: 0,
+            batches: 0,
+            started,
+            progress: std::io::stderr().is_terminal().then(Instant::now),
+        };
+        rows::read(&self.input, &ctx.pool, &mut sink)?;
+        sink.flush()?;
+        let (rows, batches) = (sink.rows, sink.batches);
+        if sink.progress.is_some() {
+            eprintln!();
+        }
+        sink.writer.finish()?;
+        let secs = started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
+        ctx.log(format!(
+            "{rows} rows in {batches} batches to {} in {secs:.2}s ({rate:.0} rows/s)",
+            describe(&self.output)
+        ));
+        Ok(serde_json::json!({
+            "rows": rows,
+            "batches": batches,
+            "rows_per_second": rate.round(),
+            "seconds": (secs * 1000.0).round() / 1000.0,
+            "output": describe(&self.output),
+        }))
+    }
+}
+
+/// A loaded model, ready for batches of a fixed size.
+struct Model {
+    plan: TypedRunnableModel<TypedModel>,
+    batch: usize,
+    width: usize,
+    columns: Vec<String>,
+}
+
+impl Model {
+    fn load(path: &str, width: usize, batch: usize) -> Result<Model, String> {
+        let fail = |e: TractError| format!("model {path}: {}", chain(&e));
+        let mut model = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| format!("cannot load the model {path}: {}", chain(&e)))?;
+        let inputs = model.input_outlets().map_err(fail)?.to_vec();
+        if inputs.len() != 1 {
+            return Err(format!(
+                "model {path} has {} inputs; `predict` feeds one (the features of each row)",
+                inputs.len()
+            ));
+        }
+        let fact = model.outlet_fact(inputs[0]).map_err(fail)?;
+        let dims: Vec<GenericFactoid<TDim>> = fact.shape.dims().cloned().collect();
+        if let Some(rank) = fact.shape.rank().concretize()
+            && rank != 2
+        {
+            let shown: Vec<String> = dims.iter().map(|d| format!("{d:?}")).collect();
+            return Err(format!(
+                "model {path}: its input has shape [{}]; `predict` needs [rows, features]",
+                shown.join(", ")
+            ));
+        }
+        if let Some(w) = dims
+            .get(1)
+            .and_then(|d| d.concretize())
+            .and_then(|d| d.to_i64().ok())
+            .map(|d| d as usize)
+            && w != width
+        {
+            return Err(format!(
+                "model {path} takes {w} features per row, but `features` lists {width}"
+            ));
+        }
+        let names: Vec<String> = model
+            .output_outlets()
+            .map_err(fail)?
+            .iter()
+            .map(|o| {
+                model
+                    .outlet_label(*o)
+                    .map_or_else(|| model.node(o.node).name.clone(), str::to_string)
+            })
+            .collect();
+        model
+            .set_input_fact(0, f32::fact([batch, width]).into())
+            .map_err(fail)?;
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| {
+                format!(
+                    "model {path} cannot run on [{batch}, {width}] inputs: {}",
+                    chain(&e)
+                )
+            })?;
+        let mut m = Model {
+            plan,
+            batch,
+            width,
+            columns: Vec::new(),
+        };
+        // One batch of zeros: fixes the output columns (and proves the
+        // model runs) before any row is read.
+        let outputs = m.infer(&vec![0.0; batch * width])?;
+        for (name, t) in names.iter().zip(&outputs) {
+            match per_row(t, batch) {
+                1 => m.columns.push(name.clone()),
+                k => m.columns.extend((0..k).map(|j| format!("{name}_{j}"))),
+            }
+        }
+        Ok(m)
+    }
+
+    /// Runs one batch (`x` is `batch * width` values, zero-padded).
+    fn infer(&self, x: &[f32]) -> Result<TVec<TValue>, String> {
+        let input = tract_ndarray::Array2::from_shape_vec((self.batch, self.width), x.to_vec())
+            .map_err(|e| e.to_string())?;
+        self.plan
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(|e| format!("inference failed: {}", chain(&e)))
+    }
+}
+
+/// Values per row of an output tensor.
+fn per_row(t: &Tensor, batch: usize) -> usize {
+    if batch == 0 {
+        1
+    } else {
+        (t.len() / batch).max(1)
+    }
+}
+
+fn chain(e: &TractError) -> String {
+    format!("{e:#}")
+}
+
+/// Reads an output tensor's value `i` (of `len`) as a cell.
+fn cell(t: &Tensor, i: usize) -> Cell {
+    let flat = |t: &Tensor| -> Option<Cell> {
+        Some(match t.datum_type() {
+            DatumType::F32 => Cell::Float(f64::from(*t.as_slice::<f32>().ok()?.get(i)?)),
+            DatumType::F64 => Cell::Float(*t.as_slice::<f64>().ok()?.get(i)?),
+            DatumType::I64 => Cell::Int(*t.as_slice::<i64>().ok()?.get(i)?),
+            DatumType::I32 => Cell::Int(i64::from(*t.as_slice::<i32>().ok()?.get(i)?)),
+            DatumType::Bool => Cell::Int(i64::from(*t.as_slice::<bool>().ok()?.get(i)?)),
+            DatumType::String => Cell::Text(t.as_slice::<String>().ok()?.get(i)?.clone()),
+            _ => return None,
+        })
+    };
+    flat(t).unwrap_or(Cell::Null)
+}
+
+struct Batcher<'a> {
+    job: &'a Job,
+    model: &'a Model,
+    ctx: &'a TaskContext,
+    feature_at: Vec<usize>,
+    keep_at: Vec<usize>,
+    x: Vec<f32>,
+    kept: Vec<Vec<Cell>>,
+    out: Vec<Vec<Cell>>,
+    writer: Writer<'a>,
+    rows: u64,
+    batches: u64,
+    started: Instant,
+    progress: Option<Instant>,
+}
+
+impl Batcher<'_> {
+    fn flush(&mut self) -> Result<(), String> {
+        let n = self.kept.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if self.ctx.is_cancelled() {
+            return Err("stopped".into());
+        }
+        let width = self.model.width;
+        self.x.resize(self.model.batch * width, 0.0);
+        let outputs = self.model.infer(&self.x)?;
+        self.out.clear();
+        for (r, kept) in self.kept.drain(..).enumerate() {
+            let mut row = kept;
+            for t in &outputs {
+                let k = per_row(t, self.model.batch);
+                row.extend((0..k).map(|j| cell(t, r * k + j)));
+            }
+            self.out.push(row);
+        }
+        self.writer.write(&self.out)?;
+        self.x.clear();
+        self.rows += n as u64;
+        self.batches += 1;
+        if let Some(last) = self.progress.as_mut()
+            && last.elapsed().as_millis() >= 250
+        {
+            *last = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(
+                err,
+                "\r{}: {} rows, {:.0} rows/s   ",
+                self.ctx.task_id,
+                self.rows,
+                self.rows as f64 / secs.max(1e-9)
+            );
+            let _ = err.flush();
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for Batcher<'_> {
+    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+        let find = |c: &String| {
+            names.iter().position(|n| n == c).ok_or_else(|| {
+                format!(
+                    "the input has no column `{c}` (its columns: {})",
+                    names.join(", ")
+                )
+            })
+        };
+        self.feature_at = self
+            .job
+            .features
+            .iter()
+            .map(find)
+            .collect::<Result<_, _>>()?;
+        self.keep_at = self.job.keep.iter().map(find).collect::<Result<_, _>>()?;
+        let mut wants = vec![Want::Skip; names.len()];
+        for &i in &self.keep_at {
+            wants[i] = Want::Any;
+        }
+        for &i in &self.feature_at {
+            wants[i] = Want::Number;
+        }
+        Ok(wants)
+    }
+
+    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
+        for (k, &i) in self.feature_at.iter().enumerate() {
+            match cells[i].as_f64() {
+                Some(v) => self.x.push(v as f32),
+                None => {
+                    return Err(format!(
+                        "{}, column `{}`: no value (a feature must be a number)",
+                        at(),
+                        self.job.features[k]
+                    ));
+                }
+            }
+        }
+        self.kept
+            .push(self.keep_at.iter().map(|&i| cells[i].clone()).collect());
+        if self.kept.len() == self.model.batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}

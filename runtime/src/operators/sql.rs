@@ -1,0 +1,423 @@
+//! `sql`: runs SQL on a connection.
+//!
+//! - Without `output`: the statements run in one transaction (all or
+//!   nothing). With `args`, `query` is one statement and the args are bound
+//!   to its parameters (`?`/`?1` on SQLite, `$1` on PostgreSQL), never
+//!   spliced into the text. The output is `{"rows_affected": N}`, plus, for
+//!   a query that returns rows, the first 100 as `rows` and their count.
+//! - With `output`: `query` is one query whose rows are streamed to a CSV
+//!   file (a path) or a table (`{table, connection, mode}`), written in one
+//!   transaction; the output is `{"rows": N, "output": ...}`.
+
+use std::sync::Arc;
+
+use crate::conn::{Conn, Pool, pg_error};
+use crate::context::{TaskContext, TaskError, TaskResult};
+use crate::rows::{self, Cell, Input, Mode, Output, RowSink, Want, Writer};
+
+/// Rows of a query without `output` kept in the task's output.
+const SHOWN_ROWS: usize = 100;
+
+pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
+    let job = Job::from_params(&params).map_err(TaskError::failed)?;
+    let c = ctx.clone();
+    let out = tokio::task::spawn_blocking(move || job.run(&c))
+        .await
+        .map_err(|e| TaskError::failed(format!("the sql task stopped: {e}")))?;
+    out.map(Some).map_err(TaskError::failed)
+}
+
+#[derive(Debug)]
+struct Job {
+    connection: String,
+    sql: String,
+    args: Vec<serde_json::Value>,
+    output: Option<Output>,
+}
+
+/// Reads an `output:` of `sql` or `predict`: a file path, or a mapping.
+pub fn output_of(
+    v: &serde_json::Value,
+    default_connection: Option<&str>,
+) -> Result<Output, String> {
+    if let Some(path) = v.as_str() {
+        return file_output(path);
+    }
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str());
+    if let Some(path) = s("csv") {
+        return Ok(Output::Csv(path.to_string()));
+    }
+    if let Some(path) = s("parquet") {
+        return file_output(&format!("{path}")).and_then(|o| match o {
+            Output::Csv(_) => Err(format!("{path}: a Parquet file must end in .parquet")),
+            other => Ok(other),
+        });
+    }
+    let table = s("table").ok_or("`output` needs `table`, `csv` or `parquet`")?;
+    let connection = s("connection")
+        .or(default_connection)
+        .ok_or("`output` needs `connection` (the connection `table` is on)")?;
+    Ok(Output::Table {
+        connection: connection.to_string(),
+        table: table.to_string(),
+        mode: Mode::parse(s("mode"))?,
+    })
+}
+
+fn file_output(path: &str) -> Result<Output, String> {
+    if path.ends_with(".parquet") {
+        return Err(format!(
+            "{path}: Parquet output needs a binary built with Parquet support, which this one is not"
+        ));
+    }
+    Ok(Output::Csv(path.to_string()))
+}
+
+impl Job {
+    fn from_params(p: &serde_json::Value) -> Result<Job, String> {
+        let connection = p
+            .get("connection")
+            .and_then(|v| v.as_str())
+            .ok_or("`sql` needs `connection`")?
+            .to_string();
+        let sql = match (
+            p.get("query").and_then(|v| v.as_str()),
+            p.get("file").and_then(|v| v.as_str()),
+        ) {
+            (Some(q), _) => q.to_string(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read the SQL file {f}: {e}"))?,
+            (None, None) => return Err("`sql` needs `query` or `file`".into()),
+        };
+        let args = match p.get("args") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            Some(other) => vec![other.clone()],
+        };
+        let output = match p.get("output") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(output_of(v, Some(&connection))?),
+        };
+        Ok(Job {
+            connection,
+            sql,
+            args,
+            output,
+        })
+    }
+
+    fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
+        let pool = &ctx.pool;
+        match &self.output {
+            Some(output) => self.export(ctx, pool, output),
+            None => {
+                let mut conn = pool.get(&self.connection)?;
+                execute(&mut conn, &self.sql, &self.args)
+                    .map_err(|e| format!("connection `{}`: {e}", self.connection))
+            }
+        }
+    }
+
+    fn export(
+        &self,
+        ctx: &TaskContext,
+        pool: &Pool,
+        output: &Output,
+    ) -> Result<serde_json::Value, String> {
+        struct Export<'p> {
+            pool: &'p Pool,
+            output: &'p Output,
+            ds: String,
+            writer: Option<Writer<'p>>,
+            batch: Vec<Vec<Cell>>,
+            ctx: &'p TaskContext,
+        }
+        impl RowSink for Export<'_> {
+            fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+                self.writer = Some(Writer::open(
+                    self.output,
+                    self.pool,
+                    names.to_vec(),
+                    &self.ds,
+                )?);
+                Ok(vec![Want::Any; names.len()])
+            }
+            fn row(&mut self, cells: &[Cell], _at: &dyn Fn() -> String) -> Result<(), String> {
+                self.batch.push(cells.to_vec());
+                if self.batch.len() >= 10_000 {
+                    if self.ctx.is_cancelled() {
+                        return Err("stopped".into());
+                    }
+                    let w = self.writer.as_mut().ok_or("no writer")?;
+                    w.write(&self.batch)?;
+                    self.batch.clear();
+                }
+                Ok(())
+            }
+        }
+        let mut sink = Export {
+            pool,
+            output,
+            ds: ds_of(ctx),
+            writer: None,
+            batch: Vec::new(),
+            ctx,
+        };
+        let input = Input::Sql {
+            connection: self.connection.clone(),
+            query: self.sql.clone(),
+            args: self.args.clone(),
+        };
+        rows::read(&input, pool, &mut sink)?;
+        let mut writer = sink.writer.take().ok_or("the query returned no columns")?;
+        writer.write(&sink.batch)?;
+        let n = writer.finish()?;
+        ctx.log(format!("{n} rows written to {}", describe(output)));
+        Ok(serde_json::json!({ "rows": n, "output": describe(output) }))
+    }
+}
+
+/// The run's logical date, `YYYY-MM-DD` (the partition of `replace_partition`).
+pub fn ds_of(ctx: &TaskContext) -> String {
+    chrono::DateTime::parse_from_rfc3339(&ctx.logical_date)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| ctx.logical_date.chars().take(10).collect())
+}
+
+pub fn describe(output: &Output) -> String {
+    match output {
+        Output::Csv(p) => p.clone(),
+        Output::Table {
+            connection, table, ..
+        } => format!("{connection}.{table}"),
+    }
+}
+
+/// Whether the SQL manages its own transaction.
+fn has_transaction(sql: &str) -> bool {
+    sql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .any(|w| w.eq_ignore_ascii_case("BEGIN") || w.eq_ignore_ascii_case("COMMIT"))
+}
+
+/// Runs statements (no `output`), in one transaction.
+fn execute(
+    conn: &mut Conn,
+    sql: &str,
+    args: &[serde_json::Value],
+) -> Result<serde_json::Value, String> {
+    match conn {
+        Conn::Sqlite(c) => {
+            let own = !has_transaction(sql);
+            if own {
+                c.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+            }
+            let result = sqlite_execute(c, sql, args);
+            if own {
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                let done = c.execute_batch(end).map_err(|e| e.to_string());
+                if result.is_ok() {
+                    done?;
+                }
+            }
+            result
+        }
+        Conn::Postgres(c) => {
+            if args.is_empty() {
+                // One simple query: PostgreSQL runs its statements as one
+                // transaction unless the SQL has its own.
+                let messages = c.simple_query(sql).map_err(|e| pg_error(&e))?;
+                let mut affected = 0u64;
+                let mut rows = Vec::new();
+                let mut count = 0u64;
+                for m in messages {
+                    match m {
+                        postgres::SimpleQueryMessage::CommandComplete(n) => affected += n,
+                        postgres::SimpleQueryMessage::Row(r) => {
+                            count += 1;
+                            if rows.len() < SHOWN_ROWS {
+                                let obj: serde_json::Map<String, serde_json::Value> = r
+                                    .columns()
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, col)| {
+                                        let v = r.get(i).map_or(serde_json::Value::Null, |t| {
+                                            Cell::infer(t).to_json()
+                                        });
+                                        (col.name().to_string(), v)
+                                    })
+                                    .collect();
+                                rows.push(serde_json::Value::Object(obj));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(result_json(affected, rows, count))
+            } else {
+                let stmt = c.prepare(sql).map_err(|e| pg_error(&e))?;
+                let params = rows::pg_args(stmt.params(), args)?;
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    params.iter().map(|p| p.as_ref()).collect();
+                if stmt.columns().is_empty() {
+                    let n = c.execute(&stmt, &refs).map_err(|e| pg_error(&e))?;
+                    Ok(result_json(n, Vec::new(), 0))
+                } else {
+                    let result = c.query(&stmt, &refs).map_err(|e| pg_error(&e))?;
+                    let count = result.len() as u64;
+                    let rows = result
+                        .iter()
+                        .take(SHOWN_ROWS)
+                        .map(|r| {
+                            let obj: serde_json::Map<String, serde_json::Value> = r
+                                .columns()
+                                .iter()
+                                .enumerate()
+                                .map(|(i, col)| {
+                                    let v = r
+                                        .try_get::<_, Option<String>>(i)
+                                        .ok()
+                                        .flatten()
+                                        .map_or(serde_json::Value::Null, |t| {
+                                            Cell::infer(&t).to_json()
+                                        });
+                                    (col.name().to_string(), v)
+                                })
+                                .collect();
+                            serde_json::Value::Object(obj)
+                        })
+                        .collect();
+                    Ok(result_json(0, rows, count))
+                }
+            }
+        }
+    }
+}
+
+fn result_json(affected: u64, rows: Vec<serde_json::Value>, count: u64) -> serde_json::Value {
+    if count == 0 && rows.is_empty() {
+        serde_json::json!({ "rows_affected": affected })
+    } else {
+        serde_json::json!({ "rows_affected": affected, "row_count": count, "rows": rows })
+    }
+}
+
+fn sqlite_execute(
+    c: &mut rusqlite::Connection,
+    sql: &str,
+    args: &[serde_json::Value],
+) -> Result<serde_json::Value, String> {
+    let before = c.total_changes();
+    if args.is_empty() {
+        // Statement by statement, so the last one's rows can be shown.
+        let mut rest = sql.trim();
+        let mut rows = Vec::new();
+        let mut count = 0u64;
+        while !rest.is_empty() {
+            let (stmt_rows, stmt_count, tail) = sqlite_one(c, rest, &[])?;
+            if stmt_count > 0 || !stmt_rows.is_empty() {
+                rows = stmt_rows;
+                count = stmt_count;
+            }
+            rest = tail.trim();
+        }
+        Ok(result_json(c.total_changes() - before, rows, count))
+    } else {
+        let (rows, count, tail) = sqlite_one(c, sql.trim(), args)?;
+        if !tail.trim().is_empty() {
+            return Err("with `args`, `query` must be one statement".into());
+        }
+        Ok(result_json(c.total_changes() - before, rows, count))
+    }
+}
+
+/// Runs the first statement of `sql`; returns its rows (the first 100),
+/// their count, and the SQL after it.
+fn sqlite_one<'s>(
+    c: &mut rusqlite::Connection,
+    sql: &'s str,
+    args: &[serde_json::Value],
+) -> Result<(Vec<serde_json::Value>, u64, &'s str), String> {
+    if let Some(end) = first_statement_end(sql).filter(|e| !sql[*e..].trim().is_empty()) {
+        // Several statements: the first, then the rest.
+        let (head, tail) = sql.split_at(end);
+        let (rows, count, _) = sqlite_one(c, head, args)?;
+        return Ok((rows, count, tail));
+    }
+    let mut stmt = c.prepare(sql).map_err(|e| e.to_string())?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let params = rows::sqlite_args(args);
+    let mut result = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut count = 0u64;
+    while let Some(row) = result.next().map_err(|e| e.to_string())? {
+        count += 1;
+        if out.len() < SHOWN_ROWS {
+            let obj: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    use rusqlite::types::ValueRef;
+                    let v = match row.get_ref(i) {
+                        Ok(ValueRef::Integer(x)) => x.into(),
+                        Ok(ValueRef::Real(x)) => Cell::Float(x).to_json(),
+                        Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned().into(),
+                        _ => serde_json::Value::Null,
+                    };
+                    (n.clone(), v)
+                })
+                .collect();
+            out.push(serde_json::Value::Object(obj));
+        }
+    }
+    Ok((out, count, ""))
+}
+
+/// The byte offset just after the first complete statement of `sql`.
+fn first_statement_end(sql: &str) -> Option<usize> {
+    for (i, ch) in sql.char_indices() {
+        if ch == ';' {
+            let end = i + 1;
+            if complete(&sql[..end]) {
+                return Some(end);
+            }
+        }
+    }
+    None
+}
+
+/// Whether `sql` ends with a complete statement: a `;` outside quotes and
+/// comments.
+fn complete(sql: &str) -> bool {
+    // Quotes and comments: a `;` inside them does not end a statement.
+    let mut in_single = false;
+    let mut in_double = false;
+    let mut chars = sql.chars().peekable();
+    let mut in_line_comment = false;
+    let mut in_block_comment = false;
+    let mut last = ' ';
+    while let Some(c) = chars.next() {
+        if in_line_comment {
+            in_line_comment = c != '\n';
+        } else if in_block_comment {
+            if last == '*' && c == '/' {
+                in_block_comment = false;
+            }
+        } else if in_single {
+            in_single = c != '\'';
+        } else if in_double {
+            in_double = c != '"';
+        } else {
+            match c {
+                '\'' => in_single = true,
+                '"' => in_double = true,
+                '-' if chars.peek() == Some(&'-') => in_line_comment = true,
+                '*' if last == '/' => in_block_comment = true,
+                _ => {}
+            }
+        }
+        last = c;
+    }
+    !in_single && !in_double && !in_block_comment && sql.trim_end().ends_with(';')
+}

@@ -1,0 +1,156 @@
+//! `wait_for`: a sensor. Checks every `poke_interval` (default 30s) until
+//! a file exists, a query returns at least one row, or a URL answers 2xx;
+//! fails with a clear message after `timeout` (default 24h). Its output
+//! says how long it waited and how many checks it made.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+
+const DEFAULT_POKE: Duration = Duration::from_secs(30);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone)]
+enum Probe {
+    File(String),
+    #[cfg_attr(not(feature = "sql"), allow(dead_code))]
+    Sql {
+        connection: String,
+        query: String,
+    },
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    Url(String),
+}
+
+impl Probe {
+    fn describe(&self) -> String {
+        match self {
+            Probe::File(p) => format!("the file {p} does not exist"),
+            Probe::Sql { connection, .. } => {
+                format!("the query on connection `{connection}` returned no rows")
+            }
+            Probe::Url(u) => format!("{u} did not answer 2xx"),
+        }
+    }
+
+    /// One check: Ok(true) when the condition holds. An error that may pass
+    /// (a refused connection, a 503) counts as "not yet" and is logged.
+    fn check(&self, ctx: &TaskContext) -> Result<bool, String> {
+        // Without sql and http, only files are checked.
+        let _ = ctx;
+        match self {
+            Probe::File(p) => Ok(std::path::Path::new(p).exists()),
+            #[cfg(feature = "sql")]
+            Probe::Sql { connection, query } => {
+                struct Any(bool);
+                impl crate::rows::RowSink for Any {
+                    fn columns(
+                        &mut self,
+                        names: &[String],
+                    ) -> Result<Vec<crate::rows::Want>, String> {
+                        Ok(vec![crate::rows::Want::Skip; names.len()])
+                    }
+                    fn row(
+                        &mut self,
+                        _: &[crate::rows::Cell],
+                        _: &dyn Fn() -> String,
+                    ) -> Result<(), String> {
+                        self.0 = true;
+                        // One row is enough: stop reading.
+                        Err(String::new())
+                    }
+                }
+                let mut any = Any(false);
+                let input = crate::rows::Input::Sql {
+                    connection: connection.clone(),
+                    query: query.clone(),
+                    args: Vec::new(),
+                };
+                match crate::rows::read(&input, &ctx.pool, &mut any) {
+                    Ok(()) => Ok(any.0),
+                    Err(_) if any.0 => Ok(true),
+                    Err(e) => Err(e),
+                }
+            }
+            #[cfg(not(feature = "sql"))]
+            Probe::Sql { .. } => Err("this binary was built without `sql` support".into()),
+            #[cfg(feature = "http")]
+            Probe::Url(u) => match super::http::agent().get(u).call() {
+                Ok(r) => Ok((200..300).contains(&r.status())),
+                Err(ureq::Error::Status(code, _)) => {
+                    ctx.log(format!("{u} answered {code}"));
+                    Ok(false)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            #[cfg(not(feature = "http"))]
+            Probe::Url(_) => Err("this binary was built without `http` support".into()),
+        }
+    }
+}
+
+fn duration(p: &serde_json::Value, key: &str, default: Duration) -> Result<Duration, String> {
+    match p.get(key).and_then(|v| v.as_str()) {
+        None => Ok(default),
+        Some(text) => crate::spec::parse_duration(text)
+            .ok_or_else(|| format!("`{key}: {text}` is not a duration (500ms, 30s, 10m, 2h, 1d)")),
+    }
+}
+
+pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
+    let s = |k: &str| params.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let probe = match (s("file"), s("sql"), s("url")) {
+        (Some(f), _, _) => Probe::File(f),
+        (None, Some(q), _) => Probe::Sql {
+            connection: s("connection")
+                .ok_or_else(|| TaskError::failed("`wait_for: {sql}` needs `connection`"))?,
+            query: q,
+        },
+        (None, None, Some(u)) => Probe::Url(u),
+        _ => return Err(TaskError::failed("`wait_for` needs `file`, `sql` or `url`")),
+    };
+    let poke = duration(&params, "poke_interval", DEFAULT_POKE).map_err(TaskError::failed)?;
+    let timeout = duration(&params, "timeout", DEFAULT_TIMEOUT).map_err(TaskError::failed)?;
+    let started = Instant::now();
+    let mut pokes = 0u64;
+    let mut cancel = ctx.cancel.clone();
+    loop {
+        pokes += 1;
+        let c = ctx.clone();
+        let p = probe.clone();
+        let result = tokio::task::spawn_blocking(move || p.check(&c))
+            .await
+            .map_err(|e| TaskError::failed(format!("the check stopped: {e}")))?;
+        match result {
+            Ok(true) => {
+                let waited = started.elapsed().as_secs_f64();
+                ctx.log(format!("ready after {waited:.1}s ({pokes} checks)"));
+                return Ok(Some(serde_json::json!({
+                    "waited_seconds": (waited * 1000.0).round() / 1000.0,
+                    "pokes": pokes,
+                })));
+            }
+            Ok(false) => {}
+            Err(e) => ctx.log(format!("check {pokes}: {e}")),
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= timeout {
+            return Err(TaskError::failed(format!(
+                "wait_for timed out after {:.1}s ({pokes} checks): {}",
+                elapsed.as_secs_f64(),
+                probe.describe()
+            )));
+        }
+        let nap = poke.min(timeout - elapsed);
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            reason = cancel.cancelled() => {
+                return Err(match reason {
+                    StopReason::TimedOut => TaskError::TimedOut,
+                    StopReason::Interrupted => TaskError::Interrupted,
+                });
+            }
+        }
+    }
+}

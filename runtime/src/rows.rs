@@ -1,0 +1,822 @@
+//! Rows in and out of the `sql` and `predict` operators: CSV files and
+//! query results are read row by row (never whole), and rows are written
+//! to CSV files or to tables in one transaction, so a task that fails
+//! leaves its target as it was.
+
+use std::io::Write;
+
+use crate::conn::{Conn, Pool, pg_error};
+
+/// One value of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Cell {
+    /// A CSV field: an integer, a number, an empty field (NULL) or text.
+    pub fn infer(field: &str) -> Cell {
+        if field.is_empty() {
+            Cell::Null
+        } else if let Ok(i) = field.parse::<i64>() {
+            Cell::Int(i)
+        } else if let Ok(f) = field.parse::<f64>() {
+            Cell::Float(f)
+        } else {
+            Cell::Text(field.to_string())
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Float(f) => Some(*f),
+            Cell::Text(t) => t.trim().parse().ok(),
+            Cell::Null => None,
+        }
+    }
+
+    fn write_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Cell::Null => {}
+            Cell::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Cell::Float(f) => {
+                let _ = write!(out, "{f}");
+            }
+            Cell::Text(t) => out.push_str(t),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Cell::Null => serde_json::Value::Null,
+            Cell::Int(i) => (*i).into(),
+            Cell::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
+            }
+            Cell::Text(t) => t.clone().into(),
+        }
+    }
+}
+
+/// What a reader should make of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Not needed: left unread where the format allows.
+    Skip,
+    /// A number (a model feature): anything else is an error naming the row.
+    Number,
+    /// Whatever it holds.
+    Any,
+}
+
+/// Receives the rows of a [`read`].
+pub trait RowSink {
+    /// The source's column names, before any row: what to make of each.
+    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String>;
+    /// One row: a cell per column (`Cell::Null` where `Want::Skip`).
+    /// `at` names the row for messages.
+    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String>;
+}
+
+/// Where rows come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Csv(String),
+    Sql {
+        connection: String,
+        query: String,
+        args: Vec<serde_json::Value>,
+    },
+}
+
+/// Reads every row of `input` into `sink`, in order, without holding more
+/// than one row.
+pub fn read(input: &Input, pool: &Pool, sink: &mut dyn RowSink) -> Result<(), String> {
+    match input {
+        Input::Csv(path) => read_csv(path, sink),
+        Input::Sql {
+            connection,
+            query,
+            args,
+        } => {
+            let mut conn = pool.get(connection)?;
+            match &mut *conn {
+                Conn::Sqlite(c) => read_sqlite(c, query, args, sink),
+                Conn::Postgres(c) => read_postgres(c, query, args, sink),
+            }
+            .map_err(|e| format!("connection `{connection}`: {e}"))
+        }
+    }
+}
+
+fn read_csv(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{path}: cannot read the header line: {e}"))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect::<Vec<_>>();
+    let wants = sink.columns(&headers)?;
+    let mut record = csv::ByteRecord::new();
+    let mut cells = vec![Cell::Null; headers.len()];
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err(format!("{path} line {line}: {}", csv_error(&e)));
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != headers.len() {
+            return Err(format!(
+                "{path} line {line}: {} fields, but the header has {}",
+                record.len(),
+                headers.len()
+            ));
+        }
+        for (i, want) in wants.iter().enumerate() {
+            let raw = &record[i];
+            cells[i] = match want {
+                Want::Skip => Cell::Null,
+                Want::Number => {
+                    let text = std::str::from_utf8(raw).unwrap_or("").trim();
+                    match text.parse::<f64>() {
+                        Ok(f) => Cell::Float(f),
+                        Err(_) => {
+                            return Err(format!(
+                                "{path} line {line}, column `{}`: `{}` is not a number",
+                                headers[i],
+                                String::from_utf8_lossy(raw)
+                            ));
+                        }
+                    }
+                }
+                Want::Any => match std::str::from_utf8(raw) {
+                    Ok(t) => Cell::infer(t),
+                    Err(_) => {
+                        return Err(format!(
+                            "{path} line {line}, column `{}`: not UTF-8 text",
+                            headers[i]
+                        ));
+                    }
+                },
+            };
+        }
+        sink.row(&cells, &|| format!("{path} line {line}"))?;
+    }
+}
+
+fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields, but the header has {expected_len}"),
+        csv::ErrorKind::Io(io) => io.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// A JSON argument as an SQLite value.
+fn sqlite_arg(v: &serde_json::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as V;
+    match v {
+        serde_json::Value::Null => V::Null,
+        serde_json::Value::Bool(b) => V::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => V::Integer(i),
+            None => V::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => V::Text(s.clone()),
+        other => V::Text(other.to_string()),
+    }
+}
+
+pub fn sqlite_args(args: &[serde_json::Value]) -> Vec<rusqlite::types::Value> {
+    args.iter().map(sqlite_arg).collect()
+}
+
+fn read_sqlite(
+    c: &mut rusqlite::Connection,
+    query: &str,
+    args: &[serde_json::Value],
+    sink: &mut dyn RowSink,
+) -> Result<(), String> {
+    let mut stmt = c.prepare(query).map_err(|e| e.to_string())?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let wants = sink.columns(&names)?;
+    let params = sqlite_args(args);
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(|e| e.to_string())?;
+    let mut cells = vec![Cell::Null; names.len()];
+    let mut n = 0u64;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        n += 1;
+        for (i, want) in wants.iter().enumerate() {
+            use rusqlite::types::ValueRef;
+            let v = row.get_ref(i).map_err(|e| e.to_string())?;
+            cells[i] = match (want, v) {
+                (Want::Skip, _) => Cell::Null,
+                (_, ValueRef::Null) => Cell::Null,
+                (_, ValueRef::Integer(i)) => Cell::Int(i),
+                (_, ValueRef::Real(f)) => Cell::Float(f),
+                (Want::Number, ValueRef::Text(t)) => {
+                    match std::str::from_utf8(t)
+                        .ok()
+                        .and_then(|t| t.trim().parse().ok())
+                    {
+                        Some(f) => Cell::Float(f),
+                        None => {
+                            return Err(format!(
+                                "row {n}, column `{}`: `{}` is not a number",
+                                names[i],
+                                String::from_utf8_lossy(t)
+                            ));
+                        }
+                    }
+                }
+                (_, ValueRef::Text(t)) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                (_, ValueRef::Blob(_)) => {
+                    return Err(format!(
+                        "row {n}, column `{}`: a BLOB, which chime cannot use",
+                        names[i]
+                    ));
+                }
+            };
+        }
+        sink.row(&cells, &|| format!("query row {n}"))?;
+    }
+    Ok(())
+}
+
+/// JSON arguments as values of the statement's parameter types.
+pub fn pg_args(
+    types: &[postgres::types::Type],
+    args: &[serde_json::Value],
+) -> Result<Vec<Box<dyn postgres::types::ToSql + Sync>>, String> {
+    use postgres::types::Type;
+    if types.len() != args.len() {
+        return Err(format!(
+            "the statement has {} parameters ($1 ...), `args` has {}",
+            types.len(),
+            args.len()
+        ));
+    }
+    let mut out: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
+    for (i, (ty, v)) in types.iter().zip(args).enumerate() {
+        let bad = || format!("argument ${}: {v} does not fit the type {ty}", i + 1);
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if v.is_null() {
+            out.push(Box::new(None::<String>));
+            continue;
+        }
+        let boxed: Box<dyn postgres::types::ToSql + Sync> = match *ty {
+            Type::INT2 => Box::new(text.parse::<i16>().map_err(|_| bad())?),
+            Type::INT4 => Box::new(text.parse::<i32>().map_err(|_| bad())?),
+            Type::INT8 => Box::new(text.parse::<i64>().map_err(|_| bad())?),
+            Type::FLOAT4 => Box::new(text.parse::<f32>().map_err(|_| bad())?),
+            Type::FLOAT8 => Box::new(text.parse::<f64>().map_err(|_| bad())?),
+            Type::BOOL => Box::new(match text.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(bad()),
+            }),
+            Type::DATE => {
+                Box::new(chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").map_err(|_| bad())?)
+            }
+            Type::TIMESTAMPTZ => Box::new(
+                chrono::DateTime::parse_from_rfc3339(&text)
+                    .map_err(|_| bad())?
+                    .with_timezone(&chrono::Utc),
+            ),
+            Type::TIMESTAMP => Box::new(
+                chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S")
+                    .or_else(|_| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S"))
+                    .map_err(|_| bad())?,
+            ),
+            _ => Box::new(text),
+        };
+        out.push(boxed);
+    }
+    Ok(out)
+}
+
+/// One PostgreSQL value as a cell.
+fn pg_cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
+    use postgres::types::Type;
+    let col = &row.columns()[i];
+    let err = |e: postgres::Error| format!("column `{}`: {e}", col.name());
+    let ty = col.type_().clone();
+    Ok(match ty {
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |v| Cell::Int(v.into())),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |v| Cell::Int(v.into())),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, Cell::Int),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |v| Cell::Float(v.into())),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, Cell::Float),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |v| Cell::Int(v.into())),
+        Type::DATE => row
+            .try_get::<_, Option<chrono::NaiveDate>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |d| Cell::Text(d.to_string())),
+        Type::TIMESTAMP => row
+            .try_get::<_, Option<chrono::NaiveDateTime>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |d| {
+                Cell::Text(d.format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+            }),
+        Type::TIMESTAMPTZ => row
+            .try_get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |d| Cell::Text(d.to_rfc3339())),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
+            .try_get::<_, Option<String>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, Cell::Text),
+        other => {
+            return Err(format!(
+                "column `{}` has the type {other}, which chime does not read: cast it in the query (`{}::float8` or `{}::text`)",
+                col.name(),
+                col.name(),
+                col.name()
+            ));
+        }
+    })
+}
+
+fn read_postgres(
+    c: &mut postgres::Client,
+    query: &str,
+    args: &[serde_json::Value],
+    sink: &mut dyn RowSink,
+) -> Result<(), String> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let stmt = c.prepare(query).map_err(|e| pg_error(&e))?;
+    let names: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let wants = sink.columns(&names)?;
+    let params = pg_args(stmt.params(), args)?;
+    let mut rows = c
+        .query_raw(
+            &stmt,
+            params
+                .iter()
+                .map(|p| p.as_ref() as &dyn postgres::types::ToSql),
+        )
+        .map_err(|e| pg_error(&e))?;
+    let mut cells = vec![Cell::Null; names.len()];
+    let mut n = 0u64;
+    while let Some(row) = rows.next().map_err(|e| pg_error(&e))? {
+        n += 1;
+        for (i, want) in wants.iter().enumerate() {
+            cells[i] = match want {
+                Want::Skip => Cell::Null,
+                Want::Number => match pg_cell(&row, i)? {
+                    Cell::Text(t) => match t.trim().parse::<f64>() {
+                        Ok(f) => Cell::Float(f),
+                        Err(_) => {
+                            return Err(format!(
+                                "row {n}, column `{}`: `{t}` is not a number",
+                                names[i]
+                            ));
+                        }
+                    },
+                    other => other,
+                },
+                Want::Any => pg_cell(&row, i)?,
+            };
+        }
+        sink.row(&cells, &|| format!("query row {n}"))?;
+    }
+    Ok(())
+}
+
+/// How rows are written to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Append,
+    /// Every row of the table is replaced.
+    Replace,
+    /// The rows of the run's logical date (`ds`) are replaced.
+    ReplacePartition,
+}
+
+impl Mode {
+    pub fn parse(s: Option<&str>) -> Result<Mode, String> {
+        match s.unwrap_or("append") {
+            "append" => Ok(Mode::Append),
+            "replace" => Ok(Mode::Replace),
+            "replace_partition" => Ok(Mode::ReplacePartition),
+            other => Err(format!(
+                "`mode: {other}`: use append, replace or replace_partition"
+            )),
+        }
+    }
+}
+
+/// Where rows go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Csv(String),
+    Table {
+        connection: String,
+        table: String,
+        mode: Mode,
+    },
+}
+
+pub use crate::spec::is_table_name;
+
+fn quote_table(name: &str) -> String {
+    name.split('.')
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Writes rows; nothing is visible until [`Writer::finish`], and a writer
+/// dropped before it leaves the target as it was.
+pub struct Writer<'p> {
+    columns: Vec<String>,
+    /// Index of the `ds` column the writer adds, when the rows lack one.
+    add_ds: bool,
+    ds: String,
+    rows: u64,
+    target: Target<'p>,
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("columns", &self.columns)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+enum Target<'p> {
+    Csv {
+        path: String,
+        tmp: std::path::PathBuf,
+        w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    },
+    Table {
+        conn: crate::conn::Lease<'p>,
+        table: String,
+        mode: Mode,
+        /// Created (and emptied per mode) on the first batch.
+        ready: bool,
+        /// Text of a COPY batch (PostgreSQL).
+        buf: String,
+        done: bool,
+    },
+}
+
+impl<'p> Writer<'p> {
+    /// Opens `output` for rows with `columns`. Tables get a `ds` column
+    /// (the run's logical date) unless the rows have one.
+    pub fn open(
+        output: &Output,
+        pool: &'p Pool,
+        columns: Vec<String>,
+        ds: &str,
+    ) -> Result<Writer<'p>, String> {
+        let target = match output {
+            Output::Csv(path) => {
+                let p = std::path::Path::new(path);
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+                let tmp = p.with_extension(format!(
+                    "{}.partial",
+                    p.extension().and_then(|e| e.to_str()).unwrap_or("csv")
+                ));
+                let file = std::fs::File::create(&tmp)
+                    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+                let mut w =
+                    csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
+                w.write_record(&columns).map_err(|e| e.to_string())?;
+                Target::Csv {
+                    path: path.clone(),
+                    tmp,
+                    w,
+                }
+            }
+            Output::Table {
+                connection,
+                table,
+                mode,
+            } => {
+                if !is_table_name(table) {
+                    return Err(format!(
+                        "`{table}` is not a table name (letters, digits and _, optionally schema.table)"
+                    ));
+                }
+                let mut conn = pool.get(connection)?;
+                match &mut *conn {
+                    Conn::Sqlite(c) => c
+                        .execute_batch("BEGIN IMMEDIATE")
+                        .map_err(|e| e.to_string())?,
+                    Conn::Postgres(c) => c.batch_execute("BEGIN").map_err(|e| pg_error(&e))?,
+                }
+                Target::Table {
+                    conn,
+                    table: table.clone(),
+                    mode: *mode,
+                    ready: false,
+                    buf: String::new(),
+                    done: false,
+                }
+            }
+        };
+        let add_ds = matches!(target, Target::Table { .. }) && !columns.iter().any(|c| c == "ds");
+        let mut columns = columns;
+        if add_ds {
+            columns.insert(0, "ds".into());
+        }
+        Ok(Writer {
+            columns,
+            add_ds,
+            ds: ds.to_string(),
+            rows: 0,
+            target,
+        })
+    }
+
+    /// Writes a batch of rows (each with the columns given to `open`, in
+    /// order, without the added `ds`).
+    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), String> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ds_cell = Cell::Text(self.ds.clone());
+        let columns = &self.columns;
+        let add_ds = self.add_ds;
+        let full = |r: &Vec<Cell>| -> Vec<Cell> {
+            if add_ds {
+                std::iter::once(ds_cell.clone())
+                    .chain(r.iter().cloned())
+                    .collect()
+            } else {
+                r.clone()
+            }
+        };
+        match &mut self.target {
+            Target::Csv { w, .. } => {
+                let mut field = String::new();
+                for r in rows {
+                    for c in r {
+                        field.clear();
+                        c.write_text(&mut field);
+                        w.write_field(&field).map_err(|e| e.to_string())?;
+                    }
+                    w.write_record(None::<&[u8]>).map_err(|e| e.to_string())?;
+                }
+            }
+            Target::Table {
+                conn,
+                table,
+                mode,
+                ready,
+                buf,
+                ..
+            } => {
+                if !*ready {
+                    let first = full(&rows[0]);
+                    prepare_table(conn, table, *mode, columns, &first, &self.ds)?;
+                    *ready = true;
+                }
+                let cols = columns
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match &mut **conn {
+                    Conn::Sqlite(c) => {
+                        let marks = vec!["?"; columns.len()].join(", ");
+                        let sql = format!(
+                            "INSERT INTO {} ({cols}) VALUES ({marks})",
+                            quote_table(table)
+                        );
+                        let mut stmt = c.prepare_cached(&sql).map_err(|e| e.to_string())?;
+                        for r in rows {
+                            let values = full(r);
+                            let params = values.iter().map(|v| match v {
+                                Cell::Null => rusqlite::types::Value::Null,
+                                Cell::Int(i) => rusqlite::types::Value::Integer(*i),
+                                Cell::Float(f) => rusqlite::types::Value::Real(*f),
+                                Cell::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                            });
+                            stmt.execute(rusqlite::params_from_iter(params))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                    Conn::Postgres(c) => {
+                        buf.clear();
+                        for r in rows {
+                            for (i, v) in full(r).iter().enumerate() {
+                                if i > 0 {
+                                    buf.push('\t');
+                                }
+                                copy_text(v, buf);
+                            }
+                            buf.push('\n');
+                        }
+                        let mut w = c
+                            .copy_in(&format!("COPY {} ({cols}) FROM STDIN", quote_table(table)))
+                            .map_err(|e| pg_error(&e))?;
+                        w.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
+                        w.finish().map_err(|e| pg_error(&e))?;
+                    }
+                }
+            }
+        }
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the rows visible (commits, or moves the file into place) and
+    /// returns how many were written.
+    pub fn finish(mut self) -> Result<u64, String> {
+        match &mut self.target {
+            Target::Csv { path, tmp, w } => {
+                w.flush().map_err(|e| e.to_string())?;
+                std::fs::rename(&*tmp, &*path).map_err(|e| format!("cannot write {path}: {e}"))?;
+            }
+            Target::Table {
+                conn,
+                table,
+                mode,
+                ready,
+                done,
+                ..
+            } => {
+                if !*ready {
+                    // No rows: the table's rows (of the day) are still replaced.
+                    empty_table(conn, table, *mode, &self.ds)?;
+                }
+                match &mut **conn {
+                    Conn::Sqlite(c) => c.execute_batch("COMMIT").map_err(|e| e.to_string())?,
+                    Conn::Postgres(c) => c.batch_execute("COMMIT").map_err(|e| pg_error(&e))?,
+                }
+                *done = true;
+            }
+        }
+        Ok(self.rows)
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        match &mut self.target {
+            Target::Csv { tmp, .. } => {
+                let _ = std::fs::remove_file(&*tmp);
+            }
+            Target::Table {
+                conn, done: false, ..
+            } => match &mut **conn {
+                Conn::Sqlite(c) => {
+                    let _ = c.execute_batch("ROLLBACK");
+                }
+                Conn::Postgres(c) => {
+                    let _ = c.batch_execute("ROLLBACK");
+                }
+            },
+            Target::Table { .. } => {}
+        }
+    }
+}
+
+/// A value in COPY's text format.
+fn copy_text(v: &Cell, out: &mut String) {
+    match v {
+        Cell::Null => out.push_str("\\N"),
+        Cell::Text(t) => {
+            for ch in t.chars() {
+                match ch {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+        other => other.write_text(out),
+    }
+}
+
+fn sql_type(c: &Cell, pg: bool) -> &'static str {
+    match (c, pg) {
+        (Cell::Int(_), false) => "INTEGER",
+        (Cell::Int(_), true) => "BIGINT",
+        (Cell::Float(_), false) => "REAL",
+        (Cell::Float(_), true) => "DOUBLE PRECISION",
+        _ => "TEXT",
+    }
+}
+
+/// Creates the table if it does not exist (column types from the first
+/// row) and empties it as `mode` says, inside the writer's transaction.
+fn prepare_table(
+    conn: &mut Conn,
+    table: &str,
+    mode: Mode,
+    columns: &[String],
+    first: &[Cell],
+    ds: &str,
+) -> Result<(), String> {
+    let pg = matches!(conn, Conn::Postgres(_));
+    let defs = columns
+        .iter()
+        .zip(first)
+        .map(|(c, v)| format!("\"{c}\" {}", sql_type(v, pg)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let create = format!("CREATE TABLE IF NOT EXISTS {} ({defs})", quote_table(table));
+    match conn {
+        Conn::Sqlite(c) => c.execute_batch(&create).map_err(|e| e.to_string())?,
+        Conn::Postgres(c) => c.batch_execute(&create).map_err(|e| pg_error(&e))?,
+    }
+    empty_table(conn, table, mode, ds)
+}
+
+fn empty_table(conn: &mut Conn, table: &str, mode: Mode, ds: &str) -> Result<(), String> {
+    let q = quote_table(table);
+    match (conn, mode) {
+        (_, Mode::Append) => Ok(()),
+        (Conn::Sqlite(c), Mode::Replace) => c
+            .execute(&format!("DELETE FROM {q}"), [])
+            .map(|_| ())
+            .or_else(missing_ok),
+        (Conn::Sqlite(c), Mode::ReplacePartition) => c
+            .execute(&format!("DELETE FROM {q} WHERE ds = ?1"), [ds])
+            .map(|_| ())
+            .or_else(missing_ok),
+        (Conn::Postgres(c), m) => {
+            let sql = if m == Mode::Replace {
+                format!("DELETE FROM {q} WHERE $1::text IS NOT NULL")
+            } else {
+                format!("DELETE FROM {q} WHERE ds = $1")
+            };
+            // A missing table has nothing to replace; SAVEPOINT keeps the
+            // transaction usable after that error.
+            c.batch_execute("SAVEPOINT chime_empty")
+                .map_err(|e| pg_error(&e))?;
+            match c.execute(&sql, &[&ds]) {
+                Ok(_) => c
+                    .batch_execute("RELEASE SAVEPOINT chime_empty")
+                    .map_err(|e| pg_error(&e)),
+                Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => c
+                    .batch_execute("ROLLBACK TO SAVEPOINT chime_empty")
+                    .map_err(|e| pg_error(&e)),
+                Err(e) => Err(pg_error(&e)),
+            }
+        }
+    }
+}
+
+fn missing_ok(e: rusqlite::Error) -> Result<(), String> {
+    if e.to_string().contains("no such table") {
+        Ok(())
+    } else {
+        Err(e.to_string())
+    }
+}
