@@ -156,6 +156,17 @@ tasks:
   extract: { operator: shell, with: { command: "echo 1" } }
   report: { operator: shell, with: { command: "echo {{ tasks.extract.output }}" } }
 """),
+    ("E043", "unknown-connection", """A `sql`, `predict` or `wait_for` task (or `on_failure` action) names a
+connection, at the top of `with:` or in its `input:`/`output:`, that
+`connections:` does not define. A name written as a template is checked
+when the task runs.""", """pipeline: conn
+connections:
+  warehouse: "{{ env.WAREHOUSE_URL }}"
+tasks:
+  extract:
+    operator: sql
+    with: { connection: warehous, query: "SELECT 1" }
+"""),
     ("E050", "custom-operator-crate", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

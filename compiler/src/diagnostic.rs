@@ -23,6 +23,7 @@ pub enum Code {
     E040,
     E041,
     E042,
+    E043,
     E050,
     W001,
 }
@@ -46,6 +47,7 @@ impl Code {
         Code::E040,
         Code::E041,
         Code::E042,
+        Code::E043,
         Code::E050,
         Code::W001,
     ];
@@ -69,6 +71,7 @@ impl Code {
             Code::E040 => "E040",
             Code::E041 => "E041",
             Code::E042 => "E042",
+            Code::E043 => "E043",
             Code::E050 => "E050",
             Code::W001 => "W001",
         }

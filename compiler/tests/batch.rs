@@ -90,7 +90,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// The sample with one line replaced.
-fn broken_sample(dir: &Path, line: usize, with: &str) -> PathBuf {
+fn broken_sample(dir: &Path, name: &str, line: usize, with: &str) -> PathBuf {
     let text = std::fs::read_to_string(data("logreg16_sample.csv")).unwrap();
     let lines: Vec<&str> = text
         .lines()
@@ -102,7 +102,7 @@ fn broken_sample(dir: &Path, line: usize, with: &str) -> PathBuf {
             }
         })
         .collect();
-    write(dir, "broken.csv", &(lines.join("\n") + "\n"))
+    write(dir, name, &(lines.join("\n") + "\n"))
 }
 
 #[test]
@@ -138,13 +138,14 @@ fn sql_and_predict_on_sqlite() {
         (
             broken_sample(
                 work.path(),
+                "bad_number.csv",
                 7,
                 "5,row 5,1,2,x3,4,5,6,7,8,9,10,11,12,13,14,15,16",
             ),
             "line 7, column `f2`: `x3` is not a number",
         ),
         (
-            broken_sample(work.path(), 9, "7,row 7,1,2,3"),
+            broken_sample(work.path(), "short_row.csv", 9, "7,row 7,1,2,3"),
             "line 9: 5 fields, but the header has 18",
         ),
         (
@@ -228,6 +229,7 @@ fn sql_and_predict_on_postgres_and_secrets_stay_out_of_logs() {
     let work = tempfile::tempdir().unwrap();
     let bad = broken_sample(
         work.path(),
+        "bad_late_row.csv",
         150,
         "148,row 148,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,oops",
     );

@@ -43,5 +43,5 @@ fn every_example_in_checks_md_gives_the_output_shown() {
         seen.push(code.to_string());
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(seen.len(), 19, "one section per code: {seen:?}");
+    assert_eq!(seen.len(), 20, "one section per code: {seen:?}");
 }

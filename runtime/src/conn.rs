@@ -177,6 +177,20 @@ impl Drop for Lease<'_> {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The PostgreSQL client closes by blocking on its own runtime, which
+        // it cannot do on a thread of the executor's: close on a plain one.
+        let conns: Vec<Conn> = match self.idle.get_mut() {
+            Ok(idle) => idle.drain().flat_map(|(_, v)| v).collect(),
+            Err(_) => return,
+        };
+        if conns.iter().any(|c| matches!(c, Conn::Postgres(_))) {
+            let _ = std::thread::spawn(move || drop(conns)).join();
+        }
+    }
+}
+
 impl Pool {
     pub fn new(urls: std::collections::BTreeMap<String, String>, secrets: Secrets) -> Pool {
         Pool {

@@ -494,7 +494,7 @@ enum Target<'p> {
     Csv {
         path: String,
         tmp: std::path::PathBuf,
-        w: csv::Writer<std::io::BufWriter<std::fs::File>>,
+        w: Box<csv::Writer<std::io::BufWriter<std::fs::File>>>,
     },
     Table {
         conn: crate::conn::Lease<'p>,
@@ -536,7 +536,7 @@ impl<'p> Writer<'p> {
                 Target::Csv {
                     path: path.clone(),
                     tmp,
-                    w,
+                    w: Box::new(w),
                 }
             }
             Output::Table {

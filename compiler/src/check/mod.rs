@@ -29,6 +29,7 @@ pub mod template_syntax;
 pub mod template_upstream;
 pub mod template_variable;
 pub mod timezone;
+pub mod unknown_connection;
 pub mod unknown_dependency;
 pub mod unknown_key;
 pub mod unknown_operator;
@@ -217,6 +218,11 @@ pub const CHECKS: &[CheckInfo] = &[
         code: Code::E040,
         name: "templates",
         run: Some(template::run),
+    },
+    CheckInfo {
+        code: Code::E043,
+        name: "unknown-connection",
+        run: Some(unknown_connection::run),
     },
     CheckInfo {
         code: Code::E050,

@@ -253,11 +253,7 @@ impl Model {
 
 /// Values per row of an output tensor.
 fn per_row(t: &Tensor, batch: usize) -> usize {
-    if batch == 0 {
-        1
-    } else {
-        (t.len() / batch).max(1)
-    }
+    t.len().checked_div(batch).map_or(1, |n| n.max(1))
 }
 
 fn chain(e: &TractError) -> String {

@@ -48,10 +48,7 @@ pub fn output_of(
         return Ok(Output::Csv(path.to_string()));
     }
     if let Some(path) = s("parquet") {
-        return file_output(&format!("{path}")).and_then(|o| match o {
-            Output::Csv(_) => Err(format!("{path}: a Parquet file must end in .parquet")),
-            other => Ok(other),
-        });
+        return file_output(path);
     }
     let table = s("table").ok_or("`output` needs `table`, `csv` or `parquet`")?;
     let connection = s("connection")
@@ -65,7 +62,7 @@ pub fn output_of(
 }
 
 fn file_output(path: &str) -> Result<Output, String> {
-    if path.ends_with(".parquet") {
+    if path.ends_with(".parquet") || path.ends_with(".pq") {
         return Err(format!(
             "{path}: Parquet output needs a binary built with Parquet support, which this one is not"
         ));
