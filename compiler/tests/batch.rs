@@ -359,3 +359,105 @@ fn the_demand_forecast_example_replaces_its_day() {
         "forecasts in the data's range: {lo}..{hi}"
     );
 }
+
+/// A tiny HTTP server: `/echo` answers `{"got": <the request body>}`,
+/// `/ready` answers 503 twice then 200, `/fail` always 500 `boom`.
+/// Returns its base URL and the paths it was asked for.
+fn serve() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let readies = {
+                let mut seen = log.lock().unwrap();
+                seen.push(path.clone());
+                seen.iter().filter(|p| *p == "/ready").count()
+            };
+            let (status, text) = match path.as_str() {
+                "/echo" => (
+                    "200 OK",
+                    format!("{{\"got\": {}}}", String::from_utf8_lossy(&body)),
+                ),
+                "/ready" if readies <= 2 => ("503 Service Unavailable", "starting".to_string()),
+                "/ready" => ("200 OK", "ok".to_string()),
+                _ => ("500 Internal Server Error", "boom".to_string()),
+            };
+            let mut s = stream;
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn sensors_and_http() {
+    let bin = build("sensors");
+    let (api, seen) = serve();
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24"])
+        .env("API", &api)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    // `never` and `bad_status` fail, so the run does.
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    for (task, state) in [
+        ("wait_file", "success"),
+        ("wait_sql", "success"),
+        ("call", "success"),
+        ("wait_url", "success"),
+        ("use_output", "success"),
+        ("never", "failed"),
+        ("bad_status", "failed"),
+    ] {
+        assert_eq!(state_of(&show, task), state, "{task}:\n{show}");
+    }
+    assert!(
+        text.contains("wait_for timed out after")
+            && text.contains("the file never.flag does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("answered 500, expected 2xx: boom"), "{text}");
+    // The JSON body is the output, readable downstream.
+    assert_eq!(read(dir.path(), "got.txt"), "got 2026-11-24\n");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().filter(|p| *p == "/fail").count(),
+        2,
+        "one try and one retry: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|p| *p == "/ready").count(),
+        3,
+        "polled until 200: {seen:?}"
+    );
+}
