@@ -461,3 +461,67 @@ fn sensors_and_http() {
         "polled until 200: {seen:?}"
     );
 }
+
+#[test]
+fn the_image_classification_example_labels_the_days_images() {
+    let root = root();
+    let out = root.join("target/e2e-bin/image_classify");
+    let status = chime()
+        .arg("build")
+        .arg(root.join("examples/image_classify/pipeline.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    copy(&root.join("examples/image_classify/images"), dir.path());
+    copy(&root.join("examples/image_classify/model"), dir.path());
+    let bin = out.join("image_classify");
+    for date in ["2026-03-01", "2026-03-02"] {
+        let r = run(&bin, dir.path(), &["run", "--date", date]);
+        assert_eq!(r.code, 0, "{}", r.stdout);
+    }
+    // The review tool's query, against the true digits of the images.
+    let truth: std::collections::HashMap<String, i64> =
+        std::fs::read_to_string(dir.path().join("images/labels.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (f, d) = l.split_once(',').unwrap();
+                (f.to_string(), d.parse().unwrap())
+            })
+            .collect();
+    let c = rusqlite::Connection::open(dir.path().join("out/labels.db")).unwrap();
+    let rows: Vec<(String, String, i64, f64)> = c
+        .prepare(
+            "SELECT ds, file, label, max(probabilities_0, probabilities_1, probabilities_2, probabilities_3, \
+             probabilities_4, probabilities_5, probabilities_6, probabilities_7, probabilities_8, probabilities_9) \
+             FROM image_labels ORDER BY ds, file",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 80, "40 images a day");
+    let right = rows
+        .iter()
+        .filter(|(ds, f, label, _)| truth[&format!("{ds}/{f}")] == *label)
+        .count();
+    assert!(right >= 72, "{right} of 80 right (scikit-learn: 78)");
+    assert!(
+        rows.iter().all(|r| r.3 > 0.0 && r.3 <= 1.0 + 1e-6),
+        "{rows:?}"
+    );
+}

@@ -390,9 +390,54 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
         summary.trim(),
         "2026-11-24: 12 reviews, 6 positive, 5 negative, mean 0.083"
     );
-    let scores = read(dir.path(), "out/20261124/scores.csv");
-    assert_eq!(scores.lines().count(), 13, "{scores}");
-    assert!(scores.contains("\n2,-1.000,negative\n"), "{scores}");
+    // The day's reviews, one row each, in the table the dashboard reads;
+    // the next day's reviews are not scored today.
+    let db = rusqlite::Connection::open(dir.path().join("out/sentiment.db")).expect("db");
+    let rows: Vec<(String, i64, f64, String)> = db
+        .prepare("SELECT ds, id, score, label FROM review_sentiment ORDER BY id")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert!(rows.iter().all(|r| r.0 == "2026-11-24"), "{rows:?}");
+    assert_eq!(rows[1], ("2026-11-24".into(), 2, -1.0, "negative".into()));
+    // The next day adds its own rows; re-running a day replaces them.
+    for _ in 0..2 {
+        let r = run(
+            &out.join("sentiment"),
+            dir.path(),
+            &["run", "--date", "2026-11-25"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stdout);
+        let r = run(
+            &out.join("sentiment"),
+            dir.path(),
+            &[
+                "clear",
+                "manual__2026-11-25T00:00:00+00:00",
+                "--task",
+                "score",
+                "--downstream",
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stdout);
+    }
+    let per_day: Vec<(String, i64)> = db
+        .prepare("SELECT ds, count(*) FROM review_sentiment GROUP BY ds ORDER BY ds")
+        .expect("query")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        per_day,
+        [
+            ("2026-11-24".to_string(), 12),
+            ("2026-11-25".to_string(), 4)
+        ]
+    );
 }
 
 #[test]

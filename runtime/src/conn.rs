@@ -70,6 +70,15 @@ impl Conn {
     fn open(target: &Target) -> Result<Conn, String> {
         match target {
             Target::Sqlite(path) => {
+                // A database in a folder that does not exist yet: make it,
+                // as writing a file there would.
+                if let Some(dir) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|d| path != ":memory:" && !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
                 let c = rusqlite::Connection::open(path)
                     .map_err(|e| format!("cannot open the SQLite database {path}: {e}"))?;
                 // Readers and a writer at once (a query streamed into a table

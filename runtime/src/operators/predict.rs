@@ -161,7 +161,10 @@ impl Job {
 /// A loaded model, ready for batches of a fixed size.
 struct Model {
     plan: TypedRunnableModel<TypedModel>,
+    /// Rows per batch.
     batch: usize,
+    /// The batch size the model was fixed to, when it could not take any.
+    fixed: Option<usize>,
     width: usize,
     columns: Vec<String>,
 }
@@ -211,29 +214,47 @@ impl Model {
                     .map_or_else(|| model.node(o.node).name.clone(), str::to_string)
             })
             .collect();
-        model
-            .set_input_fact(0, f32::fact([batch, width]).into())
-            .map_err(fail)?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| {
-                format!(
-                    "model {path} cannot run on [{batch}, {width}] inputs: {}",
-                    chain(&e)
-                )
-            })?;
+        // A symbolic number of rows, so the last, short batch runs as it is;
+        // a model that cannot be optimised that way gets a fixed batch size
+        // and short batches are padded with zeros.
+        let fixed = {
+            let mut m = model.clone();
+            let rows = m.symbols.sym("N");
+            m.set_input_fact(0, f32::fact([rows.to_dim(), width.to_dim()]).into())
+                .and_then(|()| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map(|plan| (plan, None))
+        };
+        let (plan, fixed) = match fixed {
+            Ok(ok) => ok,
+            Err(_) => {
+                model
+                    .set_input_fact(0, f32::fact([batch, width]).into())
+                    .map_err(fail)?;
+                let plan = model
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .map_err(|e| {
+                        format!(
+                            "model {path} cannot run on [{batch}, {width}] inputs: {}",
+                            chain(&e)
+                        )
+                    })?;
+                (plan, Some(batch))
+            }
+        };
         let mut m = Model {
             plan,
             batch,
+            fixed,
             width,
             columns: Vec::new(),
         };
-        // One batch of zeros: fixes the output columns (and proves the
-        // model runs) before any row is read.
-        let outputs = m.infer(&vec![0.0; batch * width])?;
+        // One row of zeros: fixes the output columns (and proves the model
+        // runs) before any row is read.
+        let outputs = m.infer(&vec![0.0; width])?;
         for (name, t) in names.iter().zip(&outputs) {
-            match per_row(t, batch) {
+            match per_row(t, m.fixed.unwrap_or(1)) {
                 1 => m.columns.push(name.clone()),
                 k => m.columns.extend((0..k).map(|j| format!("{name}_{j}"))),
             }
@@ -241,13 +262,27 @@ impl Model {
         Ok(m)
     }
 
-    /// Runs one batch (`x` is `batch * width` values, zero-padded).
+    /// Runs the model on the rows of `x` (`width` values each); the
+    /// outputs have as many rows as the model's batch ([`Model::rows_out`]).
     fn infer(&self, x: &[f32]) -> Result<TVec<TValue>, String> {
-        let input = tract_ndarray::Array2::from_shape_vec((self.batch, self.width), x.to_vec())
-            .map_err(|e| e.to_string())?;
+        let rows = x.len() / self.width;
+        let input = match self.fixed {
+            Some(b) => {
+                let mut padded = x.to_vec();
+                padded.resize(b * self.width, 0.0);
+                tract_ndarray::Array2::from_shape_vec((b, self.width), padded)
+            }
+            None => tract_ndarray::Array2::from_shape_vec((rows, self.width), x.to_vec()),
+        }
+        .map_err(|e| e.to_string())?;
         self.plan
             .run(tvec!(Tensor::from(input).into()))
             .map_err(|e| format!("inference failed: {}", chain(&e)))
+    }
+
+    /// Rows in the outputs of a call with `rows` input rows.
+    fn rows_out(&self, rows: usize) -> usize {
+        self.fixed.unwrap_or(rows)
     }
 }
 
@@ -301,14 +336,13 @@ impl Batcher<'_> {
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
-        let width = self.model.width;
-        self.x.resize(self.model.batch * width, 0.0);
         let outputs = self.model.infer(&self.x)?;
+        let rows_out = self.model.rows_out(n);
         self.out.clear();
         for (r, kept) in self.kept.drain(..).enumerate() {
             let mut row = kept;
             for t in &outputs {
-                let k = per_row(t, self.model.batch);
+                let k = per_row(t, rows_out);
                 row.extend((0..k).map(|j| cell(t, r * k + j)));
             }
             self.out.push(row);

@@ -8,10 +8,15 @@ pub mod lexicon;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreParams {
-    /// CSV of reviews, with a header: `id,text`.
+    /// CSV of reviews, with a header: `id,day,text`.
     pub input: String,
-    /// Where the scores go: CSV `id,score,label`.
-    pub output: String,
+    /// Score only the reviews of this day (usually `{{ ds }}`).
+    pub day: String,
+    /// The connection of the table the scores go to.
+    pub connection: String,
+    /// The table: `ds, id, score, label`, one row per review; the day's
+    /// rows are replaced, so re-running a day never duplicates them.
+    pub table: String,
     /// Scores at or above this are `positive`, at or below its negation `negative`.
     #[serde(default = "default_threshold")]
     pub threshold: f64,
@@ -24,18 +29,24 @@ fn default_threshold() -> f64 {
 }
 
 /// Scores each review of the day with a sentiment lexicon (negations flip
-/// the next word) and writes one row per review.
+/// the next word) and writes one row per review to a table, with chime's
+/// row writer (one transaction: a failure leaves the table as it was).
 #[chime::operator]
 pub fn score_reviews(ctx: &TaskContext, p: ScoreParams) -> chime::Result<Output> {
+    use chime::rows::{Cell, Mode, Output as Target, Writer};
     let text = std::fs::read_to_string(&p.input).map_err(|e| format!("reading {}: {e}", p.input))?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         if p.limit.is_some_and(|l| rows.len() as u32 >= l) {
             break;
         }
-        let Some((id, review)) = line.split_once(',') else {
-            return Err(format!("{}:{}: expected `id,text`", p.input, n + 1).into());
+        let mut fields = line.splitn(3, ',');
+        let (Some(id), Some(day), Some(review)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(format!("{} line {}: expected `id,day,text`", p.input, n + 1).into());
         };
+        if day != p.day {
+            continue;
+        }
         let score = lexicon::score(review.trim_matches('"'));
         let label = if score >= p.threshold {
             "positive"
@@ -46,14 +57,18 @@ pub fn score_reviews(ctx: &TaskContext, p: ScoreParams) -> chime::Result<Output>
         };
         rows.push((id.to_string(), score, label));
     }
-    if let Some(dir) = std::path::Path::new(&p.output).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut out = String::from("id,score,label\n");
-    for (id, score, label) in &rows {
-        out += &format!("{id},{score:.3},{label}\n");
-    }
-    std::fs::write(&p.output, out)?;
+    let target = Target::Table { connection: p.connection.clone(), table: p.table.clone(), mode: Mode::ReplacePartition };
+    let columns = vec!["id".to_string(), "score".to_string(), "label".to_string()];
+    let mut writer = Writer::open(&target, &ctx.pool, columns, &p.day)?;
+    let cells: Vec<Vec<Cell>> = rows
+        .iter()
+        .map(|(id, score, label)| {
+            let id = id.parse().map_or_else(|_| Cell::Text(id.clone()), Cell::Int);
+            vec![id, Cell::Float((score * 1000.0).round() / 1000.0), Cell::Text(label.to_string())]
+        })
+        .collect();
+    writer.write(&cells)?;
+    writer.finish()?;
     let count = rows.len();
     let positive = rows.iter().filter(|r| r.2 == "positive").count();
     let negative = rows.iter().filter(|r| r.2 == "negative").count();
