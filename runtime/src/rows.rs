@@ -636,16 +636,26 @@ impl<'p> Writer<'p> {
                             quote_table(table)
                         );
                         let mut stmt = c.prepare_cached(&sql).map_err(|e| e.to_string())?;
+                        // Values bound in place: no copy of a row per insert.
+                        let err = |e: rusqlite::Error| e.to_string();
+                        let offset = usize::from(add_ds);
                         for r in rows {
-                            let values = full(r);
-                            let params = values.iter().map(|v| match v {
-                                Cell::Null => rusqlite::types::Value::Null,
-                                Cell::Int(i) => rusqlite::types::Value::Integer(*i),
-                                Cell::Float(f) => rusqlite::types::Value::Real(*f),
-                                Cell::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                            });
-                            stmt.execute(rusqlite::params_from_iter(params))
-                                .map_err(|e| e.to_string())?;
+                            if add_ds {
+                                stmt.raw_bind_parameter(1, self.ds.as_str()).map_err(err)?;
+                            }
+                            for (i, v) in r.iter().enumerate() {
+                                let at = i + 1 + offset;
+                                match v {
+                                    Cell::Null => {
+                                        stmt.raw_bind_parameter(at, rusqlite::types::Null)
+                                    }
+                                    Cell::Int(x) => stmt.raw_bind_parameter(at, x),
+                                    Cell::Float(x) => stmt.raw_bind_parameter(at, x),
+                                    Cell::Text(x) => stmt.raw_bind_parameter(at, x.as_str()),
+                                }
+                                .map_err(err)?;
+                            }
+                            stmt.raw_execute().map_err(err)?;
                         }
                     }
                     Conn::Postgres(c) => {

@@ -120,14 +120,9 @@ impl Job {
         let mut columns = self.keep.clone();
         columns.extend(model.columns.iter().cloned());
         let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
-        let mut sink = Batcher {
-            job: self,
+        let mut consumer = Consumer {
             model: &model,
             ctx,
-            feature_at: Vec::new(),
-            keep_at: Vec::new(),
-            x: Vec::with_capacity(self.batch_size * self.features.len()),
-            kept: Vec::with_capacity(self.batch_size),
             out: Vec::with_capacity(self.batch_size),
             writer,
             rows: 0,
@@ -135,13 +130,44 @@ impl Job {
             started,
             progress: std::io::stderr().is_terminal().then(Instant::now),
         };
-        rows::read(&self.input, &ctx.pool, &mut sink)?;
-        sink.flush()?;
-        let (rows, batches) = (sink.rows, sink.batches);
-        if sink.progress.is_some() {
+        // Two threads: one reads and parses the input into batches, the
+        // other runs the model and writes; at most two batches wait between.
+        std::thread::scope(|scope| -> Result<(), String> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            let reader = scope.spawn(|| -> Result<(), String> {
+                let mut reader = Reader {
+                    job: self,
+                    batch: self.batch_size,
+                    feature_at: Vec::new(),
+                    keep_at: Vec::new(),
+                    next: Batch::with_capacity(self.batch_size, self.features.len()),
+                    tx,
+                };
+                rows::read(&self.input, &ctx.pool, &mut reader)?;
+                reader.send()
+            });
+            let mut failed = None;
+            for batch in rx.iter() {
+                if let Err(e) = consumer.consume(batch) {
+                    failed = Some(e);
+                    // Dropping the receiver stops the reader at its next batch.
+                    break;
+                }
+            }
+            drop(rx);
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err("the input reader panicked".into()));
+            match failed {
+                Some(e) => Err(e),
+                None => read,
+            }
+        })?;
+        let (rows, batches) = (consumer.rows, consumer.batches);
+        if consumer.progress.is_some() {
             eprintln!();
         }
-        sink.writer.finish()?;
+        consumer.writer.finish()?;
         let secs = started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
         ctx.log(format!(
@@ -161,8 +187,6 @@ impl Job {
 /// A loaded model, ready for batches of a fixed size.
 struct Model {
     plan: TypedRunnableModel<TypedModel>,
-    /// Rows per batch.
-    batch: usize,
     /// The batch size the model was fixed to, when it could not take any.
     fixed: Option<usize>,
     width: usize,
@@ -245,7 +269,6 @@ impl Model {
         };
         let mut m = Model {
             plan,
-            batch,
             fixed,
             width,
             columns: Vec::new(),
@@ -311,14 +334,52 @@ fn cell(t: &Tensor, i: usize) -> Cell {
     flat(t).unwrap_or(Cell::Null)
 }
 
-struct Batcher<'a> {
+/// Rows read, waiting for the model.
+struct Batch {
+    /// `width` features per row.
+    x: Vec<f32>,
+    /// The `keep` cells of each row.
+    kept: Vec<Vec<Cell>>,
+}
+
+impl Batch {
+    fn with_capacity(rows: usize, width: usize) -> Batch {
+        Batch {
+            x: Vec::with_capacity(rows * width),
+            kept: Vec::with_capacity(rows),
+        }
+    }
+}
+
+/// Reads rows into batches and hands them over.
+struct Reader<'a> {
     job: &'a Job,
-    model: &'a Model,
-    ctx: &'a TaskContext,
+    batch: usize,
     feature_at: Vec<usize>,
     keep_at: Vec<usize>,
-    x: Vec<f32>,
-    kept: Vec<Vec<Cell>>,
+    next: Batch,
+    tx: std::sync::mpsc::SyncSender<Batch>,
+}
+
+impl Reader<'_> {
+    fn send(&mut self) -> Result<(), String> {
+        if self.next.kept.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(
+            &mut self.next,
+            Batch::with_capacity(self.batch, self.job.features.len()),
+        );
+        // The model side stopped (it failed, or was cancelled): its error is
+        // the one reported.
+        self.tx.send(full).map_err(|_| "stopped".to_string())
+    }
+}
+
+/// Runs the model on batches and writes the rows.
+struct Consumer<'a> {
+    model: &'a Model,
+    ctx: &'a TaskContext,
     out: Vec<Vec<Cell>>,
     writer: Writer<'a>,
     rows: u64,
@@ -327,19 +388,16 @@ struct Batcher<'a> {
     progress: Option<Instant>,
 }
 
-impl Batcher<'_> {
-    fn flush(&mut self) -> Result<(), String> {
-        let n = self.kept.len();
-        if n == 0 {
-            return Ok(());
-        }
+impl Consumer<'_> {
+    fn consume(&mut self, batch: Batch) -> Result<(), String> {
+        let n = batch.kept.len();
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
-        let outputs = self.model.infer(&self.x)?;
+        let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
         self.out.clear();
-        for (r, kept) in self.kept.drain(..).enumerate() {
+        for (r, kept) in batch.kept.into_iter().enumerate() {
             let mut row = kept;
             for t in &outputs {
                 let k = per_row(t, rows_out);
@@ -348,7 +406,6 @@ impl Batcher<'_> {
             self.out.push(row);
         }
         self.writer.write(&self.out)?;
-        self.x.clear();
         self.rows += n as u64;
         self.batches += 1;
         if let Some(last) = self.progress.as_mut()
@@ -370,7 +427,7 @@ impl Batcher<'_> {
     }
 }
 
-impl RowSink for Batcher<'_> {
+impl RowSink for Reader<'_> {
     fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
         let find = |c: &String| {
             names.iter().position(|n| n == c).ok_or_else(|| {
@@ -400,7 +457,7 @@ impl RowSink for Batcher<'_> {
     fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
         for (k, &i) in self.feature_at.iter().enumerate() {
             match cells[i].as_f64() {
-                Some(v) => self.x.push(v as f32),
+                Some(v) => self.next.x.push(v as f32),
                 None => {
                     return Err(format!(
                         "{}, column `{}`: no value (a feature must be a number)",
@@ -410,10 +467,11 @@ impl RowSink for Batcher<'_> {
                 }
             }
         }
-        self.kept
+        self.next
+            .kept
             .push(self.keep_at.iter().map(|&i| cells[i].clone()).collect());
-        if self.kept.len() == self.model.batch {
-            self.flush()?;
+        if self.next.kept.len() == self.batch {
+            self.send()?;
         }
         Ok(())
     }
