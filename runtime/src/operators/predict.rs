@@ -137,6 +137,7 @@ impl Job {
             let reader = scope.spawn(|| -> Result<(), String> {
                 let mut reader = Reader {
                     job: self,
+                    row_width: self.keep.len() + model.columns.len(),
                     batch: self.batch_size,
                     feature_at: Vec::new(),
                     keep_at: Vec::new(),
@@ -355,6 +356,9 @@ impl Batch {
 struct Reader<'a> {
     job: &'a Job,
     batch: usize,
+    /// Cells of an output row (kept columns and the model's), so each row
+    /// is allocated once.
+    row_width: usize,
     feature_at: Vec<usize>,
     keep_at: Vec<usize>,
     next: Batch,
@@ -467,9 +471,9 @@ impl RowSink for Reader<'_> {
                 }
             }
         }
-        self.next
-            .kept
-            .push(self.keep_at.iter().map(|&i| cells[i].clone()).collect());
+        let mut row = Vec::with_capacity(self.row_width);
+        row.extend(self.keep_at.iter().map(|&i| cells[i].clone()));
+        self.next.kept.push(row);
         if self.next.kept.len() == self.batch {
             self.send()?;
         }
