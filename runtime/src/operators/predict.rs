@@ -71,7 +71,7 @@ impl Job {
             Input::Csv(csv.to_string())
         } else if s("parquet").is_some() {
             return Err(
-                "Parquet input needs a binary built with Parquet support, which this one is not"
+                "Parquet input is not supported yet: give the rows as `csv` or an `sql` query"
                     .into(),
             );
         } else if let Some(query) = s("sql") {

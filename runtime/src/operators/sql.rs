@@ -64,7 +64,7 @@ pub fn output_of(
 fn file_output(path: &str) -> Result<Output, String> {
     if path.ends_with(".parquet") || path.ends_with(".pq") {
         return Err(format!(
-            "{path}: Parquet output needs a binary built with Parquet support, which this one is not"
+            "{path}: Parquet output is not supported yet: write CSV (a path ending in .csv) or a table"
         ));
     }
     Ok(Output::Csv(path.to_string()))
