@@ -378,10 +378,17 @@ fn serve() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             }
             let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
             let mut length = 0;
+            let mut auth = String::new();
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
+                }
+                if let Some(v) = line
+                    .strip_prefix("Authorization:")
+                    .or_else(|| line.strip_prefix("authorization:"))
+                {
+                    auth = v.trim().to_string();
                 }
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap_or(0);
@@ -401,7 +408,8 @@ fn serve() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
                 ),
                 "/ready" if readies <= 2 => ("503 Service Unavailable", "starting".to_string()),
                 "/ready" => ("200 OK", "ok".to_string()),
-                _ => ("500 Internal Server Error", "boom".to_string()),
+                // Echoes the credentials, as some servers' errors do.
+                _ => ("500 Internal Server Error", format!("boom {auth}")),
             };
             let mut s = stream;
             let _ = write!(
@@ -423,6 +431,7 @@ fn sensors_and_http() {
         .current_dir(dir.path())
         .args(["run", "--date", "2026-11-24"])
         .env("API", &api)
+        .env("API_TOKEN", "tok-5ecret-42")
         .output()
         .unwrap();
     let text =
@@ -446,7 +455,15 @@ fn sensors_and_http() {
             && text.contains("the file never.flag does not exist"),
         "{text}"
     );
-    assert!(text.contains("answered 500, expected 2xx: boom"), "{text}");
+    // The token went out, and came back in the error, redacted.
+    assert!(
+        text.contains("answered 500, expected 2xx: boom Bearer ***"),
+        "{text}"
+    );
+    let logs = run(&bin, dir.path(), &["logs", RUN_ID, "bad_status"]).stdout;
+    for t in [&text, &show, &logs] {
+        assert!(!t.contains("tok-5ecret-42"), "the token leaked:\n{t}");
+    }
     // The JSON body is the output, readable downstream.
     assert_eq!(read(dir.path(), "got.txt"), "got 2026-11-24\n");
     let seen = seen.lock().unwrap().clone();

@@ -320,8 +320,8 @@ impl Exec<'_> {
     }
 
     /// The secrets of this run: the values of the environment variables
-    /// that `connections:` and `on_failure:` read, and the passwords of
-    /// the rendered connections.
+    /// that `connections:`, `on_failure:` and `http`/`wait_for` tasks read,
+    /// and the passwords of the rendered connections.
     fn collect_secrets(&self) -> Secrets {
         let mut values = Vec::new();
         let templates = self
@@ -329,7 +329,15 @@ impl Exec<'_> {
             .connections
             .iter()
             .map(|(_, t)| *t)
-            .chain(self.def.on_failure.iter().map(|a| a.params));
+            .chain(self.def.on_failure.iter().map(|a| a.params))
+            // Requests carry tokens in their URLs and headers.
+            .chain(
+                self.def
+                    .tasks
+                    .iter()
+                    .filter(|t| matches!(t.operator, "http" | "wait_for"))
+                    .map(|t| t.params),
+            );
         for template in templates {
             for name in template::env_names(template) {
                 if let Ok(v) = std::env::var(&name) {

@@ -221,6 +221,15 @@ mod tests {
     }
 
     #[test]
+    fn env_names_finds_every_variable_a_template_reads() {
+        assert_eq!(
+            env_names("postgres://u:{{ env.PG_PASS }}@{{env['HOST']}}/{{ environment }}"),
+            ["PG_PASS", "HOST"]
+        );
+        assert!(env_names("no variables, not even myenv.X").is_empty());
+    }
+
+    #[test]
     fn renders_the_context_and_filters() {
         let env = environment();
         let outputs = Arc::new(Outputs::default());
