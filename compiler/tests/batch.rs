@@ -292,15 +292,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn the_demand_forecast_example_replaces_its_day() {
     let root = root();
-    let out = root.join("target/e2e-bin/demand_forecast");
-    let status = chime()
-        .arg("build")
-        .arg(root.join("examples/demand_forecast/pipeline.yaml"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let bin = build_example("demand_forecast");
     // The example reads data/ and model/ relative to its directory.
     let dir = tempfile::tempdir().unwrap();
     for sub in ["data", "model"] {
@@ -310,7 +302,6 @@ fn the_demand_forecast_example_replaces_its_day() {
             std::fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).unwrap();
         }
     }
-    let bin = out.join("demand_forecast");
     for date in ["2026-03-01", "2026-03-02"] {
         let r = run(&bin, dir.path(), &["run", "--date", date]);
         assert_eq!(r.code, 0, "{}", r.stdout);
@@ -482,15 +473,7 @@ fn sensors_and_http() {
 #[test]
 fn the_image_classification_example_labels_the_days_images() {
     let root = root();
-    let out = root.join("target/e2e-bin/image_classify");
-    let status = chime()
-        .arg("build")
-        .arg(root.join("examples/image_classify/pipeline.yaml"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let bin = build_example("image_classify");
     let dir = tempfile::tempdir().unwrap();
     let copy = |from: &Path, to: &Path| {
         let status = std::process::Command::new("cp")
@@ -503,7 +486,6 @@ fn the_image_classification_example_labels_the_days_images() {
     };
     copy(&root.join("examples/image_classify/images"), dir.path());
     copy(&root.join("examples/image_classify/model"), dir.path());
-    let bin = out.join("image_classify");
     for date in ["2026-03-01", "2026-03-02"] {
         let r = run(&bin, dir.path(), &["run", "--date", date]);
         assert_eq!(r.code, 0, "{}", r.stdout);

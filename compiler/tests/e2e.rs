@@ -363,15 +363,7 @@ fn custom_operators_output_retries_panics_and_timeouts() {
 #[test]
 fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
     let root = root();
-    let out = root.join("target/e2e-bin/sentiment");
-    let status = chime()
-        .arg("build")
-        .arg(root.join("examples/sentiment/pipeline.yaml"))
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("chime build");
-    assert!(status.success());
+    let bin = build_example("sentiment");
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(dir.path().join("data")).expect("data");
     std::fs::copy(
@@ -379,11 +371,7 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
         dir.path().join("data/reviews.csv"),
     )
     .expect("copy");
-    let r = run(
-        &out.join("sentiment"),
-        dir.path(),
-        &["run", "--date", "2026-11-24"],
-    );
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     let summary = read(dir.path(), "out/20261124/summary.txt");
     assert_eq!(
@@ -405,14 +393,10 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
     assert_eq!(rows[1], ("2026-11-24".into(), 2, -1.0, "negative".into()));
     // The next day adds its own rows; re-running a day replaces them.
     for _ in 0..2 {
-        let r = run(
-            &out.join("sentiment"),
-            dir.path(),
-            &["run", "--date", "2026-11-25"],
-        );
+        let r = run(&bin, dir.path(), &["run", "--date", "2026-11-25"]);
         assert_eq!(r.code, 0, "{}", r.stdout);
         let r = run(
-            &out.join("sentiment"),
+            &bin,
             dir.path(),
             &[
                 "clear",

@@ -110,13 +110,6 @@ impl Conn {
             }
         }
     }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Conn::Sqlite(_) => "SQLite",
-            Conn::Postgres(_) => "PostgreSQL",
-        }
-    }
 }
 
 /// A PostgreSQL error with its server message and detail, or the cause of

@@ -46,6 +46,21 @@ pub fn build(name: &str) -> PathBuf {
     out.join(name)
 }
 
+/// Builds examples/<name>/pipeline.yaml and returns the binary.
+pub fn build_example(name: &str) -> PathBuf {
+    let root = root();
+    let out = root.join("target/e2e-bin").join(name);
+    let status = chime()
+        .arg("build")
+        .arg(root.join("examples").join(name).join("pipeline.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run chime build");
+    assert!(status.success(), "chime build of the example {name} failed");
+    out.join(name)
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,

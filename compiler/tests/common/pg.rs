@@ -109,7 +109,14 @@ impl Postgres {
 
     /// Runs SQL with psql and returns its unaligned, tuples-only output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(self.bin.join("psql"))
+        // psql is a client: it may live beside the server or only on PATH.
+        let local = self.bin.join("psql");
+        let program = if local.is_file() {
+            local
+        } else {
+            PathBuf::from("psql")
+        };
+        let out = Command::new(program)
             .args([
                 "-X",
                 "-A",
@@ -122,21 +129,6 @@ impl Postgres {
                 sql,
             ])
             .output()
-            .or_else(|_| {
-                Command::new("psql")
-                    .args([
-                        "-X",
-                        "-A",
-                        "-t",
-                        "-v",
-                        "ON_ERROR_STOP=1",
-                        "-d",
-                        &self.url(db),
-                        "-c",
-                        sql,
-                    ])
-                    .output()
-            })
             .expect("run psql");
         assert!(
             out.status.success(),

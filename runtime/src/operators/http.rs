@@ -30,10 +30,12 @@ fn clip(s: &str) -> &str {
 }
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
-    let c = ctx.clone();
-    tokio::task::spawn_blocking(move || request(&c, &params))
-        .await
-        .map_err(|e| TaskError::failed(format!("the request stopped: {e}")))?
+    crate::__private::blocking(move || {
+        request(&ctx, &params)
+            .map(crate::context::Output)
+            .map_err(Into::into)
+    })
+    .await
 }
 
 fn request(ctx: &TaskContext, p: &serde_json::Value) -> TaskResult {

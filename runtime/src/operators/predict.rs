@@ -31,11 +31,12 @@ const DEFAULT_BATCH: usize = 4096;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
     let job = Job::from_params(&params).map_err(TaskError::failed)?;
-    let c = ctx.clone();
-    let out = tokio::task::spawn_blocking(move || job.run(&c))
-        .await
-        .map_err(|e| TaskError::failed(format!("the predict task stopped: {e}")))?;
-    out.map(Some).map_err(TaskError::failed)
+    crate::__private::blocking(move || {
+        job.run(&ctx)
+            .map(|v| crate::context::Output(Some(v)))
+            .map_err(Into::into)
+    })
+    .await
 }
 
 #[derive(Debug)]
