@@ -69,11 +69,8 @@ impl Job {
         let s = |k: &str| input.get(k).and_then(|x| x.as_str());
         let input = if let Some(csv) = s("csv") {
             Input::Csv(csv.to_string())
-        } else if s("parquet").is_some() {
-            return Err(
-                "Parquet input needs a binary built with Parquet support, which this one is not"
-                    .into(),
-            );
+        } else if let Some(path) = s("parquet") {
+            Input::Parquet(path.to_string())
         } else if let Some(query) = s("sql") {
             Input::Sql {
                 connection: s("connection")
