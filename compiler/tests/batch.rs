@@ -524,3 +524,31 @@ fn the_image_classification_example_labels_the_days_images() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn parquet_in_and_out() {
+    let bin = build("parquet");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24"])
+        .env("MODEL", data("logreg16.onnx"))
+        .env("INPUT", data("logreg16_sample.csv"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Read back through Parquet, the predictions are still onnxruntime's.
+    check_scores(&sqlite_scores(&dir.path().join("out/app.db")));
+    for f in ["out/scored.parquet", "out/scores.parquet"] {
+        let bytes = std::fs::read(dir.path().join(f)).unwrap();
+        assert!(
+            bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+            "{f} is a Parquet file"
+        );
+        assert!(!dir.path().join(format!("{f}.partial")).exists());
+    }
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert!(show.contains("\"rows\":200"), "{show}");
+}

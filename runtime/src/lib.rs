@@ -19,6 +19,8 @@ pub mod context;
 pub mod def;
 #[cfg(feature = "rt")]
 pub mod executor;
+#[cfg(feature = "parquet")]
+pub mod parquet_io;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "schedule")]

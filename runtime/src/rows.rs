@@ -53,6 +53,19 @@ impl Cell {
         }
     }
 
+    /// The value for an error message (text cut at 40 characters).
+    pub fn describe(&self) -> String {
+        match self {
+            Cell::Null => "NULL".into(),
+            Cell::Int(i) => format!("the integer {i}"),
+            Cell::Float(f) => format!("the number {f}"),
+            Cell::Text(t) if t.chars().count() > 40 => {
+                format!("the text {:?}...", t.chars().take(40).collect::<String>())
+            }
+            Cell::Text(t) => format!("the text {t:?}"),
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Cell::Null => serde_json::Value::Null,
@@ -89,6 +102,8 @@ pub trait RowSink {
 #[derive(Debug, Clone)]
 pub enum Input {
     Csv(String),
+    /// A Parquet file (feature `parquet`).
+    Parquet(String),
     Sql {
         connection: String,
         query: String,
@@ -101,6 +116,10 @@ pub enum Input {
 pub fn read(input: &Input, pool: &Pool, sink: &mut dyn RowSink) -> Result<(), String> {
     match input {
         Input::Csv(path) => read_csv(path, sink),
+        #[cfg(feature = "parquet")]
+        Input::Parquet(path) => crate::parquet_io::read(path, sink),
+        #[cfg(not(feature = "parquet"))]
+        Input::Parquet(path) => Err(no_parquet(path)),
         Input::Sql {
             connection,
             query,
@@ -114,6 +133,15 @@ pub fn read(input: &Input, pool: &Pool, sink: &mut dyn RowSink) -> Result<(), St
             .map_err(|e| format!("connection `{connection}`: {e}"))
         }
     }
+}
+
+/// Why a Parquet path cannot be used by this binary.
+pub fn no_parquet(path: &str) -> String {
+    format!(
+        "{path}: this binary was built without Parquet support (`chime build` adds it when the \
+         pipeline's YAML names a Parquet file: a `parquet:` key or a path ending in .parquet; \
+         a path made by a template that only renders to .parquet is not seen)"
+    )
 }
 
 fn read_csv(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
@@ -454,6 +482,8 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub enum Output {
     Csv(String),
+    /// A Parquet file (feature `parquet`).
+    Parquet(String),
     Table {
         connection: String,
         table: String,
@@ -500,6 +530,12 @@ enum Target<'p> {
         tmp: std::path::PathBuf,
         w: Box<csv::Writer<std::io::BufWriter<std::fs::File>>>,
     },
+    #[cfg(feature = "parquet")]
+    Parquet {
+        path: String,
+        tmp: std::path::PathBuf,
+        w: Box<crate::parquet_io::ParquetWriter>,
+    },
     Table {
         conn: crate::conn::Lease<'p>,
         table: String,
@@ -522,18 +558,19 @@ impl<'p> Writer<'p> {
         ds: &str,
     ) -> Result<Writer<'p>, String> {
         let target = match output {
-            Output::Csv(path) => {
-                let p = std::path::Path::new(path);
-                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            #[cfg(not(feature = "parquet"))]
+            Output::Parquet(path) => return Err(no_parquet(path)),
+            #[cfg(feature = "parquet")]
+            Output::Parquet(path) => {
+                let (tmp, file) = partial_file(path)?;
+                Target::Parquet {
+                    path: path.clone(),
+                    tmp,
+                    w: Box::new(crate::parquet_io::ParquetWriter::new(file, columns.clone())),
                 }
-                let tmp = p.with_extension(format!(
-                    "{}.partial",
-                    p.extension().and_then(|e| e.to_str()).unwrap_or("csv")
-                ));
-                let file = std::fs::File::create(&tmp)
-                    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            }
+            Output::Csv(path) => {
+                let (tmp, file) = partial_file(path)?;
                 let mut w =
                     csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
                 w.write_record(&columns).map_err(|e| e.to_string())?;
@@ -603,6 +640,8 @@ impl<'p> Writer<'p> {
             }
         };
         match &mut self.target {
+            #[cfg(feature = "parquet")]
+            Target::Parquet { w, path, .. } => w.write(rows).map_err(|e| format!("{path}: {e}"))?,
             Target::Csv { w, .. } => {
                 let mut field = String::new();
                 for r in rows {
@@ -698,6 +737,11 @@ impl<'p> Writer<'p> {
     /// returns how many were written.
     pub fn finish(mut self) -> Result<u64, String> {
         match &mut self.target {
+            #[cfg(feature = "parquet")]
+            Target::Parquet { path, tmp, w } => {
+                w.finish()?;
+                std::fs::rename(&*tmp, &*path).map_err(|e| format!("cannot write {path}: {e}"))?;
+            }
             Target::Csv { path, tmp, w } => {
                 w.flush().map_err(|e| e.to_string())?;
                 std::fs::rename(&*tmp, &*path).map_err(|e| format!("cannot write {path}: {e}"))?;
@@ -731,6 +775,10 @@ impl Drop for Writer<'_> {
             Target::Csv { tmp, .. } => {
                 let _ = std::fs::remove_file(&*tmp);
             }
+            #[cfg(feature = "parquet")]
+            Target::Parquet { tmp, .. } => {
+                let _ = std::fs::remove_file(&*tmp);
+            }
             Target::Table {
                 conn, done: false, ..
             } => match &mut **conn {
@@ -744,6 +792,22 @@ impl Drop for Writer<'_> {
             Target::Table { .. } => {}
         }
     }
+}
+
+/// `PATH.partial` beside `path` (its folder created), opened for writing:
+/// renamed to `path` when complete, so a reader never sees half a file.
+fn partial_file(path: &str) -> Result<(std::path::PathBuf, std::fs::File), String> {
+    let p = std::path::Path::new(path);
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut tmp = p.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    Ok((tmp, file))
 }
 
 /// A value in COPY's text format.

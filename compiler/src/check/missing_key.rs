@@ -40,7 +40,7 @@ pub fn report_one_of(
         Diagnostic::new(
             walk.codes.missing,
             owner,
-            format!("{} need one of {}", obj.what, names.join(" or ")),
+            format!("{}: one of {} is required", obj.what, names.join(" or ")),
         )
         .label(format!("none of {} is set", names.join(", ")))
         .help(format!("set exactly one of {}", names.join(", "))),

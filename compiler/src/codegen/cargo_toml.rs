@@ -24,7 +24,8 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
             "wait_for" if params.get("url").is_some() => Some("http"),
             _ => None,
         };
-        if let Some(f) = feature {
+        let parquet = matches!(op, "sql" | "predict") && names_parquet(params);
+        for f in feature.into_iter().chain(parquet.then_some("parquet")) {
             if !out.contains(&f) {
                 out.push(f);
             }
@@ -32,6 +33,22 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
     }
     out[1..].sort_unstable();
     out
+}
+
+/// Whether parameters name a Parquet file: a `parquet:` key, or a path
+/// ending in `.parquet` / `.pq`.
+fn names_parquet(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => {
+            let s = s.trim().to_ascii_lowercase();
+            s.ends_with(".parquet") || s.ends_with(".pq")
+        }
+        serde_json::Value::Array(items) => items.iter().any(names_parquet),
+        serde_json::Value::Object(map) => {
+            map.contains_key("parquet") || map.values().any(names_parquet)
+        }
+        _ => false,
+    }
 }
 
 pub fn render(ir: &Ir, runtime_dir: &Path) -> String {
@@ -80,4 +97,22 @@ incremental = true
             ))
             .collect::<String>(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_parquet;
+    use serde_json::json;
+
+    #[test]
+    fn parquet_is_seen_where_the_yaml_names_it() {
+        assert!(names_parquet(&json!({ "input": { "parquet": "x" } })));
+        assert!(names_parquet(
+            &json!({ "output": "out/{{ ds }}/rows.parquet" })
+        ));
+        assert!(names_parquet(&json!({ "output": { "csv": "a.PQ" } })));
+        assert!(!names_parquet(
+            &json!({ "output": "out/rows.csv", "query": "SELECT 'parquet'" })
+        ));
+    }
 }

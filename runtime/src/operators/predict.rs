@@ -70,11 +70,8 @@ impl Job {
         let s = |k: &str| input.get(k).and_then(|x| x.as_str());
         let input = if let Some(csv) = s("csv") {
             Input::Csv(csv.to_string())
-        } else if s("parquet").is_some() {
-            return Err(
-                "Parquet input is not supported yet: give the rows as `csv` or an `sql` query"
-                    .into(),
-            );
+        } else if let Some(path) = s("parquet") {
+            Input::Parquet(path.to_string())
         } else if let Some(query) = s("sql") {
             Input::Sql {
                 connection: s("connection")

@@ -49,7 +49,7 @@ pub fn output_of(
         return Ok(Output::Csv(path.to_string()));
     }
     if let Some(path) = s("parquet") {
-        return file_output(path);
+        return Ok(Output::Parquet(path.to_string()));
     }
     let table = s("table").ok_or("`output` needs `table`, `csv` or `parquet`")?;
     let connection = s("connection")
@@ -63,12 +63,16 @@ pub fn output_of(
 }
 
 fn file_output(path: &str) -> Result<Output, String> {
-    if path.ends_with(".parquet") || path.ends_with(".pq") {
-        return Err(format!(
-            "{path}: Parquet output is not supported yet: write CSV (a path ending in .csv) or a table"
-        ));
+    if is_parquet(path) {
+        return Ok(Output::Parquet(path.to_string()));
     }
     Ok(Output::Csv(path.to_string()))
+}
+
+/// Whether a path names a Parquet file.
+pub fn is_parquet(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    p.ends_with(".parquet") || p.ends_with(".pq")
 }
 
 impl Job {
@@ -184,7 +188,7 @@ pub fn ds_of(ctx: &TaskContext) -> String {
 
 pub fn describe(output: &Output) -> String {
     match output {
-        Output::Csv(p) => p.clone(),
+        Output::Csv(p) | Output::Parquet(p) => p.clone(),
         Output::Table {
             connection, table, ..
         } => format!("{connection}.{table}"),

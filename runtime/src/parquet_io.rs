@@ -1,0 +1,420 @@
+//! Parquet files for `sql` and `predict` (feature `parquet`: arrow-rs's
+//! reader and writer; the compiler enables it only for pipelines that use
+//! Parquet, since arrow takes minutes to compile).
+//!
+//! Reading streams record batches (never the whole file); writing buffers
+//! one batch of rows at a time into Arrow arrays. Column types: integers,
+//! floats, booleans (read as 0/1), strings, dates and timestamps (read as
+//! text); written files have Int64, Float64 or Utf8 columns, typed from the
+//! first batch of rows, Snappy-compressed.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::rows::{Cell, RowSink, Want};
+
+/// Rows per record batch read.
+const READ_BATCH: usize = 8192;
+
+/// Reads every row of the Parquet file at `path` into `sink`.
+pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("{path}: not a Parquet file chime can read: {e}"))?;
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let wants = sink.columns(&names)?;
+    // Only the columns the sink wants are decoded.
+    let read: Vec<usize> = (0..names.len())
+        .filter(|&i| wants.get(i).is_some_and(|w| *w != Want::Skip))
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), read.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(READ_BATCH)
+        .build()
+        .map_err(|e| format!("{path}: {e}"))?;
+    let mut cells = vec![Cell::Null; names.len()];
+    let mut row = 0usize;
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("{path}: {e}"))?;
+        for r in 0..batch.num_rows() {
+            row += 1;
+            for (j, &i) in read.iter().enumerate() {
+                let name = &names[i];
+                let column = batch.columns().get(j).ok_or_else(|| {
+                    format!("{path}: column `{name}` is missing from a row group")
+                })?;
+                cells[i] = cell(column, r)
+                    .map_err(|e| format!("{path} row {row}, column `{name}`: {e}"))?;
+                if wants[i] == Want::Number && cells[i].as_f64().is_none() && cells[i] != Cell::Null
+                {
+                    return Err(format!(
+                        "{path} row {row}, column `{name}`: {} is not a number",
+                        cells[i].describe()
+                    ));
+                }
+            }
+            sink.row(&cells, &|| format!("{path} row {row}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Value `r` of an Arrow column.
+fn cell(a: &ArrayRef, r: usize) -> Result<Cell, String> {
+    if a.is_null(r) {
+        return Ok(Cell::Null);
+    }
+    Ok(match a.data_type() {
+        DataType::Int8 => Cell::Int(a.as_primitive::<Int8Type>().value(r).into()),
+        DataType::Int16 => Cell::Int(a.as_primitive::<Int16Type>().value(r).into()),
+        DataType::Int32 => Cell::Int(a.as_primitive::<Int32Type>().value(r).into()),
+        DataType::Int64 => Cell::Int(a.as_primitive::<Int64Type>().value(r)),
+        DataType::UInt8 => Cell::Int(a.as_primitive::<UInt8Type>().value(r).into()),
+        DataType::UInt16 => Cell::Int(a.as_primitive::<UInt16Type>().value(r).into()),
+        DataType::UInt32 => Cell::Int(a.as_primitive::<UInt32Type>().value(r).into()),
+        DataType::UInt64 => {
+            let v = a.as_primitive::<UInt64Type>().value(r);
+            i64::try_from(v).map_or(Cell::Float(v as f64), Cell::Int)
+        }
+        DataType::Float32 => Cell::Float(a.as_primitive::<Float32Type>().value(r).into()),
+        DataType::Float64 => Cell::Float(a.as_primitive::<Float64Type>().value(r)),
+        DataType::Boolean => Cell::Int(a.as_boolean().value(r).into()),
+        DataType::Utf8 => Cell::Text(a.as_string::<i32>().value(r).to_string()),
+        DataType::LargeUtf8 => Cell::Text(a.as_string::<i64>().value(r).to_string()),
+        DataType::Utf8View => Cell::Text(a.as_string_view().value(r).to_string()),
+        DataType::Date32 => {
+            let days = a.as_primitive::<Date32Type>().value(r);
+            let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|d| d.checked_add_signed(chrono::Duration::days(days.into())));
+            date.map_or(Cell::Null, |d| Cell::Text(d.to_string()))
+        }
+        DataType::Timestamp(unit, _) => {
+            use arrow_array::types::{
+                TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
+                TimestampNanosecondType as Ns, TimestampSecondType as S,
+            };
+            let micros = match unit {
+                TimeUnit::Second => a.as_primitive::<S>().value(r).checked_mul(1_000_000),
+                TimeUnit::Millisecond => a.as_primitive::<Ms>().value(r).checked_mul(1_000),
+                TimeUnit::Microsecond => Some(a.as_primitive::<Us>().value(r)),
+                TimeUnit::Nanosecond => Some(a.as_primitive::<Ns>().value(r) / 1_000),
+            };
+            let t = micros.and_then(chrono::DateTime::from_timestamp_micros);
+            t.map_or(Cell::Null, |t| Cell::Text(t.to_rfc3339()))
+        }
+        other => return Err(format!("the type {other} is not one chime reads")),
+    })
+}
+
+/// A Parquet file being written: rows are buffered per batch, the schema
+/// comes from the first batch.
+pub struct ParquetWriter {
+    columns: Vec<String>,
+    file: Option<std::fs::File>,
+    writer: Option<ArrowWriter<std::fs::File>>,
+    schema: Option<SchemaRef>,
+    /// Rows written so far (for error messages).
+    written: usize,
+}
+
+impl std::fmt::Debug for ParquetWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetWriter")
+            .field("columns", &self.columns)
+            .finish()
+    }
+}
+
+impl ParquetWriter {
+    pub fn new(file: std::fs::File, columns: Vec<String>) -> ParquetWriter {
+        ParquetWriter {
+            columns,
+            file: Some(file),
+            writer: None,
+            schema: None,
+            written: 0,
+        }
+    }
+
+    /// Opens the writer with column types read from the first batch: text
+    /// if any value is text (or none is set), else floats if any is a
+    /// float, else integers.
+    fn start(&mut self, first: &[Vec<Cell>]) -> Result<(), String> {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let (mut text, mut float, mut int) = (false, false, false);
+                for c in first.iter().filter_map(|r| r.get(i)) {
+                    match c {
+                        Cell::Text(_) => text = true,
+                        Cell::Float(_) => float = true,
+                        Cell::Int(_) => int = true,
+                        Cell::Null => {}
+                    }
+                }
+                let ty = match (text, float, int) {
+                    (false, true, _) => DataType::Float64,
+                    (false, false, true) => DataType::Int64,
+                    _ => DataType::Utf8,
+                };
+                Field::new(name, ty, true)
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let file = self.file.take().ok_or("the Parquet file is already open")?;
+        self.writer = Some(
+            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| e.to_string())?,
+        );
+        self.schema = Some(schema);
+        Ok(())
+    }
+
+    /// Writes a batch of rows (each with a cell per column).
+    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), String> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.schema.is_none() {
+            self.start(rows)?;
+        }
+        let schema = self.schema.clone().ok_or("no schema")?;
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for (i, field) in schema.fields().iter().enumerate() {
+            let column = |r: &Vec<Cell>| r.get(i).cloned().unwrap_or(Cell::Null);
+            let array: ArrayRef = match field.data_type() {
+                DataType::Int64 => {
+                    let mut values = Vec::with_capacity(rows.len());
+                    for (n, r) in rows.iter().enumerate() {
+                        values.push(match column(r) {
+                            Cell::Int(x) => Some(x),
+                            Cell::Null => None,
+                            other => {
+                                return Err(format!(
+                                    "row {}, column `{}`: {} in a column of integers (its type \
+                                     comes from the first rows): cast the column to one type",
+                                    self.written + n + 1,
+                                    field.name(),
+                                    other.describe()
+                                ));
+                            }
+                        });
+                    }
+                    Arc::new(Int64Array::from(values))
+                }
+                DataType::Float64 => {
+                    let mut values = Vec::with_capacity(rows.len());
+                    for (n, r) in rows.iter().enumerate() {
+                        values.push(match column(r) {
+                            Cell::Null => None,
+                            other => Some(other.as_f64().ok_or_else(|| {
+                                format!(
+                                    "row {}, column `{}`: {} in a column of numbers (its type \
+                                     comes from the first rows): cast the column to one type",
+                                    self.written + n + 1,
+                                    field.name(),
+                                    other.describe()
+                                )
+                            })?),
+                        });
+                    }
+                    Arc::new(Float64Array::from(values))
+                }
+                _ => {
+                    let values: Vec<Option<String>> = rows
+                        .iter()
+                        .map(|r| match column(r) {
+                            Cell::Null => None,
+                            Cell::Text(t) => Some(t),
+                            Cell::Int(x) => Some(x.to_string()),
+                            Cell::Float(x) => Some(x.to_string()),
+                        })
+                        .collect();
+                    Arc::new(StringArray::from(values))
+                }
+            };
+            arrays.push(array);
+        }
+        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| e.to_string())?;
+        self.written += rows.len();
+        self.writer
+            .as_mut()
+            .ok_or("the Parquet file is closed")?
+            .write(&batch)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes the footer (an empty file still gets the columns, as text).
+    pub fn finish(&mut self) -> Result<(), String> {
+        if self.schema.is_none() {
+            self.start(&[])?;
+        }
+        self.writer
+            .take()
+            .ok_or("the Parquet file is closed")?
+            .close()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects what a read gives.
+    #[derive(Debug)]
+    struct Rows {
+        wants: Vec<Want>,
+        seen: Vec<String>,
+        rows: Vec<Vec<Cell>>,
+    }
+
+    impl RowSink for Rows {
+        fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+            self.seen = names.to_vec();
+            Ok(self.wants.clone())
+        }
+        fn row(&mut self, cells: &[Cell], _: &dyn Fn() -> String) -> Result<(), String> {
+            self.rows.push(cells.to_vec());
+            Ok(())
+        }
+    }
+
+    fn write(
+        path: &std::path::Path,
+        columns: &[&str],
+        batches: &[Vec<Vec<Cell>>],
+    ) -> Result<(), String> {
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = ParquetWriter::new(file, columns.iter().map(|c| c.to_string()).collect());
+        for b in batches {
+            w.write(b)?;
+        }
+        w.finish()
+    }
+
+    fn read_all(path: &std::path::Path, wants: Vec<Want>) -> Result<Rows, String> {
+        let mut rows = Rows {
+            wants,
+            seen: vec![],
+            rows: vec![],
+        };
+        read(path.to_str().unwrap(), &mut rows)?;
+        Ok(rows)
+    }
+
+    #[test]
+    fn rows_round_trip_with_types_from_the_first_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let first = vec![
+            vec![
+                Cell::Int(1),
+                Cell::Int(2),
+                Cell::Text("a".into()),
+                Cell::Null,
+            ],
+            vec![Cell::Int(3), Cell::Float(0.5), Cell::Null, Cell::Null],
+        ];
+        let second = vec![vec![
+            Cell::Null,
+            Cell::Int(7),
+            Cell::Text("c".into()),
+            Cell::Null,
+        ]];
+        write(&path, &["id", "score", "name", "empty"], &[first, second]).unwrap();
+        let got = read_all(&path, vec![Want::Any; 4]).unwrap();
+        assert_eq!(got.seen, ["id", "score", "name", "empty"]);
+        assert_eq!(
+            got.rows,
+            vec![
+                // `score` saw a float in the first batch: a float column.
+                vec![
+                    Cell::Int(1),
+                    Cell::Float(2.0),
+                    Cell::Text("a".into()),
+                    Cell::Null
+                ],
+                vec![Cell::Int(3), Cell::Float(0.5), Cell::Null, Cell::Null],
+                vec![
+                    Cell::Null,
+                    Cell::Float(7.0),
+                    Cell::Text("c".into()),
+                    Cell::Null
+                ],
+            ]
+        );
+        // Skipped columns are not decoded and come as NULL.
+        let got = read_all(
+            &path,
+            vec![Want::Skip, Want::Number, Want::Skip, Want::Skip],
+        )
+        .unwrap();
+        assert_eq!(
+            got.rows[1],
+            vec![Cell::Null, Cell::Float(0.5), Cell::Null, Cell::Null]
+        );
+    }
+
+    #[test]
+    fn mixed_types_and_bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let err = write(
+            &path,
+            &["n"],
+            &[
+                vec![vec![Cell::Int(1)]],
+                vec![vec![Cell::Int(2)], vec![Cell::Float(2.5)]],
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("row 3, column `n`: the number 2.5 in a column of integers"),
+            "{err}"
+        );
+
+        write(&path, &["x"], &[vec![vec![Cell::Text("high".into())]]]).unwrap();
+        let err = read_all(&path, vec![Want::Number]).unwrap_err();
+        assert!(
+            err.ends_with("row 1, column `x`: the text \"high\" is not a number"),
+            "{err}"
+        );
+
+        std::fs::write(&path, "id,score\n1,2\n").unwrap();
+        let err = read_all(&path, vec![Want::Any]).unwrap_err();
+        assert!(err.contains("not a Parquet file chime can read"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_output_still_has_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path, &["a", "b"], &[]).unwrap();
+        let got = read_all(&path, vec![Want::Any; 2]).unwrap();
+        assert_eq!(got.seen, ["a", "b"]);
+        assert!(got.rows.is_empty());
+    }
+}
