@@ -345,8 +345,8 @@ pub fn pg_args(
     Ok(out)
 }
 
-/// One PostgreSQL value as a cell.
-fn pg_cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
+/// Value `i` of a PostgreSQL row as a cell.
+pub(crate) fn pg_cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
     use postgres::types::Type;
     let col = &row.columns()[i];
     let err = |e: postgres::Error| format!("column `{}`: {e}", col.name());
@@ -394,6 +394,12 @@ fn pg_cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
             .try_get::<_, Option<String>>(i)
             .map_err(err)?
             .map_or(Cell::Null, Cell::Text),
+        // sum(), avg() and round() give numeric: an integer when it has no
+        // decimals and fits, else a float (text when neither).
+        Type::NUMERIC => row
+            .try_get::<_, Option<Numeric>>(i)
+            .map_err(err)?
+            .map_or(Cell::Null, |n| n.cell()),
         other => {
             return Err(format!(
                 "column `{}` has the type {other}, which chime does not read: cast it in the query (`{}::float8` or `{}::text`)",
@@ -403,6 +409,90 @@ fn pg_cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
             ));
         }
     })
+}
+
+/// A PostgreSQL `numeric`, decoded from its binary form (base-10000
+/// digits) to decimal text, exactly.
+struct Numeric {
+    text: String,
+    scale: u16,
+}
+
+impl Numeric {
+    fn cell(self) -> Cell {
+        if self.scale == 0
+            && let Ok(i) = self.text.parse::<i64>()
+        {
+            return Cell::Int(i);
+        }
+        match self.text.parse::<f64>() {
+            Ok(f) => Cell::Float(f),
+            Err(_) => Cell::Text(self.text),
+        }
+    }
+}
+
+impl<'a> postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(
+        _: &postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        use std::fmt::Write as _;
+        let word = |k: usize| -> Result<u16, String> {
+            raw.get(k * 2..k * 2 + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or_else(|| "a numeric value cut short".to_string())
+        };
+        let (ndigits, weight, sign, scale) = (word(0)?, word(1)? as i16, word(2)?, word(3)?);
+        let special = match sign {
+            0xC000 => Some("NaN"),
+            0xD000 => Some("inf"),
+            0xF000 => Some("-inf"),
+            _ => None,
+        };
+        if let Some(text) = special {
+            return Ok(Numeric {
+                text: text.into(),
+                scale,
+            });
+        }
+        let digits = (0..usize::from(ndigits))
+            .map(|k| word(4 + k))
+            .collect::<Result<Vec<u16>, String>>()?;
+        // Digit group `g` counts 10000^(weight - g).
+        let group = |g: i32| usize::try_from(g).ok().and_then(|g| digits.get(g)).copied();
+        let mut text = String::new();
+        if sign == 0x4000 {
+            text.push('-');
+        }
+        if weight < 0 {
+            text.push('0');
+        }
+        for g in 0..=i32::from(weight) {
+            let d = group(g).unwrap_or(0);
+            let _ = if g == 0 {
+                write!(text, "{d}")
+            } else {
+                write!(text, "{d:04}")
+            };
+        }
+        if scale > 0 {
+            let mut frac = String::new();
+            let mut g = i32::from(weight) + 1;
+            while frac.len() < usize::from(scale) {
+                let _ = write!(frac, "{:04}", group(g).unwrap_or(0));
+                g += 1;
+            }
+            frac.truncate(usize::from(scale));
+            text.push('.');
+            text.push_str(&frac);
+        }
+        Ok(Numeric { text, scale })
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        *ty == postgres::types::Type::NUMERIC
+    }
 }
 
 fn read_postgres(
@@ -904,5 +994,51 @@ fn missing_ok(e: rusqlite::Error) -> Result<(), String> {
         Ok(())
     } else {
         Err(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postgres::types::{FromSql, Type};
+
+    /// PostgreSQL's binary `numeric`: digit count, weight, sign, scale,
+    /// base-10000 digits.
+    fn numeric(weight: i16, sign: u16, scale: u16, digits: &[u16]) -> Result<Cell, String> {
+        let mut raw = Vec::new();
+        for w in [digits.len() as u16, weight as u16, sign, scale]
+            .into_iter()
+            .chain(digits.iter().copied())
+        {
+            raw.extend_from_slice(&w.to_be_bytes());
+        }
+        Numeric::from_sql(&Type::NUMERIC, &raw)
+            .map(Numeric::cell)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn numerics_read_as_integers_or_floats() {
+        assert_eq!(numeric(0, 0, 2, &[123, 4500]), Ok(Cell::Float(123.45)));
+        assert_eq!(
+            numeric(-1, 0x4000, 7, &[1, 2340]),
+            Ok(Cell::Float(-0.0001234))
+        );
+        assert_eq!(numeric(-2, 0, 8, &[1]), Ok(Cell::Float(1e-8)));
+        assert_eq!(numeric(1, 0, 0, &[1]), Ok(Cell::Int(10000)));
+        assert_eq!(
+            numeric(1, 0x4000, 0, &[1234, 5678]),
+            Ok(Cell::Int(-12345678))
+        );
+        assert_eq!(numeric(0, 0, 0, &[]), Ok(Cell::Int(0)));
+        // Too big for an i64: a float.
+        assert_eq!(numeric(5, 0, 0, &[1]), Ok(Cell::Float(1e20)));
+        assert!(matches!(numeric(0, 0xC000, 0, &[]), Ok(Cell::Float(f)) if f.is_nan()));
+        assert_eq!(numeric(0, 0xD000, 0, &[]), Ok(Cell::Float(f64::INFINITY)));
+        // A value cut short is an error, not a panic.
+        let err = Numeric::from_sql(&Type::NUMERIC, &[0, 2, 0, 0])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("a numeric value cut short"));
     }
 }

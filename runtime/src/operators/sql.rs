@@ -264,30 +264,40 @@ fn execute(
                     let n = c.execute(&stmt, &refs).map_err(|e| pg_error(&e))?;
                     Ok(result_json(n, Vec::new(), 0))
                 } else {
-                    let result = c.query(&stmt, &refs).map_err(|e| pg_error(&e))?;
-                    let count = result.len() as u64;
-                    let rows = result
-                        .iter()
-                        .take(SHOWN_ROWS)
-                        .map(|r| {
+                    // Streamed: every row counted, the first SHOWN_ROWS kept.
+                    use postgres::fallible_iterator::FallibleIterator;
+                    let mut result = c
+                        .query_raw(
+                            &stmt,
+                            refs.iter().map(|p| *p as &dyn postgres::types::ToSql),
+                        )
+                        .map_err(|e| pg_error(&e))?;
+                    let mut rows = Vec::new();
+                    let mut count = 0u64;
+                    while let Some(r) = result.next().map_err(|e| pg_error(&e))? {
+                        count += 1;
+                        if rows.len() < SHOWN_ROWS {
                             let obj: serde_json::Map<String, serde_json::Value> = r
                                 .columns()
                                 .iter()
                                 .enumerate()
                                 .map(|(i, col)| {
-                                    let v = r
-                                        .try_get::<_, Option<String>>(i)
+                                    // A type chime does not read shows as its
+                                    // text if it has one, else as null.
+                                    let v = rows::pg_cell(&r, i)
                                         .ok()
-                                        .flatten()
-                                        .map_or(serde_json::Value::Null, |t| {
-                                            Cell::infer(&t).to_json()
-                                        });
-                                    (col.name().to_string(), v)
+                                        .or_else(|| {
+                                            r.try_get::<_, Option<String>>(i)
+                                                .ok()
+                                                .map(|t| t.map_or(Cell::Null, Cell::Text))
+                                        })
+                                        .unwrap_or(Cell::Null);
+                                    (col.name().to_string(), v.to_json())
                                 })
                                 .collect();
-                            serde_json::Value::Object(obj)
-                        })
-                        .collect();
+                            rows.push(serde_json::Value::Object(obj));
+                        }
+                    }
                     Ok(result_json(0, rows, count))
                 }
             }
