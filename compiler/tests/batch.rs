@@ -289,66 +289,116 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A copy of `examples/<name>`'s `sub` folders in a fresh directory (the
+/// examples read them relative to where they run).
+fn example_dir(name: &str, subs: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in subs {
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(root().join("examples").join(name).join(sub))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+/// psql's rows, split into fields.
+fn pg_rows(pg: &Postgres, db: &str, sql: &str) -> Vec<Vec<String>> {
+    pg.psql(db, sql)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
 #[test]
 fn the_demand_forecast_example_replaces_its_day() {
-    let root = root();
     let bin = build_example("demand_forecast");
-    // The example reads data/ and model/ relative to its directory.
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "model"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        for f in std::fs::read_dir(root.join("examples/demand_forecast").join(sub)).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).unwrap();
+    // The results go to SQLite (the default), then to PostgreSQL
+    // (FORECAST_DB); the sales stay in the example's SQLite file.
+    let pg = Postgres::start();
+    pg.create_db("forecast");
+    let pg_url = format!(
+        "postgres://chime:forecast-pw@127.0.0.1:{}/forecast",
+        pg.port
+    );
+    for env in [vec![], vec![("FORECAST_DB", pg_url.as_str())]] {
+        let on = if env.is_empty() {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        let dir = example_dir("demand_forecast", &["data", "model"]);
+        for date in ["2026-03-01", "2026-03-02"] {
+            let r = run_env(&bin, dir.path(), &["run", "--date", date], &env);
+            assert_eq!(r.code, 0, "{on}: {}", r.stdout);
         }
-    }
-    for date in ["2026-03-01", "2026-03-02"] {
-        let r = run(&bin, dir.path(), &["run", "--date", date]);
+        // Re-running a day (after clearing its run) replaces its rows.
+        let runs = run_env(&bin, dir.path(), &["runs"], &env).stdout;
+        let run_id = runs
+            .split_whitespace()
+            .find(|w| w.starts_with("manual__2026-03-02"))
+            .unwrap_or_else(|| panic!("no run of 2026-03-02 in:\n{runs}"))
+            .to_string();
+        let r = run_env(
+            &bin,
+            dir.path(),
+            &["clear", &run_id, "--task", "features", "--downstream"],
+            &env,
+        );
         assert_eq!(r.code, 0, "{}", r.stdout);
-    }
-    // Re-running a day (after clearing its run) replaces its rows.
-    let runs = run(&bin, dir.path(), &["runs"]).stdout;
-    let run_id = runs
-        .split_whitespace()
-        .find(|w| w.starts_with("manual__2026-03-02"))
-        .unwrap_or_else(|| panic!("no run of 2026-03-02 in:\n{runs}"))
-        .to_string();
-    let r = run(
-        &bin,
-        dir.path(),
-        &["clear", &run_id, "--task", "features", "--downstream"],
-    );
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    let r = run(&bin, dir.path(), &["run", "--date", "2026-03-02"]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
+        let r = run_env(&bin, dir.path(), &["run", "--date", "2026-03-02"], &env);
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
 
-    // What the ordering service runs.
-    let c = rusqlite::Connection::open(dir.path().join("out/forecast.db")).unwrap();
-    let per_day: Vec<(String, i64)> = c
-        .prepare("SELECT ds, count(*) FROM demand_forecast GROUP BY ds ORDER BY ds")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(
-        per_day,
-        [
-            ("2026-03-01".to_string(), 48),
-            ("2026-03-02".to_string(), 48)
-        ]
-    );
-    let (lo, hi): (f64, f64) = c
-        .query_row(
-            "SELECT min(units), max(units) FROM demand_forecast",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(
-        lo > 0.0 && hi < 100.0,
-        "forecasts in the data's range: {lo}..{hi}"
-    );
+        // What the ordering service runs.
+        let per_day = "SELECT ds, count(*) FROM demand_forecast GROUP BY ds ORDER BY ds";
+        let range = "SELECT min(units), max(units) FROM demand_forecast";
+        let (per_day, (lo, hi)): (Vec<(String, i64)>, (f64, f64)) = if env.is_empty() {
+            let c = rusqlite::Connection::open(dir.path().join("out/forecast.db")).unwrap();
+            let per_day = c
+                .prepare(per_day)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let range = c
+                .query_row(range, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap();
+            (per_day, range)
+        } else {
+            let per_day = pg_rows(&pg, "forecast", per_day)
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+                .collect();
+            let r = &pg_rows(&pg, "forecast", range)[0];
+            (per_day, (r[0].parse().unwrap(), r[1].parse().unwrap()))
+        };
+        assert_eq!(
+            per_day,
+            [
+                ("2026-03-01".to_string(), 48),
+                ("2026-03-02".to_string(), 48)
+            ],
+            "{on}"
+        );
+        assert!(
+            lo > 0.0 && hi < 100.0,
+            "{on}: forecasts in the data's range: {lo}..{hi}"
+        );
+        // The summary's sum (numeric on PostgreSQL) is a number.
+        let show = run_env(&bin, dir.path(), &["show", &run_id], &env).stdout;
+        assert!(show.contains("\"predictions\":48"), "{on}: {show}");
+        let total = show
+            .split("\"total_units\":")
+            .nth(1)
+            .and_then(|t| t.split([',', '}']).next())
+            .and_then(|t| t.parse::<f64>().ok());
+        assert!(total.is_some_and(|t| t > 48.0), "{on}: {show}");
+        assert!(!show.contains("forecast-pw"), "{show}");
+    }
 }
 
 /// A tiny HTTP server: `/echo` answers `{"got": <the request body>}`,
@@ -472,57 +522,76 @@ fn sensors_and_http() {
 
 #[test]
 fn the_image_classification_example_labels_the_days_images() {
-    let root = root();
     let bin = build_example("image_classify");
-    let dir = tempfile::tempdir().unwrap();
-    let copy = |from: &Path, to: &Path| {
-        let status = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    copy(&root.join("examples/image_classify/images"), dir.path());
-    copy(&root.join("examples/image_classify/model"), dir.path());
-    for date in ["2026-03-01", "2026-03-02"] {
-        let r = run(&bin, dir.path(), &["run", "--date", date]);
-        assert_eq!(r.code, 0, "{}", r.stdout);
-    }
-    // The review tool's query, against the true digits of the images.
-    let truth: std::collections::HashMap<String, i64> =
-        std::fs::read_to_string(dir.path().join("images/labels.csv"))
+    let pg = Postgres::start();
+    pg.create_db("labels");
+    let pg_url = format!("postgres://chime:labels-pw@127.0.0.1:{}/labels", pg.port);
+    for env in [vec![], vec![("LABELS_DB", pg_url.as_str())]] {
+        let on = if env.is_empty() {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        let dir = example_dir("image_classify", &["images", "model"]);
+        for date in ["2026-03-01", "2026-03-02"] {
+            let r = run_env(&bin, dir.path(), &["run", "--date", date], &env);
+            assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        }
+        // The review tool's query, against the true digits of the images.
+        let truth: std::collections::HashMap<String, i64> =
+            std::fs::read_to_string(dir.path().join("images/labels.csv"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(|l| {
+                    let (f, d) = l.split_once(',').unwrap();
+                    (f.to_string(), d.parse().unwrap())
+                })
+                .collect();
+        let scores = (0..10)
+            .map(|k| format!("probabilities_{k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows: Vec<(String, String, i64, f64)> = if env.is_empty() {
+            let c = rusqlite::Connection::open(dir.path().join("out/labels.db")).unwrap();
+            c.prepare(&format!(
+                "SELECT ds, file, label, max({scores}) FROM image_labels ORDER BY ds, file"
+            ))
             .unwrap()
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let (f, d) = l.split_once(',').unwrap();
-                (f.to_string(), d.parse().unwrap())
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        } else {
+            pg_rows(
+                &pg,
+                "labels",
+                &format!(
+                    "SELECT ds, file, label, greatest({scores}) FROM image_labels ORDER BY ds, file"
+                ),
+            )
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].clone(),
+                    r[1].clone(),
+                    r[2].parse().unwrap(),
+                    r[3].parse().unwrap(),
+                )
             })
-            .collect();
-    let c = rusqlite::Connection::open(dir.path().join("out/labels.db")).unwrap();
-    let rows: Vec<(String, String, i64, f64)> = c
-        .prepare(
-            "SELECT ds, file, label, max(probabilities_0, probabilities_1, probabilities_2, probabilities_3, \
-             probabilities_4, probabilities_5, probabilities_6, probabilities_7, probabilities_8, probabilities_9) \
-             FROM image_labels ORDER BY ds, file",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(rows.len(), 80, "40 images a day");
-    let right = rows
-        .iter()
-        .filter(|(ds, f, label, _)| truth[&format!("{ds}/{f}")] == *label)
-        .count();
-    assert!(right >= 72, "{right} of 80 right (scikit-learn: 78)");
-    assert!(
-        rows.iter().all(|r| r.3 > 0.0 && r.3 <= 1.0 + 1e-6),
-        "{rows:?}"
-    );
+            .collect()
+        };
+        assert_eq!(rows.len(), 80, "{on}: 40 images a day");
+        let right = rows
+            .iter()
+            .filter(|(ds, f, label, _)| truth[&format!("{ds}/{f}")] == *label)
+            .count();
+        assert!(right >= 72, "{on}: {right} of 80 right (scikit-learn: 78)");
+        assert!(
+            rows.iter().all(|r| r.3 > 0.0 && r.3 <= 1.0 + 1e-6),
+            "{on}: {rows:?}"
+        );
+    }
 }
 
 #[test]

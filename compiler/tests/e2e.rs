@@ -364,64 +364,112 @@ fn custom_operators_output_retries_panics_and_timeouts() {
 fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
     let root = root();
     let bin = build_example("sentiment");
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::create_dir_all(dir.path().join("data")).expect("data");
-    std::fs::copy(
-        root.join("examples/sentiment/data/reviews.csv"),
-        dir.path().join("data/reviews.csv"),
-    )
-    .expect("copy");
-    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    let summary = read(dir.path(), "out/20261124/summary.txt");
-    assert_eq!(
-        summary.trim(),
-        "2026-11-24: 12 reviews, 6 positive, 5 negative, mean 0.083"
+    // The scores go to SQLite (the default), then to PostgreSQL
+    // (SENTIMENT_DB): the custom operator writes through chime's row writer
+    // either way.
+    let pg = common::pg::Postgres::start();
+    pg.create_db("sentiment");
+    let pg_url = format!(
+        "postgres://chime:sentiment-pw@127.0.0.1:{}/sentiment",
+        pg.port
     );
-    // The day's reviews, one row each, in the table the dashboard reads;
-    // the next day's reviews are not scored today.
-    let db = rusqlite::Connection::open(dir.path().join("out/sentiment.db")).expect("db");
-    let rows: Vec<(String, i64, f64, String)> = db
-        .prepare("SELECT ds, id, score, label FROM review_sentiment ORDER BY id")
-        .expect("query")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .expect("rows")
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(rows.len(), 12, "{rows:?}");
-    assert!(rows.iter().all(|r| r.0 == "2026-11-24"), "{rows:?}");
-    assert_eq!(rows[1], ("2026-11-24".into(), 2, -1.0, "negative".into()));
-    // The next day adds its own rows; re-running a day replaces them.
-    for _ in 0..2 {
-        let r = run(&bin, dir.path(), &["run", "--date", "2026-11-25"]);
-        assert_eq!(r.code, 0, "{}", r.stdout);
-        let r = run(
-            &bin,
-            dir.path(),
-            &[
-                "clear",
-                "manual__2026-11-25T00:00:00+00:00",
-                "--task",
-                "score",
-                "--downstream",
-            ],
+    for env in [vec![], vec![("SENTIMENT_DB", pg_url.as_str())]] {
+        let on = if env.is_empty() {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data");
+        std::fs::copy(
+            root.join("examples/sentiment/data/reviews.csv"),
+            dir.path().join("data/reviews.csv"),
+        )
+        .expect("copy");
+        let r = run_env(&bin, dir.path(), &["run", "--date", "2026-11-24"], &env);
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        let summary = read(dir.path(), "out/20261124/summary.txt");
+        assert_eq!(
+            summary.trim(),
+            "2026-11-24: 12 reviews, 6 positive, 5 negative, mean 0.083"
         );
-        assert_eq!(r.code, 0, "{}", r.stdout);
+        // The next day adds its own rows; re-running a day replaces them.
+        for _ in 0..2 {
+            let r = run_env(&bin, dir.path(), &["run", "--date", "2026-11-25"], &env);
+            assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+            let r = run_env(
+                &bin,
+                dir.path(),
+                &[
+                    "clear",
+                    "manual__2026-11-25T00:00:00+00:00",
+                    "--task",
+                    "score",
+                    "--downstream",
+                ],
+                &env,
+            );
+            assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        }
+        // The table the dashboard reads: the day's reviews, one row each.
+        let rows = "SELECT ds, id, score, label FROM review_sentiment ORDER BY ds, id";
+        let per_day = "SELECT ds, count(*) FROM review_sentiment GROUP BY ds ORDER BY ds";
+        type Rows = Vec<(String, i64, f64, String)>;
+        let (rows, per_day): (Rows, Vec<(String, i64)>) = if env.is_empty() {
+            let db = rusqlite::Connection::open(dir.path().join("out/sentiment.db")).expect("db");
+            let rows = db
+                .prepare(rows)
+                .expect("query")
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .expect("rows")
+                .map(Result::unwrap)
+                .collect();
+            let per_day = db
+                .prepare(per_day)
+                .expect("query")
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("rows")
+                .map(Result::unwrap)
+                .collect();
+            (rows, per_day)
+        } else {
+            let lines = |sql: &str| -> Vec<Vec<String>> {
+                pg.psql("sentiment", sql)
+                    .lines()
+                    .map(|l| l.split('|').map(str::to_string).collect())
+                    .collect()
+            };
+            let rows = lines(rows)
+                .into_iter()
+                .map(|r| {
+                    (
+                        r[0].clone(),
+                        r[1].parse().unwrap(),
+                        r[2].parse().unwrap(),
+                        r[3].clone(),
+                    )
+                })
+                .collect();
+            let per_day = lines(per_day)
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+                .collect();
+            (rows, per_day)
+        };
+        assert_eq!(
+            per_day,
+            [
+                ("2026-11-24".to_string(), 12),
+                ("2026-11-25".to_string(), 4)
+            ],
+            "{on}"
+        );
+        assert_eq!(
+            rows[1],
+            ("2026-11-24".into(), 2, -1.0, "negative".into()),
+            "{on}"
+        );
     }
-    let per_day: Vec<(String, i64)> = db
-        .prepare("SELECT ds, count(*) FROM review_sentiment GROUP BY ds ORDER BY ds")
-        .expect("query")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("rows")
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(
-        per_day,
-        [
-            ("2026-11-24".to_string(), 12),
-            ("2026-11-25".to_string(), 4)
-        ]
-    );
 }
 
 #[test]

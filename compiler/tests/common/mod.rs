@@ -67,9 +67,15 @@ pub struct Run {
 }
 
 pub fn run(bin: &Path, dir: &Path, args: &[&str]) -> Run {
+    run_env(bin, dir, args, &[])
+}
+
+/// [`run`] with environment variables set.
+pub fn run_env(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(bin)
         .current_dir(dir)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run the pipeline");
     Run {
