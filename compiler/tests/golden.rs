@@ -67,7 +67,9 @@ fn generated_crates_match_the_goldens_and_compile() {
         );
         // The committed crate compiles and its binary knows its pipeline.
         let target = root().join("target/e2e");
+        // Built as the end-to-end tests build (common::chime): shared artifacts.
         let status = Command::new(env!("CARGO"))
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
             .args(["build", "--release", "--quiet", "--manifest-path"])
             .arg(golden.join("Cargo.toml"))
             .arg("--target-dir")
