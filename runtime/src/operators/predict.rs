@@ -121,17 +121,19 @@ impl Job {
         let mut consumer = Consumer {
             model: &model,
             ctx,
-            out: Vec::with_capacity(self.batch_size),
-            writer,
             rows: 0,
             batches: 0,
             started,
             progress: std::io::stderr().is_terminal().then(Instant::now),
         };
-        // Two threads: one reads and parses the input into batches, the
-        // other runs the model and writes; at most two batches wait between.
-        std::thread::scope(|scope| -> Result<(), String> {
+        // Three threads, each a stage: one reads and parses the input into
+        // batches, one runs the model and builds the output rows, one
+        // writes them; at most two batches wait between stages. (On 2
+        // cores this keeps both busy: parsing, inference and writing each
+        // take about a third of the work.)
+        let writer = std::thread::scope(|scope| -> Result<Writer<'_>, String> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+            let (out_tx, out_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<Cell>>>(2);
             let reader = scope.spawn(|| -> Result<(), String> {
                 let mut reader = Reader {
                     job: self,
@@ -145,28 +147,54 @@ impl Job {
                 rows::read(&self.input, &ctx.pool, &mut reader)?;
                 reader.send()
             });
+            let written = scope.spawn(move || -> Result<Writer<'_>, String> {
+                let mut writer = writer;
+                for rows in out_rx.iter() {
+                    // Returning drops the receiver: inference stops at its
+                    // next batch, and the reader after it.
+                    writer.write(&rows)?;
+                }
+                Ok(writer)
+            });
             let mut failed = None;
             for batch in rx.iter() {
-                if let Err(e) = consumer.consume(batch) {
-                    failed = Some(e);
-                    // Dropping the receiver stops the reader at its next batch.
-                    break;
+                match consumer.consume(batch) {
+                    Ok(rows) => {
+                        if out_tx.send(rows).is_err() {
+                            // The writer failed: its error is reported.
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        // Dropping the receiver stops the reader at its next batch.
+                        break;
+                    }
                 }
             }
             drop(rx);
+            drop(out_tx);
+            let written = written
+                .join()
+                .unwrap_or_else(|_| Err("the output writer panicked".into()));
             let read = reader
                 .join()
                 .unwrap_or_else(|_| Err("the input reader panicked".into()));
-            match failed {
-                Some(e) => Err(e),
-                None => read,
+            // The first stage to fail names the cause; the stages after it
+            // only saw it stop.
+            match (failed, written, read) {
+                (_, _, Err(e)) if e != "stopped" => Err(e),
+                (Some(e), _, _) => Err(e),
+                (None, Err(e), _) => Err(e),
+                (None, Ok(w), Ok(())) => Ok(w),
+                (None, Ok(_), Err(e)) => Err(e),
             }
         })?;
         let (rows, batches) = (consumer.rows, consumer.batches);
         if consumer.progress.is_some() {
             eprintln!();
         }
-        consumer.writer.finish()?;
+        writer.finish()?;
         let secs = started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
         ctx.log(format!(
@@ -292,13 +320,13 @@ impl Model {
             Some(b) => {
                 let mut padded = x.to_vec();
                 padded.resize(b * self.width, 0.0);
-                tract_ndarray::Array2::from_shape_vec((b, self.width), padded)
+                Tensor::from_shape(&[b, self.width], &padded)
             }
-            None => tract_ndarray::Array2::from_shape_vec((rows, self.width), x.to_vec()),
+            None => Tensor::from_shape(&[rows, self.width], x),
         }
         .map_err(|e| e.to_string())?;
         self.plan
-            .run(tvec!(Tensor::from(input).into()))
+            .run(tvec!(input.into()))
             .map_err(|e| format!("inference failed: {}", chain(&e)))
     }
 
@@ -378,12 +406,10 @@ impl Reader<'_> {
     }
 }
 
-/// Runs the model on batches and writes the rows.
+/// Runs the model on batches and builds the output rows.
 struct Consumer<'a> {
     model: &'a Model,
     ctx: &'a TaskContext,
-    out: Vec<Vec<Cell>>,
-    writer: Writer<'a>,
     rows: u64,
     batches: u64,
     started: Instant,
@@ -391,23 +417,23 @@ struct Consumer<'a> {
 }
 
 impl Consumer<'_> {
-    fn consume(&mut self, batch: Batch) -> Result<(), String> {
+    /// The output rows of a batch: its kept cells, then the model's.
+    fn consume(&mut self, batch: Batch) -> Result<Vec<Vec<Cell>>, String> {
         let n = batch.kept.len();
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
         let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
-        self.out.clear();
+        let mut out = Vec::with_capacity(n);
         for (r, kept) in batch.kept.into_iter().enumerate() {
             let mut row = kept;
             for t in &outputs {
                 let k = per_row(t, rows_out);
                 row.extend((0..k).map(|j| cell(t, r * k + j)));
             }
-            self.out.push(row);
+            out.push(row);
         }
-        self.writer.write(&self.out)?;
         self.rows += n as u64;
         self.batches += 1;
         if let Some(last) = self.progress.as_mut()
@@ -425,7 +451,7 @@ impl Consumer<'_> {
             );
             let _ = err.flush();
         }
-        Ok(())
+        Ok(out)
     }
 }
 
