@@ -603,13 +603,37 @@ fn parquet_in_and_out() {
         .args(["run", "--date", "2026-11-24"])
         .env("MODEL", data("logreg16.onnx"))
         .env("INPUT", data("logreg16_sample.csv"))
+        .env("PANDAS_INPUT", data("logreg16_sample_pandas.parquet"))
         .output()
         .unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{text}");
     // Read back through Parquet, the predictions are still onnxruntime's.
-    check_scores(&sqlite_scores(&dir.path().join("out/app.db")));
+    let db = dir.path().join("out/app.db");
+    check_scores(&sqlite_scores(&db));
+    // A file pandas wrote (tests/data/make_parquet.py: int32 ids, a
+    // category column, a float32 feature, timestamps) reads the same.
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let from_pandas: Vec<(i64, i64, f64, String)> = c
+        .prepare("SELECT id, label, probabilities_1, ds FROM pandas_scores ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    check_scores(&from_pandas);
+    let (name, when): (String, String) = c
+        .query_row(
+            "SELECT name, \"when\" FROM pandas_scores WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (name.as_str(), when.as_str()),
+        ("row 1", "2026-11-24T10:00:01+00:00")
+    );
     for f in ["out/scored.parquet", "out/scores.parquet"] {
         let bytes = std::fs::read(dir.path().join(f)).unwrap();
         assert!(

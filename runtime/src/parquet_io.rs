@@ -119,7 +119,34 @@ fn cell(a: &ArrayRef, r: usize) -> Result<Cell, String> {
             let t = micros.and_then(chrono::DateTime::from_timestamp_micros);
             t.map_or(Cell::Null, |t| Cell::Text(t.to_rfc3339()))
         }
-        other => return Err(format!("the type {other} is not one chime reads")),
+        // pandas' `category` columns: a key into a column of values.
+        DataType::Dictionary(key, _) => {
+            macro_rules! lookup {
+                ($($k:ident => $t:ty),*) => {
+                    match key.as_ref() {
+                        $(DataType::$k => {
+                            let d = a.as_dictionary::<$t>();
+                            (d.values(), usize::try_from(d.keys().value(r)).ok())
+                        })*
+                        other => return Err(format!("dictionary keys of type {other} are not read")),
+                    }
+                };
+            }
+            let (values, at) = lookup!(
+                Int8 => Int8Type, Int16 => Int16Type, Int32 => Int32Type, Int64 => Int64Type,
+                UInt8 => UInt8Type, UInt16 => UInt16Type, UInt32 => UInt32Type, UInt64 => UInt64Type
+            );
+            match at.filter(|&i| i < values.len()) {
+                Some(i) => return cell(values, i),
+                None => return Err("a dictionary key out of range".into()),
+            }
+        }
+        other => {
+            return Err(format!(
+                "the type {other} is not one chime reads (integers, floats, booleans, \
+                 strings, dates, timestamps and dictionaries of them are)"
+            ));
+        }
     })
 }
 
