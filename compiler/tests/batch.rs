@@ -319,17 +319,8 @@ fn the_demand_forecast_example_replaces_its_day() {
     // The results go to SQLite (the default), then to PostgreSQL
     // (FORECAST_DB); the sales stay in the example's SQLite file.
     let pg = Postgres::start();
-    pg.create_db("forecast");
-    let pg_url = format!(
-        "postgres://chime:forecast-pw@127.0.0.1:{}/forecast",
-        pg.port
-    );
-    for env in [vec![], vec![("FORECAST_DB", pg_url.as_str())]] {
-        let on = if env.is_empty() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        };
+    let pg_url = pg.db_url("forecast");
+    for (on, env) in backends("FORECAST_DB", &pg_url) {
         let dir = example_dir("demand_forecast", &["data", "model"]);
         for date in ["2026-03-01", "2026-03-02"] {
             let r = run_env(&bin, dir.path(), &["run", "--date", date], &env);
@@ -524,14 +515,8 @@ fn sensors_and_http() {
 fn the_image_classification_example_labels_the_days_images() {
     let bin = build_example("image_classify");
     let pg = Postgres::start();
-    pg.create_db("labels");
-    let pg_url = format!("postgres://chime:labels-pw@127.0.0.1:{}/labels", pg.port);
-    for env in [vec![], vec![("LABELS_DB", pg_url.as_str())]] {
-        let on = if env.is_empty() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        };
+    let pg_url = pg.db_url("labels");
+    for (on, env) in backends("LABELS_DB", &pg_url) {
         let dir = example_dir("image_classify", &["images", "model"]);
         for date in ["2026-03-01", "2026-03-02"] {
             let r = run_env(&bin, dir.path(), &["run", "--date", date], &env);

@@ -368,17 +368,8 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
     // (SENTIMENT_DB): the custom operator writes through chime's row writer
     // either way.
     let pg = common::pg::Postgres::start();
-    pg.create_db("sentiment");
-    let pg_url = format!(
-        "postgres://chime:sentiment-pw@127.0.0.1:{}/sentiment",
-        pg.port
-    );
-    for env in [vec![], vec![("SENTIMENT_DB", pg_url.as_str())]] {
-        let on = if env.is_empty() {
-            "SQLite"
-        } else {
-            "PostgreSQL"
-        };
+    let pg_url = pg.db_url("sentiment");
+    for (on, env) in backends("SENTIMENT_DB", &pg_url) {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir_all(dir.path().join("data")).expect("data");
         std::fs::copy(

@@ -92,6 +92,12 @@ pub fn run_env(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> R
     }
 }
 
+/// Where an example writes its results, with a name for messages: SQLite
+/// (its default: no variable set), then PostgreSQL (`var` set to `url`).
+pub fn backends<'a>(var: &'a str, url: &'a str) -> [(&'static str, Vec<(&'a str, &'a str)>); 2] {
+    [("SQLite", vec![]), ("PostgreSQL", vec![(var, url)])]
+}
+
 pub fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
 }

@@ -142,6 +142,14 @@ impl Postgres {
         self.psql("postgres", &format!("CREATE DATABASE {db}"));
     }
 
+    /// Creates database `db` and returns a URL to it with a password (the
+    /// server trusts local connections: the password is there to be kept
+    /// out of logs).
+    pub fn db_url(&self, db: &str) -> String {
+        self.create_db(db);
+        format!("postgres://chime:{db}-pw@127.0.0.1:{}/{db}", self.port)
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
