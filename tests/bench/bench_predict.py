@@ -5,7 +5,8 @@ table out, against the same job in Python (predict_python.py: pandas +
 onnxruntime + sqlite3), side by side in one run.
 
 Each side runs --runs times (default 3) as its own process; the figures
-are medians of wall time (rows/s) and of peak RSS (the process's maxrss;
+are medians of wall time (rows/s) and of peak RSS (the process's maxrss,
+measured from a small helper process, tests/bench/measure.py;
 for chime, the pipeline binary running the task). Target: chime at least
 2x the Python rows/s with at most a third of its peak memory.
 
@@ -43,15 +44,10 @@ tasks:
 """
 
 
-def measure(cmd, env, cwd):
-    """Wall seconds and peak RSS (MiB) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        sys.exit(f"{cmd[0]} failed: {proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+# Wall seconds and peak RSS (MiB) of one process, spawned from a small
+# helper process: this script's own memory (numpy, the generated input)
+# would otherwise count in the child's peak (see measure.py).
+from measure import measure  # noqa: E402
 
 
 def main():
