@@ -18,18 +18,17 @@ import sys
 import tempfile
 import time
 
+import measure  # noqa: E402  (tests/bench/measure.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def timed(cmd):
-    """Wall seconds and peak RSS (MiB) of one run of cmd."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, code
+    """Wall seconds, peak RSS (MiB) and exit code of one run of cmd, from a
+    small helper process (measure.py: this script's own memory would
+    otherwise count in the child's peak)."""
+    return measure.run(cmd)
 
 
 def main():

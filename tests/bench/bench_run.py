@@ -21,15 +21,17 @@ import sys
 import tempfile
 import time
 
+import measure  # noqa: E402  (tests/bench/measure.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def timed(cmd, cwd=None):
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    """Wall seconds, peak RSS (MiB) and exit code, from a small helper
+    process (measure.py: this script's own memory would otherwise count in
+    the child's peak)."""
+    return measure.run(cmd, cwd=cwd)
 
 
 def main():
