@@ -164,7 +164,14 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_millis(total_ms))
 }
 
-/// Whether `text` is a valid identifier (task id, pipeline name).
+/// Whether a path names a Parquet file (ends in `.parquet` or `.pq`, any
+/// case): `chime build` compiles Parquet support in for it, and `sql`
+/// writes it as Parquet.
+pub fn is_parquet(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    p.ends_with(".parquet") || p.ends_with(".pq")
+}
+
 /// A table name: `name` or `schema.name`, each an SQL identifier
 /// (`[A-Za-z_][A-Za-z0-9_]*`, at most 63 bytes, PostgreSQL's limit).
 pub fn is_table_name(name: &str) -> bool {

@@ -63,16 +63,10 @@ pub fn output_of(
 }
 
 fn file_output(path: &str) -> Result<Output, String> {
-    if is_parquet(path) {
+    if crate::spec::is_parquet(path) {
         return Ok(Output::Parquet(path.to_string()));
     }
     Ok(Output::Csv(path.to_string()))
-}
-
-/// Whether a path names a Parquet file.
-pub fn is_parquet(path: &str) -> bool {
-    let p = path.to_ascii_lowercase();
-    p.ends_with(".parquet") || p.ends_with(".pq")
 }
 
 impl Job {
@@ -237,18 +231,10 @@ fn execute(
                         postgres::SimpleQueryMessage::Row(r) => {
                             count += 1;
                             if rows.len() < SHOWN_ROWS {
-                                let obj: serde_json::Map<String, serde_json::Value> = r
-                                    .columns()
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, col)| {
-                                        let v = r.get(i).map_or(serde_json::Value::Null, |t| {
-                                            Cell::infer(t).to_json()
-                                        });
-                                        (col.name().to_string(), v)
-                                    })
-                                    .collect();
-                                rows.push(serde_json::Value::Object(obj));
+                                let names = r.columns().iter().map(|c| c.name());
+                                rows.push(row_json(names, |i| {
+                                    r.get(i).map_or(Cell::Null, Cell::infer)
+                                }));
                             }
                         }
                         _ => {}
@@ -277,25 +263,19 @@ fn execute(
                     while let Some(r) = result.next().map_err(|e| pg_error(&e))? {
                         count += 1;
                         if rows.len() < SHOWN_ROWS {
-                            let obj: serde_json::Map<String, serde_json::Value> = r
-                                .columns()
-                                .iter()
-                                .enumerate()
-                                .map(|(i, col)| {
-                                    // A type chime does not read shows as its
-                                    // text if it has one, else as null.
-                                    let v = rows::pg_cell(&r, i)
-                                        .ok()
-                                        .or_else(|| {
-                                            r.try_get::<_, Option<String>>(i)
-                                                .ok()
-                                                .map(|t| t.map_or(Cell::Null, Cell::Text))
-                                        })
-                                        .unwrap_or(Cell::Null);
-                                    (col.name().to_string(), v.to_json())
-                                })
-                                .collect();
-                            rows.push(serde_json::Value::Object(obj));
+                            let names = r.columns().iter().map(|c| c.name());
+                            // A type chime does not read shows as its text
+                            // if it has one, else as null.
+                            rows.push(row_json(names, |i| {
+                                rows::pg_cell(&r, i)
+                                    .ok()
+                                    .or_else(|| {
+                                        r.try_get::<_, Option<String>>(i)
+                                            .ok()
+                                            .map(|t| t.map_or(Cell::Null, Cell::Text))
+                                    })
+                                    .unwrap_or(Cell::Null)
+                            }));
                         }
                     }
                     Ok(result_json(0, rows, count))
@@ -303,6 +283,21 @@ fn execute(
             }
         }
     }
+}
+
+/// A result row shown in the task's output: an object of each column's
+/// name and value (`value(i)` for column `i`).
+fn row_json<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    mut value: impl FnMut(usize) -> Cell,
+) -> serde_json::Value {
+    serde_json::Value::Object(
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), value(i).to_json()))
+            .collect(),
+    )
 }
 
 fn result_json(affected: u64, rows: Vec<serde_json::Value>, count: u64) -> serde_json::Value {
@@ -366,21 +361,15 @@ fn sqlite_one<'s>(
     while let Some(row) = result.next().map_err(|e| e.to_string())? {
         count += 1;
         if out.len() < SHOWN_ROWS {
-            let obj: serde_json::Map<String, serde_json::Value> = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    use rusqlite::types::ValueRef;
-                    let v = match row.get_ref(i) {
-                        Ok(ValueRef::Integer(x)) => x.into(),
-                        Ok(ValueRef::Real(x)) => Cell::Float(x).to_json(),
-                        Ok(ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned().into(),
-                        _ => serde_json::Value::Null,
-                    };
-                    (n.clone(), v)
-                })
-                .collect();
-            out.push(serde_json::Value::Object(obj));
+            out.push(row_json(names.iter().map(String::as_str), |i| {
+                use rusqlite::types::ValueRef;
+                match row.get_ref(i) {
+                    Ok(ValueRef::Integer(x)) => Cell::Int(x),
+                    Ok(ValueRef::Real(x)) => Cell::Float(x),
+                    Ok(ValueRef::Text(t)) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    _ => Cell::Null,
+                }
+            }));
         }
     }
     Ok((out, count, ""))
