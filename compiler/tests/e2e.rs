@@ -393,7 +393,7 @@ fn the_sentiment_example_scores_reviews_with_its_custom_operator() {
                 dir.path(),
                 &[
                     "clear",
-                    "manual__2026-11-25T00:00:00+00:00",
+                    "manual__2026-11-25T03:00:00+00:00",
                     "--task",
                     "score",
                     "--downstream",

@@ -4,9 +4,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, TimeZone};
+use chrono::DateTime;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::claim;
 use crate::def::PipelineDef;
 use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
 use crate::operators::run::Registered;
@@ -84,7 +85,7 @@ enum Command {
         #[arg(long)]
         attempt: Option<u32>,
     },
-    /// Reset tasks of a run so that `run --date` runs them again.
+    /// Reset a run's tasks (all, or --task / --only-failed) so that `run --date` runs them again.
     Clear {
         run_id: String,
         /// Only this task (default: every task that did not succeed).
@@ -93,6 +94,9 @@ enum Command {
         /// With --task: its downstream tasks too.
         #[arg(long)]
         downstream: bool,
+        /// Only tasks that did not succeed or skip (default: all of them).
+        #[arg(long)]
+        only_failed: bool,
     },
     /// The DAG as Mermaid or Graphviz dot.
     Graph {
@@ -200,7 +204,15 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             run_id,
             task,
             downstream,
-        } => clear(def, &state, &run_id, task.as_deref(), downstream),
+            only_failed,
+        } => clear(
+            def,
+            &state,
+            &run_id,
+            task.as_deref(),
+            downstream,
+            only_failed,
+        ),
     }
 }
 
@@ -214,37 +226,63 @@ fn timezone(def: &PipelineDef) -> chrono_tz::Tz {
 }
 
 /// The logical date of a manual run and its data interval.
+///
+/// A plain date (`2026-11-24`, or today without `--date`) names the run of
+/// that day: the first interval of the schedule that starts on that local
+/// day, as the scheduler would have run it (02:30 to 02:30 for `30 2 * * *`,
+/// not a partial 00:00 to 02:30). A date on which the schedule does not fire
+/// is refused. An RFC 3339 date-time starts the interval exactly there. A
+/// pipeline without a schedule runs the instant given (midnight for a date).
 fn interval(
     def: &PipelineDef,
     date: Option<&str>,
 ) -> Result<(DateTime<chrono_tz::Tz>, DateTime<chrono_tz::Tz>), String> {
+    use crate::scheduler::{Schedule, When, day_start, parse_when};
     let tz = timezone(def);
-    let start = match date {
-        None => {
-            let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-            midnight(tz, today)?
+    let when = match date {
+        None => When::Day(chrono::Utc::now().with_timezone(&tz).date_naive()),
+        Some(text) => parse_when(text).ok_or_else(|| {
+            format!(
+                "--date `{text}`: expected a date such as 2026-11-24 or an RFC 3339 date-time such as 2026-11-24T02:30:00+01:00 (years 1 to 9999)"
+            )
+        })?,
+    };
+    // Manual runs may lie outside start_date..end_date.
+    let schedule = match def.schedule {
+        Some(expr) => Some(Schedule::new(expr, tz, None, None)?),
+        None => None,
+    };
+    match (when, schedule) {
+        (When::Instant(t), s) => {
+            let start = t.with_timezone(&tz);
+            let end = s
+                .and_then(|s| s.fire_after(t))
+                .map_or(start, |e| e.with_timezone(&tz));
+            Ok((start, end))
         }
-        Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(d) => midnight(tz, d)?,
-            Err(_) => DateTime::parse_from_rfc3339(text)
-                .map_err(|_| {
-                    format!("--date `{text}`: expected 2026-11-24 or an RFC 3339 date-time")
-                })?
-                .with_timezone(&tz),
-        },
-    };
-    let end = match def.schedule.map(crate::schedule::parse) {
-        Some(Ok(cron)) => cron.find_next_occurrence(&start, false).unwrap_or(start),
-        _ => start,
-    };
-    Ok((start, end))
-}
-
-fn midnight(tz: chrono_tz::Tz, d: NaiveDate) -> Result<DateTime<chrono_tz::Tz>, String> {
-    let naive = d.and_hms_opt(0, 0, 0).ok_or("bad date")?;
-    tz.from_local_datetime(&naive)
-        .earliest()
-        .ok_or_else(|| format!("{d} 00:00 does not exist in {tz}"))
+        (When::Day(d), None) => {
+            let start = day_start(tz, d).ok_or_else(|| format!("{d} has no start in {tz}"))?;
+            Ok((start, start))
+        }
+        (When::Day(d), Some(s)) => {
+            let from = day_start(tz, d).ok_or_else(|| format!("{d} has no start in {tz}"))?;
+            let next_day = d
+                .succ_opt()
+                .and_then(|n| day_start(tz, n))
+                .ok_or_else(|| format!("{d}: no day after it"))?;
+            match s.intervals_from(from.with_timezone(&chrono::Utc)).next() {
+                Some(i) if i.start < next_day => {
+                    Ok((i.start.with_timezone(&tz), i.end.with_timezone(&tz)))
+                }
+                next => Err(format!(
+                    "the schedule `{}` has no run on {d}{}; pass that date, or an RFC 3339 date-time to start an interval at an exact instant",
+                    def.schedule.unwrap_or(""),
+                    next.map(|i| format!(" (the next is {})", i.start.format("%Y-%m-%d %H:%M %Z")))
+                        .unwrap_or_default()
+                )),
+            }
+        }
+    }
 }
 
 fn parse_params(def: &PipelineDef, overrides: &[String]) -> Result<serde_json::Value, String> {
@@ -269,6 +307,47 @@ fn parse_params(def: &PipelineDef, overrides: &[String]) -> Result<serde_json::V
     Ok(serde_json::Value::Object(params))
 }
 
+/// The params a resumed run continues with: the ones it recorded. A
+/// `--param` that changes them is refused while any task of the run has
+/// finished with the old ones (their outputs would mix two sets of
+/// params); on a run with nothing finished (new, or cleared) the new
+/// params replace the recorded ones.
+fn resumed_params(
+    store: &mut SqliteStore,
+    existing: &RunRecord,
+    given: serde_json::Value,
+    overridden: bool,
+) -> Result<serde_json::Value, String> {
+    let recorded: serde_json::Value = serde_json::from_str(&existing.params).map_err(|e| {
+        format!(
+            "run {}: its recorded params are not JSON ({e}); `clear` it and run again",
+            existing.run_id
+        )
+    })?;
+    if !overridden || given == recorded {
+        return Ok(recorded);
+    }
+    let finished: Vec<String> = store
+        .task_records(&existing.run_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|r| r.state != crate::state::TaskState::None)
+        .map(|r| r.task_id)
+        .collect();
+    if finished.is_empty() {
+        store
+            .set_params(&existing.run_id, &given.to_string())
+            .map_err(|e| e.to_string())?;
+        return Ok(given);
+    }
+    Err(format!(
+        "run {} was started with params {recorded}; --param would change them to {given} while tasks ({}) already ran with the old ones. Resume without --param, or `clear {}` first to run every task with the new params",
+        existing.run_id,
+        finished.join(", "),
+        existing.run_id
+    ))
+}
+
 fn run(
     def: &'static PipelineDef,
     ops: &[Registered],
@@ -279,15 +358,28 @@ fn run(
     echo: bool,
 ) -> CliResult {
     let (start, end) = interval(def, date.as_deref())?;
-    let params = parse_params(def, overrides)?;
+    let mut params = parse_params(def, overrides)?;
     let mut store = open(state, def)?;
     let logical = start.to_rfc3339();
-    let run_id = format!("manual__{logical}");
-    if let Some(existing) = store.get_run(&run_id).map_err(|e| e.to_string())? {
+    // One process executes a date at a time (held until this returns).
+    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let _claim = match &only {
+        Some(t) => claim::task(state, &logical, def.tasks[t[0]].id, &doing),
+        None => claim::run(state, &logical, &doing),
+    }
+    .map_err(|e| e.to_string())?;
+    // The run of this date, whoever started it (a manual run, the scheduler,
+    // a backfill); a new manual run if there is none.
+    let existing = store.run_by_logical(&logical).map_err(|e| e.to_string())?;
+    let run_id = existing
+        .as_ref()
+        .map_or_else(|| format!("manual__{logical}"), |r| r.run_id.clone());
+    if let Some(existing) = &existing {
         if existing.state == RunState::Success && only.is_none() {
             println!("run {run_id} already succeeded; `clear {run_id}` to run it again");
             return Ok(ExitCode::SUCCESS);
         }
+        params = resumed_params(&mut store, existing, params, !overrides.is_empty())?;
         if echo {
             println!("resuming run {run_id} ({})", existing.state);
         }
@@ -372,10 +464,20 @@ fn show(def: &PipelineDef, state: &Path, run_id: &str) -> CliResult {
         try_number: 0,
         output: None,
     };
-    for def_task in def.tasks {
-        let t = records
-            .get(def_task.id)
-            .map_or_else(|| untouched(def_task.id), |r| (*r).clone());
+    // Then tasks a run of an older build had and this build does not.
+    let known: std::collections::HashSet<&str> = def.tasks.iter().map(|t| t.id).collect();
+    let gone = tasks.iter().filter(|r| !known.contains(r.task_id.as_str()));
+    let rows = def
+        .tasks
+        .iter()
+        .map(|d| {
+            records
+                .get(d.id)
+                .map_or_else(|| untouched(d.id), |r| (*r).clone())
+        })
+        .map(|t| (t, ""))
+        .chain(gone.map(|r| (r.clone(), "(no longer in the pipeline) ")));
+    for (t, note) in rows {
         let mine: Vec<_> = attempts.iter().filter(|a| a.task_id == t.task_id).collect();
         let last = mine.last();
         let duration = last
@@ -389,13 +491,14 @@ fn show(def: &PipelineDef, state: &Path, run_id: &str) -> CliResult {
             })
             .unwrap_or_default();
         let detail = match (&t.output, last.and_then(|a| a.error.clone())) {
-            (Some(o), _) => o.clone(),
+            // Outputs are stored with their secrets sealed: shown as `***`.
+            (Some(o), _) => crate::secrets::mask_sealed(o).into_owned(),
             (None, Some(e)) if t.state != crate::state::TaskState::Success => e,
             _ => String::new(),
         };
         let _ = writeln!(
             out,
-            "{:<32} {:<16} {:>8} {:>10}  {detail}",
+            "{:<32} {:<16} {:>8} {:>10}  {note}{detail}",
             t.task_id,
             t.state.as_str(),
             t.try_number,
@@ -452,82 +555,102 @@ fn logs(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `clear RUN [--task ID [--downstream]] [--only-failed]`, as Airflow's
+/// clear: the chosen task instances go back to `none` (outputs dropped,
+/// attempts kept in the history) and the run to `queued`; `run --date` (or
+/// the scheduler when it next starts) runs them again.
 fn clear(
     def: &PipelineDef,
     state: &Path,
     run_id: &str,
     task: Option<&str>,
     downstream: bool,
+    only_failed: bool,
 ) -> CliResult {
     use crate::state::TaskState;
     use crate::store::Change;
     let mut store = open(state, def)?;
-    if store.get_run(run_id).map_err(|e| e.to_string())?.is_none() {
-        return Err(format!("no run `{run_id}`"));
-    }
+    let Some(run) = store.get_run(run_id).map_err(|e| e.to_string())? else {
+        return Err(format!(
+            "no run `{run_id}` in {}; `runs` lists them",
+            state.display()
+        ));
+    };
+    // Not while a process executes this run.
+    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let _claim = claim::run(state, &run.logical_date, &doing).map_err(|e| e.to_string())?;
     let records = store.task_records(run_id).map_err(|e| e.to_string())?;
-    let mut selected = vec![false; def.tasks.len()];
-    match task {
+    let mut selected: std::collections::HashSet<&str> = match task {
         Some(id) => {
-            let starts: Vec<usize> = def
+            let starts: Vec<&str> = def
                 .tasks
                 .iter()
-                .enumerate()
-                .filter(|(_, t)| t.id == id || t.group == id)
-                .map(|(i, _)| i)
+                .filter(|t| t.id == id || t.group == id)
+                .map(|t| t.id)
                 .collect();
             if starts.is_empty() {
-                return Err(format!("no task `{id}`"));
+                return Err(format!("no task `{id}` in pipeline `{}`", def.name));
             }
-            for s in starts {
-                selected[s] = true;
-            }
-            if downstream {
-                // Tasks are in topological order: one pass forward is enough.
-                for (t, def_t) in def.tasks.iter().enumerate() {
-                    if def_t.upstream.iter().any(|&u| selected[u]) {
-                        selected[t] = true;
-                    }
-                }
-            }
+            starts.into_iter().collect()
         }
-        None => {
-            for (t, def_t) in def.tasks.iter().enumerate() {
-                selected[t] = records
-                    .iter()
-                    .any(|r| r.task_id == def_t.id && r.state != TaskState::Success);
+        // Every task the run has a record of, this build's or an older one's.
+        None => records.iter().map(|r| r.task_id.as_str()).collect(),
+    };
+    if task.is_some() && downstream {
+        // Tasks are in topological order: one pass forward is enough.
+        for t in def.tasks {
+            if t.upstream
+                .iter()
+                .any(|&u| selected.contains(def.tasks[u].id))
+            {
+                selected.insert(t.id);
             }
         }
     }
     let mut changes = Vec::new();
     let mut names = Vec::new();
     for r in &records {
-        if let Some(t) = def.tasks.iter().position(|t| t.id == r.task_id) {
-            if selected[t] {
-                changes.push(Change::Task {
-                    run_id: run_id.into(),
-                    task_id: r.task_id.clone(),
-                    seq: t as u32,
-                    state: TaskState::None,
-                    try_number: r.try_number,
-                    output: None,
-                });
-                names.push(r.task_id.clone());
-            }
+        let failed = !matches!(r.state, TaskState::Success | TaskState::Skipped);
+        if r.state != TaskState::None
+            && selected.contains(r.task_id.as_str())
+            && (!only_failed || failed)
+        {
+            changes.push(Change::Task {
+                run_id: run_id.into(),
+                task_id: r.task_id.clone(),
+                state: TaskState::None,
+                try_number: r.try_number,
+                output: None,
+            });
+            names.push(r.task_id.clone());
         }
+    }
+    if names.is_empty() {
+        println!(
+            "nothing to clear in {run_id} (state {}): no task matched",
+            run.state
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     changes.push(Change::Run {
         run_id: run_id.into(),
-        state: RunState::Failed,
-        at: String::new(),
+        state: RunState::Queued,
+        at: executor_now(),
     });
     store.apply(&changes).map_err(|e| e.to_string())?;
+    let date = DateTime::parse_from_rfc3339(&run.logical_date)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or(run.logical_date.clone());
     println!(
-        "cleared {} task(s) of {run_id}: {}; `run --date` runs them again",
+        "cleared {} task(s) of {run_id}: {}; the run is queued: `run --date {date}` runs them again (a scheduler does when it next starts)",
         names.len(),
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn executor_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn graph(def: &PipelineDef, format: GraphFormat) -> String {

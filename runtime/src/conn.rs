@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted() {
         let s = Secrets::new(vec!["hunter22".into(), "ab".into()]);
-        assert_eq!(s.redact("pw hunter22 ab"), "pw *** ab");
+        assert_eq!(s.redact("pw hunter22 ab"), "pw *** ***");
     }
 
     #[test]

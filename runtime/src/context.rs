@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+pub use crate::secrets::{Secrets, password_of, redact_url};
+
 /// Why an attempt was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -53,41 +55,6 @@ impl Cancel {
     }
 }
 
-/// The URL with its password replaced by `***` (for messages).
-pub fn redact_url(url: &str) -> String {
-    // scheme://user:password@host...
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((auth, host)) = rest.split_once('@') {
-            if let Some((user, _)) = auth.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-        return url.to_string();
-    }
-    // key=value form: password=...
-    url.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some(("password", _)) => "password=***".to_string(),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The password of a connection URL, if it has one (a secret to redact).
-pub fn password_of(url: &str) -> Option<String> {
-    if let Some((_, rest)) = url.split_once("://") {
-        let (auth, _) = rest.split_once('@')?;
-        let (_, pw) = auth.split_once(':')?;
-        return (!pw.is_empty()).then(|| pw.to_string());
-    }
-    url.split_whitespace()
-        .find_map(|kv| match kv.split_once('=') {
-            Some(("password", pw)) if !pw.is_empty() => Some(pw.to_string()),
-            _ => None,
-        })
-}
-
 /// Where a task's output lines go: its attempt's log file (created on the
 /// first line, so silent tasks cost no file) and the console, prefixed by
 /// the task id.
@@ -98,35 +65,6 @@ pub struct LogSink {
     file: Mutex<Option<std::fs::File>>,
     echo: bool,
     secrets: Secrets,
-}
-
-/// Values that must never reach a log, `show` or an error message: the
-/// environment variables a connection or an `on_failure` action was
-/// rendered from, and connection passwords.
-#[derive(Debug, Default, Clone)]
-pub struct Secrets(Arc<Vec<String>>);
-
-impl Secrets {
-    pub fn new(mut values: Vec<String>) -> Secrets {
-        // Very short values would redact half of every message; longest
-        // first, so a secret that contains another is replaced whole.
-        values.retain(|v| v.len() >= 4);
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        values.dedup();
-        Secrets(Arc::new(values))
-    }
-
-    /// `text` with every secret replaced by `***`.
-    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        if !self.0.iter().any(|s| text.contains(s.as_str())) {
-            return std::borrow::Cow::Borrowed(text);
-        }
-        let mut out = text.to_string();
-        for s in self.0.iter() {
-            out = out.replace(s.as_str(), "***");
-        }
-        std::borrow::Cow::Owned(out)
-    }
 }
 
 impl LogSink {

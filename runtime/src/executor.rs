@@ -33,10 +33,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::context::{
-    LogSink, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair, password_of,
+    LogSink, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
 };
 use crate::def::{PipelineDef, TriggerRule};
 use crate::operators::run::Registered;
+use crate::secrets::passwords_of;
 use crate::state::{RunState, TaskState};
 use crate::store::{Change, RunRecord, Store, StoreError};
 use crate::template::{self, Outputs, RunContext};
@@ -249,17 +250,16 @@ impl Exec<'_> {
             .map(|(i, t)| (t.id, i))
             .collect();
         for a in &attempts {
-            let Some(&t) = index.get(a.task_id.as_str()) else {
-                continue;
-            };
-            if a.outcome == "failed" || a.outcome == "timed_out" {
-                self.failures[t] += 1;
+            let t = index.get(a.task_id.as_str()).copied();
+            if let Some(t) = t {
+                if a.outcome == "failed" || a.outcome == "timed_out" {
+                    self.failures[t] += 1;
+                }
             }
             if a.ended_at.is_none() {
                 self.changes.push(Change::AttemptEnded {
                     run_id: self.run_id.clone(),
                     task_id: a.task_id.clone(),
-                    seq: t as u32,
                     attempt: a.attempt,
                     at: now(),
                     outcome: "interrupted".into(),
@@ -267,6 +267,20 @@ impl Exec<'_> {
                     error: Some("the pipeline's process stopped during this attempt".into()),
                 });
             }
+        }
+        // A run started by an older build: its tasks that this build no
+        // longer has are kept in the state and reported; new ones run.
+        let mut gone: Vec<&str> = records
+            .keys()
+            .copied()
+            .filter(|id| !index.contains_key(id))
+            .collect();
+        if !gone.is_empty() {
+            gone.sort_unstable();
+            let list = gone.join(", ");
+            self.say(|| {
+                format!("tasks of this run no longer in the pipeline (kept in the state, not run): {list}")
+            });
         }
         for (t, task) in self.def.tasks.iter().enumerate() {
             let Some(rec) = records.get(task.id) else {
@@ -278,11 +292,13 @@ impl Exec<'_> {
                 self.states[t] = rec.state;
                 self.decided[t] = true;
                 if rec.state == TaskState::Success {
+                    // Stored sealed: downstream tasks get the real values back.
                     if let Some(out) = rec
                         .output
                         .as_deref()
                         .and_then(|o| serde_json::from_str(o).ok())
                     {
+                        let out = self.secrets.unseal(&out);
                         self.record_output(t, out);
                     }
                 }
@@ -323,7 +339,7 @@ impl Exec<'_> {
     /// that `connections:`, `on_failure:` and `http`/`wait_for` tasks read,
     /// and the passwords of the rendered connections.
     fn collect_secrets(&self) -> Secrets {
-        let mut values = Vec::new();
+        let mut values: Vec<(String, String)> = Vec::new();
         let templates = self
             .def
             .connections
@@ -341,16 +357,16 @@ impl Exec<'_> {
         for template in templates {
             for name in template::env_names(template) {
                 if let Ok(v) = std::env::var(&name) {
-                    values.push(v);
+                    values.push((format!("env.{name}"), v));
                 }
             }
         }
-        for url in self.connections.values() {
-            if let Some(pw) = password_of(url) {
-                values.push(pw);
+        for (name, url) in self.connections.iter() {
+            for (i, pw) in passwords_of(url).into_iter().enumerate() {
+                values.push((format!("connection.{name}.{i}"), pw));
             }
         }
-        Secrets::new(values)
+        Secrets::named(values)
     }
 
     fn count(c: &mut Counts, state: TaskState) {
@@ -431,7 +447,6 @@ impl Exec<'_> {
         self.changes.push(Change::Task {
             run_id: self.run_id.clone(),
             task_id: self.def.tasks[t].id.to_string(),
-            seq: t as u32,
             state,
             try_number: self.tries[t],
             output,
@@ -626,7 +641,6 @@ impl Exec<'_> {
         self.changes.push(Change::AttemptStarted {
             run_id: self.run_id.clone(),
             task_id: self.def.tasks[t].id.to_string(),
-            seq: t as u32,
             attempt,
             at,
             log_path,
@@ -664,7 +678,6 @@ impl Exec<'_> {
             Some((started_at, log_path)) => self.changes.push(Change::Attempt {
                 run_id: self.run_id.clone(),
                 task_id: task.id.to_string(),
-                seq: t as u32,
                 attempt,
                 ended_at: if elapsed < Duration::from_millis(1) {
                     started_at.clone()
@@ -678,7 +691,6 @@ impl Exec<'_> {
             None => self.changes.push(Change::AttemptEnded {
                 run_id: self.run_id.clone(),
                 task_id: task.id.to_string(),
-                seq: t as u32,
                 attempt,
                 at: now(),
                 outcome: outcome.into(),
@@ -689,9 +701,8 @@ impl Exec<'_> {
         let mut work = Vec::new();
         match result {
             Ok(output) => {
-                let text = output
-                    .as_ref()
-                    .map(|o| self.secrets.redact(&o.to_string()).into_owned());
+                // Secrets are sealed in the state, never stored.
+                let text = output.as_ref().map(|o| self.secrets.seal(o).to_string());
                 if let Some(o) = output {
                     self.record_output(t, o);
                 }

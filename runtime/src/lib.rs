@@ -10,6 +10,8 @@ pub mod operators;
 pub mod spec;
 
 #[cfg(feature = "rt")]
+pub mod claim;
+#[cfg(feature = "rt")]
 pub mod cli;
 #[cfg(feature = "sql")]
 pub mod conn;
@@ -29,6 +31,8 @@ pub mod schedule;
 pub mod scheduler;
 #[cfg(feature = "rt")]
 pub mod scheduler_cli;
+#[cfg(feature = "rt")]
+pub mod secrets;
 #[cfg(feature = "rt")]
 pub mod state;
 #[cfg(feature = "rt")]

@@ -79,17 +79,50 @@ pub struct Schedule {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// A date (`2026-01-01`, midnight in `tz`) or an RFC 3339 date-time.
+/// A date (`2026-01-01`, the start of that day in `tz`) or an RFC 3339
+/// date-time, in years 1 to 9999.
 pub fn parse_date(text: &str, tz: Tz) -> Option<DateTime<Utc>> {
-    if let Ok(d) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-        return tz
-            .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc));
+    match parse_when(text)? {
+        When::Day(d) => day_start(tz, d).map(|t| t.with_timezone(&Utc)),
+        When::Instant(t) => Some(t),
     }
-    DateTime::parse_from_rfc3339(text.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What a `--date`, `--from` or `--to` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// A calendar day in the pipeline's zone: `2026-11-24`.
+    Day(NaiveDate),
+    /// An exact instant: `2026-11-24T02:30:00+01:00`.
+    Instant(DateTime<Utc>),
+}
+
+/// Parses a plain date or an RFC 3339 date-time; years 1 to 9999 only
+/// (chrono alone accepts year 0 and `+99999-01-01`).
+pub fn parse_when(text: &str) -> Option<When> {
+    let text = text.trim();
+    let in_range = |y: i32| (1..=9999).contains(&y);
+    let four_digits = text.len() >= 4 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit);
+    if !four_digits {
+        return None;
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return in_range(d.year()).then_some(When::Day(d));
+    }
+    let t = DateTime::parse_from_rfc3339(text).ok()?;
+    in_range(t.year()).then(|| When::Instant(t.with_timezone(&Utc)))
+}
+
+/// The first instant of local day `d` in `tz`: midnight, or where a DST
+/// change skips midnight (Havana, Santiago, Beirut), the first local time
+/// after the gap.
+pub fn day_start(tz: Tz, d: NaiveDate) -> Option<DateTime<Tz>> {
+    let midnight = d.and_hms_opt(0, 0, 0)?;
+    // Gaps are at most a few hours; walk them minute by minute.
+    (0..24 * 60).find_map(|m| {
+        tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
+            .earliest()
+    })
 }
 
 impl Schedule {

@@ -113,24 +113,30 @@ fn default_params(def: &PipelineDef) -> serde_json::Value {
     serde_json::from_str(def.params).unwrap_or_else(|_| serde_json::json!({}))
 }
 
-/// Runs `plans`, at most `max_active_runs` at once; stops launching on an
-/// interrupt. Returns (succeeded, failed, interrupted-by-signal).
+/// Runs `plans` (taken one at a time, so a long backfill never holds them
+/// all), at most `max_active_runs` at once; stops launching on an
+/// interrupt. Each run first claims its logical date (`claim.rs`): with
+/// `wait` (the scheduler) it waits for a process that holds it, otherwise
+/// (backfill) that run is refused and counted as not run. Returns
+/// (succeeded, failed, interrupted-by-signal).
 async fn execute_all(
     def: &'static PipelineDef,
     ops: Rc<Vec<Registered>>,
     state: PathBuf,
-    plans: Vec<Planned>,
+    plans: impl Iterator<Item = Planned>,
     echo: bool,
     drain: Option<Duration>,
+    wait: bool,
 ) -> (usize, usize, Option<i32>) {
     let max = def.max_active_runs.max(1) as usize;
-    let mut queue = plans.into_iter();
+    let mut queue = plans;
     let mut running = tokio::task::JoinSet::new();
     let (mut ok, mut failed, mut signal) = (0, 0, None);
+    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     loop {
         while signal.is_none() && running.len() < max {
             let Some(p) = queue.next() else { break };
-            let (ops, state) = (ops.clone(), state.clone());
+            let (ops, state, doing) = (ops.clone(), state.clone(), doing.clone());
             let log_dir = state.parent().unwrap_or(Path::new(".")).join("logs");
             let opts = ExecOptions {
                 log_dir,
@@ -149,19 +155,24 @@ async fn execute_all(
                 only: None,
                 run: p.record,
             };
-            eprintln!(
-                "{} starting run {} (interval {} .. {})",
-                stamp(),
-                req.run.run_id,
-                p.interval.start,
-                p.interval.end
-            );
             running.spawn_local(async move {
+                let id = req.run.run_id.clone();
+                let _claim = match claim_date(&state, &req.run.logical_date, &doing, wait).await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => return (id, Ok(RunOutcome::Interrupted(15))),
+                    Err(e) => return (id, Err(e)),
+                };
+                eprintln!(
+                    "{} starting run {} (interval {} .. {})",
+                    stamp(),
+                    req.run.run_id,
+                    p.interval.start,
+                    p.interval.end
+                );
                 let mut store = match open(&state, def) {
                     Ok(s) => s,
-                    Err(e) => return (req.run.run_id, Err(e)),
+                    Err(e) => return (id, Err(e)),
                 };
-                let id = req.run.run_id.clone();
                 (
                     id,
                     executor::execute(def, &ops, &mut store, req, opts)
@@ -199,6 +210,37 @@ async fn execute_all(
     (ok, failed, signal)
 }
 
+/// Claims a run's logical date; with `wait`, polls (once a second) until
+/// the holder lets go, or returns `None` on SIGTERM/SIGINT.
+async fn claim_date(
+    state: &Path,
+    logical: &str,
+    doing: &str,
+    wait: bool,
+) -> Result<Option<crate::claim::Claim>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut told = false;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    loop {
+        match crate::claim::run(state, logical, doing) {
+            Ok(c) => return Ok(Some(c)),
+            Err(crate::claim::ClaimError::Busy(b)) if wait => {
+                if !told {
+                    eprintln!("{} waiting: {b}", stamp());
+                    told = true;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = term.recv() => return Ok(None),
+                    _ = int.recv() => return Ok(None),
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 fn local_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -207,6 +249,12 @@ fn local_runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// `backfill --from D --to D [--reprocess] [--dry-run]`.
+///
+/// As Airflow's backfill: every interval whose logical date lies in the
+/// range, both ends included; a plain date covers its whole local day
+/// (`--from D --to D` runs the runs of day D). Intervals are produced one
+/// at a time as runs finish, so a long range of a minutely schedule costs
+/// no memory up front.
 pub fn backfill(
     def: &'static PipelineDef,
     ops: Vec<Registered>,
@@ -216,19 +264,38 @@ pub fn backfill(
     reprocess: Reprocess,
     dry_run: bool,
 ) -> Result<ExitCode, String> {
+    use crate::scheduler::{When, day_start, parse_when};
     let s = schedule(def)?;
-    let date = |t: &str| {
-        parse_date(t, s.tz)
-            .ok_or_else(|| format!("`{t}`: expected 2026-11-24 or an RFC 3339 date-time"))
+    let when = |flag: &str, t: &str| {
+        parse_when(t).ok_or_else(|| {
+            format!("{flag} `{t}`: expected a date such as 2026-11-24 or an RFC 3339 date-time (years 1 to 9999)")
+        })
     };
-    let (from, to) = (date(from)?, date(to)?);
-    if to < from {
+    let start_of = |d: chrono::NaiveDate| {
+        day_start(s.tz, d)
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("{d} has no start in {}", s.tz))
+    };
+    let from = match when("--from", from)? {
+        When::Day(d) => start_of(d)?,
+        When::Instant(t) => t,
+    };
+    // The first instant after the range.
+    let until = match when("--to", to)? {
+        When::Day(d) => start_of(d.succ_opt().ok_or("--to: no day after it")?)?,
+        When::Instant(t) => t + chrono::Duration::nanoseconds(1),
+    };
+    if until <= from {
         return Err("--to is before --from".into());
     }
     let mut store = open(state, def)?;
     let params = default_params(def);
-    let mut plans = Vec::new();
-    for i in s.intervals_between(from, to) {
+    let (mut total, mut skipped) = (0usize, 0usize);
+    let mut error = None;
+    let intervals = s
+        .intervals_from(from)
+        .take_while(|i| i.start.with_timezone(&Utc) < until);
+    let mut plan = |i: Interval| -> Result<Option<Planned>, String> {
         let logical = i.start.to_rfc3339();
         let existing = store.run_by_logical(&logical).map_err(|e| e.to_string())?;
         let (run, reset) = match (&existing, reprocess) {
@@ -245,49 +312,86 @@ pub fn backfill(
             (Some(_), Reprocess::Failed) => (true, false),
         };
         if !run {
-            continue;
+            skipped += 1;
+            return Ok(None);
         }
+        total += 1;
         let run_id = existing
             .as_ref()
             .map_or_else(|| format!("backfill__{logical}"), |r| r.run_id.clone());
         if dry_run {
             println!("would run {run_id} (interval {} .. {})", i.start, i.end);
-            continue;
+            return Ok(None);
         }
         if reset {
             let records = store.task_records(&run_id).map_err(|e| e.to_string())?;
             let changes: Vec<Change> = records
                 .iter()
-                .filter_map(|r| {
-                    let seq = def.tasks.iter().position(|t| t.id == r.task_id)?;
-                    Some(Change::Task {
-                        run_id: run_id.clone(),
-                        task_id: r.task_id.clone(),
-                        seq: seq as u32,
-                        state: TaskState::None,
-                        try_number: r.try_number,
-                        output: None,
-                    })
+                .map(|r| Change::Task {
+                    run_id: run_id.clone(),
+                    task_id: r.task_id.clone(),
+                    state: TaskState::None,
+                    try_number: r.try_number,
+                    output: None,
                 })
                 .collect();
             store.apply(&changes).map_err(|e| e.to_string())?;
         }
-        plans.push(planned(run_id, "backfill", &i, &params));
+        // A resumed run keeps the params it recorded.
+        let params = existing
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.params).ok())
+            .unwrap_or_else(|| params.clone());
+        Ok(Some(planned(run_id, "backfill", &i, &params)))
+    };
+    let plans = intervals.map_while(|i| match plan(i) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            error = Some(e);
+            None
+        }
+    });
+    let (ok, failed, signal) = if dry_run {
+        plans.for_each(drop);
+        (0, 0, None)
+    } else {
+        let rt = local_runtime()?;
+        let local = tokio::task::LocalSet::new();
+        let result = local.block_on(
+            &rt,
+            execute_all(
+                def,
+                Rc::new(ops),
+                state.to_path_buf(),
+                plans.flatten(),
+                true,
+                None,
+                false,
+            ),
+        );
+        rt.shutdown_timeout(Duration::from_millis(200));
+        result
+    };
+    if let Some(e) = error {
+        return Err(e);
     }
-    drop(store);
-    if dry_run {
+    if total + skipped == 0 {
+        println!(
+            "backfill: the schedule `{}` has no interval whose logical date is in {} .. {}; nothing to do",
+            def.schedule.unwrap_or(""),
+            from.with_timezone(&s.tz).format("%Y-%m-%d %H:%M %Z"),
+            (until - chrono::Duration::nanoseconds(1))
+                .with_timezone(&s.tz)
+                .format("%Y-%m-%d %H:%M %Z"),
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    let total = plans.len();
-    let rt = local_runtime()?;
-    let local = tokio::task::LocalSet::new();
-    let (ok, failed, signal) = local.block_on(
-        &rt,
-        execute_all(def, Rc::new(ops), state.to_path_buf(), plans, true, None),
-    );
-    rt.shutdown_timeout(Duration::from_millis(200));
+    if dry_run {
+        println!("backfill --dry-run: would run {total}, skip {skipped}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
-        "backfill: {ok} succeeded, {failed} failed, {} not run, of {total}",
+        "backfill: {ok} succeeded, {failed} failed, {} not run, of {total} ({skipped} skipped)",
         total - ok - failed
     );
     Ok(match signal {
@@ -445,8 +549,16 @@ async fn scheduler_steps(
         })
         .collect();
     if !resumed.is_empty() {
-        let (_, _, sig) =
-            execute_all(def, ops.clone(), state.clone(), resumed, true, Some(GRACE)).await;
+        let (_, _, sig) = execute_all(
+            def,
+            ops.clone(),
+            state.clone(),
+            resumed.into_iter(),
+            true,
+            Some(GRACE),
+            true,
+        )
+        .await;
         if sig.is_some() {
             return Ok(ExitCode::SUCCESS);
         }
@@ -483,8 +595,16 @@ async fn scheduler_steps(
                 .collect();
             drop(store);
             if !due.is_empty() {
-                let (_, _, sig) =
-                    execute_all(def, ops.clone(), state.clone(), due, true, Some(GRACE)).await;
+                let (_, _, sig) = execute_all(
+                    def,
+                    ops.clone(),
+                    state.clone(),
+                    due.into_iter(),
+                    true,
+                    Some(GRACE),
+                    true,
+                )
+                .await;
                 if sig.is_some() {
                     return Ok(ExitCode::SUCCESS);
                 }

@@ -64,9 +64,9 @@ pub enum Change {
     },
     Task {
         run_id: String,
+        /// Rows are keyed by task id (created on the first change): a run
+        /// started by an older build of the pipeline resumes by id.
         task_id: String,
-        /// The task's position in the pipeline (rows are created on first change).
-        seq: u32,
         state: TaskState,
         try_number: u32,
         output: Option<String>,
@@ -74,7 +74,6 @@ pub enum Change {
     AttemptStarted {
         run_id: String,
         task_id: String,
-        seq: u32,
         attempt: u32,
         at: String,
         log_path: String,
@@ -83,7 +82,6 @@ pub enum Change {
     Attempt {
         run_id: String,
         task_id: String,
-        seq: u32,
         attempt: u32,
         started_at: String,
         ended_at: String,
@@ -93,7 +91,6 @@ pub enum Change {
     AttemptEnded {
         run_id: String,
         task_id: String,
-        seq: u32,
         attempt: u32,
         at: String,
         outcome: String,
@@ -159,6 +156,8 @@ pub trait Store {
     /// Creates a run. Its task instances are created by their first
     /// [`Change::Task`]; a task without one is in state `none`.
     fn create_run(&mut self, run: &RunRecord) -> Result<(), StoreError>;
+    /// Replaces a run's recorded params (a run with no finished task).
+    fn set_params(&mut self, run_id: &str, params: &str) -> Result<(), StoreError>;
     /// The run's task instances that have a record, in pipeline order.
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
     fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;

@@ -30,8 +30,10 @@ CREATE TABLE runs (
     ended_at TEXT
 );
 CREATE INDEX runs_by_date ON runs (logical_date);
--- Keyed by integers (the run's id, the task's position in the pipeline):
--- comparing long run_id strings dominated the cost of a 10k-task run.
+-- Keyed by integers (the run's id, a number the store gives each task id of
+-- the run on its first write): comparing long run_id strings dominated the
+-- cost of a 10k-task run. `seq` is not the task's position in the pipeline:
+-- a rebuild that adds or removes tasks must not move rows between tasks.
 CREATE TABLE task_instances (
     run INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -60,6 +62,8 @@ pub struct SqliteStore {
     path: String,
     /// run_id -> runs.id, for the integer keys of the other tables.
     keys: std::collections::HashMap<String, i64>,
+    /// runs.id -> (task_id -> seq): each run's task rows, by task id.
+    seqs: std::collections::HashMap<i64, std::collections::HashMap<String, u32>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -156,6 +160,7 @@ impl SqliteStore {
             conn,
             path: path.to_string(),
             keys: Default::default(),
+            seqs: Default::default(),
         })
     }
 
@@ -171,6 +176,37 @@ impl SqliteStore {
             .optional()
             .map(|k| k.unwrap_or(0))
             .map_err(db)
+    }
+
+    /// The row number of task `task_id` in run `key`, and whether it is new
+    /// (then `apply` creates its row). Existing rows are found by task id.
+    fn seq(&mut self, key: i64, task_id: &str) -> Result<(u32, bool), StoreError> {
+        if !self.seqs.contains_key(&key) {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT task_id, seq FROM task_instances WHERE run = ?1 ORDER BY seq",
+                )
+                .map_err(db)?;
+            let mut map = std::collections::HashMap::new();
+            let rows = stmt
+                .query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(db)?;
+            for row in rows {
+                let (id, seq) = row.map_err(db)?;
+                // A file damaged by hand may repeat an id: the first row wins.
+                map.entry(id)
+                    .or_insert(seq.clamp(0, u32::MAX as i64) as u32);
+            }
+            self.seqs.insert(key, map);
+        }
+        let map = self.seqs.get_mut(&key).expect("loaded above");
+        if let Some(&seq) = map.get(task_id) {
+            return Ok((seq, false));
+        }
+        let next = map.values().max().map_or(0, |m| m + 1);
+        map.insert(task_id.to_string(), next);
+        Ok((next, true))
     }
 
     fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -223,6 +259,16 @@ impl Store for SqliteStore {
                     run.started_at,
                     run.ended_at
                 ],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    fn set_params(&mut self, run_id: &str, params: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET params = ?2 WHERE run_id = ?1",
+                params![run_id, params],
             )
             .map(|_| ())
             .map_err(db)
@@ -392,8 +438,57 @@ impl Store for SqliteStore {
             };
             keys.push(k);
         }
+        let mut seqs = Vec::with_capacity(changes.len());
+        let mut new_rows = Vec::new();
+        for (change, &key) in changes.iter().zip(&keys) {
+            let task_id = match change {
+                Change::Run { .. } => {
+                    seqs.push(0);
+                    continue;
+                }
+                Change::Task { task_id, .. }
+                | Change::AttemptStarted { task_id, .. }
+                | Change::Attempt { task_id, .. }
+                | Change::AttemptEnded { task_id, .. } => task_id,
+            };
+            let (seq, new) = self.seq(key, task_id)?;
+            if new {
+                new_rows.push((key, seq, task_id.as_str()));
+            }
+            seqs.push(seq);
+        }
+        let result = self.write(changes, &keys, &seqs, &new_rows);
+        if result.is_err() {
+            // Rows numbered in this batch were not written: number them again.
+            for (key, _, _) in &new_rows {
+                self.seqs.remove(key);
+            }
+        }
+        result
+    }
+}
+
+impl SqliteStore {
+    fn write(
+        &mut self,
+        changes: &[Change],
+        keys: &[i64],
+        seqs: &[u32],
+        new_rows: &[(i64, u32, &str)],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
         {
+            // A new task's row exists before its attempts refer to it.
+            let mut placeholder = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO task_instances (run, seq, task_id, state, try_number) VALUES (?1, ?2, ?3, 'none', 0)",
+                )
+                .map_err(db)?;
+            for (key, seq, task_id) in new_rows {
+                placeholder
+                    .execute(params![key, seq, task_id])
+                    .map_err(db)?;
+            }
             // Prepared once per batch, not once per change.
             let mut task = tx
                 .prepare_cached(
@@ -406,7 +501,7 @@ impl Store for SqliteStore {
                     "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(db)?;
-            for (change, key) in changes.iter().zip(keys) {
+            for ((change, &key), &seq) in changes.iter().zip(keys).zip(seqs) {
                 match change {
                     Change::Run { run_id, state, at } => {
                         let column = match state {
@@ -424,7 +519,6 @@ impl Store for SqliteStore {
                     }
                     Change::Task {
                         task_id,
-                        seq,
                         state,
                         try_number,
                         output,
@@ -441,7 +535,6 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                     }
                     Change::AttemptStarted {
-                        seq,
                         attempt,
                         at,
                         log_path,
@@ -454,7 +547,6 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                     }
                     Change::AttemptEnded {
-                        seq,
                         attempt,
                         at,
                         outcome,
@@ -469,7 +561,6 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                     }
                     Change::Attempt {
-                        seq,
                         attempt,
                         started_at,
                         ended_at,
@@ -519,7 +610,6 @@ mod tests {
             Change::Task {
                 run_id: "r1".into(),
                 task_id: "b".into(),
-                seq: 1,
                 state: TaskState::Running,
                 try_number: 1,
                 output: None,
@@ -527,7 +617,6 @@ mod tests {
             Change::Task {
                 run_id: "r1".into(),
                 task_id: "a".into(),
-                seq: 0,
                 state: TaskState::Success,
                 try_number: 1,
                 output: Some("3".into()),
@@ -542,11 +631,88 @@ mod tests {
         drop(s);
         let s = SqliteStore::open(path, "p").unwrap();
         let tasks = s.task_records("r1").unwrap();
-        assert_eq!(tasks[0].state, TaskState::Success);
-        assert_eq!(tasks[0].output.as_deref(), Some("3"));
-        assert_eq!(tasks[1].state, TaskState::Running);
-        assert_eq!(tasks[1].task_id, "b");
+        assert_eq!(tasks[0].task_id, "b");
+        assert_eq!(tasks[0].state, TaskState::Running);
+        assert_eq!(tasks[1].task_id, "a");
+        assert_eq!(tasks[1].state, TaskState::Success);
+        assert_eq!(tasks[1].output.as_deref(), Some("3"));
         assert_eq!(s.get_run("r1").unwrap().unwrap().state, RunState::Success);
+    }
+
+    fn task(id: &str, state: TaskState, output: Option<&str>) -> Change {
+        Change::Task {
+            run_id: "r1".into(),
+            task_id: id.into(),
+            state,
+            try_number: 1,
+            output: output.map(str::to_string),
+        }
+    }
+
+    /// Issue 11, item 7: a rebuild that adds a task before the others must
+    /// not write into the rows of tasks the run already has.
+    #[test]
+    fn rows_are_keyed_by_task_id_not_by_position_in_the_pipeline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.state.db");
+        let path = path.to_str().unwrap();
+        let mut s = SqliteStore::open(path, "p").unwrap();
+        s.create_run(&run("r1")).unwrap();
+        s.apply(&[
+            task("extract", TaskState::Success, Some("\"rows\"")),
+            task("load", TaskState::Failed, None),
+        ])
+        .unwrap();
+        drop(s);
+        // The new build has `validate` first; its run resumes the old run.
+        let mut s = SqliteStore::open(path, "p").unwrap();
+        s.apply(&[
+            task("validate", TaskState::Success, Some("\"ok\"")),
+            Change::AttemptStarted {
+                run_id: "r1".into(),
+                task_id: "validate".into(),
+                attempt: 1,
+                at: "t".into(),
+                log_path: "logs/validate".into(),
+            },
+            task("load", TaskState::Running, None),
+        ])
+        .unwrap();
+        let by_id: std::collections::HashMap<String, TaskRecord> = s
+            .task_records("r1")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.task_id.clone(), r))
+            .collect();
+        assert_eq!(by_id.len(), 3, "{by_id:?}");
+        assert_eq!(by_id["extract"].state, TaskState::Success);
+        assert_eq!(by_id["extract"].output.as_deref(), Some("\"rows\""));
+        assert_eq!(by_id["validate"].output.as_deref(), Some("\"ok\""));
+        assert_eq!(by_id["load"].state, TaskState::Running);
+        let attempts = s.attempts("r1").unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].task_id, "validate");
+        // A new task's attempt, written before its state, keeps its own row.
+        let mut s = SqliteStore::open(path, "p").unwrap();
+        s.apply(&[Change::AttemptStarted {
+            run_id: "r1".into(),
+            task_id: "report".into(),
+            attempt: 1,
+            at: "t".into(),
+            log_path: "logs/report".into(),
+        }])
+        .unwrap();
+        let attempts = SqliteStore::open(path, "p")
+            .unwrap()
+            .attempts("r1")
+            .unwrap();
+        assert_eq!(
+            attempts
+                .iter()
+                .map(|a| a.task_id.as_str())
+                .collect::<Vec<_>>(),
+            ["validate", "report"]
+        );
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! One process at a time executes a given logical date on a state store.
+//!
+//! Every command that executes tasks (`run`, `task`, `backfill`,
+//! `scheduler`) claims the logical date of each run it executes before it
+//! starts a task, so two `run --date D` (or a backfill and a manual run of
+//! the same date) never run the same tasks at the same moment. `task`
+//! claims the date shared and the task exclusively: an external
+//! orchestrator may run different tasks of one run in parallel, never one
+//! task twice, and never beside a whole `run` of that date.
+//!
+//! A claim is an advisory `flock` on a file in `<state>.claims/`, which the
+//! kernel releases when the process ends, however it ends (`kill -9`
+//! included): a crash never leaves a stale claim. The file holds a line
+//! naming the holder, for the message a refused process prints. flock
+//! works between processes of one machine; on a network file system it may
+//! not, so keep the state on a local disk (docs/security.md).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// A held claim; dropping it releases the lock.
+#[derive(Debug)]
+pub struct Claim {
+    _locks: Vec<Flock<File>>,
+}
+
+/// Why a claim was refused.
+#[derive(Debug)]
+pub struct Busy {
+    /// What the holder wrote: `pid 123, `run --date 2026-11-24`, since ...`.
+    pub holder: String,
+    pub what: String,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is already being executed by {}; wait for it to finish (or stop that process), then try again. One process executes a date at a time",
+            self.what, self.holder
+        )
+    }
+}
+
+/// The folder of claim files of the state file `state`.
+fn dir(state: &Path) -> PathBuf {
+    let mut name = state.file_name().unwrap_or_default().to_os_string();
+    name.push(".claims");
+    state.with_file_name(name)
+}
+
+/// A file name for a logical date or task id: letters, digits and `-`
+/// kept, anything else as `_` plus its code point, so distinct names stay
+/// distinct and no name leaves the folder.
+fn file_name(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            out.push(c);
+        } else {
+            out.push_str(&format!("_{:x}_", c as u32));
+        }
+    }
+    out
+}
+
+/// Claims logical date `logical` (RFC 3339) exclusively, for a whole run.
+pub fn run(state: &Path, logical: &str, doing: &str) -> Result<Claim, ClaimError> {
+    let date = lock(
+        state,
+        &file_name(logical),
+        FlockArg::LockExclusiveNonblock,
+        doing,
+    )
+    .map_err(|e| e.named(format!("the run of {logical}")))?;
+    Ok(Claim { _locks: vec![date] })
+}
+
+/// Claims task `task` of the run of `logical`: the date shared, the task
+/// exclusively.
+pub fn task(state: &Path, logical: &str, task: &str, doing: &str) -> Result<Claim, ClaimError> {
+    let date = lock(
+        state,
+        &file_name(logical),
+        FlockArg::LockSharedNonblock,
+        doing,
+    )
+    .map_err(|e| e.named(format!("the run of {logical}")))?;
+    let name = format!("{}__{}", file_name(logical), file_name(task));
+    let one = lock(state, &name, FlockArg::LockExclusiveNonblock, doing)
+        .map_err(|e| e.named(format!("task `{task}` of the run of {logical}")))?;
+    Ok(Claim {
+        _locks: vec![date, one],
+    })
+}
+
+/// A claim that could not be taken.
+#[derive(Debug)]
+pub enum ClaimError {
+    Busy(Busy),
+    /// The claim file could not be made or locked (permissions, disk).
+    Io(String),
+}
+
+impl ClaimError {
+    fn named(self, what: String) -> ClaimError {
+        match self {
+            ClaimError::Busy(b) => ClaimError::Busy(Busy { what, ..b }),
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Busy(b) => b.fmt(f),
+            ClaimError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<File>, ClaimError> {
+    let dir = dir(state);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ClaimError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| ClaimError::Io(format!("cannot open {}: {e}", path.display())))?;
+    match Flock::lock(file, how) {
+        Ok(mut locked) => {
+            if matches!(how, FlockArg::LockExclusiveNonblock) {
+                // Who holds it, for the message of the one refused.
+                let line = format!(
+                    "pid {} (`{doing}`, since {})",
+                    std::process::id(),
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                );
+                let _ = locked.set_len(0);
+                let _ = locked.rewind();
+                let _ = locked.write_all(line.as_bytes());
+            }
+            Ok(locked)
+        }
+        Err((mut file, Errno::EWOULDBLOCK)) => {
+            let mut holder = String::new();
+            let _ = (&mut file).take(1024).read_to_string(&mut holder);
+            let holder = holder.trim();
+            Err(ClaimError::Busy(Busy {
+                holder: if holder.is_empty() {
+                    "another process".into()
+                } else {
+                    holder.to_string()
+                },
+                what: String::new(),
+            }))
+        }
+        Err((_, e)) => Err(ClaimError::Io(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_claim_of_a_date_is_refused_and_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("p.state.db");
+        let d = "2026-11-24T00:00:00+00:00";
+        let first = run(&state, d, "run --date 2026-11-24").unwrap();
+        let err = run(&state, d, "run").unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("`run --date 2026-11-24`"), "{err}");
+        assert!(
+            err.contains("the run of 2026-11-24T00:00:00+00:00"),
+            "{err}"
+        );
+        // Tasks of a date that a whole run holds are refused too.
+        assert!(task(&state, d, "a", "task a").is_err());
+        // Another date is free.
+        let _other = run(&state, "2026-11-25T00:00:00+00:00", "run").unwrap();
+        drop(first);
+        let a = task(&state, d, "a", "task a").unwrap();
+        let _b = task(&state, d, "b", "task b").unwrap();
+        let err = task(&state, d, "a", "task a").unwrap_err().to_string();
+        assert!(err.contains("task `a` of the run of"), "{err}");
+        assert!(run(&state, d, "run").is_err(), "a run waits for its tasks");
+        drop(a);
+    }
+
+    #[test]
+    fn claim_file_names_stay_in_their_folder_and_apart() {
+        assert_eq!(file_name("../x"), "_2e__2e__2f_x");
+        assert_ne!(
+            file_name("2026-11-24T00:00:00+01:00"),
+            file_name("2026-11-24T00:00:00-01:00")
+        );
+    }
+}
