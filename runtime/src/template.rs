@@ -9,6 +9,12 @@ use chrono::{Duration, NaiveDate};
 use minijinja::value::{Object, Serde, Value};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
+/// The work one template may do: about one unit per instruction and per
+/// 64 bytes of data it makes (MiniJinja's fuel), so at most ~2 million
+/// steps or ~128 MB; a template past it fails its task with a message
+/// instead of stalling every other task of the run.
+pub const FUEL: u64 = 2_000_000;
+
 /// The run-wide part of the context.
 #[derive(Debug, Clone)]
 pub struct RunContext {
@@ -87,6 +93,9 @@ pub fn env_names(template: &str) -> Vec<String> {
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template is rendered on the executor's thread: bound its work and
+    // memory, whatever values (upstream outputs, params) it loops over.
+    env.set_fuel(Some(FUEL));
     env.add_filter("ds_add", ds_add);
     env.add_filter("ds_format", ds_format);
     env
@@ -202,6 +211,11 @@ fn describe(e: &Error, template: &str) -> String {
     if let Some(detail) = e.detail() {
         s += &format!(": {detail}");
     }
+    if e.kind() == ErrorKind::OutOfFuel {
+        s += &format!(
+            " (a template may do about {FUEL} steps or make ~128 MB of text; loop over less, or do the work in a task)"
+        );
+    }
     s
 }
 
@@ -252,5 +266,28 @@ mod tests {
         let p = serde_json::json!({ "command": "{{ tasks.missing.output }}" });
         let err = render(&env, &run(), &outputs, None, &p).unwrap_err();
         assert!(err.contains("undefined"), "{err}");
+    }
+
+    /// Issue 11, item 16: a template that loops for minutes (or builds
+    /// gigabytes) fails fast instead of blocking the executor.
+    #[test]
+    fn a_runaway_template_fails_instead_of_blocking_the_run() {
+        let env = environment();
+        let outputs = Arc::new(Outputs::default());
+        let slow = serde_json::json!(
+            "{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}"
+        );
+        let err = render(&env, &run(), &outputs, None, &slow).unwrap_err();
+        assert!(err.contains("ran out of fuel"), "{err}");
+        assert!(err.contains("loop over less"), "{err}");
+        let big = serde_json::json!("{{ 'x' * 1000000000 }}");
+        let err = render(&env, &run(), &outputs, None, &big).unwrap_err();
+        assert!(err.contains("ran out of fuel"), "{err}");
+        // An ordinary template is far from the limit.
+        let ok = serde_json::json!("{% for i in range(1000) %}{{ params.region }}{% endfor %}");
+        assert_eq!(
+            render(&env, &run(), &outputs, None, &ok).unwrap(),
+            serde_json::json!("kr".repeat(1000))
+        );
     }
 }
