@@ -141,6 +141,28 @@ struct Exec<'s> {
     groups: HashMap<&'static str, Vec<usize>>,
 }
 
+/// A run or task id as one file name under `logs/`: `/`, `\\`, control
+/// characters and a leading `.` are written as `%XX`, so no id (a
+/// `for_each` item, say) can name a path outside its folder.
+pub fn path_component(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, c) in id.chars().enumerate() {
+        let unsafe_char = matches!(c, '/' | '\\' | '%') || c.is_control() || (i == 0 && c == '.');
+        if unsafe_char {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -510,8 +532,8 @@ impl Exec<'_> {
         let log_path = self
             .opts
             .log_dir
-            .join(&self.run_id)
-            .join(task.id)
+            .join(path_component(&self.run_id))
+            .join(path_component(task.id))
             .join(format!("{attempt}.log"));
         let log_text = log_path.display().to_string();
         let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
@@ -570,8 +592,8 @@ impl Exec<'_> {
             scratch_dir: self
                 .opts
                 .log_dir
-                .join(&self.run_id)
-                .join(task.id)
+                .join(path_component(&self.run_id))
+                .join(path_component(task.id))
                 .join(format!("{attempt}.scratch")),
             log: Arc::new(
                 LogSink::new(log_path, task.id, self.opts.echo).with_secrets(self.secrets.clone()),
@@ -862,7 +884,11 @@ impl Exec<'_> {
                 }
             };
             let (_handle, cancel) = cancel_pair();
-            let dir = self.opts.log_dir.join(&self.run_id).join(&name);
+            let dir = self
+                .opts
+                .log_dir
+                .join(path_component(&self.run_id))
+                .join(path_component(&name));
             let ctx = Arc::new(TaskContext {
                 pipeline: self.def.name,
                 run_id: self.run_id.clone(),
@@ -978,5 +1004,24 @@ pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "a panic without a message".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_component;
+
+    /// Issue 11, item 5: ids become one path component under `logs/`.
+    #[test]
+    fn ids_cannot_name_paths_outside_the_log_folder() {
+        assert_eq!(path_component("../../etc/x"), "%2E.%2F..%2Fetc%2Fx");
+        assert_eq!(path_component(".."), "%2E.");
+        assert_eq!(path_component("a\\b\nc"), "a%5Cb%0Ac");
+        assert_eq!(path_component(""), "%00");
+        assert_eq!(path_component("per_region[kr]"), "per_region[kr]");
+        assert_eq!(
+            path_component("manual__2026-11-24T00:00:00+00:00"),
+            "manual__2026-11-24T00:00:00+00:00"
+        );
     }
 }
