@@ -726,6 +726,11 @@ fn build_writes_deployment_files() {
         unit.contains("ExecStart=/opt/chime/idle/idle scheduler --state"),
         "{unit}"
     );
+    // Not as root; state and logs private to the pipeline's user.
+    assert!(
+        unit.contains("User=idle") && unit.contains("UMask=0077"),
+        "{unit}"
+    );
     let cron = read(out.path(), "idle.cronjob.yaml");
     assert!(
         cron.contains("schedule: \"0 0 1 1 *\"") && cron.contains("timeZone: \"UTC\""),

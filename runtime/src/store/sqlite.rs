@@ -113,6 +113,13 @@ impl SqliteStore {
                     detail: "a SQLite database with other tables".into(),
                 });
             }
+            // A new state file is readable by its owner only (it holds
+            // outputs, errors and params); SQLite gives its -wal and -shm
+            // files the same mode.
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
             let tx = conn.unchecked_transaction().map_err(db)?;
             tx.execute_batch(SCHEMA).map_err(db)?;
             tx.execute(
@@ -713,6 +720,22 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["validate", "report"]
         );
+    }
+
+    #[test]
+    fn a_new_state_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.state.db");
+        let mut s = SqliteStore::open(path.to_str().unwrap(), "p").unwrap();
+        s.create_run(&run("r1")).unwrap();
+        for f in ["p.state.db", "p.state.db-wal"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
     }
 
     #[test]
