@@ -85,6 +85,17 @@ impl SqliteStore {
             path: path.to_string(),
             detail: e.to_string(),
         };
+        // A new state file is readable by its owner only (it holds outputs,
+        // errors and params); SQLite gives its -wal and -shm files the same
+        // mode. An existing file keeps the mode its owner chose.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+        }
         let conn = Connection::open(path).map_err(corrupt)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(corrupt)?;
@@ -112,13 +123,6 @@ impl SqliteStore {
                     path: path.to_string(),
                     detail: "a SQLite database with other tables".into(),
                 });
-            }
-            // A new state file is readable by its owner only (it holds
-            // outputs, errors and params); SQLite gives its -wal and -shm
-            // files the same mode.
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
             }
             let tx = conn.unchecked_transaction().map_err(db)?;
             tx.execute_batch(SCHEMA).map_err(db)?;
