@@ -90,6 +90,8 @@ pub fn next(def: &PipelineDef, count: usize, quiet: bool) -> Result<ExitCode, St
 struct Planned {
     record: RunRecord,
     interval: Interval,
+    /// The claim on its logical date, when taken while planning.
+    claim: Option<crate::claim::Claim>,
 }
 
 fn planned(run_id: String, kind: &str, i: &Interval, params: &serde_json::Value) -> Planned {
@@ -106,6 +108,7 @@ fn planned(run_id: String, kind: &str, i: &Interval, params: &serde_json::Value)
             ended_at: None,
         },
         interval: *i,
+        claim: None,
     }
 }
 
@@ -157,10 +160,13 @@ async fn execute_all(
             };
             running.spawn_local(async move {
                 let id = req.run.run_id.clone();
-                let _claim = match claim_date(&state, &req.run.logical_date, &doing, wait).await {
-                    Ok(Some(c)) => c,
-                    Ok(None) => return (id, Ok(RunOutcome::Interrupted(15))),
-                    Err(e) => return (id, Err(e)),
+                let _claim = match p.claim {
+                    Some(c) => c,
+                    None => match claim_date(&state, &req.run.logical_date, &doing, wait).await {
+                        Ok(Some(c)) => c,
+                        Ok(None) => return (id, Ok(RunOutcome::Interrupted(15))),
+                        Err(e) => return (id, Err(e)),
+                    },
                 };
                 eprintln!(
                     "{} starting run {} (interval {} .. {})",
@@ -290,7 +296,8 @@ pub fn backfill(
     }
     let mut store = open(state, def)?;
     let params = default_params(def);
-    let (mut total, mut skipped) = (0usize, 0usize);
+    let (mut total, mut skipped, mut busy) = (0usize, 0usize, 0usize);
+    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let mut error = None;
     let intervals = s
         .intervals_from(from)
@@ -323,6 +330,15 @@ pub fn backfill(
             println!("would run {run_id} (interval {} .. {})", i.start, i.end);
             return Ok(None);
         }
+        // Claimed before its tasks are reset: never under a running process.
+        let claim = match crate::claim::run(state, &logical, &doing) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("not run {logical}: {e}");
+                busy += 1;
+                return Ok(None);
+            }
+        };
         if reset {
             let records = store.task_records(&run_id).map_err(|e| e.to_string())?;
             let changes: Vec<Change> = records
@@ -342,7 +358,9 @@ pub fn backfill(
             .as_ref()
             .and_then(|r| serde_json::from_str(&r.params).ok())
             .unwrap_or_else(|| params.clone());
-        Ok(Some(planned(run_id, "backfill", &i, &params)))
+        let mut p = planned(run_id, "backfill", &i, &params);
+        p.claim = Some(claim);
+        Ok(Some(p))
     };
     let plans = intervals.map_while(|i| match plan(i) {
         Ok(p) => Some(p),
@@ -396,7 +414,7 @@ pub fn backfill(
     );
     Ok(match signal {
         Some(sig) => ExitCode::from(128 + sig as u8),
-        None if failed > 0 => ExitCode::from(1),
+        None if failed > 0 || busy > 0 => ExitCode::from(1),
         None => ExitCode::SUCCESS,
     })
 }
@@ -545,6 +563,7 @@ async fn scheduler_steps(
             Some(Planned {
                 interval: Interval { start, end },
                 record: r,
+                claim: None,
             })
         })
         .collect();
