@@ -184,6 +184,31 @@ tasks:
   load: { operator: noop, depends_on: [extract] }
   forgotten: { operator: noop }
 """),
+    ("W002", "template-injection", """A warning: a value chime does not control (`params.*`, set with
+`--param`; `tasks.X.output`; `env.*`; `item`) is rendered into shell or SQL
+text: `shell`'s `command`, `sql`'s `query`, `wait_for`'s `sql`, `predict`'s
+`input.sql`. An output `$(touch pwned)` would run; a `'` would end an SQL
+literal. For a shell command, pass the value through `argv:` (no shell) or
+the task's `env:` (and `"$VAR"`), or quote it with `| sh_quote` (alias
+`quote`) as the expression's last filter. SQL binds values with `args:`;
+quoting does not make SQL safe. The YAML and the dates chime computes
+(`ds`, `ts`, `run_id`, ...) are trusted. Not reported in a file that has
+errors.""", """pipeline: injection
+params:
+  region: kr
+connections:
+  warehouse: "sqlite://warehouse.db"
+tasks:
+  extract:
+    operator: sql
+    with:
+      connection: warehouse
+      query: "SELECT * FROM sales WHERE region = '{{ params.region }}'"
+  report:
+    operator: shell
+    depends_on: [extract]
+    with: { command: "echo {{ tasks.extract.output }} > report.txt" }
+"""),
 ]
 
 

@@ -25,6 +25,7 @@ pub mod operator_params;
 pub mod schedule;
 pub mod structure;
 pub mod template;
+pub mod template_injection;
 pub mod template_syntax;
 pub mod template_upstream;
 pub mod template_variable;
@@ -233,6 +234,11 @@ pub const CHECKS: &[CheckInfo] = &[
         code: Code::W001,
         name: "unreachable-task",
         run: Some(unreachable_task::run),
+    },
+    CheckInfo {
+        code: Code::W002,
+        name: "template-injection",
+        run: Some(template_injection::run),
     },
 ];
 
