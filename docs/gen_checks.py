@@ -30,7 +30,10 @@ tasks:
 """),
     ("E003", "wrong-type", """A value of the wrong type or malformed: a duration without a unit, an id
 that is not `[a-z][a-z0-9_]{0,62}`, a negative count, an unknown trigger
-rule, a `for_each` that is not a literal list.""", """pipeline: types
+rule, a `for_each` that is not a literal list, a `for_each` item that
+cannot name a task instance (empty, over 128 bytes, or holding `/`, `\\`,
+`..` or a control character: the instance id is a log directory's
+name).""", """pipeline: types
 defaults:
   retry_delay: 5 minutes
 tasks:
@@ -46,7 +49,8 @@ tasks:
 """),
     ("E010", "duplicate-task", """A task id defined twice, or any key repeated in one mapping. Most YAML
 loaders silently keep the last one; chime keeps the first and reports the
-second.""", """pipeline: twice
+second. Two `for_each` items of a task that name the same instance (`kr`
+twice, or `1` and `"1"`) are reported too.""", """pipeline: twice
 tasks:
   a: { operator: noop }
   a: { operator: noop }

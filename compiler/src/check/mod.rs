@@ -176,6 +176,11 @@ pub const CHECKS: &[CheckInfo] = &[
         run: Some(value_type::task_ids),
     },
     CheckInfo {
+        code: Code::E003,
+        name: "for-each-item",
+        run: Some(value_type::for_each_items),
+    },
+    CheckInfo {
         code: Code::E010,
         name: "duplicate-task",
         run: Some(duplicate_task::run),
