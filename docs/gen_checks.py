@@ -85,9 +85,11 @@ tasks:
     operator: http
     with: { method: GET }
 """),
-    ("E022", "unknown-operator-param", """A parameter the operator does not take. For a custom operator this
-is reported when its parameters struct has `#[serde(deny_unknown_fields)]`
-(without it, serde ignores unknown keys, and so does the check).""", """pipeline: params
+    ("E022", "unknown-operator-param", """A parameter the operator does not take, with the nearest one. For a
+custom operator this is reported whether or not its parameters struct has
+`#[serde(deny_unknown_fields)]` (serde would otherwise drop a misspelt
+optional parameter silently), except when the struct has a
+`#[serde(flatten)]` field, which captures every other key.""", """pipeline: params
 tasks:
   run:
     operator: shell

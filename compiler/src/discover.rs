@@ -7,11 +7,13 @@
 //! What is understood of a parameters struct: field types (strings,
 //! integers, floats, booleans, `Vec`, maps, `Option`, nested structs of the
 //! crate, `serde_json::Value`), `Option` and `#[serde(default)]` as
-//! optional, `rename`, `rename_all`, `skip`, `flatten` (the struct then
-//! accepts any key) and `deny_unknown_fields` (without it, unknown keys are
-//! accepted, as serde would ignore them). Anything else is accepted as any
-//! value. Specs are leaked into `'static` tables: they live as long as the
-//! process, which checks and exits.
+//! optional, `rename`, `rename_all`, `skip` and `flatten` (the struct then
+//! accepts any key: the flattened field captures them). A key the struct
+//! does not have is reported (E022) whether or not it says
+//! `deny_unknown_fields`: serde would drop it silently, and a misspelt
+//! optional parameter would be lost without a word. Anything else is
+//! accepted as any value. Specs are leaked into `'static` tables: they
+//! live as long as the process, which checks and exits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -323,14 +325,14 @@ impl Reader {
             return open_any();
         };
         let serde = serde_args(&s.attrs);
-        let deny = serde.iter().any(|(k, _)| k == "deny_unknown_fields");
         let struct_default = serde.iter().any(|(k, _)| k == "default");
         let rename_all = serde
             .iter()
             .find(|(k, _)| k == "rename_all")
             .and_then(|(_, v)| v.clone());
         let mut fields = Vec::new();
-        let mut open = !deny;
+        // Closed whatever serde says, unless a flattened field takes the rest.
+        let mut open = false;
         if let Fields::Named(named) = &s.fields {
             for f in &named.named {
                 let args = serde_args(&f.attrs);
