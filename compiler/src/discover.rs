@@ -68,11 +68,16 @@ fn read_crate(dir: &Path, shown: &Path) -> CrateResult {
     if !dir.is_dir() {
         return Err(format!("no directory at {}", shown.display()));
     }
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|_| {
-        format!(
-            "{} has no Cargo.toml: an operators crate is a Rust library crate",
-            shown.display()
-        )
+    let cargo_toml = dir.join("Cargo.toml");
+    let manifest = read_source(&cargo_toml).map_err(|e| {
+        if cargo_toml.is_file() {
+            format!("{}: {e}", shown.join("Cargo.toml").display())
+        } else {
+            format!(
+                "{} has no Cargo.toml: an operators crate is a Rust library crate",
+                shown.display()
+            )
+        }
     })?;
     let package = toml_value(&manifest, "package", "name").ok_or_else(|| {
         format!(
@@ -173,6 +178,16 @@ struct Reader {
     found: Vec<Found>,
 }
 
+/// A source file of the operators crate, bounded like a pipeline file (a
+/// `Cargo.toml` that is a pipe or `/dev/zero` must not hang `check`).
+fn read_source(path: &Path) -> Result<String, String> {
+    let limit = crate::load::MAX_FILE_SIZE;
+    let bytes = crate::load::read_limited(path, limit)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("larger than {} MiB", limit / (1024 * 1024)))?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
 fn leak<T>(v: T) -> &'static T {
     Box::leak(Box::new(v))
 }
@@ -190,8 +205,7 @@ impl Reader {
     /// Reads one source file of module `path`; `dir_owner`: a lib.rs or
     /// mod.rs, whose submodules live beside it rather than in a folder.
     fn read_file(&mut self, file: &Path, path: &[String], dir_owner: bool) -> Result<(), String> {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
+        let text = read_source(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
         let ast = syn::parse_file(&text).map_err(|e| {
             let start = e.span().start();
             let what = if e

@@ -179,3 +179,17 @@ fn non_utf8_and_oversized_files_get_a_clear_error() {
     assert!(stderr.contains("limited to 64 MiB"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `/dev/zero` (like a pipe) reports a size of 0 and never ends: the read
+/// stops at the limit, promptly, with an error naming the file.
+#[test]
+fn check_of_dev_zero_stops_at_the_size_limit() {
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = check(&ui_dir(), &["/dev/zero"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero: more than 64 MiB; pipeline files are limited to 64 MiB"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
