@@ -103,10 +103,16 @@ pub fn unsafe_item_label(label: &str) -> Option<String> {
         return Some("it contains `..`".into());
     }
     if let Some(c) = label.chars().find(|c| c.is_control()) {
-        return Some(format!("it contains the control character {}", c.escape_unicode()));
+        return Some(format!(
+            "it contains the control character {}",
+            c.escape_unicode()
+        ));
     }
     if label.len() > MAX_ITEM_LABEL {
-        return Some(format!("it is {} bytes long; at most {MAX_ITEM_LABEL}", label.len()));
+        return Some(format!(
+            "it is {} bytes long; at most {MAX_ITEM_LABEL}",
+            label.len()
+        ));
     }
     None
 }

@@ -45,5 +45,9 @@ fn every_example_in_checks_md_gives_the_output_shown() {
         seen.push(code.to_string());
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(seen.len(), Code::ALL.len(), "one section per code: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        Code::ALL.len(),
+        "one section per code: {seen:?}"
+    );
 }

@@ -132,7 +132,11 @@ pub fn for_each_items(ctx: &super::Ctx<'_>, diags: &mut Diagnostics) {
         for item in items {
             let label = crate::ir::item_label(&crate::ir::to_json(item));
             if let Some(why) = crate::ir::unsafe_item_label(&label) {
-                let shown: String = label.chars().take(40).flat_map(char::escape_default).collect();
+                let shown: String = label
+                    .chars()
+                    .take(40)
+                    .flat_map(char::escape_default)
+                    .collect();
                 diags.push(
                     Diagnostic::new(
                         super::structure::PIPELINE_CODES.wrong_type,
