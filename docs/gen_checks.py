@@ -15,7 +15,7 @@ CHIME = os.path.join(ROOT, "target", "debug", "chime")
 CHECKS = [
     ("E001", "yaml-syntax", """The file is not valid YAML, holds more than one document, nests deeper
 than 64 levels, or expands through aliases to more than 5,000,000 nodes
-("billion laughs"). Checking stops for that file: nothing after the error
+or 64 MiB of text ("billion laughs", also with long strings). Checking stops for that file: nothing after the error
 can be trusted.""", """pipeline: broken
 tasks:
   a: { operator: noop, depends_on: [b }
