@@ -15,7 +15,7 @@ CHIME = os.path.join(ROOT, "target", "debug", "chime")
 CHECKS = [
     ("E001", "yaml-syntax", """The file is not valid YAML, holds more than one document, nests deeper
 than 64 levels, or expands through aliases to more than 5,000,000 nodes
-("billion laughs"). Checking stops for that file: nothing after the error
+or 64 MiB of text ("billion laughs", also with long strings). Checking stops for that file: nothing after the error
 can be trusted.""", """pipeline: broken
 tasks:
   a: { operator: noop, depends_on: [b }
@@ -30,7 +30,10 @@ tasks:
 """),
     ("E003", "wrong-type", """A value of the wrong type or malformed: a duration without a unit, an id
 that is not `[a-z][a-z0-9_]{0,62}`, a negative count, an unknown trigger
-rule, a `for_each` that is not a literal list.""", """pipeline: types
+rule, a `for_each` that is not a literal list, a `for_each` item that
+cannot name a task instance (empty, over 128 bytes, or holding `/`, `\\`,
+`..` or a control character: the instance id is a log directory's
+name).""", """pipeline: types
 defaults:
   retry_delay: 5 minutes
 tasks:
@@ -46,7 +49,8 @@ tasks:
 """),
     ("E010", "duplicate-task", """A task id defined twice, or any key repeated in one mapping. Most YAML
 loaders silently keep the last one; chime keeps the first and reports the
-second.""", """pipeline: twice
+second. Two `for_each` items of a task that name the same instance (`kr`
+twice, or `1` and `"1"`) are reported too.""", """pipeline: twice
 tasks:
   a: { operator: noop }
   a: { operator: noop }
@@ -81,9 +85,11 @@ tasks:
     operator: http
     with: { method: GET }
 """),
-    ("E022", "unknown-operator-param", """A parameter the operator does not take. For a custom operator this
-is reported when its parameters struct has `#[serde(deny_unknown_fields)]`
-(without it, serde ignores unknown keys, and so does the check).""", """pipeline: params
+    ("E022", "unknown-operator-param", """A parameter the operator does not take, with the nearest one. For a
+custom operator this is reported whether or not its parameters struct has
+`#[serde(deny_unknown_fields)]` (serde would otherwise drop a misspelt
+optional parameter silently), except when the struct has a
+`#[serde(flatten)]` field, which captures every other key.""", """pipeline: params
 tasks:
   run:
     operator: shell
@@ -183,6 +189,31 @@ tasks:
   extract: { operator: noop }
   load: { operator: noop, depends_on: [extract] }
   forgotten: { operator: noop }
+"""),
+    ("W002", "template-injection", """A warning: a value chime does not control (`params.*`, set with
+`--param`; `tasks.X.output`; `env.*`; `item`) is rendered into shell or SQL
+text: `shell`'s `command`, `sql`'s `query`, `wait_for`'s `sql`, `predict`'s
+`input.sql`. An output `$(touch pwned)` would run; a `'` would end an SQL
+literal. For a shell command, pass the value through `argv:` (no shell) or
+the task's `env:` (and `"$VAR"`), or quote it with `| sh_quote` (alias
+`quote`) as the expression's last filter. SQL binds values with `args:`;
+quoting does not make SQL safe. The YAML and the dates chime computes
+(`ds`, `ts`, `run_id`, ...) are trusted. Not reported in a file that has
+errors.""", """pipeline: injection
+params:
+  region: kr
+connections:
+  warehouse: "sqlite://warehouse.db"
+tasks:
+  extract:
+    operator: sql
+    with:
+      connection: warehouse
+      query: "SELECT * FROM sales WHERE region = '{{ params.region }}'"
+  report:
+    operator: shell
+    depends_on: [extract]
+    with: { command: "echo {{ tasks.extract.output }} > report.txt" }
 """),
 ]
 

@@ -26,6 +26,7 @@ pub enum Code {
     E043,
     E050,
     W001,
+    W002,
 }
 
 impl Code {
@@ -50,6 +51,7 @@ impl Code {
         Code::E043,
         Code::E050,
         Code::W001,
+        Code::W002,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Code {
             Code::E043 => "E043",
             Code::E050 => "E050",
             Code::W001 => "W001",
+            Code::W002 => "W002",
         }
     }
 
@@ -85,7 +88,7 @@ impl Code {
     }
 
     pub fn severity(self) -> Severity {
-        if self == Code::W001 {
+        if matches!(self, Code::W001 | Code::W002) {
             Severity::Warning
         } else {
             Severity::Error

@@ -7,11 +7,13 @@
 //! What is understood of a parameters struct: field types (strings,
 //! integers, floats, booleans, `Vec`, maps, `Option`, nested structs of the
 //! crate, `serde_json::Value`), `Option` and `#[serde(default)]` as
-//! optional, `rename`, `rename_all`, `skip`, `flatten` (the struct then
-//! accepts any key) and `deny_unknown_fields` (without it, unknown keys are
-//! accepted, as serde would ignore them). Anything else is accepted as any
-//! value. Specs are leaked into `'static` tables: they live as long as the
-//! process, which checks and exits.
+//! optional, `rename`, `rename_all`, `skip` and `flatten` (the struct then
+//! accepts any key: the flattened field captures them). A key the struct
+//! does not have is reported (E022) whether or not it says
+//! `deny_unknown_fields`: serde would drop it silently, and a misspelt
+//! optional parameter would be lost without a word. Anything else is
+//! accepted as any value. Specs are leaked into `'static` tables: they
+//! live as long as the process, which checks and exits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -66,11 +68,16 @@ fn read_crate(dir: &Path, shown: &Path) -> CrateResult {
     if !dir.is_dir() {
         return Err(format!("no directory at {}", shown.display()));
     }
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|_| {
-        format!(
-            "{} has no Cargo.toml: an operators crate is a Rust library crate",
-            shown.display()
-        )
+    let cargo_toml = dir.join("Cargo.toml");
+    let manifest = read_source(&cargo_toml).map_err(|e| {
+        if cargo_toml.is_file() {
+            format!("{}: {e}", shown.join("Cargo.toml").display())
+        } else {
+            format!(
+                "{} has no Cargo.toml: an operators crate is a Rust library crate",
+                shown.display()
+            )
+        }
     })?;
     let package = toml_value(&manifest, "package", "name").ok_or_else(|| {
         format!(
@@ -171,6 +178,16 @@ struct Reader {
     found: Vec<Found>,
 }
 
+/// A source file of the operators crate, bounded like a pipeline file (a
+/// `Cargo.toml` that is a pipe or `/dev/zero` must not hang `check`).
+fn read_source(path: &Path) -> Result<String, String> {
+    let limit = crate::load::MAX_FILE_SIZE;
+    let bytes = crate::load::read_limited(path, limit)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("larger than {} MiB", limit / (1024 * 1024)))?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
 fn leak<T>(v: T) -> &'static T {
     Box::leak(Box::new(v))
 }
@@ -188,8 +205,7 @@ impl Reader {
     /// Reads one source file of module `path`; `dir_owner`: a lib.rs or
     /// mod.rs, whose submodules live beside it rather than in a folder.
     fn read_file(&mut self, file: &Path, path: &[String], dir_owner: bool) -> Result<(), String> {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
+        let text = read_source(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
         let ast = syn::parse_file(&text).map_err(|e| {
             let start = e.span().start();
             let what = if e
@@ -323,14 +339,14 @@ impl Reader {
             return open_any();
         };
         let serde = serde_args(&s.attrs);
-        let deny = serde.iter().any(|(k, _)| k == "deny_unknown_fields");
         let struct_default = serde.iter().any(|(k, _)| k == "default");
         let rename_all = serde
             .iter()
             .find(|(k, _)| k == "rename_all")
             .and_then(|(_, v)| v.clone());
         let mut fields = Vec::new();
-        let mut open = !deny;
+        // Closed whatever serde says, unless a flattened field takes the rest.
+        let mut open = false;
         if let Fields::Named(named) = &s.fields {
             for f in &named.named {
                 let args = serde_args(&f.attrs);

@@ -82,18 +82,32 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
     }
 }
 
+/// Reads at most `limit` bytes of `path`; `Ok(None)` when it holds more.
+/// The size the file system reports is not trusted: `/dev/zero`, a pipe or
+/// a file still growing report 0, so the read itself stops at `limit + 1`.
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
+}
+
 /// Reads one file, refusing what is too large or not UTF-8.
 pub fn read(path: &Path) -> Result<SourceFile, InputError> {
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|e| InputError(format!("{shown}: {e}")))?;
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(InputError(format!(
-            "{shown}: the file is {} MiB; pipeline files are limited to {} MiB",
-            meta.len() / (1024 * 1024),
-            MAX_FILE_SIZE / (1024 * 1024)
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| InputError(format!("{shown}: {e}")))?;
+    let bytes = read_limited(path, MAX_FILE_SIZE)
+        .map_err(|e| InputError(format!("{shown}: {e}")))?
+        .ok_or_else(|| {
+            InputError(format!(
+                "{shown}: more than {} MiB; pipeline files are limited to {} MiB (is it a pipeline file?)",
+                MAX_FILE_SIZE / (1024 * 1024),
+                MAX_FILE_SIZE / (1024 * 1024)
+            ))
+        })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
@@ -102,4 +116,29 @@ pub fn read(path: &Path) -> Result<SourceFile, InputError> {
         ))
     })?;
     Ok(SourceFile::new(shown, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/dev/zero` reports a size of 0 and never ends: the read stops at
+    /// the limit and the error names the file.
+    #[test]
+    fn an_endless_file_is_refused_at_the_size_limit() {
+        let started = std::time::Instant::now();
+        let err = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.0.starts_with("/dev/zero: more than 64 MiB"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        assert_eq!(read_limited(Path::new("/dev/zero"), 10).unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_at_the_limit_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, "0123456789").unwrap();
+        assert_eq!(read_limited(&path, 10).unwrap().unwrap(), b"0123456789");
+        assert_eq!(read_limited(&path, 9).unwrap(), None);
+    }
 }

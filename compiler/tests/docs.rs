@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use chime_compiler::diagnostic::Code;
+
 fn blocks<'a>(section: &'a str, lang: &str) -> Option<&'a str> {
     let open = format!("```{lang}\n");
     let start = section.find(&open)? + open.len();
@@ -43,5 +45,9 @@ fn every_example_in_checks_md_gives_the_output_shown() {
         seen.push(code.to_string());
     }
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(seen.len(), 20, "one section per code: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        Code::ALL.len(),
+        "one section per code: {seen:?}"
+    );
 }

@@ -179,3 +179,42 @@ fn non_utf8_and_oversized_files_get_a_clear_error() {
     assert!(stderr.contains("limited to 64 MiB"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `/dev/zero` (like a pipe) reports a size of 0 and never ends: the read
+/// stops at the limit, promptly, with an error naming the file.
+#[test]
+fn check_of_dev_zero_stops_at_the_size_limit() {
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = check(&ui_dir(), &["/dev/zero"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero: more than 64 MiB; pipeline files are limited to 64 MiB"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// tests/ui/e001_long_scalar_laughs.yaml is 3.4 KB: aliases of a 3 KB
+/// string, a million copies once expanded (3 GB; it took `check` past 8 GB
+/// before the text limit). Under a 1 GiB address-space limit it must be
+/// refused with E001, promptly.
+#[test]
+fn alias_bomb_of_long_strings_is_refused_in_little_memory() {
+    let started = std::time::Instant::now();
+    let out = Command::new("sh")
+        .current_dir(ui_dir())
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576 && exec "$0" check e001_long_scalar_laughs.yaml --color never"#)
+        .arg(env!("CARGO_BIN_EXE_chime"))
+        .output()
+        .expect("run chime");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[E001]: the document expands to more than 64 MiB of text through aliases"
+        ),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}

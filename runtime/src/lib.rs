@@ -7,6 +7,7 @@
 //! the operators' implementations and the binary's command line.
 
 pub mod operators;
+pub mod shell_quote;
 pub mod spec;
 
 #[cfg(feature = "rt")]

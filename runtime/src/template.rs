@@ -98,7 +98,20 @@ pub fn environment() -> Environment<'static> {
     env.set_fuel(Some(FUEL));
     env.add_filter("ds_add", ds_add);
     env.add_filter("ds_format", ds_format);
+    for name in crate::shell_quote::FILTER_NAMES {
+        env.add_filter(*name, sh_quote);
+    }
     env
+}
+
+/// `{{ tasks.x.output | sh_quote }}`: the value as one single-quoted `sh`
+/// word (see [`crate::shell_quote`]); numbers and objects are quoted as
+/// they would render.
+fn sh_quote(value: Value) -> String {
+    match value.as_str() {
+        Some(s) => crate::shell_quote::sh_quote(s),
+        None => crate::shell_quote::sh_quote(&value.to_string()),
+    }
 }
 
 fn parse_ds(ds: &str) -> Result<NaiveDate, Error> {
@@ -257,6 +270,43 @@ mod tests {
         });
         let out = render(&env, &run(), &outputs, Some(&serde_json::json!("jp")), &p).unwrap();
         assert_eq!(out["command"], "x 20261124 kr 12 jp 2026-12-01 24/11/2026");
+    }
+
+    /// An upstream output `$(touch pwned)` piped through `sh_quote` (or its
+    /// alias `quote`) reaches `sh -c` as data: nothing runs.
+    #[test]
+    fn sh_quote_filter_keeps_an_upstream_output_from_running_in_sh() {
+        let env = environment();
+        let outputs = Arc::new(Outputs::default());
+        outputs.by_task.lock().unwrap().insert(
+            "up".into(),
+            serde_json::json!("$(touch pwned)'; touch pwned; '"),
+        );
+        let dir = std::env::temp_dir().join(format!("chime-template-quote-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for filter in ["sh_quote", "quote"] {
+            let p = serde_json::json!({
+                "command": format!("printf %s {{{{ tasks.up.output | {filter} }}}}")
+            });
+            let out = render(&env, &run(), &outputs, None, &p).unwrap();
+            let command = out["command"].as_str().unwrap();
+            let ran = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ran.stdout),
+                "$(touch pwned)'; touch pwned; '"
+            );
+            assert!(!dir.join("pwned").exists(), "{filter}: {command}");
+        }
+        let p = serde_json::json!({ "a": "{{ 42 | sh_quote }}", "b": "{{ item | quote }}" });
+        let out = render(&env, &run(), &outputs, Some(&serde_json::json!("it's")), &p).unwrap();
+        assert_eq!(out["a"], "'42'");
+        assert_eq!(out["b"], r"'it'\''s'");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -13,7 +13,19 @@ pub fn report(name: &str, obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut
     } else {
         "key"
     };
-    let doc = obj.field(name).map(|f| f.doc).unwrap_or_default();
+    let doc = lower_first(
+        obj.field(name)
+            .map(|f| f.doc)
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches('.'),
+    );
+    // A custom operator's field without a doc comment: no empty "()".
+    let help = if doc.is_empty() {
+        format!("add `{name}:`")
+    } else {
+        format!("add `{name}:` ({doc})")
+    };
     diags.push(
         Diagnostic::new(
             walk.codes.missing,
@@ -21,10 +33,7 @@ pub fn report(name: &str, obj: &Object, owner: Span, walk: Walk<'_>, diags: &mut
             format!("missing required {what} `{name}` in {}", walk.context),
         )
         .label(format!("`{name}` is required here"))
-        .help(format!(
-            "add `{name}:` ({})",
-            lower_first(doc.trim_end_matches('.'))
-        )),
+        .help(help),
     );
 }
 

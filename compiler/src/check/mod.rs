@@ -25,6 +25,7 @@ pub mod operator_params;
 pub mod schedule;
 pub mod structure;
 pub mod template;
+pub mod template_injection;
 pub mod template_syntax;
 pub mod template_upstream;
 pub mod template_variable;
@@ -175,6 +176,11 @@ pub const CHECKS: &[CheckInfo] = &[
         run: Some(value_type::task_ids),
     },
     CheckInfo {
+        code: Code::E003,
+        name: "for-each-item",
+        run: Some(value_type::for_each_items),
+    },
+    CheckInfo {
         code: Code::E010,
         name: "duplicate-task",
         run: Some(duplicate_task::run),
@@ -233,6 +239,11 @@ pub const CHECKS: &[CheckInfo] = &[
         code: Code::W001,
         name: "unreachable-task",
         run: Some(unreachable_task::run),
+    },
+    CheckInfo {
+        code: Code::W002,
+        name: "template-injection",
+        run: Some(template_injection::run),
     },
 ];
 

@@ -33,6 +33,13 @@ pub struct Reference<'a> {
 pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // The runtime's own filters, so that the check's environment is the
+    // one the binary renders with.
+    for name in runtime::shell_quote::FILTER_NAMES {
+        env.add_filter(*name, |v: minijinja::Value| {
+            runtime::shell_quote::sh_quote(&v.to_string())
+        });
+    }
     let p = &ctx.pipeline;
     let mut upstream = template_upstream::Checker::new(ctx);
     let mut visit = |node: &Node, scope: Scope, diags: &mut Diagnostics| {

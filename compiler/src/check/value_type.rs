@@ -120,3 +120,34 @@ pub fn task_ids(ctx: &super::Ctx<'_>, diags: &mut Diagnostics) {
         }
     }
 }
+
+/// A `for_each` item whose label cannot be a task instance id: the id
+/// names a log directory (`logs/RUN/per_region[kr]/`), so `../x` would
+/// write outside `logs/`.
+pub fn for_each_items(ctx: &super::Ctx<'_>, diags: &mut Diagnostics) {
+    for task in &ctx.pipeline.tasks {
+        let Some(items) = task.for_each.and_then(|n| n.as_seq()) else {
+            continue;
+        };
+        for item in items {
+            let label = crate::ir::item_label(&crate::ir::to_json(item));
+            if let Some(why) = crate::ir::unsafe_item_label(&label) {
+                let shown: String = label
+                    .chars()
+                    .take(40)
+                    .flat_map(char::escape_default)
+                    .collect();
+                diags.push(
+                    Diagnostic::new(
+                        super::structure::PIPELINE_CODES.wrong_type,
+                        item.span,
+                        format!("`for_each` item `{shown}` cannot name a task instance: {why}"),
+                    )
+                    .label("not usable as an instance id")
+                    .note(format!("each item runs as task `{}[ITEM]`, whose logs are in a directory of that name", task.id))
+                    .help("use short names without `/`, `\\`, `..` or control characters (`kr`), and build paths in the template: `data/{{ item }}.csv`"),
+                );
+            }
+        }
+    }
+}

@@ -7,9 +7,11 @@
 //! `on` stay strings.
 //!
 //! Limits, so hostile input costs bounded time and memory: nesting depth
-//! ([`MAX_DEPTH`]) and the number of nodes after aliases are expanded
-//! ([`MAX_NODES`], which stops "billion laughs"). The file size limit is
-//! the caller's (`load.rs`).
+//! ([`MAX_DEPTH`]), the number of nodes after aliases are expanded
+//! ([`MAX_NODES`], which stops "billion laughs") and the bytes of scalar
+//! text after aliases are expanded ([`MAX_TEXT_BYTES`]: a few aliases of a
+//! long string are few nodes but gigabytes). The file size limit is the
+//! caller's (`load.rs`).
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -24,6 +26,9 @@ pub const MAX_DEPTH: usize = 64;
 const SMALL_MAP: usize = 8;
 /// Most nodes a document may hold once aliases are expanded.
 pub const MAX_NODES: usize = 5_000_000;
+/// Most bytes of scalar text a document may hold once aliases are
+/// expanded: the size of the largest file read, so only aliases can pass it.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
 /// A YAML node and where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,12 +121,41 @@ impl Node {
         }
     }
 
-    /// Nodes in this subtree, itself included.
-    fn size(&self) -> usize {
-        1 + match &self.value {
-            Value::Seq(items) => items.iter().map(Node::size).sum(),
-            Value::Map(entries) => entries.iter().map(|e| e.key.size() + e.value.size()).sum(),
-            _ => 0,
+    /// Nodes in this subtree, itself included, and the bytes of its
+    /// scalars' text.
+    fn weight(&self) -> Weight {
+        match &self.value {
+            Value::Str { text, .. } => Weight {
+                nodes: 1,
+                bytes: text.len(),
+            },
+            Value::Seq(items) => items
+                .iter()
+                .map(Node::weight)
+                .fold(Weight::ONE, Weight::add),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| e.key.weight().add(e.value.weight()))
+                .fold(Weight::ONE, Weight::add),
+            _ => Weight::ONE,
+        }
+    }
+}
+
+/// What a node costs once expanded.
+#[derive(Debug, Clone, Copy)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Weight {
+    const ONE: Weight = Weight { nodes: 1, bytes: 0 };
+
+    fn add(self, other: Weight) -> Weight {
+        Weight {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
         }
     }
 }
@@ -217,8 +251,10 @@ fn parse_tree(
     };
     let mut parser = Parser::new_from_str(text);
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::default();
+    // Each anchor's node and its weight, computed once when it is defined.
+    let mut anchors: HashMap<usize, (Node, Weight)> = HashMap::default();
     let mut nodes = 0usize;
+    let mut bytes = 0usize;
     let mut root: Option<Node> = None;
     let mut documents = 0;
 
@@ -313,22 +349,26 @@ fn parse_tree(
                     value,
                 };
                 if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
+                    let weight = node.weight();
+                    anchors.insert(anchor, (node.clone(), weight));
                 }
                 node
             }
             Event::Scalar(text_value, style, anchor, tag) => {
+                // Counted here; an alias's own bytes are counted below.
+                bytes += text_value.len();
                 let node = Node {
                     span: here,
                     value: scalar_value(text_value.into_owned(), style, tag.is_some()),
                 };
                 if anchor != 0 {
-                    anchors.insert(anchor, node.clone());
+                    let weight = node.weight();
+                    anchors.insert(anchor, (node.clone(), weight));
                 }
                 node
             }
             Event::Alias(id) => {
-                let Some(target) = anchors.get(&id) else {
+                let Some((target, weight)) = anchors.get(&id) else {
                     diags.push(Diagnostic::new(
                         Code::E001,
                         here,
@@ -336,13 +376,21 @@ fn parse_tree(
                     ));
                     return None;
                 };
-                nodes += target.size();
-                if nodes > MAX_NODES {
+                nodes = nodes.saturating_add(weight.nodes);
+                bytes = bytes.saturating_add(weight.bytes);
+                let passed = if nodes > MAX_NODES {
+                    Some(format!("{MAX_NODES} nodes"))
+                } else if bytes > MAX_TEXT_BYTES {
+                    Some(format!("{} MiB of text", MAX_TEXT_BYTES / (1024 * 1024)))
+                } else {
+                    None
+                };
+                if let Some(limit) = passed {
                     diags.push(
                         Diagnostic::new(
                             Code::E001,
                             here,
-                            format!("the document expands to more than {MAX_NODES} nodes through aliases"),
+                            format!("the document expands to more than {limit} through aliases"),
                         )
                         .label("expanding this alias passes the limit")
                         .note("nested aliases can grow exponentially (\"billion laughs\")"),
@@ -532,6 +580,23 @@ mod tests {
         let (_, diags) = load(&text);
         assert_eq!(diags.len(), 1);
         assert!(diags[0].message.contains("aliases"), "{}", diags[0].message);
+    }
+
+    /// Few nodes, but each alias repeats 3 KB: 10^6 copies would be 3 GB.
+    #[test]
+    fn aliases_of_a_long_string_are_bounded_by_bytes() {
+        let mut text = format!("a0: &a0 \"{}\"\n", "lol".repeat(1000));
+        for i in 1..7 {
+            let p = i - 1;
+            text += &format!("a{i}: &a{i} [{}]\n", vec![format!("*a{p}"); 10].join(", "));
+        }
+        let (_, diags) = load(&text);
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0].message.contains("64 MiB of text through aliases"),
+            "{}",
+            diags[0].message
+        );
     }
 
     #[test]

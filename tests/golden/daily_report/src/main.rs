@@ -45,7 +45,7 @@ const T0_GATHER: rt::TaskDef = rt::TaskDef {
     retry_backoff: rt::Backoff::Exponential,
     max_retry_delay_ms: Some(120000),
     timeout_ms: Some(600000),
-    params: r#"{"command":"mkdir -p {{ params.out_dir }}/{{ ds_nodash }}\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n"}"#,
+    params: r#"{"command":"mkdir -p \"$OUT_DIR/{{ ds_nodash }}\"\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n","env":{"OUT_DIR":"{{ params.out_dir }}"}}"#,
     item: None,
 };
 
@@ -61,7 +61,7 @@ const T1_REPORT_EU: rt::TaskDef = rt::TaskDef {
     retry_backoff: rt::Backoff::Exponential,
     max_retry_delay_ms: Some(120000),
     timeout_ms: Some(600000),
-    params: r#"{"command":"echo \"{{ item }}: {{ tasks.gather.output.orders }} orders on {{ ds }}\" > {{ params.out_dir }}/{{ ds_nodash }}/{{ item }}.txt"}"#,
+    params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""eu""#),
 };
 
@@ -77,7 +77,7 @@ const T2_REPORT_US: rt::TaskDef = rt::TaskDef {
     retry_backoff: rt::Backoff::Exponential,
     max_retry_delay_ms: Some(120000),
     timeout_ms: Some(600000),
-    params: r#"{"command":"echo \"{{ item }}: {{ tasks.gather.output.orders }} orders on {{ ds }}\" > {{ params.out_dir }}/{{ ds_nodash }}/{{ item }}.txt"}"#,
+    params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""us""#),
 };
 
@@ -93,7 +93,7 @@ const T3_REPORT_APAC: rt::TaskDef = rt::TaskDef {
     retry_backoff: rt::Backoff::Exponential,
     max_retry_delay_ms: Some(120000),
     timeout_ms: Some(600000),
-    params: r#"{"command":"echo \"{{ item }}: {{ tasks.gather.output.orders }} orders on {{ ds }}\" > {{ params.out_dir }}/{{ ds_nodash }}/{{ item }}.txt"}"#,
+    params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""apac""#),
 };
 
