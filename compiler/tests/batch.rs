@@ -630,3 +630,98 @@ fn parquet_in_and_out() {
     let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
     assert!(show.contains("\"rows\":200"), "{show}");
 }
+
+/// A database a test writes to, on either backend.
+enum Db<'a> {
+    Sqlite(PathBuf),
+    Pg(&'a Postgres, &'static str),
+}
+
+impl Db<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Pg(..) => "PostgreSQL",
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Db::Pg(pg, db) => pg.url(db),
+        }
+    }
+
+    /// The rows of `sql`, each value as text (NULL as empty).
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match self {
+            Db::Sqlite(p) => {
+                use rusqlite::types::ValueRef;
+                let c = rusqlite::Connection::open(p).unwrap();
+                let mut s = c.prepare(sql).unwrap();
+                let width = s.column_count();
+                s.query_map([], |r| {
+                    Ok((0..width)
+                        .map(|i| match r.get_ref(i).unwrap() {
+                            ValueRef::Null => String::new(),
+                            ValueRef::Integer(x) => x.to_string(),
+                            ValueRef::Real(x) => x.to_string(),
+                            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            ValueRef::Blob(_) => "<blob>".into(),
+                        })
+                        .collect())
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            }
+            Db::Pg(pg, db) => pg_rows(pg, db, sql),
+        }
+    }
+}
+
+/// A fresh SQLite file under `work` and a fresh database on `pg`, named `db`.
+fn both_backends<'a>(work: &Path, pg: &'a Postgres, db: &'static str) -> [Db<'a>; 2] {
+    pg.create_db(db);
+    [Db::Sqlite(work.join(format!("{db}.db"))), Db::Pg(pg, db)]
+}
+
+#[test]
+fn identifier_with_quote_cannot_inject_sql() {
+    // tests/e2e/hostile.yaml: a query's result column, a source table's
+    // column (kept by predict) and a model's output (tests/data/
+    // make_odd_models.py) each named to close the quoted identifier and
+    // drop `victim`.
+    let bin = build("hostile");
+    let pg = Postgres::start();
+    let work = tempfile::tempdir().unwrap();
+    let model = data("hostile_output.onnx");
+    for db in both_backends(work.path(), &pg, "hostile") {
+        let on = db.name();
+        let (r, _dir) = run_batch(
+            &bin,
+            &db.url(),
+            Path::new("unused"),
+            &[("MODEL", model.to_str().unwrap())],
+        );
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        assert_eq!(
+            db.rows("SELECT x FROM victim"),
+            [["1"]],
+            "{on}: victim survives"
+        );
+        // The columns were created with the names as they were written.
+        assert_eq!(
+            db.rows(r#"SELECT "a"" INTEGER); DROP TABLE victim; COMMIT; --", ds FROM out_query"#),
+            [["1", "2026-11-24"]],
+            "{on}"
+        );
+        assert_eq!(
+            db.rows(
+                r#"SELECT "b"" TEXT); DROP TABLE victim; COMMIT; --", "a"" INTEGER); DROP TABLE victim; COMMIT; --" FROM out_model"#
+            ),
+            [["007", "3"]],
+            "{on}"
+        );
+    }
+}
