@@ -725,3 +725,82 @@ fn identifier_with_quote_cannot_inject_sql() {
         );
     }
 }
+
+/// Runs task `task` of tests/e2e/predict_checks.yaml alone, on `input`
+/// (CSV text) and `db`; `code` is 0 when the task succeeded, 1 when it
+/// failed. (`task` exits with 1 either way: the run's other tasks did not
+/// run.)
+fn run_check(bin: &Path, db: &Db, task: &str, input: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "input.csv", input);
+    let out = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["task", task, "--date", "2026-11-24"])
+        .env("BATCH_DB", db.url())
+        .env("DATA", root().join("tests/data"))
+        .env("INPUT", &path)
+        .output()
+        .unwrap();
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let code = if stdout.contains(&format!("{task} success in")) {
+        0
+    } else if stdout.contains(&format!("{task} failed")) {
+        1
+    } else {
+        -1
+    };
+    Run { code, stdout }
+}
+
+#[test]
+fn nan_and_infinite_features_and_predictions_are_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    let roots = "SELECT id, root FROM roots ORDER BY id";
+    let r = run_check(&bin, &db, "roots", "id,x\na,4\nb,9\n");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let before = db.rows(roots);
+    assert_eq!(before, [["a", "2"], ["b", "3"]]);
+    for (input, message) in [
+        (
+            "id,x\na,4\nb,NaN\n",
+            "line 3, column `x`: NaN is not a finite number",
+        ),
+        (
+            "id,x\na,inf\n",
+            "line 2, column `x`: inf is not a finite number",
+        ),
+        (
+            "id,x\na,-Infinity\n",
+            "line 2, column `x`: -inf is not a finite number",
+        ),
+        (
+            "id,x\na,1e300\n",
+            "line 2, column `x`: 1e300 is too large for the model's 32-bit floats",
+        ),
+        // sqrt(-1): the model predicts NaN for the third row (in the
+        // second batch: the first was already written, and is rolled back).
+        (
+            "id,x\na,4\nb,9\nc,-1\n",
+            "input row 3 (`id` = the text \"c\"): the model's output `root` is the number NaN",
+        ),
+    ] {
+        let r = run_check(&bin, &db, "roots", input);
+        assert_eq!(r.code, 1, "{input}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(message) && r.stdout.contains("`allow_nan: true`"),
+            "want `{message}` in:\n{}",
+            r.stdout
+        );
+        assert_eq!(db.rows(roots), before, "{input}: the table is as it was");
+    }
+    // Asked for: NaN passes through (SQLite stores it as NULL).
+    let r = run_check(&bin, &db, "roots_allow_nan", "id,x\na,-1\nb,NaN\nc,4\n");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        db.rows("SELECT id, root FROM roots_nan ORDER BY id"),
+        [["a", ""], ["b", ""], ["c", "2"]]
+    );
+}

@@ -47,6 +47,9 @@ struct Job {
     keep: Vec<String>,
     batch_size: usize,
     output: Output,
+    /// NaN and infinite features go to the model, and NaN or infinite
+    /// predictions are written, instead of failing the task.
+    allow_nan: bool,
 }
 
 fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
@@ -96,6 +99,14 @@ impl Job {
             .and_then(|v| v.as_u64())
             .map_or(DEFAULT_BATCH, |n| n.max(1) as usize);
         let output = output_of(p.get("output").ok_or("`predict` needs `output`")?, None)?;
+        // A template renders to a string: "true" is true.
+        let allow_nan = match p.get("allow_nan") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) if s.trim() == "true" => true,
+            Some(serde_json::Value::String(s)) if s.trim() == "false" => false,
+            Some(other) => return Err(format!("`allow_nan: {other}`: use true or false")),
+        };
         Ok(Job {
             model,
             input,
@@ -103,6 +114,7 @@ impl Job {
             keep: strings(p.get("keep")),
             batch_size,
             output,
+            allow_nan,
         })
     }
 
@@ -120,6 +132,8 @@ impl Job {
         let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
         let mut consumer = Consumer {
             model: &model,
+            keep: &self.keep,
+            allow_nan: self.allow_nan,
             ctx,
             rows: 0,
             batches: 0,
@@ -217,6 +231,8 @@ struct Model {
     /// The batch size the model was fixed to, when it could not take any.
     fixed: Option<usize>,
     width: usize,
+    /// The output columns: an output's name, or `name_0`, `name_1`... when
+    /// it has several values per row.
     columns: Vec<String>,
 }
 
@@ -502,6 +518,9 @@ impl Reader<'_> {
 /// Runs the model on batches and builds the output rows.
 struct Consumer<'a> {
     model: &'a Model,
+    /// The `keep` columns: the first names a row in messages.
+    keep: &'a [String],
+    allow_nan: bool,
     ctx: &'a TaskContext,
     rows: u64,
     batches: u64,
@@ -519,11 +538,25 @@ impl Consumer<'_> {
         let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
         let mut out = Vec::with_capacity(n);
+        let kept_width = self.keep.len();
         for (r, kept) in batch.kept.into_iter().enumerate() {
             let mut row = kept;
             for t in &outputs {
                 let k = per_row(t, rows_out);
                 row.extend((0..k).map(|j| cell(t, r * k + j)));
+            }
+            if !self.allow_nan
+                && let Some(c) = row[kept_width..]
+                    .iter()
+                    .position(|c| matches!(c, Cell::Float(f) if !f.is_finite()))
+            {
+                return Err(format!(
+                    "{}: the model's output `{}` is {}; refused (set `allow_nan: true` to \
+                     write NaN and infinite predictions)",
+                    self.row_name(self.rows + r as u64 + 1, &row),
+                    self.model.columns[c],
+                    row[kept_width + c].describe()
+                ));
             }
             out.push(row);
         }
@@ -545,6 +578,16 @@ impl Consumer<'_> {
             let _ = err.flush();
         }
         Ok(out)
+    }
+}
+
+impl Consumer<'_> {
+    /// Input row `n` (1-based), with its first `keep` column's value.
+    fn row_name(&self, n: u64, row: &[Cell]) -> String {
+        match (self.keep.first(), row.first()) {
+            (Some(key), Some(v)) => format!("input row {n} (`{key}` = {})", v.describe()),
+            _ => format!("input row {n}"),
+        }
     }
 }
 
@@ -578,7 +621,23 @@ impl RowSink for Reader<'_> {
     fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
         for (k, &i) in self.feature_at.iter().enumerate() {
             match cells[i].as_f64() {
-                Some(v) => self.next.x.push(v as f32),
+                // Cast to the model's f32: a huge value becomes infinite.
+                Some(v) if (v as f32).is_finite() || self.job.allow_nan => {
+                    self.next.x.push(v as f32)
+                }
+                Some(v) => {
+                    let why = if v.is_finite() {
+                        format!("{v:e} is too large for the model's 32-bit floats")
+                    } else {
+                        format!("{v} is not a finite number")
+                    };
+                    return Err(format!(
+                        "{}, column `{}`: {why} (set `allow_nan: true` to pass NaN and \
+                         infinities to the model)",
+                        at(),
+                        self.job.features[k]
+                    ));
+                }
                 None => {
                     return Err(format!(
                         "{}, column `{}`: no value (a feature must be a number)",
