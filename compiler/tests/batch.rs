@@ -58,7 +58,8 @@ fn expected() -> Vec<(i64, i64, f64)> {
         .collect()
 }
 
-/// Rows of `scores` as (id, label, probabilities_1, ds), ordered by id.
+/// Rows of `scores` as (id, label, probabilities_1, ds), ordered by id. (`id`
+/// is a `keep` column read from CSV, so text: cast, as a user would.)
 fn check_scores(rows: &[(i64, i64, f64, String)]) {
     let want = expected();
     assert_eq!(rows.len(), want.len(), "one row per input row");
@@ -75,7 +76,9 @@ fn check_scores(rows: &[(i64, i64, f64, String)]) {
 fn sqlite_scores(db: &Path) -> Vec<(i64, i64, f64, String)> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut s = c
-        .prepare("SELECT id, label, probabilities_1, ds FROM scores ORDER BY id")
+        .prepare(
+            "SELECT CAST(id AS BIGINT) AS id, label, probabilities_1, ds FROM scores ORDER BY 1",
+        )
         .unwrap();
     s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
@@ -198,7 +201,7 @@ fn sql_and_predict_on_postgres_and_secrets_stay_out_of_logs() {
     let pg_scores = || -> Vec<(i64, i64, f64, String)> {
         pg.psql(
             "app",
-            "SELECT id, label, probabilities_1, ds FROM scores ORDER BY id",
+            "SELECT CAST(id AS BIGINT) AS id, label, probabilities_1, ds FROM scores ORDER BY 1",
         )
         .lines()
         .map(|l| {
@@ -803,4 +806,31 @@ fn nan_and_infinite_features_and_predictions_are_refused() {
         db.rows("SELECT id, root FROM roots_nan ORDER BY id"),
         [["a", ""], ["b", ""], ["c", "2"]]
     );
+}
+
+#[test]
+fn csv_keep_columns_stay_text_as_written() {
+    let bin = build("predict_checks");
+    let pg = Postgres::start();
+    let work = tempfile::tempdir().unwrap();
+    for db in both_backends(work.path(), &pg, "keep_text") {
+        let on = db.name();
+        let r = run_check(
+            &bin,
+            &db,
+            "roots",
+            "id,x\n007,4\n12345678901234567890123,9\n,16\n",
+        );
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        assert_eq!(
+            db.rows("SELECT id, root FROM roots ORDER BY root"),
+            [["007", "2"], ["12345678901234567890123", "3"], ["", "4"]],
+            "{on}: the ids as the file has them (an empty field is NULL)"
+        );
+        let ty = match db {
+            Db::Sqlite(_) => "SELECT typeof(id) FROM roots WHERE root = 2",
+            Db::Pg(..) => "SELECT pg_typeof(id)::text FROM roots WHERE root = 2",
+        };
+        assert_eq!(db.rows(ty), [["text"]], "{on}");
+    }
 }

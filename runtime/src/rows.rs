@@ -17,7 +17,8 @@ pub enum Cell {
 }
 
 impl Cell {
-    /// A CSV field: an integer, a number, an empty field (NULL) or text.
+    /// A value given as text (a PostgreSQL simple query's): an integer, a
+    /// number, empty (NULL) or text.
     pub fn infer(field: &str) -> Cell {
         if field.is_empty() {
             Cell::Null
@@ -192,8 +193,11 @@ fn read_csv(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
                         }
                     }
                 }
+                // Text exactly as written: inferring a number would turn
+                // `007` into 7 and cut a 23-digit id to a float's 17.
                 Want::Any => match std::str::from_utf8(raw) {
-                    Ok(t) => Cell::infer(t),
+                    Ok("") => Cell::Null,
+                    Ok(t) => Cell::Text(t.to_string()),
                     Err(_) => {
                         return Err(format!(
                             "{path} line {line}, column `{}`: not UTF-8 text",
