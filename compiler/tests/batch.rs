@@ -834,3 +834,24 @@ fn csv_keep_columns_stay_text_as_written() {
         assert_eq!(db.rows(ty), [["text"]], "{on}");
     }
 }
+
+#[test]
+fn an_output_without_a_row_per_input_row_is_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    let r = run_check(&bin, &db, "batch_total", "f0,f1\n1,2\n3,4\n5,6\n");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "batch_total.onnx: the output `total` has 1 rows (shape [1, 2]) for a batch of 2"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM sqlite_master WHERE name = 'totals'"),
+        [["0"]],
+        "nothing written"
+    );
+}

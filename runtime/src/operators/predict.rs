@@ -231,6 +231,8 @@ struct Model {
     /// The batch size the model was fixed to, when it could not take any.
     fixed: Option<usize>,
     width: usize,
+    /// The model's outputs, in order.
+    outputs: Vec<String>,
     /// The output columns: an output's name, or `name_0`, `name_1`... when
     /// it has several values per row.
     columns: Vec<String>,
@@ -316,17 +318,25 @@ impl Model {
             plan,
             fixed,
             width,
+            outputs: names,
             columns: Vec::new(),
         };
-        // One row of zeros: fixes the output columns (and proves the model
-        // runs) before any row is read.
-        let outputs = m.infer(&vec![0.0; width])?;
-        for (name, t) in names.iter().zip(&outputs) {
-            match per_row(t, m.fixed.unwrap_or(1)) {
-                1 => m.columns.push(name.clone()),
-                k => m.columns.extend((0..k).map(|j| format!("{name}_{j}"))),
+        // Two rows of zeros (a fixed batch: one, padded): fixes the output
+        // columns, proves the model runs and that each output has a row per
+        // input row, before any row is read.
+        let probe = if m.fixed.is_some() { 1 } else { 2 };
+        let outputs = m.infer(&vec![0.0; probe * width])?;
+        let rows_out = m.rows_out(probe);
+        m.check_rows(&outputs, rows_out)
+            .map_err(|e| format!("model {path}: {e}"))?;
+        let mut columns = Vec::new();
+        for (name, t) in m.outputs.iter().zip(&outputs) {
+            match per_row(t, rows_out) {
+                1 => columns.push(name.clone()),
+                k => columns.extend((0..k).map(|j| format!("{name}_{j}"))),
             }
         }
+        m.columns = columns;
         Ok(m)
     }
 
@@ -351,6 +361,31 @@ impl Model {
     /// Rows in the outputs of a call with `rows` input rows.
     fn rows_out(&self, rows: usize) -> usize {
         self.fixed.unwrap_or(rows)
+    }
+
+    /// Checks that every output has `rows` rows (its first dimension): a
+    /// model that sums over the batch, or keeps a fixed first dimension,
+    /// would otherwise give values that belong to no row or to another.
+    fn check_rows(&self, outputs: &[TValue], rows: usize) -> Result<(), String> {
+        for (name, t) in self.outputs.iter().zip(outputs) {
+            match t.shape().first() {
+                Some(&n) if n == rows => {}
+                Some(&n) => {
+                    return Err(format!(
+                        "the output `{name}` has {n} rows (shape {:?}) for a batch of {rows}: \
+                         `predict` needs one row of every output per input row",
+                        t.shape()
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "the output `{name}` is a single value, not one per row: `predict` needs \
+                         one row of every output per input row"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -537,6 +572,7 @@ impl Consumer<'_> {
         }
         let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
+        self.model.check_rows(&outputs, rows_out)?;
         let mut out = Vec::with_capacity(n);
         let kept_width = self.keep.len();
         for (r, kept) in batch.kept.into_iter().enumerate() {
