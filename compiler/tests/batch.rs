@@ -855,3 +855,30 @@ fn an_output_without_a_row_per_input_row_is_refused() {
         "nothing written"
     );
 }
+
+#[test]
+fn an_output_named_like_a_keep_column_or_ds_is_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    // A row that would fail if it were read: the refusal comes first.
+    let input = "id,x,root\na,oops,1\n";
+    for (task, message) in [
+        (
+            "keep_clash",
+            "sqrt.onnx: its output `root` has the name of a `keep` column",
+        ),
+        (
+            "ds_output",
+            "ds_output.onnx: its output `ds` would be written as the table's `ds` column",
+        ),
+    ] {
+        let r = run_check(&bin, &db, task, input);
+        assert_eq!(r.code, 1, "{task}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(message) && !r.stdout.contains("oops"),
+            "{task}: want `{message}` in:\n{}",
+            r.stdout
+        );
+    }
+}

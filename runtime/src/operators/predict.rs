@@ -118,6 +118,41 @@ impl Job {
         })
     }
 
+    /// Refuses output columns that would overwrite one another, before any
+    /// row is read: a model output named like a `keep` column, a name
+    /// twice, or an output `ds` written to a table (where `ds` is the
+    /// run's date, the partition `replace_partition` deletes).
+    fn check_columns(&self, model: &Model) -> Result<(), String> {
+        let path = &self.model;
+        for name in &model.columns {
+            if self.keep.contains(name) {
+                return Err(format!(
+                    "model {path}: its output `{name}` has the name of a `keep` column, and \
+                     would overwrite it: leave `{name}` out of `keep` or rename the output"
+                ));
+            }
+            if name == "ds" && matches!(self.output, Output::Table { .. }) {
+                return Err(format!(
+                    "model {path}: its output `ds` would be written as the table's `ds` column, \
+                     which holds the run's date (`replace_partition` deletes by it): rename the \
+                     output, or write it to a file"
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in self.keep.iter().chain(&model.columns) {
+            if !seen.insert(name) {
+                return Err(format!(
+                    "the output would have two columns `{name}` (`keep`: {}; the model's \
+                     outputs: {}): list each column once",
+                    self.keep.join(", "),
+                    model.columns.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
         let started = Instant::now();
         let model = Model::load(&self.model, self.features.len(), self.batch_size)?;
@@ -127,6 +162,7 @@ impl Job {
             self.features.len(),
             model.columns.join(", ")
         ));
+        self.check_columns(&model)?;
         let mut columns = self.keep.clone();
         columns.extend(model.columns.iter().cloned());
         let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
