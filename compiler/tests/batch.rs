@@ -58,7 +58,8 @@ fn expected() -> Vec<(i64, i64, f64)> {
         .collect()
 }
 
-/// Rows of `scores` as (id, label, probabilities_1, ds), ordered by id.
+/// Rows of `scores` as (id, label, probabilities_1, ds), ordered by id. (`id`
+/// is a `keep` column read from CSV, so text: cast, as a user would.)
 fn check_scores(rows: &[(i64, i64, f64, String)]) {
     let want = expected();
     assert_eq!(rows.len(), want.len(), "one row per input row");
@@ -75,7 +76,9 @@ fn check_scores(rows: &[(i64, i64, f64, String)]) {
 fn sqlite_scores(db: &Path) -> Vec<(i64, i64, f64, String)> {
     let c = rusqlite::Connection::open(db).unwrap();
     let mut s = c
-        .prepare("SELECT id, label, probabilities_1, ds FROM scores ORDER BY id")
+        .prepare(
+            "SELECT CAST(id AS BIGINT) AS id, label, probabilities_1, ds FROM scores ORDER BY 1",
+        )
         .unwrap();
     s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
@@ -198,7 +201,7 @@ fn sql_and_predict_on_postgres_and_secrets_stay_out_of_logs() {
     let pg_scores = || -> Vec<(i64, i64, f64, String)> {
         pg.psql(
             "app",
-            "SELECT id, label, probabilities_1, ds FROM scores ORDER BY id",
+            "SELECT CAST(id AS BIGINT) AS id, label, probabilities_1, ds FROM scores ORDER BY 1",
         )
         .lines()
         .map(|l| {
@@ -629,4 +632,253 @@ fn parquet_in_and_out() {
     }
     let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
     assert!(show.contains("\"rows\":200"), "{show}");
+}
+
+/// A database a test writes to, on either backend.
+enum Db<'a> {
+    Sqlite(PathBuf),
+    Pg(&'a Postgres, &'static str),
+}
+
+impl Db<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "SQLite",
+            Db::Pg(..) => "PostgreSQL",
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Db::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Db::Pg(pg, db) => pg.url(db),
+        }
+    }
+
+    /// The rows of `sql`, each value as text (NULL as empty).
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        match self {
+            Db::Sqlite(p) => {
+                use rusqlite::types::ValueRef;
+                let c = rusqlite::Connection::open(p).unwrap();
+                let mut s = c.prepare(sql).unwrap();
+                let width = s.column_count();
+                s.query_map([], |r| {
+                    Ok((0..width)
+                        .map(|i| match r.get_ref(i).unwrap() {
+                            ValueRef::Null => String::new(),
+                            ValueRef::Integer(x) => x.to_string(),
+                            ValueRef::Real(x) => x.to_string(),
+                            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            ValueRef::Blob(_) => "<blob>".into(),
+                        })
+                        .collect())
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            }
+            Db::Pg(pg, db) => pg_rows(pg, db, sql),
+        }
+    }
+}
+
+/// A fresh SQLite file under `work` and a fresh database on `pg`, named `db`.
+fn both_backends<'a>(work: &Path, pg: &'a Postgres, db: &'static str) -> [Db<'a>; 2] {
+    pg.create_db(db);
+    [Db::Sqlite(work.join(format!("{db}.db"))), Db::Pg(pg, db)]
+}
+
+#[test]
+fn identifier_with_quote_cannot_inject_sql() {
+    // tests/e2e/hostile.yaml: a query's result column, a source table's
+    // column (kept by predict) and a model's output (tests/data/
+    // make_odd_models.py) each named to close the quoted identifier and
+    // drop `victim`.
+    let bin = build("hostile");
+    let pg = Postgres::start();
+    let work = tempfile::tempdir().unwrap();
+    let model = data("hostile_output.onnx");
+    for db in both_backends(work.path(), &pg, "hostile") {
+        let on = db.name();
+        let (r, _dir) = run_batch(
+            &bin,
+            &db.url(),
+            Path::new("unused"),
+            &[("MODEL", model.to_str().unwrap())],
+        );
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        assert_eq!(
+            db.rows("SELECT x FROM victim"),
+            [["1"]],
+            "{on}: victim survives"
+        );
+        // The columns were created with the names as they were written.
+        assert_eq!(
+            db.rows(r#"SELECT "a"" INTEGER); DROP TABLE victim; COMMIT; --", ds FROM out_query"#),
+            [["1", "2026-11-24"]],
+            "{on}"
+        );
+        assert_eq!(
+            db.rows(
+                r#"SELECT "b"" TEXT); DROP TABLE victim; COMMIT; --", "a"" INTEGER); DROP TABLE victim; COMMIT; --" FROM out_model"#
+            ),
+            [["007", "3"]],
+            "{on}"
+        );
+    }
+}
+
+/// Runs task `task` of tests/e2e/predict_checks.yaml alone, on `input`
+/// (CSV text) and `db`; `code` is 0 when the task succeeded, 1 when it
+/// failed. (`task` exits with 1 either way: the run's other tasks did not
+/// run.)
+fn run_check(bin: &Path, db: &Db, task: &str, input: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "input.csv", input);
+    let out = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .args(["task", task, "--date", "2026-11-24"])
+        .env("BATCH_DB", db.url())
+        .env("DATA", root().join("tests/data"))
+        .env("INPUT", &path)
+        .output()
+        .unwrap();
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let code = if stdout.contains(&format!("{task} success in")) {
+        0
+    } else if stdout.contains(&format!("{task} failed")) {
+        1
+    } else {
+        -1
+    };
+    Run { code, stdout }
+}
+
+#[test]
+fn nan_and_infinite_features_and_predictions_are_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    let roots = "SELECT id, root FROM roots ORDER BY id";
+    let r = run_check(&bin, &db, "roots", "id,x\na,4\nb,9\n");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let before = db.rows(roots);
+    assert_eq!(before, [["a", "2"], ["b", "3"]]);
+    for (input, message) in [
+        (
+            "id,x\na,4\nb,NaN\n",
+            "line 3, column `x`: NaN is not a finite number",
+        ),
+        (
+            "id,x\na,inf\n",
+            "line 2, column `x`: inf is not a finite number",
+        ),
+        (
+            "id,x\na,-Infinity\n",
+            "line 2, column `x`: -inf is not a finite number",
+        ),
+        (
+            "id,x\na,1e300\n",
+            "line 2, column `x`: 1e300 is too large for the model's 32-bit floats",
+        ),
+        // sqrt(-1): the model predicts NaN for the third row (in the
+        // second batch: the first was already written, and is rolled back).
+        (
+            "id,x\na,4\nb,9\nc,-1\n",
+            "input row 3 (`id` = the text \"c\"): the model's output `root` is the number NaN",
+        ),
+    ] {
+        let r = run_check(&bin, &db, "roots", input);
+        assert_eq!(r.code, 1, "{input}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(message) && r.stdout.contains("`allow_nan: true`"),
+            "want `{message}` in:\n{}",
+            r.stdout
+        );
+        assert_eq!(db.rows(roots), before, "{input}: the table is as it was");
+    }
+    // Asked for: NaN passes through (SQLite stores it as NULL).
+    let r = run_check(&bin, &db, "roots_allow_nan", "id,x\na,-1\nb,NaN\nc,4\n");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        db.rows("SELECT id, root FROM roots_nan ORDER BY id"),
+        [["a", ""], ["b", ""], ["c", "2"]]
+    );
+}
+
+#[test]
+fn csv_keep_columns_stay_text_as_written() {
+    let bin = build("predict_checks");
+    let pg = Postgres::start();
+    let work = tempfile::tempdir().unwrap();
+    for db in both_backends(work.path(), &pg, "keep_text") {
+        let on = db.name();
+        let r = run_check(
+            &bin,
+            &db,
+            "roots",
+            "id,x\n007,4\n12345678901234567890123,9\n,16\n",
+        );
+        assert_eq!(r.code, 0, "{on}: {}", r.stdout);
+        assert_eq!(
+            db.rows("SELECT id, root FROM roots ORDER BY root"),
+            [["007", "2"], ["12345678901234567890123", "3"], ["", "4"]],
+            "{on}: the ids as the file has them (an empty field is NULL)"
+        );
+        let ty = match db {
+            Db::Sqlite(_) => "SELECT typeof(id) FROM roots WHERE root = 2",
+            Db::Pg(..) => "SELECT pg_typeof(id)::text FROM roots WHERE root = 2",
+        };
+        assert_eq!(db.rows(ty), [["text"]], "{on}");
+    }
+}
+
+#[test]
+fn an_output_without_a_row_per_input_row_is_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    let r = run_check(&bin, &db, "batch_total", "f0,f1\n1,2\n3,4\n5,6\n");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "batch_total.onnx: the output `total` has 1 rows (shape [1, 2]) for a batch of 2"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM sqlite_master WHERE name = 'totals'"),
+        [["0"]],
+        "nothing written"
+    );
+}
+
+#[test]
+fn an_output_named_like_a_keep_column_or_ds_is_refused() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let db = Db::Sqlite(work.path().join("app.db"));
+    // A row that would fail if it were read: the refusal comes first.
+    let input = "id,x,root\na,oops,1\n";
+    for (task, message) in [
+        (
+            "keep_clash",
+            "sqrt.onnx: its output `root` has the name of a `keep` column",
+        ),
+        (
+            "ds_output",
+            "ds_output.onnx: its output `ds` would be written as the table's `ds` column",
+        ),
+    ] {
+        let r = run_check(&bin, &db, task, input);
+        assert_eq!(r.code, 1, "{task}: {}", r.stdout);
+        assert!(
+            r.stdout.contains(message) && !r.stdout.contains("oops"),
+            "{task}: want `{message}` in:\n{}",
+            r.stdout
+        );
+    }
 }

@@ -17,7 +17,8 @@ pub enum Cell {
 }
 
 impl Cell {
-    /// A CSV field: an integer, a number, an empty field (NULL) or text.
+    /// A value given as text (a PostgreSQL simple query's): an integer, a
+    /// number, empty (NULL) or text.
     pub fn infer(field: &str) -> Cell {
         if field.is_empty() {
             Cell::Null
@@ -192,8 +193,11 @@ fn read_csv(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
                         }
                     }
                 }
+                // Text exactly as written: inferring a number would turn
+                // `007` into 7 and cut a 23-digit id to a float's 17.
                 Want::Any => match std::str::from_utf8(raw) {
-                    Ok(t) => Cell::infer(t),
+                    Ok("") => Cell::Null,
+                    Ok(t) => Cell::Text(t.to_string()),
                     Err(_) => {
                         return Err(format!(
                             "{path} line {line}, column `{}`: not UTF-8 text",
@@ -587,11 +591,73 @@ pub use crate::spec::is_table_name;
 /// of the bundled SQLite).
 const SQLITE_MAX_PARAMS: usize = 32766;
 
+/// Longest column name chime writes to a table. PostgreSQL cuts names at
+/// 63 bytes ([`PG_MAX_NAME`]), so there a longer one is refused rather than
+/// silently shortened (two long names could become one).
+const MAX_NAME: usize = 255;
+const PG_MAX_NAME: usize = 63;
+
+/// `name` as an SQL identifier: in double quotes, each `"` in it doubled,
+/// so whatever a name holds (a query's result column, a source table's
+/// column, a model's output) it stays one name and never becomes SQL. The
+/// one way generated SQL names a column or table; [`check_column`] has
+/// refused the names no quoting can carry.
+pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for ch in name.chars() {
+        if ch == '"' {
+            out.push('"');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+    out
+}
+
+/// Refuses a column name a table cannot take as it is: empty, holding a
+/// NUL (SQLite reads a statement's text only up to it), or too long.
+pub fn check_column(name: &str, pg: bool) -> Result<(), String> {
+    let shown = || {
+        let short: String = name.chars().take(80).collect();
+        if short.len() < name.len() {
+            format!("{short:?}...")
+        } else {
+            format!("{short:?}")
+        }
+    };
+    let why = if name.is_empty() {
+        "an empty name"
+    } else if name.contains('\0') {
+        "a name with a NUL character"
+    } else if pg && name.len() > PG_MAX_NAME {
+        "longer than PostgreSQL's 63 bytes (it would be cut short)"
+    } else if name.len() > MAX_NAME {
+        "longer than 255 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "the column {} cannot be written to a table: {why}; name it with `AS` in the query \
+         (or rename the model's output or the source's column)",
+        shown()
+    ))
+}
+
 fn quote_table(name: &str) -> String {
     name.split('.')
-        .map(|p| format!("\"{p}\""))
+        .map(quote_ident)
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// Runs one statement of SQL chime generated, never a batch: whatever a
+/// name in it held, at most this one statement runs.
+fn exec_one(conn: &mut Conn, sql: &str) -> Result<(), String> {
+    match conn {
+        Conn::Sqlite(c) => c.execute(sql, []).map(|_| ()).map_err(|e| e.to_string()),
+        Conn::Postgres(c) => c.execute(sql, &[]).map(|_| ()).map_err(|e| pg_error(&e)),
+    }
 }
 
 /// Writes rows; nothing is visible until [`Writer::finish`], and a writer
@@ -680,13 +746,16 @@ impl<'p> Writer<'p> {
                         "`{table}` is not a table name (letters, digits and _, optionally schema.table)"
                     ));
                 }
-                let mut conn = pool.get(connection)?;
-                match &mut *conn {
-                    Conn::Sqlite(c) => c
-                        .execute_batch("BEGIN IMMEDIATE")
-                        .map_err(|e| e.to_string())?,
-                    Conn::Postgres(c) => c.batch_execute("BEGIN").map_err(|e| pg_error(&e))?,
+                let pg = matches!(pool.target(connection)?, crate::conn::Target::Postgres(_));
+                for c in &columns {
+                    check_column(c, pg)?;
                 }
+                let mut conn = pool.get(connection)?;
+                let begin = match &*conn {
+                    Conn::Sqlite(_) => "BEGIN IMMEDIATE",
+                    Conn::Postgres(_) => "BEGIN",
+                };
+                exec_one(&mut conn, begin)?;
                 Target::Table {
                     conn,
                     table: table.clone(),
@@ -758,7 +827,7 @@ impl<'p> Writer<'p> {
                 }
                 let cols = columns
                     .iter()
-                    .map(|c| format!("\"{c}\""))
+                    .map(|c| quote_ident(c))
                     .collect::<Vec<_>>()
                     .join(", ");
                 match &mut **conn {
@@ -848,10 +917,7 @@ impl<'p> Writer<'p> {
                     // No rows: the table's rows (of the day) are still replaced.
                     empty_table(conn, table, *mode, &self.ds)?;
                 }
-                match &mut **conn {
-                    Conn::Sqlite(c) => c.execute_batch("COMMIT").map_err(|e| e.to_string())?,
-                    Conn::Postgres(c) => c.batch_execute("COMMIT").map_err(|e| pg_error(&e))?,
-                }
+                exec_one(conn, "COMMIT")?;
                 *done = true;
             }
         }
@@ -871,14 +937,9 @@ impl Drop for Writer<'_> {
             }
             Target::Table {
                 conn, done: false, ..
-            } => match &mut **conn {
-                Conn::Sqlite(c) => {
-                    let _ = c.execute_batch("ROLLBACK");
-                }
-                Conn::Postgres(c) => {
-                    let _ = c.batch_execute("ROLLBACK");
-                }
-            },
+            } => {
+                let _ = exec_one(conn, "ROLLBACK");
+            }
             Target::Table { .. } => {}
         }
     }
@@ -943,14 +1004,11 @@ fn prepare_table(
     let defs = columns
         .iter()
         .zip(first)
-        .map(|(c, v)| format!("\"{c}\" {}", sql_type(v, pg)))
+        .map(|(c, v)| format!("{} {}", quote_ident(c), sql_type(v, pg)))
         .collect::<Vec<_>>()
         .join(", ");
     let create = format!("CREATE TABLE IF NOT EXISTS {} ({defs})", quote_table(table));
-    match conn {
-        Conn::Sqlite(c) => c.execute_batch(&create).map_err(|e| e.to_string())?,
-        Conn::Postgres(c) => c.batch_execute(&create).map_err(|e| pg_error(&e))?,
-    }
+    exec_one(conn, &create)?;
     empty_table(conn, table, mode, ds)
 }
 
@@ -974,14 +1032,16 @@ fn empty_table(conn: &mut Conn, table: &str, mode: Mode, ds: &str) -> Result<(),
             };
             // A missing table has nothing to replace; SAVEPOINT keeps the
             // transaction usable after that error.
-            c.batch_execute("SAVEPOINT chime_empty")
+            c.execute("SAVEPOINT chime_empty", &[])
                 .map_err(|e| pg_error(&e))?;
             match c.execute(&sql, &[&ds]) {
                 Ok(_) => c
-                    .batch_execute("RELEASE SAVEPOINT chime_empty")
+                    .execute("RELEASE SAVEPOINT chime_empty", &[])
+                    .map(|_| ())
                     .map_err(|e| pg_error(&e)),
                 Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => c
-                    .batch_execute("ROLLBACK TO SAVEPOINT chime_empty")
+                    .execute("ROLLBACK TO SAVEPOINT chime_empty", &[])
+                    .map(|_| ())
                     .map_err(|e| pg_error(&e)),
                 Err(e) => Err(pg_error(&e)),
             }
@@ -1001,6 +1061,137 @@ fn missing_ok(e: rusqlite::Error) -> Result<(), String> {
 mod tests {
     use super::*;
     use postgres::types::{FromSql, Type};
+
+    const HOSTILE: &str = "a\" INTEGER); DROP TABLE victim; COMMIT; --";
+
+    fn sqlite_pool(dir: &std::path::Path) -> (Pool, std::path::PathBuf) {
+        let db = dir.join("x.db");
+        let url = format!("sqlite://{}", db.display());
+        let pool = Pool::new([("db".to_string(), url)].into(), Default::default());
+        (pool, db)
+    }
+
+    fn table(mode: Mode) -> Output {
+        Output::Table {
+            connection: "db".into(),
+            table: "out".into(),
+            mode,
+        }
+    }
+
+    fn names_and_rows(db: &std::path::Path, table: &str) -> (Vec<String>, Vec<Vec<String>>) {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut s = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let names = s.column_names().map(|n| n.to_string()).collect();
+        let width = s.column_count();
+        let rows = s
+            .query_map([], |r| {
+                (0..width)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (names, rows)
+    }
+
+    #[test]
+    fn quote_ident_doubles_embedded_quotes() {
+        assert_eq!(quote_ident("plain"), "\"plain\"");
+        assert_eq!(
+            quote_ident(HOSTILE),
+            "\"a\"\" INTEGER); DROP TABLE victim; COMMIT; --\""
+        );
+        assert_eq!(quote_table("s.t"), "\"s\".\"t\"");
+    }
+
+    #[test]
+    fn identifier_with_quote_cannot_inject_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, db) = sqlite_pool(dir.path());
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE victim (x INTEGER); INSERT INTO victim VALUES (1);")
+            .unwrap();
+        let mut w = Writer::open(
+            &table(Mode::Append),
+            &pool,
+            vec![HOSTILE.into()],
+            "2026-11-24",
+        )
+        .unwrap();
+        w.write(&[vec![Cell::Int(5)]]).unwrap();
+        assert_eq!(w.finish(), Ok(1));
+        let (names, rows) = names_and_rows(&db, "out");
+        assert_eq!(names, ["ds", HOSTILE], "the column has the name as it was");
+        assert_eq!(rows, [["Text(\"2026-11-24\")", "Integer(5)"]]);
+        assert_eq!(names_and_rows(&db, "victim").1, [["Integer(1)"]]);
+    }
+
+    #[test]
+    fn names_a_table_cannot_take_are_refused_before_any_write() {
+        for (name, pg, why) in [
+            ("", false, "an empty name"),
+            ("a\0b", false, "NUL"),
+            (&*"x".repeat(256), false, "longer than 255 bytes"),
+            (&*"x".repeat(64), true, "63 bytes"),
+        ] {
+            let err = check_column(name, pg).unwrap_err();
+            assert!(err.contains(why), "{name:?}: {err}");
+        }
+        assert_eq!(check_column(&"x".repeat(64), false), Ok(()));
+        assert_eq!(check_column(HOSTILE, true), Ok(()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, db) = sqlite_pool(dir.path());
+        let mut w = Writer::open(&table(Mode::Append), &pool, vec!["x".into()], "d").unwrap();
+        w.write(&[vec![Cell::Int(1)]]).unwrap();
+        w.finish().unwrap();
+        let err = Writer::open(&table(Mode::Replace), &pool, vec!["a\0b".into()], "d").unwrap_err();
+        assert!(err.contains("\"a\\0b\"") && err.contains("NUL"), "{err}");
+        assert_eq!(
+            names_and_rows(&db, "out").1,
+            [["Text(\"d\")", "Integer(1)"]]
+        );
+    }
+
+    #[test]
+    fn a_write_not_finished_leaves_the_table_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pool, db) = sqlite_pool(dir.path());
+        let mut w = Writer::open(&table(Mode::Append), &pool, vec!["x".into()], "d").unwrap();
+        w.write(&[vec![Cell::Int(1)]]).unwrap();
+        w.finish().unwrap();
+        let before = names_and_rows(&db, "out");
+        let mut w = Writer::open(&table(Mode::Replace), &pool, vec!["x".into()], "d").unwrap();
+        w.write(&[vec![Cell::Int(2)], vec![Cell::Int(3)]]).unwrap();
+        // A task that fails drops its writer unfinished: the rows and the
+        // delete of `replace` are rolled back.
+        drop(w);
+        assert_eq!(names_and_rows(&db, "out"), before);
+        // A new table that a failed task started is not left behind.
+        let out2 = Output::Table {
+            connection: "db".into(),
+            table: "fresh".into(),
+            mode: Mode::Append,
+        };
+        let mut w = Writer::open(&out2, &pool, vec!["x".into()], "d").unwrap();
+        w.write(&[vec![Cell::Int(2)]]).unwrap();
+        drop(w);
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'fresh'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+    }
 
     /// PostgreSQL's binary `numeric`: digit count, weight, sign, scale,
     /// base-10000 digits.

@@ -126,6 +126,12 @@ pub const BUILTINS: &[OperatorSpec] = &[
                     "Rows per inference batch.",
                 ),
                 field(
+                    "allow_nan",
+                    Ty::Bool,
+                    false,
+                    "Pass NaN and infinite features to the model and write NaN or infinite predictions, instead of failing the task.",
+                ),
+                field(
                     "output",
                     Ty::Object(&Object {
                         what: "`predict` output",

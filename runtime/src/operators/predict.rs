@@ -47,6 +47,9 @@ struct Job {
     keep: Vec<String>,
     batch_size: usize,
     output: Output,
+    /// NaN and infinite features go to the model, and NaN or infinite
+    /// predictions are written, instead of failing the task.
+    allow_nan: bool,
 }
 
 fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
@@ -96,6 +99,14 @@ impl Job {
             .and_then(|v| v.as_u64())
             .map_or(DEFAULT_BATCH, |n| n.max(1) as usize);
         let output = output_of(p.get("output").ok_or("`predict` needs `output`")?, None)?;
+        // A template renders to a string: "true" is true.
+        let allow_nan = match p.get("allow_nan") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(serde_json::Value::String(s)) if s.trim() == "true" => true,
+            Some(serde_json::Value::String(s)) if s.trim() == "false" => false,
+            Some(other) => return Err(format!("`allow_nan: {other}`: use true or false")),
+        };
         Ok(Job {
             model,
             input,
@@ -103,7 +114,43 @@ impl Job {
             keep: strings(p.get("keep")),
             batch_size,
             output,
+            allow_nan,
         })
+    }
+
+    /// Refuses output columns that would overwrite one another, before any
+    /// row is read: a model output named like a `keep` column, a name
+    /// twice, or an output `ds` written to a table (where `ds` is the
+    /// run's date, the partition `replace_partition` deletes).
+    fn check_columns(&self, model: &Model) -> Result<(), String> {
+        let path = &self.model;
+        for name in &model.columns {
+            if self.keep.contains(name) {
+                return Err(format!(
+                    "model {path}: its output `{name}` has the name of a `keep` column, and \
+                     would overwrite it: leave `{name}` out of `keep` or rename the output"
+                ));
+            }
+            if name == "ds" && matches!(self.output, Output::Table { .. }) {
+                return Err(format!(
+                    "model {path}: its output `ds` would be written as the table's `ds` column, \
+                     which holds the run's date (`replace_partition` deletes by it): rename the \
+                     output, or write it to a file"
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in self.keep.iter().chain(&model.columns) {
+            if !seen.insert(name) {
+                return Err(format!(
+                    "the output would have two columns `{name}` (`keep`: {}; the model's \
+                     outputs: {}): list each column once",
+                    self.keep.join(", "),
+                    model.columns.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
@@ -115,11 +162,14 @@ impl Job {
             self.features.len(),
             model.columns.join(", ")
         ));
+        self.check_columns(&model)?;
         let mut columns = self.keep.clone();
         columns.extend(model.columns.iter().cloned());
         let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
         let mut consumer = Consumer {
             model: &model,
+            keep: &self.keep,
+            allow_nan: self.allow_nan,
             ctx,
             rows: 0,
             batches: 0,
@@ -217,6 +267,10 @@ struct Model {
     /// The batch size the model was fixed to, when it could not take any.
     fixed: Option<usize>,
     width: usize,
+    /// The model's outputs, in order.
+    outputs: Vec<String>,
+    /// The output columns: an output's name, or `name_0`, `name_1`... when
+    /// it has several values per row.
     columns: Vec<String>,
 }
 
@@ -300,17 +354,25 @@ impl Model {
             plan,
             fixed,
             width,
+            outputs: names,
             columns: Vec::new(),
         };
-        // One row of zeros: fixes the output columns (and proves the model
-        // runs) before any row is read.
-        let outputs = m.infer(&vec![0.0; width])?;
-        for (name, t) in names.iter().zip(&outputs) {
-            match per_row(t, m.fixed.unwrap_or(1)) {
-                1 => m.columns.push(name.clone()),
-                k => m.columns.extend((0..k).map(|j| format!("{name}_{j}"))),
+        // Two rows of zeros (a fixed batch: one, padded): fixes the output
+        // columns, proves the model runs and that each output has a row per
+        // input row, before any row is read.
+        let probe = if m.fixed.is_some() { 1 } else { 2 };
+        let outputs = m.infer(&vec![0.0; probe * width])?;
+        let rows_out = m.rows_out(probe);
+        m.check_rows(&outputs, rows_out)
+            .map_err(|e| format!("model {path}: {e}"))?;
+        let mut columns = Vec::new();
+        for (name, t) in m.outputs.iter().zip(&outputs) {
+            match per_row(t, rows_out) {
+                1 => columns.push(name.clone()),
+                k => columns.extend((0..k).map(|j| format!("{name}_{j}"))),
             }
         }
+        m.columns = columns;
         Ok(m)
     }
 
@@ -335,6 +397,31 @@ impl Model {
     /// Rows in the outputs of a call with `rows` input rows.
     fn rows_out(&self, rows: usize) -> usize {
         self.fixed.unwrap_or(rows)
+    }
+
+    /// Checks that every output has `rows` rows (its first dimension): a
+    /// model that sums over the batch, or keeps a fixed first dimension,
+    /// would otherwise give values that belong to no row or to another.
+    fn check_rows(&self, outputs: &[TValue], rows: usize) -> Result<(), String> {
+        for (name, t) in self.outputs.iter().zip(outputs) {
+            match t.shape().first() {
+                Some(&n) if n == rows => {}
+                Some(&n) => {
+                    return Err(format!(
+                        "the output `{name}` has {n} rows (shape {:?}) for a batch of {rows}: \
+                         `predict` needs one row of every output per input row",
+                        t.shape()
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "the output `{name}` is a single value, not one per row: `predict` needs \
+                         one row of every output per input row"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -502,6 +589,9 @@ impl Reader<'_> {
 /// Runs the model on batches and builds the output rows.
 struct Consumer<'a> {
     model: &'a Model,
+    /// The `keep` columns: the first names a row in messages.
+    keep: &'a [String],
+    allow_nan: bool,
     ctx: &'a TaskContext,
     rows: u64,
     batches: u64,
@@ -518,12 +608,27 @@ impl Consumer<'_> {
         }
         let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
+        self.model.check_rows(&outputs, rows_out)?;
         let mut out = Vec::with_capacity(n);
+        let kept_width = self.keep.len();
         for (r, kept) in batch.kept.into_iter().enumerate() {
             let mut row = kept;
             for t in &outputs {
                 let k = per_row(t, rows_out);
                 row.extend((0..k).map(|j| cell(t, r * k + j)));
+            }
+            if !self.allow_nan
+                && let Some(c) = row[kept_width..]
+                    .iter()
+                    .position(|c| matches!(c, Cell::Float(f) if !f.is_finite()))
+            {
+                return Err(format!(
+                    "{}: the model's output `{}` is {}; refused (set `allow_nan: true` to \
+                     write NaN and infinite predictions)",
+                    self.row_name(self.rows + r as u64 + 1, &row),
+                    self.model.columns[c],
+                    row[kept_width + c].describe()
+                ));
             }
             out.push(row);
         }
@@ -545,6 +650,16 @@ impl Consumer<'_> {
             let _ = err.flush();
         }
         Ok(out)
+    }
+}
+
+impl Consumer<'_> {
+    /// Input row `n` (1-based), with its first `keep` column's value.
+    fn row_name(&self, n: u64, row: &[Cell]) -> String {
+        match (self.keep.first(), row.first()) {
+            (Some(key), Some(v)) => format!("input row {n} (`{key}` = {})", v.describe()),
+            _ => format!("input row {n}"),
+        }
     }
 }
 
@@ -578,7 +693,23 @@ impl RowSink for Reader<'_> {
     fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
         for (k, &i) in self.feature_at.iter().enumerate() {
             match cells[i].as_f64() {
-                Some(v) => self.next.x.push(v as f32),
+                // Cast to the model's f32: a huge value becomes infinite.
+                Some(v) if (v as f32).is_finite() || self.job.allow_nan => {
+                    self.next.x.push(v as f32)
+                }
+                Some(v) => {
+                    let why = if v.is_finite() {
+                        format!("{v:e} is too large for the model's 32-bit floats")
+                    } else {
+                        format!("{v} is not a finite number")
+                    };
+                    return Err(format!(
+                        "{}, column `{}`: {why} (set `allow_nan: true` to pass NaN and \
+                         infinities to the model)",
+                        at(),
+                        self.job.features[k]
+                    ));
+                }
                 None => {
                     return Err(format!(
                         "{}, column `{}`: no value (a feature must be a number)",

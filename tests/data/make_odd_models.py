@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Writes the small ONNX models the `predict` tests use to check what chime
+refuses or survives (compiler/tests/batch.rs). Each is a graph of one or
+two standard operators, written with onnx.helper; the files are committed,
+run this only to change them (pip install onnx).
+
+- hostile_output.onnx: [N, 2] in, one output [N, 1] (the sum of the two
+  features) whose name tries to break out of a quoted SQL identifier.
+- batch_total.onnx: [N, 2] in, the column sums [1, 2] out: an output whose
+  first dimension is not the number of rows.
+- sqrt.onnx: [N, 1] in, `root` [N, 1] out: NaN for a negative feature.
+- ds_output.onnx: [N, 1] in, the input as an output named `ds`.
+"""
+import os
+
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HOSTILE = 'a" INTEGER); DROP TABLE victim; COMMIT; --'
+
+
+def save(name, nodes, width, outputs, initializer=()):
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n, shape in outputs],
+        initializer=list(initializer),
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="chime tests"
+    )
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(HERE, name + ".onnx"))
+
+
+save(
+    "hostile_output",
+    [helper.make_node("MatMul", ["input", "ones"], [HOSTILE])],
+    2,
+    [(HOSTILE, [None, 1])],
+    [numpy_helper.from_array(np.ones((2, 1), dtype=np.float32), "ones")],
+)
+save(
+    "batch_total",
+    [helper.make_node("ReduceSum", ["input", "axes"], ["total"], keepdims=1)],
+    2,
+    [("total", [1, 2])],
+    [numpy_helper.from_array(np.array([0], dtype=np.int64), "axes")],
+)
+save("sqrt", [helper.make_node("Sqrt", ["input"], ["root"])], 1, [("root", [None, 1])])
+save("ds_output", [helper.make_node("Identity", ["input"], ["ds"])], 1, [("ds", [None, 1])])
