@@ -441,9 +441,11 @@ fn logs(
             .map(|e| format!(": {e}"))
             .unwrap_or_default()
     );
-    match std::fs::read_to_string(&chosen.log_path) {
-        Ok(text) => {
-            let _ = out.write_all(text.as_bytes());
+    // Logs are written as UTF-8; one written by an older binary may hold
+    // other bytes, shown as U+FFFD rather than no log at all.
+    match std::fs::read(&chosen.log_path) {
+        Ok(bytes) => {
+            let _ = out.write_all(String::from_utf8_lossy(&bytes).as_bytes());
         }
         Err(_) => {
             let _ = writeln!(out, "(no output)");

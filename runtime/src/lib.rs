@@ -21,6 +21,8 @@ pub mod def;
 pub mod executor;
 #[cfg(feature = "parquet")]
 pub mod parquet_io;
+#[cfg(feature = "rt")]
+pub mod pipe_lines;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "schedule")]

@@ -1,7 +1,8 @@
 //! `shell`: runs `command` with `sh -c`, or `argv` without a shell, in a
 //! process group of its own, so that a timeout or SIGTERM stops the command
-//! and everything it started. Output lines go to the attempt's log; the
-//! task's output is the last stdout line when that line is JSON.
+//! and everything it started. Output lines (bytes, decoded lossily: see
+//! [`crate::pipe_lines`]) go to the attempt's log; the task's output is the
+//! last stdout line when that line is JSON.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -9,10 +10,10 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+use crate::pipe_lines::read_lines;
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -68,23 +69,20 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     let out_task = tokio::spawn(async move {
         let mut last = None;
         if let Some(out) = stdout {
-            let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.line(&line);
+            read_lines(out, |line| {
+                log.line(line);
                 if !line.trim().is_empty() {
-                    last = Some(line);
+                    last = Some(line.to_string());
                 }
-            }
+            })
+            .await;
         }
         last
     });
     let log = ctx.log.clone();
     let err_task = tokio::spawn(async move {
         if let Some(err) = stderr {
-            let mut lines = BufReader::new(err).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.line(&line);
-            }
+            read_lines(err, |line| log.line(line)).await;
         }
     });
 
