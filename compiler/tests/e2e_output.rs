@@ -30,3 +30,64 @@ fn a_byte_that_is_not_utf8_does_not_stop_the_pipe_reader() {
         "the output reached the downstream task"
     );
 }
+
+/// Polls until `pid` is gone (or a zombie), for up to 10 s.
+fn gone_within_10s(pid: i32) -> bool {
+    let start = std::time::Instant::now();
+    while alive(pid) {
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn kill_9_of_the_runner_leaves_no_task_process_running_beside_the_resume() {
+    let bin = build("orphans");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the pipeline");
+    wait_for(&dir.path().join("sleep.pid"));
+    let pid = |file: &str| -> i32 { read(dir.path(), file).trim().parse().expect(file) };
+    let (sh, sleep) = (pid("sh.pid"), pid("sleep.pid"));
+    assert!(alive(sh) && alive(sleep));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    // The task's shell dies with the runner (the parent-death signal).
+    assert!(
+        gone_within_10s(sh),
+        "the task's shell {sh} outlived the runner"
+    );
+
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // The shell's child survived the runner; the resume stopped it before
+    // running the task again, and ran the task once.
+    let sleep_gone = gone_within_10s(sleep);
+    if !sleep_gone {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sleep),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(sleep_gone, "the first attempt's sleep {sleep} still runs");
+    assert_eq!(
+        read(dir.path(), "runs.log").lines().collect::<Vec<_>>(),
+        ["slow", "slow"],
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("slow attempt 1"),
+        "the resume says what it stopped\n{}",
+        r.stdout
+    );
+}

@@ -23,6 +23,8 @@ pub mod executor;
 pub mod parquet_io;
 #[cfg(feature = "rt")]
 pub mod pipe_lines;
+#[cfg(feature = "rt")]
+pub mod process_group;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "schedule")]

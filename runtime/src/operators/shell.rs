@@ -1,6 +1,8 @@
 //! `shell`: runs `command` with `sh -c`, or `argv` without a shell, in a
 //! process group of its own, so that a timeout or SIGTERM stops the command
-//! and everything it started. Output lines (bytes, decoded lossily: see
+//! and everything it started; the group is recorded so that a resume
+//! after `kill -9` of the runner stops what is left of it (see
+//! [`crate::process_group`]). Output lines (bytes, decoded lossily: see
 //! [`crate::pipe_lines`]) go to the attempt's log; the task's output is the
 //! last stdout line when that line is JSON.
 
@@ -14,6 +16,7 @@ use tokio::process::Command;
 
 use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
 use crate::pipe_lines::read_lines;
+use crate::process_group;
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -58,10 +61,23 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    process_group::die_with_runner(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| TaskError::failed(format!("cannot start the command: {e}")))?;
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    if let Some(pgid) = pgid {
+        // Recorded before anything is read: a runner killed from here on
+        // leaves a record for the resume to stop the group by.
+        if let Err(e) = process_group::record(&ctx.log.path, pgid.as_raw()) {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            let _ = child.wait().await;
+            return Err(TaskError::failed(format!(
+                "cannot record the command's process group in {}: {e}",
+                process_group::record_path(&ctx.log.path).display()
+            )));
+        }
+    }
 
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -91,6 +107,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         status = child.wait() => status,
         reason = cancel.cancelled() => {
             stop_group(pgid, &mut child).await;
+            process_group::forget(&ctx.log.path);
             let _ = err_task.await;
             let _ = out_task.await;
             return Err(match reason {
@@ -104,6 +121,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
+    process_group::forget(&ctx.log.path);
     let last = out_task.await.ok().flatten();
     let _ = err_task.await;
     if !status.success() {
