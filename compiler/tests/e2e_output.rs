@@ -91,3 +91,42 @@ fn kill_9_of_the_runner_leaves_no_task_process_running_beside_the_resume() {
         r.stdout
     );
 }
+
+#[test]
+fn terminal_escapes_from_a_task_are_shown_escaped_on_the_console_and_in_show() {
+    let bin = build("escapes");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(r"hostile | \x1b]0;pwned\x07title \x1b[2J cleared"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains('\u{1b}'),
+        "a raw ESC reached the console"
+    );
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert!(show.contains(r#""name":"\u{202e}evil\x7f""#), "{show}");
+    assert!(
+        !show.contains(['\u{202e}', '\u{7f}']),
+        "raw in show: {show}"
+    );
+    // The log file keeps what the task printed; so does `logs` into a pipe
+    // or a file (escaped only on a terminal).
+    let log = std::fs::read_to_string(
+        dir.path()
+            .join("logs")
+            .join(RUN_ID)
+            .join("hostile")
+            .join("1.log"),
+    )
+    .expect("the log");
+    assert!(
+        log.contains("\u{1b}]0;pwned\u{7}title \u{1b}[2J"),
+        "{log:?}"
+    );
+    assert!(logs(&bin, dir.path(), "hostile").contains("\u{1b}[2J"));
+}

@@ -503,7 +503,9 @@ impl Exec<'_> {
         use std::io::Write;
         if self.opts.echo {
             let line = line();
-            let _ = writeln!(self.console, "{}", self.secrets.redact(&line));
+            let line = self.secrets.redact(&line);
+            // Errors and ids may carry a task's own text.
+            let _ = writeln!(self.console, "{}", crate::terminal::escape_controls(&line));
         }
     }
 

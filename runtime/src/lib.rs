@@ -39,6 +39,8 @@ pub mod state;
 pub mod store;
 #[cfg(feature = "rt")]
 pub mod template;
+#[cfg(feature = "rt")]
+pub mod terminal;
 
 #[cfg(feature = "rt")]
 pub use chime_macros::operator;
