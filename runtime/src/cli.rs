@@ -496,14 +496,15 @@ fn show(def: &PipelineDef, state: &Path, run_id: &str) -> CliResult {
             (None, Some(e)) if t.state != crate::state::TaskState::Success => e,
             _ => String::new(),
         };
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:<32} {:<16} {:>8} {:>10}  {note}{detail}",
             t.task_id,
             t.state.as_str(),
             t.try_number,
             duration
         );
+        // Outputs and errors are the tasks' text: escaped, piped or not.
+        let _ = writeln!(out, "{}", crate::terminal::escape_controls(&line));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -529,24 +530,39 @@ fn logs(
         None => mine[mine.len() - 1],
     };
     let mut out = std::io::stdout().lock();
+    // On a terminal the task's text is shown escaped; into a pipe or a
+    // file (`logs ... > file`) it is the log as written.
+    let terminal = std::io::IsTerminal::is_terminal(&out);
+    let shown = |text: &str| -> String {
+        if terminal {
+            crate::terminal::escape_controls(text).into_owned()
+        } else {
+            text.to_string()
+        }
+    };
     let _ = writeln!(
         out,
-        "== {task} attempt {} ({}{})",
-        chosen.attempt,
-        if chosen.outcome.is_empty() {
-            "running"
-        } else {
-            &chosen.outcome
-        },
-        chosen
-            .error
-            .as_ref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
+        "{}",
+        shown(&format!(
+            "== {task} attempt {} ({}{})",
+            chosen.attempt,
+            if chosen.outcome.is_empty() {
+                "running"
+            } else {
+                &chosen.outcome
+            },
+            chosen
+                .error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ))
     );
-    match std::fs::read_to_string(&chosen.log_path) {
-        Ok(text) => {
-            let _ = out.write_all(text.as_bytes());
+    // Logs are written as UTF-8; one written by an older binary may hold
+    // other bytes, shown as U+FFFD rather than no log at all.
+    match std::fs::read(&chosen.log_path) {
+        Ok(bytes) => {
+            let _ = out.write_all(shown(&String::from_utf8_lossy(&bytes)).as_bytes());
         }
         Err(_) => {
             let _ = writeln!(out, "(no output)");

@@ -57,7 +57,8 @@ impl Cancel {
 
 /// Where a task's output lines go: its attempt's log file (created on the
 /// first line, so silent tasks cost no file) and the console, prefixed by
-/// the task id.
+/// the task id, with control characters escaped
+/// ([`crate::terminal::escape_controls`]).
 #[derive(Debug)]
 pub struct LogSink {
     pub path: PathBuf,
@@ -103,6 +104,8 @@ impl LogSink {
             }
         }
         if self.echo {
+            // The log keeps the task's text; the terminal gets it escaped.
+            let line = crate::terminal::escape_controls(&line);
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{} | {line}", self.task_id);
         }

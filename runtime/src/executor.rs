@@ -17,6 +17,9 @@
 //!   do not count against `retries`.
 //! - Anything else (`none`, `scheduled`, `up_for_retry`, `failed`,
 //!   `upstream_failed`) is reset and decided again.
+//! - Before any task runs again, the process groups its attempts recorded
+//!   and that outlived a killed runner are stopped
+//!   ([`crate::process_group`]): a task never runs beside its own leftover.
 //!
 //! On SIGINT/SIGTERM nothing new is launched, running attempts are stopped
 //! (their process groups get SIGTERM, then SIGKILL), recorded as
@@ -177,7 +180,8 @@ pub async fn execute(
 ) -> Result<RunOutcome, StoreError> {
     let n = def.tasks.len();
     let run_id = req.run.run_id.clone();
-    if store.get_run(&run_id)?.is_none() {
+    let resuming = store.get_run(&run_id)?.is_some();
+    if !resuming {
         store.create_run(&req.run)?;
     }
     let records = store.task_records(&run_id)?;
@@ -247,6 +251,9 @@ pub async fn execute(
         }
     }
     ex.resume(&by_id)?;
+    if resuming {
+        ex.stop_leftovers();
+    }
     ex.changes.push(Change::Run {
         run_id: run_id.clone(),
         state: RunState::Running,
@@ -337,6 +344,39 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Stops the process groups that attempts of the tasks about to run
+    /// again left running when an earlier runner was killed (see
+    /// [`crate::process_group`]), so that no task runs twice at once.
+    fn stop_leftovers(&mut self) {
+        for t in 0..self.def.tasks.len() {
+            if self.decided[t] || !self.selected[t] {
+                continue;
+            }
+            let id = self.def.tasks[t].id;
+            let dir = self.task_dir(t);
+            for s in crate::process_group::stop_leftovers(&dir, &self.run_id, id) {
+                self.say(|| {
+                    format!(
+                        "{id} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
+                        s.attempt,
+                        s.processes,
+                        s.pgid,
+                        if s.still_exiting { " (some are still exiting)" } else { "" }
+                    )
+                });
+            }
+        }
+    }
+
+    /// `logs/<run>/<task>/`: the task's logs, scratch directories and
+    /// process group records.
+    fn task_dir(&self, t: usize) -> PathBuf {
+        self.opts
+            .log_dir
+            .join(path_component(&self.run_id))
+            .join(path_component(self.def.tasks[t].id))
     }
 
     /// Renders `connections:` (templates over env, params and dates). One
@@ -500,7 +540,9 @@ impl Exec<'_> {
         use std::io::Write;
         if self.opts.echo {
             let line = line();
-            let _ = writeln!(self.console, "{}", self.secrets.redact(&line));
+            let line = self.secrets.redact(&line);
+            // Errors and ids may carry a task's own text.
+            let _ = writeln!(self.console, "{}", crate::terminal::escape_controls(&line));
         }
     }
 
@@ -529,12 +571,7 @@ impl Exec<'_> {
                 Some((started_at, String::new())),
             );
         }
-        let log_path = self
-            .opts
-            .log_dir
-            .join(path_component(&self.run_id))
-            .join(path_component(task.id))
-            .join(format!("{attempt}.log"));
+        let log_path = self.task_dir(t).join(format!("{attempt}.log"));
         let log_text = log_path.display().to_string();
         let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
         let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
@@ -589,12 +626,7 @@ impl Exec<'_> {
             #[cfg(feature = "sql")]
             pool: self.pool.clone(),
             secrets: self.secrets.clone(),
-            scratch_dir: self
-                .opts
-                .log_dir
-                .join(path_component(&self.run_id))
-                .join(path_component(task.id))
-                .join(format!("{attempt}.scratch")),
+            scratch_dir: self.task_dir(t).join(format!("{attempt}.scratch")),
             log: Arc::new(
                 LogSink::new(log_path, task.id, self.opts.echo).with_secrets(self.secrets.clone()),
             ),

@@ -24,6 +24,10 @@ pub mod def;
 pub mod executor;
 #[cfg(feature = "parquet")]
 pub mod parquet_io;
+#[cfg(feature = "rt")]
+pub mod pipe_lines;
+#[cfg(feature = "rt")]
+pub mod process_group;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "schedule")]
@@ -40,6 +44,8 @@ pub mod state;
 pub mod store;
 #[cfg(feature = "rt")]
 pub mod template;
+#[cfg(feature = "rt")]
+pub mod terminal;
 
 #[cfg(feature = "rt")]
 pub use chime_macros::operator;

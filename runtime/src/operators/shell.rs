@@ -1,7 +1,10 @@
 //! `shell`: runs `command` with `sh -c`, or `argv` without a shell, in a
 //! process group of its own, so that a timeout or SIGTERM stops the command
-//! and everything it started. Output lines go to the attempt's log; the
-//! task's output is the last stdout line when that line is JSON.
+//! and everything it started; the group is recorded so that a resume
+//! after `kill -9` of the runner stops what is left of it (see
+//! [`crate::process_group`]). Output lines (bytes, decoded lossily: see
+//! [`crate::pipe_lines`]) go to the attempt's log; the task's output is the
+//! last stdout line when that line is JSON.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -9,10 +12,11 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+use crate::pipe_lines::read_lines;
+use crate::process_group;
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -57,10 +61,23 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    process_group::die_with_runner(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| TaskError::failed(format!("cannot start the command: {e}")))?;
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    if let Some(pgid) = pgid {
+        // Recorded before anything is read: a runner killed from here on
+        // leaves a record for the resume to stop the group by.
+        if let Err(e) = process_group::record(&ctx.log.path, pgid.as_raw()) {
+            let _ = killpg(pgid, Signal::SIGKILL);
+            let _ = child.wait().await;
+            return Err(TaskError::failed(format!(
+                "cannot record the command's process group in {}: {e}",
+                process_group::record_path(&ctx.log.path).display()
+            )));
+        }
+    }
 
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -68,23 +85,20 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     let out_task = tokio::spawn(async move {
         let mut last = None;
         if let Some(out) = stdout {
-            let mut lines = BufReader::new(out).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.line(&line);
+            read_lines(out, |line| {
+                log.line(line);
                 if !line.trim().is_empty() {
-                    last = Some(line);
+                    last = Some(line.to_string());
                 }
-            }
+            })
+            .await;
         }
         last
     });
     let log = ctx.log.clone();
     let err_task = tokio::spawn(async move {
         if let Some(err) = stderr {
-            let mut lines = BufReader::new(err).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.line(&line);
-            }
+            read_lines(err, |line| log.line(line)).await;
         }
     });
 
@@ -93,6 +107,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         status = child.wait() => status,
         reason = cancel.cancelled() => {
             stop_group(pgid, &mut child).await;
+            process_group::forget(&ctx.log.path);
             let _ = err_task.await;
             let _ = out_task.await;
             return Err(match reason {
@@ -106,6 +121,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
+    process_group::forget(&ctx.log.path);
     let last = out_task.await.ok().flatten();
     let _ = err_task.await;
     if !status.success() {
