@@ -5,10 +5,17 @@
 //! zeros, which fixes the output columns before any row is read. Rows are
 //! streamed from the input (CSV or a query) in batches of `batch_size`:
 //! the `features` columns, in order, become the model's input; the `keep`
-//! columns are copied through; each model output becomes one column
-//! (`label`) or, when it has several values per row, one column per value
-//! (`probabilities_0`, `probabilities_1`, ...). Nothing is visible in the
-//! output until the last batch is written (see `rows::Writer`).
+//! columns are copied through (from CSV as the text the file has); each
+//! model output becomes one column (`label`) or, when it has several
+//! values per row, one column per value (`probabilities_0`,
+//! `probabilities_1`, ...). Nothing is visible in the output until the
+//! last batch is written (see `rows::Writer`).
+//!
+//! What would make a wrong row fails the task instead: an output without
+//! one row per input row (checked at load and on every batch), two output
+//! columns with one name or a model output `ds` written to a table
+//! (checked at load), a NaN or infinite feature or prediction (unless
+//! `allow_nan`).
 //!
 //! Inference runs in pure Rust (tract). tract implements the standard ONNX
 //! operators and ai.onnx.ml's TreeEnsembleClassifier, but not
@@ -726,5 +733,46 @@ impl RowSink for Reader<'_> {
             self.send()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(extra: serde_json::Value) -> Result<Job, String> {
+        let mut p = serde_json::json!({
+            "model": "m.onnx",
+            "input": { "csv": "in.csv" },
+            "features": ["x"],
+            "output": "out.csv",
+        });
+        if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(extra.clone());
+        }
+        Job::from_params(&p)
+    }
+
+    #[test]
+    fn allow_nan_is_off_unless_asked_for() {
+        assert!(!job(serde_json::json!({})).unwrap().allow_nan);
+        assert!(
+            job(serde_json::json!({ "allow_nan": true }))
+                .unwrap()
+                .allow_nan
+        );
+        // A template renders to a string.
+        assert!(
+            job(serde_json::json!({ "allow_nan": "true" }))
+                .unwrap()
+                .allow_nan
+        );
+        assert!(
+            !job(serde_json::json!({ "allow_nan": "false" }))
+                .unwrap()
+                .allow_nan
+        );
+        let err = job(serde_json::json!({ "allow_nan": "yes" })).unwrap_err();
+        assert!(err.contains("use true or false"), "{err}");
     }
 }
