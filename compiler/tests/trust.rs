@@ -337,3 +337,28 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn task_exits_with_its_own_tasks_result_not_the_whole_runs() {
+    let bin = build("claim");
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let first = run(&bin, d, &["task", "first", "--date", DAY]);
+    assert_eq!(first.code, 0, "{}", first.stdout);
+    assert!(
+        first.stdout.contains("task first of run"),
+        "{}",
+        first.stdout
+    );
+    let id = format!("manual__{DAY}T00:00:00+00:00");
+    let show = run(&bin, d, &["show", &id]).stdout;
+    assert!(
+        show.contains("state queued"),
+        "the rest is still to come: {show}"
+    );
+    let gate = run(&bin, d, &["task", "gate", "--date", DAY]);
+    assert_eq!(gate.code, 1, "gate fails without `pass`: {}", gate.stdout);
+    std::fs::write(d.join("pass"), "").expect("write");
+    let gate = run(&bin, d, &["task", "gate", "--date", DAY]);
+    assert_eq!(gate.code, 0, "{}", gate.stdout);
+}

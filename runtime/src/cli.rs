@@ -408,7 +408,7 @@ fn run(
         run: record,
         ds: start.format("%Y-%m-%d").to_string(),
         params,
-        only,
+        only: only.clone(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -422,6 +422,26 @@ fn run(
     let outcome = outcome.map_err(|e| e.to_string())?;
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
+        // `task`: its exit code is the task's, whatever the rest of the run.
+        RunOutcome::Finished(s) if only.is_some() => {
+            let ids: Vec<&str> = only.iter().flatten().map(|&t| def.tasks[t].id).collect();
+            let records = store.task_records(&run_id).map_err(|e| e.to_string())?;
+            let ok = ids.iter().all(|id| {
+                records.iter().any(|r| {
+                    r.task_id == *id
+                        && matches!(
+                            r.state,
+                            crate::state::TaskState::Success | crate::state::TaskState::Skipped
+                        )
+                })
+            });
+            let verdict = if ok { "succeeded" } else { "did not succeed" };
+            println!(
+                "task {} of run {run_id} {verdict} in {secs:.2}s (run {s}; `show {run_id}` for details)",
+                ids.join(", ")
+            );
+            ExitCode::from(if ok { 0 } else { 1 })
+        }
         RunOutcome::Finished(RunState::Success) => {
             println!("run {run_id}: success in {secs:.2}s");
             ExitCode::SUCCESS

@@ -991,6 +991,17 @@ impl Exec<'_> {
             .filter(|&t| self.downstream[t].is_empty())
             .all(|t| matches!(self.states[t], TaskState::Success | TaskState::Skipped));
         let all_decided = (0..self.def.tasks.len()).all(|t| self.states[t].is_finished());
+        // `task` ran part of the run: the rest is still to come.
+        let partial = self.selected.iter().any(|s| !s);
+        let failed = (0..self.def.tasks.len()).any(|t| {
+            matches!(
+                self.states[t],
+                TaskState::Failed | TaskState::UpstreamFailed
+            )
+        });
+        if partial && !all_decided && !failed {
+            return RunState::Queued;
+        }
         if leaves_ok && all_decided {
             RunState::Success
         } else {
