@@ -14,9 +14,13 @@ CHIME = os.path.join(ROOT, "target", "debug", "chime")
 
 CHECKS = [
     ("E001", "yaml-syntax", """The file is not valid YAML, holds more than one document, nests deeper
-than 64 levels, or expands through aliases to more than 5,000,000 nodes
-or 64 MiB of text ("billion laughs", also with long strings). Checking stops for that file: nothing after the error
-can be trusted.""", """pipeline: broken
+than 64 levels, expands through aliases to more than 5,000,000 nodes or
+64 MiB of text ("billion laughs", also with long strings), or contains a
+Unicode bidirectional control (U+200E, U+200F, U+202A-U+202E,
+U+2066-U+2069: invisible, they make text display in another order than it
+is read, "Trojan Source"; refused anywhere, comments included, as rustc
+does). Checking stops for that file: nothing after the error can be
+trusted.""", """pipeline: broken
 tasks:
   a: { operator: noop, depends_on: [b }
 """),
@@ -125,8 +129,8 @@ tasks:
   a: { operator: noop }
 """),
     ("E032", "bad-dates", """A scheduled pipeline without `start_date`, a date that does not parse
-(dates are `2026-01-31` or RFC 3339 date-times), or an `end_date` before
-`start_date`.""", """pipeline: dated
+(dates are `2026-01-31` or RFC 3339 date-times), a year outside 1-9999
+(`0000-01-01`, `+99999-01-01`), or an `end_date` before `start_date`.""", """pipeline: dated
 schedule: "@daily"
 start_date: 2026-06-01
 end_date: 2026-01-31

@@ -67,9 +67,11 @@ def main():
             out.append("      min_count: 1")
             out.append(f'      count: "{count}"')
         if args.operator == "shell":
-            up = f" {{{{ tasks.{deps[0]}.output }}}}" if deps else ""
+            # Values from params and outputs are quoted, as chime check
+            # asks (W002), so the benchmark pipelines check clean.
+            up = f" {{{{ tasks.{deps[0]}.output | sh_quote }}}}" if deps else ""
             out.append("    with:")
-            out.append(f'      command: "echo {tid} {{{{ ds }}}} {{{{ params.region }}}}{up}"')
+            out.append(f'      command: "echo {tid} {{{{ ds }}}} {{{{ params.region | sh_quote }}}}{up}"')
         layer.append(tid)
     print("\n".join(out))
 

@@ -1,6 +1,6 @@
 //! E032 bad-dates: `start_date` is required with a schedule; both dates
-//! must parse (a date, or an RFC 3339 date-time); `end_date` must not be
-//! before `start_date`.
+//! must parse (a date, or an RFC 3339 date-time) with a year from 1 to
+//! 9999; `end_date` must not be before `start_date`.
 
 use chrono::{DateTime, Utc};
 
@@ -45,6 +45,13 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     }
 }
 
+/// Whether the date's year is 0001-9999 (chrono also reads `+99999-01-01`
+/// and year 0, which neither the schedule's users nor other tools expect).
+fn four_digit_year(text: &str) -> bool {
+    let t = text.trim().as_bytes();
+    t.len() > 4 && t[..4].iter().all(u8::is_ascii_digit) && t[4] == b'-' && &t[..4] != b"0000"
+}
+
 fn check(
     entry: &Entry,
     key: &str,
@@ -53,6 +60,18 @@ fn check(
 ) -> Option<DateTime<Utc>> {
     let text = entry.value.as_str()?;
     let parsed = parse_date(text, tz);
+    if parsed.is_some() && !four_digit_year(text) {
+        diags.push(
+            Diagnostic::new(
+                Code::E032,
+                entry.value.span,
+                format!("`{key}` is out of range: `{text}`"),
+            )
+            .label("years go from 1 to 9999")
+            .help("write the year with four digits, e.g. 2026-01-31"),
+        );
+        return None;
+    }
     if parsed.is_none() {
         diags.push(
             Diagnostic::new(

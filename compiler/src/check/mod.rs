@@ -96,10 +96,14 @@ impl Graph {
             downstream: vec![Vec::new(); n],
             unresolved: false,
         };
+        // `added[u] == t`: u is already an upstream of t (a linear scan of
+        // `upstream[t]` was quadratic for a task with thousands of deps).
+        let mut added = vec![usize::MAX; n];
         for (t, task) in pipeline.tasks.iter().enumerate() {
             for dep in &task.depends_on {
                 match dep.as_str().and_then(|d| pipeline.task_index.get(d)) {
-                    Some(&u) if !g.upstream[t].contains(&u) => {
+                    Some(&u) if added[u] != t => {
+                        added[u] = t;
                         g.upstream[t].push(u);
                         g.downstream[u].push(t);
                     }
@@ -109,32 +113,6 @@ impl Graph {
             }
         }
         g
-    }
-
-    /// Whether `ancestor` is upstream of `task`, directly or not.
-    pub fn is_ancestor(
-        &self,
-        ancestor: usize,
-        task: usize,
-        scratch: &mut Vec<u32>,
-        stamp: u32,
-    ) -> bool {
-        if scratch.len() < self.upstream.len() {
-            scratch.resize(self.upstream.len(), 0);
-        }
-        let mut stack = vec![task];
-        while let Some(t) = stack.pop() {
-            for &u in &self.upstream[t] {
-                if u == ancestor {
-                    return true;
-                }
-                if scratch[u] != stamp {
-                    scratch[u] = stamp;
-                    stack.push(u);
-                }
-            }
-        }
-        false
     }
 }
 

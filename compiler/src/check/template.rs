@@ -73,6 +73,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
             each_string(&with.value, &mut |n| visit(n, Scope::OnFailure, diags));
         }
     }
+    upstream.finish(diags);
 }
 
 /// Calls `f` on every string value in `node`, depth first, in file order.

@@ -228,9 +228,62 @@ pub struct Document {
 
 /// Parses one YAML document. Syntax errors and exceeded limits go to `diags`.
 pub fn parse(file: FileId, text: &str, diags: &mut Diagnostics) -> Document {
+    if bidi_controls(file, text, diags) {
+        return Document {
+            root: None,
+            duplicates: Vec::new(),
+        };
+    }
     let mut duplicates = Vec::new();
     let root = parse_tree(file, text, diags, &mut duplicates);
     Document { root, duplicates }
+}
+
+/// Unicode's bidirectional controls: invisible, they make text display in
+/// another order than it is read ("Trojan Source", CVE-2021-42574), and
+/// rustc refuses them in the code `chime build` generates.
+const BIDI_CONTROLS: &[(char, &str)] = &[
+    ('\u{200E}', "LEFT-TO-RIGHT MARK"),
+    ('\u{200F}', "RIGHT-TO-LEFT MARK"),
+    ('\u{202A}', "LEFT-TO-RIGHT EMBEDDING"),
+    ('\u{202B}', "RIGHT-TO-LEFT EMBEDDING"),
+    ('\u{202C}', "POP DIRECTIONAL FORMATTING"),
+    ('\u{202D}', "LEFT-TO-RIGHT OVERRIDE"),
+    ('\u{202E}', "RIGHT-TO-LEFT OVERRIDE"),
+    ('\u{2066}', "LEFT-TO-RIGHT ISOLATE"),
+    ('\u{2067}', "RIGHT-TO-LEFT ISOLATE"),
+    ('\u{2068}', "FIRST STRONG ISOLATE"),
+    ('\u{2069}', "POP DIRECTIONAL ISOLATE"),
+];
+
+/// Reports every bidirectional control in the file (comments included, as
+/// rustc does); true when there is one. The first few are reported.
+fn bidi_controls(file: FileId, text: &str, diags: &mut Diagnostics) -> bool {
+    const SHOWN: usize = 10;
+    let mut found = 0;
+    for (at, c) in text.char_indices() {
+        let Some((_, name)) = BIDI_CONTROLS.iter().find(|(b, _)| *b == c) else {
+            continue;
+        };
+        found += 1;
+        if found <= SHOWN {
+            let span = Span::new(file, at..at + c.len_utf8());
+            diags.push(
+                Diagnostic::new(
+                    Code::E001,
+                    span,
+                    format!(
+                        "the file contains the invisible Unicode control U+{:04X} ({name})",
+                        u32::from(c)
+                    ),
+                )
+                .label("changes the order in which the text around it is displayed")
+                .note("bidirectional controls can make text read differently than it runs (\"Trojan Source\"); rustc refuses them too")
+                .help("delete it; right-to-left text itself (Arabic, Hebrew) needs no control characters"),
+            );
+        }
+    }
+    found > 0
 }
 
 fn parse_tree(
@@ -597,6 +650,17 @@ mod tests {
             "{}",
             diags[0].message
         );
+    }
+
+    #[test]
+    fn bidi_controls_are_refused_at_their_position() {
+        let text = "pipeline: x # \u{202E} note\ndescription: \"a\u{2066}b\"\n";
+        let (root, diags) = load(text);
+        assert!(root.is_none());
+        assert_eq!(diags.len(), 2);
+        assert_eq!(diags[0].span.start as usize, text.find('\u{202E}').unwrap());
+        assert!(diags[0].message.contains("U+202E"), "{}", diags[0].message);
+        assert!(diags[1].message.contains("U+2066"), "{}", diags[1].message);
     }
 
     #[test]
