@@ -60,7 +60,11 @@ fn check(
 ) -> Option<DateTime<Utc>> {
     let text = entry.value.as_str()?;
     let parsed = parse_date(text, tz);
-    if parsed.is_some() && !four_digit_year(text) {
+    // What chrono alone reads as a date (parse_date refuses the years
+    // outside 1-9999 that it accepts).
+    let looks_like_a_date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok()
+        || DateTime::parse_from_rfc3339(text.trim()).is_ok();
+    if looks_like_a_date && !four_digit_year(text) {
         diags.push(
             Diagnostic::new(
                 Code::E032,
