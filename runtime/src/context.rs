@@ -247,6 +247,12 @@ impl std::fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// The largest output (as JSON text) a task may give. Outputs are stored
+/// in the state, shown by `show` and handed to downstream templates whole;
+/// a larger one fails the task rather than being cut (cut JSON is not the
+/// value the task meant).
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
 /// An operator's result: its JSON output, if it has one.
 pub type TaskResult = Result<Option<serde_json::Value>, TaskError>;
 

@@ -36,7 +36,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::context::{
-    LogSink, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair, password_of,
+    LogSink, MAX_OUTPUT_BYTES, Secrets, StopReason, TaskContext, TaskError, TaskResult,
+    cancel_pair, password_of,
 };
 use crate::def::{PipelineDef, TriggerRule};
 use crate::operators::run::Registered;
@@ -678,6 +679,24 @@ impl Exec<'_> {
         let def = self.def;
         let task = &def.tasks[t];
         let secs = elapsed.as_secs_f64();
+        // Any operator's output is stored, shown and passed downstream
+        // whole: one over the limit fails the task (see MAX_OUTPUT_BYTES).
+        let mut output_text = None;
+        let result = match result {
+            Ok(Some(o)) => {
+                let text = o.to_string();
+                if text.len() > MAX_OUTPUT_BYTES {
+                    Err(TaskError::failed(format!(
+                        "the task's output is {} bytes of JSON, over the limit of {MAX_OUTPUT_BYTES} bytes for an output; write large results to a file or a table and output its name",
+                        text.len()
+                    )))
+                } else {
+                    output_text = Some(text);
+                    Ok(Some(o))
+                }
+            }
+            other => other,
+        };
         let (outcome, exit_code, error) = match &result {
             Ok(_) => ("success", None, None),
             Err(e) => {
@@ -721,9 +740,7 @@ impl Exec<'_> {
         let mut work = Vec::new();
         match result {
             Ok(output) => {
-                let text = output
-                    .as_ref()
-                    .map(|o| self.secrets.redact(&o.to_string()).into_owned());
+                let text = output_text.map(|o| self.secrets.redact(&o).into_owned());
                 if let Some(o) = output {
                     self.record_output(t, o);
                 }
