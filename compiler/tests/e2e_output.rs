@@ -199,3 +199,22 @@ fn a_custom_operators_output_over_the_limit_fails_its_task() {
         "{show}"
     );
 }
+
+#[test]
+fn a_log_that_cannot_be_written_fails_the_attempt_instead_of_succeeding() {
+    let bin = build("log_full");
+    let dir = tempfile::tempdir().expect("tmp");
+    let task_dir = dir.path().join("logs").join(RUN_ID).join("noisy");
+    std::fs::create_dir_all(&task_dir).expect("mkdir");
+    let log = task_dir.join("1.log");
+    std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "noisy"), "failed", "{show}");
+    assert!(
+        show.contains(&format!("cannot write the log logs/{RUN_ID}/noisy/1.log: "))
+            && show.contains("No space left on device"),
+        "{show}"
+    );
+}

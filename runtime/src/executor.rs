@@ -596,6 +596,7 @@ impl Exec<'_> {
             ),
             cancel,
         });
+        let log = ctx.log.clone();
         let mut fut = (op.run)(ctx, params);
         if op.instant && task.timeout_ms.is_none() {
             let waker = std::task::Waker::noop();
@@ -606,7 +607,7 @@ impl Exec<'_> {
                 return self.complete(
                     t,
                     attempt,
-                    result,
+                    log.fail_on_write_error(result),
                     started.elapsed(),
                     Some((started_at, log_text)),
                 );
@@ -645,6 +646,7 @@ impl Exec<'_> {
                 Err(e) if e.is_panic() => Err(TaskError::Panicked(panic_message(e.into_panic()))),
                 Err(_) => Err(TaskError::Interrupted),
             };
+            let result = log.fail_on_write_error(result);
             Event::Done {
                 t,
                 attempt,
@@ -922,7 +924,10 @@ impl Exec<'_> {
                 ),
                 cancel,
             });
-            let result = tokio::spawn((op.run)(ctx, params)).await;
+            let log = ctx.log.clone();
+            let result = tokio::spawn((op.run)(ctx, params))
+                .await
+                .map(|r| log.fail_on_write_error(r));
             match result {
                 Ok(Ok(_)) => self.say(|| format!("{name} ({}) done", action.operator)),
                 Ok(Err(e)) => self.say(|| format!("{name} ({}) failed: {e}", action.operator)),
