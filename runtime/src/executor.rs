@@ -313,23 +313,31 @@ impl Exec<'_> {
     /// again left running when an earlier runner was killed (see
     /// [`crate::process_group`]), so that no task runs twice at once.
     fn stop_leftovers(&mut self) {
-        for t in 0..self.def.tasks.len() {
-            if self.decided[t] || !self.selected[t] {
-                continue;
-            }
-            let id = self.def.tasks[t].id;
-            let dir = self.task_dir(t);
-            for s in crate::process_group::stop_leftovers(&dir, &self.run_id, id) {
-                self.say(|| {
-                    format!(
-                        "{id} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
-                        s.attempt,
-                        s.processes,
-                        s.pgid,
-                        if s.still_exiting { " (some are still exiting)" } else { "" }
-                    )
-                });
-            }
+        let index: HashMap<&str, usize> = self
+            .def
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
+        let runs_again = |id: &str| {
+            index
+                .get(id)
+                .is_some_and(|&t| !self.decided[t] && self.selected[t])
+        };
+        let run_dir = self.opts.log_dir.join(&self.run_id);
+        let stopped = crate::process_group::stop_leftovers(&run_dir, &self.run_id, runs_again);
+        for s in stopped {
+            self.say(|| {
+                format!(
+                    "{} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
+                    s.task_id,
+                    s.attempt,
+                    s.processes,
+                    s.pgid,
+                    if s.still_exiting { " (some are still exiting)" } else { "" }
+                )
+            });
         }
     }
 

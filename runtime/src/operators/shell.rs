@@ -70,7 +70,9 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         // Recorded before anything is read: a runner killed from here on
         // leaves a record for the resume to stop the group by.
-        if let Err(e) = process_group::record(&ctx.log.path, pgid.as_raw()) {
+        if let Err(e) =
+            process_group::record(&ctx.log.path, &ctx.task_id, ctx.try_number, pgid.as_raw())
+        {
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = child.wait().await;
             return Err(TaskError::failed(format!(
@@ -112,7 +114,6 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         status = child.wait() => status,
         reason = cancel.cancelled() => {
             stop_group(pgid, &mut child).await;
-            process_group::forget(&ctx.log.path);
             let _ = err_task.await;
             let _ = out_task.await;
             return Err(match reason {
@@ -126,7 +127,6 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
-    process_group::forget(&ctx.log.path);
     let last = out_task.await.unwrap_or_default();
     let _ = err_task.await;
     if !status.success() {
