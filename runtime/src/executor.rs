@@ -341,8 +341,7 @@ impl Exec<'_> {
         }
     }
 
-    /// `logs/<run>/<task>/`: the task's logs, scratch directories and
-    /// process group records.
+    /// `logs/<run>/<task>/`: the task's logs and scratch directories.
     fn task_dir(&self, t: usize) -> PathBuf {
         self.opts
             .log_dir
