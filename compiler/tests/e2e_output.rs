@@ -130,3 +130,91 @@ fn terminal_escapes_from_a_task_are_shown_escaped_on_the_console_and_in_show() {
     );
     assert!(logs(&bin, dir.path(), "hostile").contains("\u{1b}[2J"));
 }
+
+/// The peak resident memory of process `pid` (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_huge_line_or_output_does_not_grow_the_runner() {
+    let bin = build("big_output");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the pipeline");
+    // `gate` starts once the three big tasks have ended and their outputs
+    // are stored: the peak so far covers all of their output.
+    wait_for(&dir.path().join("gate.started"));
+    let peak = peak_rss_kib(child.id());
+    std::fs::write(dir.path().join("go"), "").expect("write");
+    let status = child.wait().expect("wait");
+    // big_json fails; the run's only leaf, `gate` (all_done), succeeds.
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        peak < 24 * 1024,
+        "the runner peaked at {peak} KiB for a 20 MB line and 50 MB of lines"
+    );
+
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "long_line"), "success", "{show}");
+    assert!(show.contains(r#"{"after":"the long line"}"#), "{show}");
+    assert_eq!(state_of(&show, "many_lines"), "success", "{show}");
+    assert!(show.contains(r#"{"lines":"all read"}"#), "{show}");
+    // JSON too big to pass downstream is refused, not cut.
+    assert_eq!(state_of(&show, "big_json"), "failed", "{show}");
+    assert!(
+        show.contains("5000012 bytes") && show.contains("1048576"),
+        "{show}"
+    );
+    let log = logs(&bin, dir.path(), "long_line");
+    assert!(
+        log.contains("[19934464 more bytes of this line cut]"),
+        "{}",
+        &log[log.len().saturating_sub(300)..]
+    );
+    assert!(log.len() < 100_000, "the log holds the cut line");
+}
+
+#[test]
+fn a_custom_operators_output_over_the_limit_fails_its_task() {
+    let bin = build("big_custom_output");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "huge"), "failed", "{show}");
+    assert_eq!(state_of(&show, "after"), "upstream_failed", "{show}");
+    assert!(
+        show.contains("the task's output is 2200011 bytes of JSON, over the limit of 1048576"),
+        "{show}"
+    );
+}
+
+#[test]
+fn a_log_that_cannot_be_written_fails_the_attempt_instead_of_succeeding() {
+    let bin = build("log_full");
+    let dir = tempfile::tempdir().expect("tmp");
+    let task_dir = dir.path().join("logs").join(RUN_ID).join("noisy");
+    std::fs::create_dir_all(&task_dir).expect("mkdir");
+    let log = task_dir.join("1.log");
+    std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", RUN_ID]).stdout;
+    assert_eq!(state_of(&show, "noisy"), "failed", "{show}");
+    assert!(
+        show.contains(&format!("cannot write the log logs/{RUN_ID}/noisy/1.log: "))
+            && show.contains("No space left on device"),
+        "{show}"
+    );
+}

@@ -578,11 +578,26 @@ fn logs(
                 .unwrap_or_default()
         ))
     );
-    // Logs are written as UTF-8; one written by an older binary may hold
-    // other bytes, shown as U+FFFD rather than no log at all.
-    match std::fs::read(&chosen.log_path) {
-        Ok(bytes) => {
-            let _ = out.write_all(shown(&String::from_utf8_lossy(&bytes)).as_bytes());
+    match std::fs::File::open(&chosen.log_path) {
+        Ok(file) if terminal => {
+            // Streamed a piece at a time (a line, or 128 KiB of a longer
+            // one in a log written before lines were cut), never whole.
+            // Bytes that are not UTF-8 (older logs) are shown as U+FFFD.
+            use std::io::{BufRead, Read};
+            let mut file = std::io::BufReader::new(file);
+            let mut piece = Vec::new();
+            loop {
+                piece.clear();
+                match (&mut file).take(128 * 1024).read_until(b'\n', &mut piece) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let _ = out.write_all(shown(&String::from_utf8_lossy(&piece)).as_bytes());
+                    }
+                }
+            }
+        }
+        Ok(mut file) => {
+            let _ = std::io::copy(&mut file, &mut out);
         }
         Err(_) => {
             let _ = writeln!(out, "(no output)");

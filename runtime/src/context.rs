@@ -59,13 +59,27 @@ impl Cancel {
 /// first line, so silent tasks cost no file) and the console, prefixed by
 /// the task id, with control characters escaped
 /// ([`crate::terminal::escape_controls`]).
+///
+/// A write that fails (a full disk, a removed directory) is not retried:
+/// the first error is kept, and the executor fails the attempt with it
+/// ([`LogSink::fail_on_write_error`]) rather than letting a task succeed
+/// with a truncated log.
 #[derive(Debug)]
 pub struct LogSink {
     pub path: PathBuf,
     task_id: String,
-    file: Mutex<Option<std::fs::File>>,
+    file: Mutex<LogFile>,
     echo: bool,
     secrets: Secrets,
+}
+
+#[derive(Debug, Default)]
+enum LogFile {
+    #[default]
+    Unopened,
+    Open(std::fs::File),
+    /// Opening or writing failed: the message names the path and the error.
+    Failed(String),
 }
 
 impl LogSink {
@@ -73,7 +87,7 @@ impl LogSink {
         LogSink {
             path,
             task_id: task_id.to_string(),
-            file: Mutex::new(None),
+            file: Mutex::new(LogFile::Unopened),
             echo,
             secrets: Secrets::default(),
         }
@@ -89,18 +103,20 @@ impl LogSink {
     pub fn line(&self, line: &str) {
         let line = self.secrets.redact(line);
         if let Ok(mut slot) = self.file.lock() {
-            if slot.is_none() {
-                if let Some(dir) = self.path.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                *slot = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .ok();
+            if let LogFile::Unopened = *slot {
+                *slot = match self.open() {
+                    Ok(f) => LogFile::Open(f),
+                    Err(e) => LogFile::Failed(self.write_failed(&e)),
+                };
             }
-            if let Some(f) = slot.as_mut() {
-                let _ = writeln!(f, "{line}");
+            if let LogFile::Open(f) = &mut *slot {
+                // One write per line: lines of concurrent writers do not mix.
+                let mut bytes = Vec::with_capacity(line.len() + 1);
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.push(b'\n');
+                if let Err(e) = f.write_all(&bytes) {
+                    *slot = LogFile::Failed(self.write_failed(&e));
+                }
             }
         }
         if self.echo {
@@ -108,6 +124,51 @@ impl LogSink {
             let line = crate::terminal::escape_controls(&line);
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{} | {line}", self.task_id);
+        }
+    }
+}
+
+impl LogSink {
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+    }
+
+    fn write_failed(&self, e: &std::io::Error) -> String {
+        format!(
+            "cannot write the log {}: {e}; the log is incomplete (free disk space, or check the directory's permissions)",
+            self.path.display()
+        )
+    }
+
+    /// Why the log could not be written, if a write failed.
+    pub fn write_error(&self) -> Option<String> {
+        match &*self.file.lock().ok()? {
+            LogFile::Failed(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// `result`, failed if the log could not be written: a task does not
+    /// succeed with a truncated log. A failure keeps its own message, with
+    /// the log's error after it; a timeout or an interruption is kept as
+    /// it is.
+    pub fn fail_on_write_error(&self, result: TaskResult) -> TaskResult {
+        let Some(e) = self.write_error() else {
+            return result;
+        };
+        match result {
+            Ok(_) => Err(TaskError::failed(e)),
+            Err(TaskError::Failed { message, exit_code }) => Err(TaskError::Failed {
+                message: format!("{message}; {e}"),
+                exit_code,
+            }),
+            Err(other) => Err(other),
         }
     }
 }
@@ -185,6 +246,12 @@ impl std::fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// The largest output (as JSON text) a task may give. Outputs are stored
+/// in the state, shown by `show` and handed to downstream templates whole;
+/// a larger one fails the task rather than being cut (cut JSON is not the
+/// value the task meant).
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+
 /// An operator's result: its JSON output, if it has one.
 pub type TaskResult = Result<Option<serde_json::Value>, TaskError>;
 
@@ -246,3 +313,60 @@ pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// An operator's result.
 pub type Result<T = Output, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_log_write_that_fails_is_reported_with_the_path_and_the_os_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let log = LogSink::new(path.clone(), "t", false);
+        assert_eq!(
+            log.fail_on_write_error(Ok(None)),
+            Ok(None),
+            "nothing written yet"
+        );
+        log.line("a line");
+        let e = log.write_error().expect("an error");
+        assert!(
+            e.starts_with(&format!("cannot write the log {}: ", path.display()))
+                && e.contains("No space left on device"),
+            "{e}"
+        );
+        assert_eq!(
+            log.fail_on_write_error(Ok(None)),
+            Err(TaskError::failed(e.clone()))
+        );
+        assert_eq!(
+            log.fail_on_write_error(Err(TaskError::Failed {
+                message: "exit 3".into(),
+                exit_code: Some(3)
+            })),
+            Err(TaskError::Failed {
+                message: format!("exit 3; {e}"),
+                exit_code: Some(3)
+            })
+        );
+        assert_eq!(
+            log.fail_on_write_error(Err(TaskError::TimedOut)),
+            Err(TaskError::TimedOut)
+        );
+    }
+
+    #[test]
+    fn a_log_directory_that_cannot_be_made_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a file");
+        std::fs::write(&file, "").unwrap();
+        let log = LogSink::new(file.join("t").join("1.log"), "t", false);
+        log.line("x");
+        assert!(
+            log.write_error()
+                .is_some_and(|e| e.contains("cannot write the log"))
+        );
+    }
+}

@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::context::{
-    LogSink, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
+    LogSink, MAX_OUTPUT_BYTES, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
 };
 use crate::def::{PipelineDef, TriggerRule};
 use crate::operators::run::Registered;
@@ -350,28 +350,35 @@ impl Exec<'_> {
     /// again left running when an earlier runner was killed (see
     /// [`crate::process_group`]), so that no task runs twice at once.
     fn stop_leftovers(&mut self) {
-        for t in 0..self.def.tasks.len() {
-            if self.decided[t] || !self.selected[t] {
-                continue;
-            }
-            let id = self.def.tasks[t].id;
-            let dir = self.task_dir(t);
-            for s in crate::process_group::stop_leftovers(&dir, &self.run_id, id) {
-                self.say(|| {
-                    format!(
-                        "{id} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
-                        s.attempt,
-                        s.processes,
-                        s.pgid,
-                        if s.still_exiting { " (some are still exiting)" } else { "" }
-                    )
-                });
-            }
+        let index: HashMap<&str, usize> = self
+            .def
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
+        let runs_again = |id: &str| {
+            index
+                .get(id)
+                .is_some_and(|&t| !self.decided[t] && self.selected[t])
+        };
+        let run_dir = self.opts.log_dir.join(&self.run_id);
+        let stopped = crate::process_group::stop_leftovers(&run_dir, &self.run_id, runs_again);
+        for s in stopped {
+            self.say(|| {
+                format!(
+                    "{} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
+                    s.task_id,
+                    s.attempt,
+                    s.processes,
+                    s.pgid,
+                    if s.still_exiting { " (some are still exiting)" } else { "" }
+                )
+            });
         }
     }
 
-    /// `logs/<run>/<task>/`: the task's logs, scratch directories and
-    /// process group records.
+    /// `logs/<run>/<task>/`: the task's logs and scratch directories.
     fn task_dir(&self, t: usize) -> PathBuf {
         self.opts
             .log_dir
@@ -632,6 +639,7 @@ impl Exec<'_> {
             ),
             cancel,
         });
+        let log = ctx.log.clone();
         let mut fut = (op.run)(ctx, params);
         if op.instant && task.timeout_ms.is_none() {
             let waker = std::task::Waker::noop();
@@ -642,7 +650,7 @@ impl Exec<'_> {
                 return self.complete(
                     t,
                     attempt,
-                    result,
+                    log.fail_on_write_error(result),
                     started.elapsed(),
                     Some((started_at, log_text)),
                 );
@@ -681,6 +689,7 @@ impl Exec<'_> {
                 Err(e) if e.is_panic() => Err(TaskError::Panicked(panic_message(e.into_panic()))),
                 Err(_) => Err(TaskError::Interrupted),
             };
+            let result = log.fail_on_write_error(result);
             Event::Done {
                 t,
                 attempt,
@@ -714,6 +723,22 @@ impl Exec<'_> {
         let def = self.def;
         let task = &def.tasks[t];
         let secs = elapsed.as_secs_f64();
+        // Any operator's output is stored, shown and passed downstream
+        // whole: one over the limit fails the task (see MAX_OUTPUT_BYTES).
+        let result = match result {
+            Ok(Some(o)) => {
+                let text = o.to_string();
+                if text.len() > MAX_OUTPUT_BYTES {
+                    Err(TaskError::failed(format!(
+                        "the task's output is {} bytes of JSON, over the limit of {MAX_OUTPUT_BYTES} bytes for an output; write large results to a file or a table and output its name",
+                        text.len()
+                    )))
+                } else {
+                    Ok(Some(o))
+                }
+            }
+            other => other,
+        };
         let (outcome, exit_code, error) = match &result {
             Ok(_) => ("success", None, None),
             Err(e) => {
@@ -942,7 +967,10 @@ impl Exec<'_> {
                 ),
                 cancel,
             });
-            let result = tokio::spawn((op.run)(ctx, params)).await;
+            let log = ctx.log.clone();
+            let result = tokio::spawn((op.run)(ctx, params))
+                .await
+                .map(|r| log.fail_on_write_error(r));
             match result {
                 Ok(Ok(_)) => self.say(|| format!("{name} ({}) done", action.operator)),
                 Ok(Err(e)) => self.say(|| format!("{name} ({}) failed: {e}", action.operator)),

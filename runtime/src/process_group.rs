@@ -8,11 +8,12 @@
 //! - On Linux the task's direct child (`sh`, or the `argv` program) gets
 //!   the parent-death signal SIGKILL: it dies with the runner. Processes it
 //!   started do not inherit that signal.
-//! - Right after the spawn, the group's id is written to
-//!   `<attempt>.pgid` beside the attempt's log; the file is removed once
-//!   the group has been stopped. A resume ([`stop_leftovers`]), before it
-//!   runs the task again, kills the group named by any such file left
-//!   behind.
+//! - Right after the spawn, a line `<attempt> <pgid> <task id>` is appended
+//!   to the run's record, `logs/<run_id>/process_groups` (one write to one
+//!   file per task: no file is created per task). A resume
+//!   ([`stop_leftovers`]), before it runs any task again, kills the
+//!   recorded groups of the tasks it will run that still live, then starts
+//!   the record afresh.
 //!
 //! Process ids are reused, so a recorded group is killed only when one of
 //! its live members still carries the attempt's own environment
@@ -24,18 +25,26 @@
 //! Limits: a process that left the group (`setsid`, its own `setpgid`), or
 //! whose environment cannot be read (another user, a set-user-ID program),
 //! or that cleared its whole environment with no other member left
-//! carrying it, is not found; outside Linux only the group's records are
-//! kept and nothing is killed on resume. The parent-death signal is tied
-//! to the thread that spawned the child: the runner's tokio runtime is
+//! carrying it, is not found; outside Linux the records are kept but
+//! nothing is killed on resume. The parent-death signal is tied to the
+//! thread that spawned the child: the runner's tokio runtime is
 //! single-threaded, so that thread is the runner's main thread.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where the process group of the attempt logging to `log` is recorded.
+/// The run's record of its tasks' process groups, from an attempt's log
+/// path (`logs/<run_id>/<task>/<attempt>.log`).
 pub fn record_path(log: &Path) -> PathBuf {
-    log.with_extension("pgid")
+    let run_dir = log
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
+    run_dir.join(RECORD)
 }
+
+const RECORD: &str = "process_groups";
 
 /// Makes the command's direct child die with the runner (Linux).
 pub fn die_with_runner(cmd: &mut tokio::process::Command) {
@@ -67,23 +76,33 @@ fn set_parent_death_signal(cmd: &mut tokio::process::Command) {
     }
 }
 
-/// Records the attempt's process group (see the module doc).
-pub fn record(log: &Path, pgid: i32) -> std::io::Result<()> {
+/// Records the process group of attempt `attempt` of `task_id`, whose log
+/// is `log` (see the module doc).
+pub fn record(log: &Path, task_id: &str, attempt: u32, pgid: i32) -> std::io::Result<()> {
     let path = record_path(log);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, format!("{pgid}\n"))
-}
-
-/// The group has been stopped: forgets its record.
-pub fn forget(log: &Path) {
-    let _ = std::fs::remove_file(record_path(log));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+    };
+    let mut file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
+    // One write: lines of tasks starting together do not mix.
+    file.write_all(format!("{attempt} {pgid} {task_id}\n").as_bytes())
 }
 
 /// A group left running by an earlier runner and stopped now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stopped {
+    pub task_id: String,
     pub attempt: u32,
     pub pgid: i32,
     pub processes: usize,
@@ -91,39 +110,48 @@ pub struct Stopped {
     pub still_exiting: bool,
 }
 
-/// Kills the process groups that attempts of `task_id` recorded in
-/// `task_dir` (`logs/<run>/<task>/`) and that still run, and removes their
-/// records. Called on resume, before the task runs again.
-pub fn stop_leftovers(task_dir: &Path, run_id: &str, task_id: &str) -> Vec<Stopped> {
-    let Ok(entries) = std::fs::read_dir(task_dir) else {
+/// Kills the recorded process groups, in run directory `run_dir`
+/// (`logs/<run_id>/`), of the tasks for which `runs_again` holds, that
+/// still run; then removes the record (the groups of the other tasks
+/// ended with their attempts). Called on resume, before any task runs.
+pub fn stop_leftovers(
+    run_dir: &Path,
+    run_id: &str,
+    runs_again: impl Fn(&str) -> bool,
+) -> Vec<Stopped> {
+    let path = run_dir.join(RECORD);
+    let Ok(text) = std::fs::read_to_string(&path) else {
         return Vec::new();
     };
     let mut stopped = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_none_or(|e| e != "pgid") {
+    for line in text.lines() {
+        let mut fields = line.splitn(3, ' ');
+        let (Some(attempt), Some(pgid), Some(task_id)) = (
+            fields.next().and_then(|a| a.parse::<u32>().ok()),
+            fields.next().and_then(|p| p.parse::<i32>().ok()),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        if !runs_again(task_id) {
             continue;
         }
-        let attempt = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u32>().ok());
-        let pgid = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok());
-        if let (Some(attempt), Some(pgid)) = (attempt, pgid) {
-            if let Some(s) = stop_group(pgid, run_id, task_id, attempt) {
-                stopped.push(s);
-            }
+        if let Some((processes, still_exiting)) = stop_group(pgid, run_id, task_id, attempt) {
+            stopped.push(Stopped {
+                task_id: task_id.to_string(),
+                attempt,
+                pgid,
+                processes,
+                still_exiting,
+            });
         }
-        let _ = std::fs::remove_file(&path);
     }
-    stopped.sort_by_key(|s| s.attempt);
+    let _ = std::fs::remove_file(&path);
     stopped
 }
 
 #[cfg(target_os = "linux")]
-fn stop_group(pgid: i32, run_id: &str, task_id: &str, attempt: u32) -> Option<Stopped> {
+fn stop_group(pgid: i32, run_id: &str, task_id: &str, attempt: u32) -> Option<(usize, bool)> {
     use nix::sys::signal::{Signal, killpg};
     use nix::unistd::{Pid, getpgrp};
     if pgid <= 1 || Pid::from_raw(pgid) == getpgrp() {
@@ -152,16 +180,11 @@ fn stop_group(pgid: i32, run_id: &str, task_id: &str, attempt: u32) -> Option<St
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Some(Stopped {
-        attempt,
-        pgid,
-        processes: members.len(),
-        still_exiting,
-    })
+    Some((members.len(), still_exiting))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn stop_group(_pgid: i32, _run_id: &str, _task_id: &str, _attempt: u32) -> Option<Stopped> {
+fn stop_group(_pgid: i32, _run_id: &str, _task_id: &str, _attempt: u32) -> Option<(usize, bool)> {
     None
 }
 
@@ -228,36 +251,56 @@ mod tests {
     #[test]
     fn a_recorded_group_is_killed_only_when_it_carries_the_attempts_environment() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("1.log");
-        let spawn = |try_number: &str| {
-            std::process::Command::new("sleep")
+        let log = |task: &str| dir.path().join(task).join("1.log");
+        let spawn = |task: &str, try_number: &str| {
+            let child = std::process::Command::new("sleep")
                 .arg("300")
                 .env("CHIME_RUN_ID", "r")
-                .env("CHIME_TASK_ID", "t")
+                .env("CHIME_TASK_ID", task)
                 .env("CHIME_TRY_NUMBER", try_number)
                 .process_group(0)
                 .spawn()
-                .unwrap()
+                .unwrap();
+            // Until it execs, the child has the test's environment.
+            let marker = [format!("CHIME_TASK_ID={task}")];
+            let start = Instant::now();
+            while !carries(child.id() as i32, &marker) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "sleep never started"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            child
         };
         // Another attempt's group (a reused id, as far as attempt 1 knows).
-        let mut other = spawn("2");
-        record(&log, other.id() as i32).unwrap();
-        assert_eq!(stop_leftovers(dir.path(), "r", "t"), []);
+        let mut other = spawn("t", "2");
+        record(&log("t"), "t", 1, other.id() as i32).unwrap();
+        // A task that does not run again, and our own group.
+        let mut kept = spawn("done", "1");
+        record(&log("done"), "done", 1, kept.id() as i32).unwrap();
+        record(&log("t"), "t", 1, nix::unistd::getpgrp().as_raw()).unwrap();
+        assert_eq!(stop_leftovers(dir.path(), "r", |t| t == "t"), []);
         assert!(other.try_wait().unwrap().is_none(), "not ours: left alone");
-        assert!(!record_path(&log).exists(), "the stale record is dropped");
-        let _ = other.kill();
-        let _ = other.wait();
+        assert!(
+            kept.try_wait().unwrap().is_none(),
+            "not run again: left alone"
+        );
+        assert!(!record_path(&log("t")).exists(), "the record starts afresh");
+        for mut c in [other, kept] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
 
-        let mut ours = spawn("1");
-        record(&log, ours.id() as i32).unwrap();
-        let stopped = stop_leftovers(dir.path(), "r", "t");
+        let mut ours = spawn("t", "1");
+        record(&log("t"), "t", 1, ours.id() as i32).unwrap();
+        let stopped = stop_leftovers(dir.path(), "r", |t| t == "t");
         assert_eq!(stopped.len(), 1, "{stopped:?}");
-        assert_eq!(stopped[0].processes, 1);
+        assert_eq!(
+            (stopped[0].task_id.as_str(), stopped[0].processes),
+            ("t", 1)
+        );
         assert!(!stopped[0].still_exiting);
         assert!(ours.wait().unwrap().code().is_none(), "killed by SIGKILL");
-
-        // Our own group is never a leftover.
-        record(&log, nix::unistd::getpgrp().as_raw()).unwrap();
-        assert_eq!(stop_leftovers(dir.path(), "r", "t"), []);
     }
 }

@@ -3,8 +3,9 @@
 //! and everything it started; the group is recorded so that a resume
 //! after `kill -9` of the runner stops what is left of it (see
 //! [`crate::process_group`]). Output lines (bytes, decoded lossily: see
-//! [`crate::pipe_lines`]) go to the attempt's log; the task's output is the
-//! last stdout line when that line is JSON.
+//! [`crate::pipe_lines`], cut after 64 KiB) go to the attempt's log; the
+//! task's output is the last stdout line when that line is JSON, of at most
+//! [`MAX_OUTPUT_BYTES`].
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
 
-use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
-use crate::pipe_lines::read_lines;
+use crate::context::{MAX_OUTPUT_BYTES, StopReason, TaskContext, TaskError, TaskResult};
+use crate::pipe_lines::{MAX_LINE, read_lines};
 use crate::process_group;
 
 /// How long a stopped command gets between SIGTERM and SIGKILL.
@@ -69,7 +70,9 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         // Recorded before anything is read: a runner killed from here on
         // leaves a record for the resume to stop the group by.
-        if let Err(e) = process_group::record(&ctx.log.path, pgid.as_raw()) {
+        if let Err(e) =
+            process_group::record(&ctx.log.path, &ctx.task_id, ctx.try_number, pgid.as_raw())
+        {
             let _ = killpg(pgid, Signal::SIGKILL);
             let _ = child.wait().await;
             return Err(TaskError::failed(format!(
@@ -83,12 +86,16 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     let stderr = child.stderr.take();
     let log = ctx.log.clone();
     let out_task = tokio::spawn(async move {
-        let mut last = None;
+        // The last non-blank line, up to the output limit: the output.
+        let mut last = LastLine::default();
         if let Some(out) = stdout {
-            read_lines(out, |line| {
-                log.line(line);
-                if !line.trim().is_empty() {
-                    last = Some(line.to_string());
+            read_lines(out, MAX_OUTPUT_BYTES + 1, |line| {
+                let text = line.for_log();
+                log.line(&text);
+                if !text.trim().is_empty() {
+                    last.bytes.clear();
+                    last.bytes.extend_from_slice(line.kept);
+                    last.len = line.len;
                 }
             })
             .await;
@@ -98,7 +105,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     let log = ctx.log.clone();
     let err_task = tokio::spawn(async move {
         if let Some(err) = stderr {
-            read_lines(err, |line| log.line(line)).await;
+            read_lines(err, MAX_LINE, |line| log.line(&line.for_log())).await;
         }
     });
 
@@ -107,7 +114,6 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         status = child.wait() => status,
         reason = cancel.cancelled() => {
             stop_group(pgid, &mut child).await;
-            process_group::forget(&ctx.log.path);
             let _ = err_task.await;
             let _ = out_task.await;
             return Err(match reason {
@@ -121,8 +127,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     if let Some(pgid) = pgid {
         let _ = killpg(pgid, Signal::SIGKILL);
     }
-    process_group::forget(&ctx.log.path);
-    let last = out_task.await.ok().flatten();
+    let last = out_task.await.unwrap_or_default();
     let _ = err_task.await;
     if !status.success() {
         let code = status.code();
@@ -135,7 +140,34 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
             exit_code: code,
         });
     }
-    Ok(last.and_then(|l| serde_json::from_str(l.trim()).ok()))
+    last.output()
+}
+
+/// The last non-blank stdout line: its first bytes and its length.
+#[derive(Default)]
+struct LastLine {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl LastLine {
+    /// The task's output: the line parsed as JSON. A line over the output
+    /// limit that starts like JSON fails the task: cut JSON would not
+    /// parse, and silently passing nothing downstream would hide it.
+    fn output(self) -> TaskResult {
+        if self.len > MAX_OUTPUT_BYTES {
+            let start = self.bytes.iter().find(|b| !b.is_ascii_whitespace());
+            if matches!(start, Some(b'{' | b'[' | b'"')) {
+                return Err(TaskError::failed(format!(
+                    "the last line of stdout (the task's output) is {} bytes, over the limit of {MAX_OUTPUT_BYTES} bytes for an output; write large results to a file and print its path",
+                    self.len
+                )));
+            }
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&self.bytes);
+        Ok(serde_json::from_str(text.trim()).ok())
+    }
 }
 
 /// SIGTERM to the whole group, then SIGKILL after [`KILL_GRACE`].
