@@ -62,8 +62,16 @@ pub struct SqliteStore {
     path: String,
     /// run_id -> runs.id, for the integer keys of the other tables.
     keys: std::collections::HashMap<String, i64>,
-    /// runs.id -> (task_id -> seq): each run's task rows, by task id.
-    seqs: std::collections::HashMap<i64, std::collections::HashMap<String, u32>>,
+    /// runs.id -> its task rows' numbers, by task id.
+    seqs: std::collections::HashMap<i64, RunSeqs>,
+}
+
+/// The row numbers of one run's tasks.
+#[derive(Debug, Default)]
+struct RunSeqs {
+    by_id: std::collections::HashMap<String, u32>,
+    /// The number the next new task gets.
+    next: u32,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -199,25 +207,27 @@ impl SqliteStore {
                     "SELECT task_id, seq FROM task_instances WHERE run = ?1 ORDER BY seq",
                 )
                 .map_err(db)?;
-            let mut map = std::collections::HashMap::new();
+            let mut run = RunSeqs::default();
             let rows = stmt
                 .query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                 .map_err(db)?;
             for row in rows {
                 let (id, seq) = row.map_err(db)?;
+                let seq = seq.clamp(0, u32::MAX as i64 - 1) as u32;
+                run.next = run.next.max(seq + 1);
                 // A file damaged by hand may repeat an id: the first row wins.
-                map.entry(id)
-                    .or_insert(seq.clamp(0, u32::MAX as i64) as u32);
+                run.by_id.entry(id).or_insert(seq);
             }
-            self.seqs.insert(key, map);
+            self.seqs.insert(key, run);
         }
-        let map = self.seqs.get_mut(&key).expect("loaded above");
-        if let Some(&seq) = map.get(task_id) {
+        let run = self.seqs.get_mut(&key).expect("loaded above");
+        if let Some(&seq) = run.by_id.get(task_id) {
             return Ok((seq, false));
         }
-        let next = map.values().max().map_or(0, |m| m + 1);
-        map.insert(task_id.to_string(), next);
-        Ok((next, true))
+        let seq = run.next;
+        run.next += 1;
+        run.by_id.insert(task_id.to_string(), seq);
+        Ok((seq, true))
     }
 
     fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
@@ -463,7 +473,9 @@ impl Store for SqliteStore {
                 | Change::AttemptEnded { task_id, .. } => task_id,
             };
             let (seq, new) = self.seq(key, task_id)?;
-            if new {
+            // A new task's row is made by its state change; an attempt
+            // written without one needs the row made first.
+            if new && !matches!(change, Change::Task { .. }) {
                 new_rows.push((key, seq, task_id.as_str()));
             }
             seqs.push(seq);
@@ -471,9 +483,7 @@ impl Store for SqliteStore {
         let result = self.write(changes, &keys, &seqs, &new_rows);
         if result.is_err() {
             // Rows numbered in this batch were not written: number them again.
-            for (key, _, _) in &new_rows {
-                self.seqs.remove(key);
-            }
+            self.seqs.clear();
         }
         result
     }
