@@ -362,3 +362,53 @@ fn task_exits_with_its_own_tasks_result_not_the_whole_runs() {
     let gate = run(&bin, d, &["task", "gate", "--date", DAY]);
     assert_eq!(gate.code, 0, "{}", gate.stdout);
 }
+
+/// The runner's peak resident memory, in KiB (Linux).
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_backfill_over_millions_of_intervals_starts_at_once_in_little_memory() {
+    let bin = build("minutely");
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    // Ten years of minutes: planning them all up front took gigabytes.
+    let child = Command::new(&bin)
+        .current_dir(d)
+        .args(["backfill", "--from", "2026-01-01", "--to", "2035-12-31"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut child = Held(d.join("no-hold"), child);
+    let start = Instant::now();
+    while read(d, "runs.log").lines().count() < 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the backfill has not run 20 intervals after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let peak = peak_kib(child.1.id()).expect("VmHWM");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.1.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    let status = child.1.wait().expect("wait");
+    assert_eq!(status.code(), Some(143), "stopped by SIGTERM");
+    assert!(peak < 100 * 1024, "peak {peak} KiB");
+    let first: Vec<String> = read(d, "runs.log")
+        .lines()
+        .take(2)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        first,
+        ["2026-01-01T00:00:00+00:00", "2026-01-01T00:01:00+00:00"],
+        "oldest first"
+    );
+}
