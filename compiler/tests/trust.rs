@@ -265,6 +265,22 @@ fn dates_name_the_schedules_run_of_that_day_even_without_a_midnight() {
         "before start_date: said so\n{}",
         none.stdout
     );
+    // Without --date: the latest whole interval that has ended.
+    let latest = run(&bin, d, &["run", "-q"]);
+    assert_eq!(latest.code, 0, "{}", latest.stdout);
+    let log = read(d, "days.log");
+    let last = log.lines().last().unwrap_or_default().to_string();
+    let fields: Vec<&str> = last.split(' ').collect();
+    assert!(fields[1].contains("T02:30:00"), "{last}");
+    let end = chrono::DateTime::parse_from_rfc3339(fields[2]).expect("end");
+    assert!(
+        end <= chrono::Utc::now(),
+        "an interval that has ended: {last}"
+    );
+    assert!(
+        chrono::Utc::now() - end.with_timezone(&chrono::Utc) < chrono::Duration::hours(25),
+        "the latest one: {last}"
+    );
 }
 
 #[test]

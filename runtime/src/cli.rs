@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// One run now; exit 0 iff the run succeeded. Resumes the run if it exists.
     Run {
-        /// The logical date: 2026-11-24 (midnight in the pipeline's zone) or RFC 3339. Default: today.
+        /// The run of a day (2026-11-24) or an interval starting at an RFC 3339 instant. Default: the latest interval that has ended (today, without a schedule).
         #[arg(long)]
         date: Option<String>,
         /// Override a run parameter (repeatable): --param horizon_days=7.
@@ -227,20 +227,23 @@ fn timezone(def: &PipelineDef) -> chrono_tz::Tz {
 
 /// The logical date of a manual run and its data interval.
 ///
-/// A plain date (`2026-11-24`, or today without `--date`) names the run of
-/// that day: the first interval of the schedule that starts on that local
-/// day, as the scheduler would have run it (02:30 to 02:30 for `30 2 * * *`,
-/// not a partial 00:00 to 02:30). A date on which the schedule does not fire
-/// is refused. An RFC 3339 date-time starts the interval exactly there. A
-/// pipeline without a schedule runs the instant given (midnight for a date).
+/// A plain date (`2026-11-24`) names the run of that day: the first
+/// interval of the schedule that starts on that local day, as the
+/// scheduler would have run it (02:30 to 02:30 for `30 2 * * *`, not a
+/// partial 00:00 to 02:30). A date on which the schedule does not fire is
+/// refused. An RFC 3339 date-time starts the interval exactly there.
+/// Without `--date`: the latest interval that has ended. A pipeline
+/// without a schedule runs the instant given (midnight for a date, today
+/// by default).
 fn interval(
     def: &PipelineDef,
     date: Option<&str>,
 ) -> Result<(DateTime<chrono_tz::Tz>, DateTime<chrono_tz::Tz>), String> {
     use crate::scheduler::{Schedule, When, day_start, parse_when};
     let tz = timezone(def);
+    let now = chrono::Utc::now();
     let when = match date {
-        None => When::Day(chrono::Utc::now().with_timezone(&tz).date_naive()),
+        None => When::Day(now.with_timezone(&tz).date_naive()),
         Some(text) => parse_when(text).ok_or_else(|| {
             format!(
                 "--date `{text}`: expected a date such as 2026-11-24 or an RFC 3339 date-time such as 2026-11-24T02:30:00+01:00 (years 1 to 9999)"
@@ -252,6 +255,17 @@ fn interval(
         Some(expr) => Some(Schedule::new(expr, tz, None, None)?),
         None => None,
     };
+    if let (None, Some(s)) = (date, &schedule) {
+        // No --date: the latest interval that has ended, the one the
+        // scheduler ran last (Airflow's manual trigger).
+        let i = s.latest_ended(now).ok_or_else(|| {
+            format!(
+                "no interval of the schedule `{}` has ended yet; pass --date",
+                def.schedule.unwrap_or("")
+            )
+        })?;
+        return Ok((i.start.with_timezone(&tz), i.end.with_timezone(&tz)));
+    }
     match (when, schedule) {
         (When::Instant(t), s) => {
             let start = t.with_timezone(&tz);

@@ -247,7 +247,7 @@ impl Schedule {
     }
 
     /// The most recent interval that has ended by `now`.
-    fn latest_ended(&self, now: DateTime<Utc>) -> Option<Interval> {
+    pub fn latest_ended(&self, now: DateTime<Utc>) -> Option<Interval> {
         let end = self
             .cron
             .find_previous_occurrence(&now.with_timezone(&self.tz), true)
