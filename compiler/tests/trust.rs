@@ -32,6 +32,34 @@ fn wait_until(path: &Path) {
 
 const DAY: &str = "2026-11-24";
 
+/// [`run`], killed (exit code -1) if it has not ended within `limit`.
+fn run_within(bin: &Path, dir: &Path, args: &[&str], limit: Duration) -> Run {
+    let out = tempfile::NamedTempFile::new().expect("tmp");
+    let mut child = Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .stdout(out.reopen().expect("reopen"))
+        .stderr(out.reopen().expect("reopen"))
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code,
+        stdout: std::fs::read_to_string(out.path()).unwrap_or_default(),
+    }
+}
+
 /// Removes the hold file (its task then ends) and kills the process when
 /// the test ends, passed or not, so no run outlives its test.
 struct Held(PathBuf, std::process::Child);
@@ -62,7 +90,8 @@ fn a_second_run_of_a_date_is_refused_while_the_first_runs_and_names_it() {
     let mut first = Held(hold.clone(), first);
     wait_until(&d.join("started"));
 
-    let second = run(&bin, d, &["run", "--date", DAY]);
+    // Bounded: without the claim, the second run would wait on the hold.
+    let second = run_within(&bin, d, &["run", "--date", DAY], Duration::from_secs(30));
     assert_eq!(second.code, 2, "{}", second.stdout);
     assert!(
         second.stdout.contains(&format!("pid {}", first.1.id())),
@@ -414,7 +443,17 @@ fn a_backfill_over_millions_of_intervals_starts_at_once_in_little_memory() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("SIGTERM");
-    let status = child.1.wait().expect("wait");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.1.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the backfill did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(status.code(), Some(143), "stopped by SIGTERM");
     assert!(peak < 100 * 1024, "peak {peak} KiB");
     let first: Vec<String> = read(d, "runs.log")

@@ -136,6 +136,7 @@ async fn execute_all(
     let mut running = tokio::task::JoinSet::new();
     let (mut ok, mut failed, mut signal) = (0, 0, None);
     let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let mut listen = listeners();
     loop {
         while signal.is_none() && running.len() < max {
             let Some(p) = queue.next() else { break };
@@ -187,7 +188,17 @@ async fn execute_all(
                 )
             });
         }
-        let Some(done) = running.join_next().await else {
+        // A signal between two runs (no executor listening) stops the
+        // launching too; one during a run also reaches its executor.
+        let done = tokio::select! {
+            done = running.join_next() => done,
+            sig = next_signal(&mut listen), if signal.is_none() => {
+                signal = Some(sig);
+                eprintln!("{} stopping: no new runs are started", stamp());
+                continue;
+            }
+        };
+        let Some(done) = done else {
             break;
         };
         match done {
@@ -214,6 +225,40 @@ async fn execute_all(
         }
     }
     (ok, failed, signal)
+}
+
+/// SIGTERM and SIGINT listeners (`None` where one cannot be made).
+type Listeners = (
+    Option<tokio::signal::unix::Signal>,
+    Option<tokio::signal::unix::Signal>,
+);
+
+fn listeners() -> Listeners {
+    use tokio::signal::unix::{SignalKind, signal};
+    (
+        signal(SignalKind::terminate()).ok(),
+        signal(SignalKind::interrupt()).ok(),
+    )
+}
+
+/// The next SIGTERM (15) or SIGINT (2).
+async fn next_signal(l: &mut Listeners) -> i32 {
+    let term = async {
+        match &mut l.0 {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let int = async {
+        match &mut l.1 {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term => 15,
+        _ = int => 2,
+    }
 }
 
 /// Claims a run's logical date; with `wait`, polls (once a second) until
