@@ -17,19 +17,6 @@ fn build_as(yaml: &str, pipeline: &str) -> PathBuf {
     bin.with_file_name(pipeline)
 }
 
-/// Waits (polling, at most 60 s) until `path` exists.
-fn wait_until(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 const DAY: &str = "2026-11-24";
 
 /// [`run`], killed (exit code -1) if it has not ended within `limit`.
@@ -88,7 +75,7 @@ fn a_second_run_of_a_date_is_refused_while_the_first_runs_and_names_it() {
         .spawn()
         .expect("spawn");
     let mut first = Held(hold.clone(), first);
-    wait_until(&d.join("started"));
+    wait_for(&d.join("started"));
 
     // Bounded: without the claim, the second run would wait on the hold.
     let second = run_within(&bin, d, &["run", "--date", DAY], Duration::from_secs(30));

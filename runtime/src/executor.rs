@@ -271,13 +271,7 @@ impl Exec<'_> {
         records: &HashMap<&str, &crate::store::TaskRecord>,
     ) -> Result<(), StoreError> {
         let attempts = self.store.attempts(&self.run_id)?;
-        let index: HashMap<&str, usize> = self
-            .def
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id, i))
-            .collect();
+        let index = self.task_index();
         for a in &attempts {
             let t = index.get(a.task_id.as_str()).copied();
             if let Some(t) = t {
@@ -350,13 +344,7 @@ impl Exec<'_> {
     /// again left running when an earlier runner was killed (see
     /// [`crate::process_group`]), so that no task runs twice at once.
     fn stop_leftovers(&mut self) {
-        let index: HashMap<&str, usize> = self
-            .def
-            .tasks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id, i))
-            .collect();
+        let index = self.task_index();
         let runs_again = |id: &str| {
             index
                 .get(id)
@@ -384,6 +372,12 @@ impl Exec<'_> {
             .log_dir
             .join(path_component(&self.run_id))
             .join(path_component(self.def.tasks[t].id))
+    }
+
+    /// Each task's position, by id.
+    fn task_index(&self) -> HashMap<&'static str, usize> {
+        let tasks = self.def.tasks;
+        tasks.iter().enumerate().map(|(i, t)| (t.id, i)).collect()
     }
 
     /// Renders `connections:` (templates over env, params and dates). One
