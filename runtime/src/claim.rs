@@ -46,6 +46,12 @@ impl std::fmt::Display for Busy {
     }
 }
 
+/// What this process is doing, for the message a refused one prints: its
+/// command line without the program (`run --date 2026-11-24`).
+pub fn doing() -> String {
+    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+}
+
 /// The folder of claim files of the state file `state`.
 fn dir(state: &Path) -> PathBuf {
     let mut name = state.file_name().unwrap_or_default().to_os_string();

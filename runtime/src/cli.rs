@@ -376,7 +376,7 @@ fn run(
     let mut store = open(state, def)?;
     let logical = start.to_rfc3339();
     // One process executes a date at a time (held until this returns).
-    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let doing = crate::claim::doing();
     let _claim = match &only {
         Some(t) => claim::task(state, &logical, def.tasks[t[0]].id, &doing),
         None => claim::run(state, &logical, &doing),
@@ -642,7 +642,7 @@ fn clear(
         ));
     };
     // Not while a process executes this run.
-    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let doing = crate::claim::doing();
     let _claim = claim::run(state, &run.logical_date, &doing).map_err(|e| e.to_string())?;
     let records = store.task_records(run_id).map_err(|e| e.to_string())?;
     let mut selected: std::collections::HashSet<&str> = match task {
@@ -700,7 +700,7 @@ fn clear(
     changes.push(Change::Run {
         run_id: run_id.into(),
         state: RunState::Queued,
-        at: executor_now(),
+        at: executor::now(),
     });
     store.apply(&changes).map_err(|e| e.to_string())?;
     let date = DateTime::parse_from_rfc3339(&run.logical_date)
@@ -712,10 +712,6 @@ fn clear(
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn executor_now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn graph(def: &PipelineDef, format: GraphFormat) -> String {

@@ -166,7 +166,7 @@ pub fn path_component(id: &str) -> String {
     out
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

@@ -135,7 +135,7 @@ async fn execute_all(
     let mut queue = plans;
     let mut running = tokio::task::JoinSet::new();
     let (mut ok, mut failed, mut signal) = (0, 0, None);
-    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let doing = crate::claim::doing();
     let mut listen = listeners();
     loop {
         while signal.is_none() && running.len() < max {
@@ -269,10 +269,8 @@ async fn claim_date(
     doing: &str,
     wait: bool,
 ) -> Result<Option<crate::claim::Claim>, String> {
-    use tokio::signal::unix::{SignalKind, signal};
     let mut told = false;
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut listen = listeners();
     loop {
         match crate::claim::run(state, logical, doing) {
             Ok(c) => return Ok(Some(c)),
@@ -283,8 +281,7 @@ async fn claim_date(
                 }
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = term.recv() => return Ok(None),
-                    _ = int.recv() => return Ok(None),
+                    _ = next_signal(&mut listen) => return Ok(None),
                 }
             }
             Err(e) => return Err(e.to_string()),
@@ -342,7 +339,7 @@ pub fn backfill(
     let mut store = open(state, def)?;
     let params = default_params(def);
     let (mut total, mut skipped, mut busy) = (0usize, 0usize, 0usize);
-    let doing = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let doing = crate::claim::doing();
     let mut error = None;
     let intervals = s
         .intervals_from(from)
