@@ -225,7 +225,10 @@ impl SqliteStore {
             return Ok((seq, false));
         }
         let seq = run.next;
-        run.next += 1;
+        run.next = seq.checked_add(1).ok_or_else(|| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: "a task row number past 2^32".into(),
+        })?;
         run.by_id.insert(task_id.to_string(), seq);
         Ok((seq, true))
     }
@@ -459,9 +462,47 @@ impl Store for SqliteStore {
             };
             keys.push(k);
         }
+        // One writer at a time from here (another `task` process may add
+        // rows to the same run): new rows are numbered under the lock.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let result = self.numbered_write(changes, &keys);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = self.conn.execute_batch(end).map_err(db);
+        if result.is_err() || ended.is_err() {
+            // Rows numbered in this batch were not written: number them again.
+            self.seqs.clear();
+        }
+        result.and(ended)
+    }
+}
+
+impl SqliteStore {
+    /// Numbers the batch's task rows and writes it, inside the transaction
+    /// `apply` holds.
+    fn numbered_write(&mut self, changes: &[Change], keys: &[i64]) -> Result<(), StoreError> {
+        // A cached numbering is dropped when another process added rows.
+        let mut checked: Vec<i64> = Vec::new();
+        for &key in keys {
+            if checked.contains(&key) {
+                continue;
+            }
+            checked.push(key);
+            if let Some(cached) = self.seqs.get(&key) {
+                let next: i64 = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT coalesce(max(seq) + 1, 0) FROM task_instances WHERE run = ?1",
+                    )
+                    .and_then(|mut st| st.query_row([key], |r| r.get(0)))
+                    .map_err(db)?;
+                if next != i64::from(cached.next) {
+                    self.seqs.remove(&key);
+                }
+            }
+        }
         let mut seqs = Vec::with_capacity(changes.len());
         let mut new_rows = Vec::new();
-        for (change, &key) in changes.iter().zip(&keys) {
+        for (change, &key) in changes.iter().zip(keys) {
             let task_id = match change {
                 Change::Run { .. } => {
                     seqs.push(0);
@@ -480,16 +521,9 @@ impl Store for SqliteStore {
             }
             seqs.push(seq);
         }
-        let result = self.write(changes, &keys, &seqs, &new_rows);
-        if result.is_err() {
-            // Rows numbered in this batch were not written: number them again.
-            self.seqs.clear();
-        }
-        result
+        self.write(changes, keys, &seqs, &new_rows)
     }
-}
 
-impl SqliteStore {
     fn write(
         &mut self,
         changes: &[Change],
@@ -497,7 +531,7 @@ impl SqliteStore {
         seqs: &[u32],
         new_rows: &[(i64, u32, &str)],
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(db)?;
+        let tx = &self.conn;
         {
             // A new task's row exists before its attempts refer to it.
             let mut placeholder = tx
@@ -598,7 +632,7 @@ impl SqliteStore {
                 }
             }
         }
-        tx.commit().map_err(db)
+        Ok(())
     }
 }
 
