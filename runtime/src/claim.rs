@@ -49,7 +49,12 @@ impl std::fmt::Display for Busy {
 /// What this process is doing, for the message a refused one prints: its
 /// command line without the program (`run --date 2026-11-24`).
 pub fn doing() -> String {
-    std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+    // args() would panic on an argument that is not UTF-8.
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The folder of claim files of the state file `state`.

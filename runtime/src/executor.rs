@@ -279,7 +279,9 @@ impl Exec<'_> {
                     self.failures[t] += 1;
                 }
             }
-            if a.ended_at.is_none() {
+            // An open attempt is dead, unless another `task` process (its
+            // claim shared with ours) is running that task right now.
+            if a.ended_at.is_none() && t.is_none_or(|t| self.selected[t]) {
                 self.changes.push(Change::AttemptEnded {
                     run_id: self.run_id.clone(),
                     task_id: a.task_id.clone(),
@@ -350,7 +352,7 @@ impl Exec<'_> {
                 .get(id)
                 .is_some_and(|&t| !self.decided[t] && self.selected[t])
         };
-        let run_dir = self.opts.log_dir.join(&self.run_id);
+        let run_dir = self.opts.log_dir.join(path_component(&self.run_id));
         let stopped = crate::process_group::stop_leftovers(&run_dir, &self.run_id, runs_again);
         for s in stopped {
             self.say(|| {

@@ -314,7 +314,7 @@ fn ends_quoted(text: &str, toks: &[Tok]) -> bool {
         f.kind == Kind::Ident
             && runtime::shell_quote::FILTER_NAMES.contains(&&text[f.range.clone()])
     });
-    let after = &top[last_pipe + 2..];
+    let after = top.get(last_pipe + 2..).unwrap_or(&[]);
     let args_only = after
         .iter()
         .all(|t| matches!(t.kind, Kind::Open | Kind::Close));

@@ -616,6 +616,15 @@ impl Consumer<'_> {
         let outputs = self.model.infer(&batch.x)?;
         let rows_out = self.model.rows_out(n);
         self.model.check_rows(&outputs, rows_out)?;
+        // A model whose values per row change with the batch (an [N, N]
+        // output, say) would give rows of another width than its columns.
+        let width: usize = outputs.iter().map(|t| per_row(t, rows_out)).sum();
+        if width != self.model.columns.len() {
+            return Err(format!(
+                "the model's outputs give {width} values per row for a batch of {n}, but {} when it was loaded: `predict` needs the same values per row in every batch",
+                self.model.columns.len()
+            ));
+        }
         let mut out = Vec::with_capacity(n);
         let kept_width = self.keep.len();
         for (r, kept) in batch.kept.into_iter().enumerate() {
