@@ -301,6 +301,27 @@ def export(name, onx, df, *, library, estimator, converter, options,
     })
     print(f"{name:40s} {len(data):7d} B  {n:4d} rows  "
           f"{' '.join(SUITE[-1]['ops'])}", flush=True)
+    return out
+
+
+def compare(name, est, X, out):
+    """Prints how far onnxruntime's predictions (the expected file) are
+    from the library's own predict(): a converter's float32 arithmetic can
+    move a prediction slightly, or flip a label near a threshold. For
+    information only: chime must match onnxruntime."""
+    pred = est.predict(X)
+    if "label" in out and "variable" not in out and not isinstance(
+            est, KMeans):
+        got = np.array(out["label"])
+        diff = int(np.sum(got != np.array([fmt_label(v) for v in pred])))
+        print(f"{'':40s} labels differing from {type(est).__name__}."
+              f"predict: {diff}")
+    elif "variable" in out:
+        got = np.array(out["variable"], dtype=np.float64)
+        err = np.max(np.abs(got - pred.ravel()) / np.maximum(
+            1.0, np.abs(pred.ravel())))
+        print(f"{'':40s} max relative difference from "
+              f"{type(est).__name__}.predict: {err:.2e}")
 
 
 def short_error(e):
@@ -344,13 +365,14 @@ def skl(name, est, X, y, test, *, zipmap=None, classes=None, extra=None):
         cls = classes
         if cls is None and hasattr(est, "classes_"):
             cls = [c.item() if hasattr(c, "item") else c for c in est.classes_]
-        export(name, onx, X.iloc[test], library="sklearn",
+        out = export(name, onx, X.iloc[test], library="sklearn",
                estimator=(type(est).__name__ if not isinstance(est, Pipeline)
                           else "Pipeline(" + ", ".join(
                               type(s).__name__ for _, s in est.steps) + ")"),
                converter="skl2onnx.to_onnx", options=opts,
                features=list(X.columns),
                classes=cls if is_classifier(est) else None)
+        compare(name, est, X.iloc[test].to_numpy(np.float32), out)
     attempt(name, build)
 
 
@@ -501,7 +523,7 @@ def column_transformer_model(name, float32, zipmap=None):
         opts = {} if zipmap is None else {"zipmap": zipmap}
         onx = to_onnx(pipe, df[:1], options=opts or None)
         test = rows(len(df), 150, 6)
-        export(name, onx, table.iloc[test],
+        out = export(name, onx, table.iloc[test],
                library="sklearn",
                estimator="Pipeline(ColumnTransformer(Pipeline(SimpleImputer, "
                          "StandardScaler), StandardScaler, OneHotEncoder), "
@@ -509,6 +531,7 @@ def column_transformer_model(name, float32, zipmap=None):
                converter="skl2onnx.to_onnx", options=opts,
                features={c: [c] for c in df.columns},
                classes=list(pipe.classes_))
+        compare(name, pipe, df.iloc[test], out)
     attempt(name, build)
 
 
@@ -528,11 +551,12 @@ def mltools(name, library, est, X, y, test, classifier):
         else:
             onx = onnxmltools.convert_lightgbm(est, initial_types=types)
             conv = "onnxmltools.convert_lightgbm"
-        export(name, onx, X.iloc[test], library=library,
+        out = export(name, onx, X.iloc[test], library=library,
                estimator=type(est).__name__, converter=conv, options={},
                features=list(X.columns),
                classes=([c.item() for c in est.classes_] if classifier
                         else None))
+        compare(name, est, X.iloc[test].to_numpy(np.float32), out)
     attempt(name, build)
 
 
