@@ -537,7 +537,8 @@ def column_transformer_model(name, float32, zipmap=None):
 
 # ---------------------------------------------------------------- XGBoost, LightGBM
 
-def mltools(name, library, est, X, y, test, classifier, fit_frame=False):
+def mltools(name, library, est, X, y, test, classifier, fit_frame=False,
+            options=None):
     """Fits est on numpy float32 features (or, fit_frame, on the float32
     DataFrame with its column names) and exports it with onnxmltools'
     convert_xgboost / convert_lightgbm, initial_types as their docs show."""
@@ -553,10 +554,12 @@ def mltools(name, library, est, X, y, test, classifier, fit_frame=False):
             onx = onnxmltools.convert_xgboost(est, initial_types=types)
             conv = "onnxmltools.convert_xgboost"
         else:
-            onx = onnxmltools.convert_lightgbm(est, initial_types=types)
+            onx = onnxmltools.convert_lightgbm(est, initial_types=types,
+                                               **(options or {}))
             conv = "onnxmltools.convert_lightgbm"
         out = export(name, onx, X.iloc[test], library=library,
-               estimator=type(est).__name__, converter=conv, options={},
+               estimator=type(est).__name__, converter=conv,
+               options=options or {},
                features=list(X.columns),
                classes=([c.item() for c in est.classes_] if classifier
                         else None))
@@ -598,6 +601,9 @@ def boosting_models():
             lightgbm.LGBMClassifier(**lgb), Xb, yb, tb, True)
     mltools("lgbm_classifier_multiclass", "lightgbm",
             lightgbm.LGBMClassifier(**lgb), Xi, yi, ti, True)
+    mltools("lgbm_classifier_multiclass_nozipmap", "lightgbm",
+            lightgbm.LGBMClassifier(**lgb), Xi, yi, ti, True,
+            options={"zipmap": False})
     mltools("lgbm_regressor", "lightgbm",
             lightgbm.LGBMRegressor(**lgb), Xd, yd, td, False)
     mltools("lgbm_regressor_missing", "lightgbm",
