@@ -296,6 +296,7 @@ def export(name, onx, df, *, library, estimator, converter, options,
         "ops": sorted(graph_ops(onx.graph, set())),
         "opset": {("" if o.domain == "ai.onnx" else o.domain): o.version
                   for o in onx.opset_import},
+        "ir_version": onx.ir_version,
         "bytes": len(data),
         "rows": n,
     })
@@ -426,6 +427,12 @@ def sklearn_models():
         zipmap=False)
     skl("logistic_regression_string_labels",
         LogisticRegression(max_iter=1000, random_state=0), Xi, names, ti)
+    skl("logistic_regression_binary_string_labels",
+        LogisticRegression(max_iter=5000, random_state=0), Xb,
+        np.where(yb == 1, "yes", "no"), tb)
+    skl("random_forest_classifier_labels_minus1_plus1_nozipmap",
+        RandomForestClassifier(n_estimators=10, max_depth=5, random_state=0),
+        Xb, 2 * yb - 1, tb, zipmap=False)
     skl("decision_tree_regressor",
         DecisionTreeRegressor(max_depth=6, random_state=0), Xd, yd, td)
     skl("random_forest_classifier",
