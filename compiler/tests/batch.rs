@@ -537,7 +537,7 @@ fn the_image_classification_example_labels_the_days_images() {
                 })
                 .collect();
         let scores = (0..10)
-            .map(|k| format!("probabilities_{k}"))
+            .map(|k| format!("probability_{k}"))
             .collect::<Vec<_>>()
             .join(", ");
         let rows: Vec<(String, String, i64, f64)> = if env.is_empty() {

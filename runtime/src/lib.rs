@@ -22,6 +22,8 @@ pub mod context;
 pub mod def;
 #[cfg(feature = "rt")]
 pub mod executor;
+#[cfg(feature = "onnx")]
+pub mod ml;
 #[cfg(feature = "parquet")]
 pub mod parquet_io;
 #[cfg(feature = "rt")]

@@ -180,6 +180,8 @@ fn read_csv(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
             let raw = &record[i];
             cells[i] = match want {
                 Want::Skip => Cell::Null,
+                // An empty field is a missing value (the reader decides).
+                Want::Number if raw.trim_ascii().is_empty() => Cell::Null,
                 Want::Number => {
                     // Straight from the bytes: no UTF-8 pass, no copy.
                     match fast_float2::parse::<f64, _>(raw.trim_ascii()) {

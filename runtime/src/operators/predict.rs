@@ -17,11 +17,13 @@
 //! (checked at load), a NaN or infinite feature or prediction (unless
 //! `allow_nan`).
 //!
-//! Inference runs in pure Rust (tract). tract implements the standard ONNX
-//! operators and ai.onnx.ml's TreeEnsembleClassifier, but not
-//! LinearClassifier, LinearRegressor or TreeEnsembleRegressor: export
-//! linear models with standard operators (MatMul, Add, Sigmoid/Softmax),
-//! as `examples/demand_forecast/train.py` does.
+//! Inference runs in pure Rust. A model that uses ai.onnx.ml operators
+//! (what skl2onnx and onnxmltools export for scikit-learn, XGBoost and
+//! LightGBM) is evaluated by chime's own engine (`crate::ml`); any other
+//! (a neural network) by tract. The model's inputs are bound to columns
+//! by `features` ([`Features`]); a classifier's outputs are named `label`
+//! and `probability_<class>`, whether its probabilities are a tensor or
+//! ZipMap's maps.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -29,6 +31,9 @@ use std::time::Instant;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, GenericFactoid};
+
+use crate::ml;
+use crate::ml::value::{Arr, Tensor};
 
 use super::sql::{describe, ds_of, output_of};
 use crate::context::{TaskContext, TaskError, TaskResult};
@@ -50,7 +55,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
 struct Job {
     model: String,
     input: Input,
-    features: Vec<String>,
+    features: Features,
     keep: Vec<String>,
     batch_size: usize,
     output: Output,
@@ -97,10 +102,7 @@ impl Job {
         } else {
             return Err("`input` needs `csv`, `parquet` or `sql`".into());
         };
-        let features = strings(p.get("features"));
-        if features.is_empty() {
-            return Err("`features` lists no column".into());
-        }
+        let features = Features::from_param(p.get("features"))?;
         let batch_size = p
             .get("batch_size")
             .and_then(|v| v.as_u64())
@@ -162,11 +164,12 @@ impl Job {
 
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
         let started = Instant::now();
-        let model = Model::load(&self.model, self.features.len(), self.batch_size)?;
+        let model = Model::load(&self.model, &self.features, self.batch_size)?;
         ctx.log(format!(
-            "model {}: {} features in, outputs {}",
+            "model {} ({}): {} in, outputs {}",
             self.model,
-            self.features.len(),
+            model.engine_name(),
+            model.describe_inputs(),
             model.columns.join(", ")
         ));
         self.check_columns(&model)?;
@@ -196,9 +199,10 @@ impl Job {
                     job: self,
                     row_width: self.keep.len() + model.columns.len(),
                     batch: self.batch_size,
+                    model: &model,
                     feature_at: Vec::new(),
                     keep_at: Vec::new(),
-                    next: Batch::with_capacity(self.batch_size, self.features.len()),
+                    next: Batch::new(&model.inputs, self.batch_size),
                     tx,
                 };
                 rows::read(&self.input, &ctx.pool, &mut reader)?;
@@ -268,156 +272,400 @@ impl Job {
     }
 }
 
-/// A loaded model, ready for batches of a fixed size.
-struct Model {
-    plan: TypedRunnableModel<TypedModel>,
-    /// The batch size the model was fixed to, when it could not take any.
-    fixed: Option<usize>,
-    width: usize,
-    /// The model's outputs, in order.
-    outputs: Vec<String>,
-    /// The output columns: an output's name, or `name_0`, `name_1`... when
-    /// it has several values per row.
+/// How `features` binds input columns to the model's inputs.
+#[derive(Debug, Clone, PartialEq)]
+enum Features {
+    /// Columns in order: the model's one input; or, for a model with one
+    /// input per column (skl2onnx's export of a DataFrame), each input by
+    /// its name.
+    List(Vec<String>),
+    /// Each model input and the columns that fill it, in order.
+    Map(Vec<(String, Vec<String>)>),
+}
+
+impl Features {
+    fn from_param(v: Option<&serde_json::Value>) -> Result<Features, String> {
+        match v {
+            Some(serde_json::Value::Object(m)) => {
+                if m.is_empty() {
+                    return Err("`features` maps no model input".into());
+                }
+                let mut out = Vec::with_capacity(m.len());
+                for (input, cols) in m {
+                    let cols = strings(Some(cols));
+                    if cols.is_empty() {
+                        return Err(format!(
+                            "`features`: the model input `{input}` gets no column"
+                        ));
+                    }
+                    out.push((input.clone(), cols));
+                }
+                Ok(Features::Map(out))
+            }
+            other => {
+                let cols = strings(other);
+                if cols.is_empty() {
+                    return Err("`features` lists no column".into());
+                }
+                Ok(Features::List(cols))
+            }
+        }
+    }
+}
+
+/// An element type a model input takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    F32,
+    F64,
+    I64,
+    Str,
+}
+
+impl Kind {
+    fn of(port: &ml::Port) -> Result<Kind, String> {
+        Ok(match port.kind.as_str() {
+            "float" => Kind::F32,
+            "double" => Kind::F64,
+            "int64" | "int32" => Kind::I64,
+            "string" => Kind::Str,
+            other => {
+                return Err(format!(
+                    "its input `{}` takes {other} values; `predict` feeds float, double, int64 or string inputs",
+                    port.name
+                ));
+            }
+        })
+    }
+}
+
+/// One model input and the columns that fill it.
+#[derive(Debug)]
+struct Bound {
+    name: String,
+    kind: Kind,
     columns: Vec<String>,
 }
 
-impl Model {
-    fn load(path: &str, width: usize, batch: usize) -> Result<Model, String> {
-        let fail = |e: TractError| format!("model {path}: {}", chain(&e));
-        let mut model = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|e| format!("cannot load the model {path}: {}", chain(&e)))?;
-        let inputs = model.input_outlets().map_err(fail)?.to_vec();
-        if inputs.len() != 1 {
-            return Err(format!(
-                "model {path} has {} inputs; `predict` feeds one (the features of each row)",
-                inputs.len()
-            ));
-        }
-        let fact = model.outlet_fact(inputs[0]).map_err(fail)?;
-        let dims: Vec<GenericFactoid<TDim>> = fact.shape.dims().cloned().collect();
-        if let Some(rank) = fact.shape.rank().concretize()
-            && rank != 2
-        {
-            let shown: Vec<String> = dims.iter().map(|d| format!("{d:?}")).collect();
-            return Err(format!(
-                "model {path}: its input has shape [{}]; `predict` needs [rows, features]",
-                shown.join(", ")
-            ));
-        }
-        if let Some(w) = dims
-            .get(1)
-            .and_then(|d| d.concretize())
-            .and_then(|d| d.to_i64().ok())
-            .map(|d| d as usize)
-            && w != width
-        {
-            return Err(format!(
-                "model {path} takes {w} features per row, but `features` lists {width}"
-            ));
-        }
-        let names: Vec<String> = model
-            .output_outlets()
-            .map_err(fail)?
+/// Binds `features` to the model's inputs, checking names and widths.
+fn bind(ports: &[ml::Port], features: &Features) -> Result<Vec<Bound>, String> {
+    let names = || {
+        ports
             .iter()
-            .map(|o| {
-                model
-                    .outlet_label(*o)
-                    .map_or_else(|| model.node(o.node).name.clone(), str::to_string)
-            })
-            .collect();
-        // A symbolic number of rows, so the last, short batch runs as it is;
-        // a model that cannot be optimised that way gets a fixed batch size
-        // and short batches are padded with zeros.
-        let fixed = {
-            let mut m = model.clone();
-            let rows = m.symbols.sym("N");
-            m.set_input_fact(0, f32::fact([rows.to_dim(), width.to_dim()]).into())
-                .and_then(|()| m.into_optimized())
-                .map(row_softmax)
-                .and_then(|m| m.into_runnable())
-                .map(|plan| (plan, None))
-        };
-        let (plan, fixed) = match fixed {
-            Ok(ok) => ok,
-            Err(_) => {
-                model
-                    .set_input_fact(0, f32::fact([batch, width]).into())
-                    .map_err(fail)?;
-                let plan = model
-                    .into_optimized()
-                    .map(row_softmax)
-                    .and_then(|m| m.into_runnable())
-                    .map_err(|e| {
+            .map(|p| format!("`{}`", p.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pairs: Vec<(&ml::Port, Vec<String>)> = match features {
+        Features::List(cols) if ports.len() == 1 => vec![(&ports[0], cols.clone())],
+        Features::List(cols) => {
+            // One input per column, named like it.
+            let by_name: Option<Vec<_>> = ports
+                .iter()
+                .map(|p| cols.contains(&p.name).then(|| (p, vec![p.name.clone()])))
+                .collect();
+            match by_name {
+                Some(pairs) if cols.len() == ports.len() => pairs,
+                _ => {
+                    return Err(format!(
+                        "it has {} inputs ({}), and `features` is a list of {} columns: map each \
+                         input to its columns (`features: {{{}: [column, ...], ...}}`), or list one \
+                         column per input named like it",
+                        ports.len(),
+                        names(),
+                        cols.len(),
+                        ports[0].name
+                    ));
+                }
+            }
+        }
+        Features::Map(map) => {
+            for (input, _) in map {
+                if !ports.iter().any(|p| &p.name == input) {
+                    return Err(format!(
+                        "`features` maps `{input}`, which is not one of its inputs ({})",
+                        names()
+                    ));
+                }
+            }
+            let mut pairs = Vec::with_capacity(ports.len());
+            for p in ports {
+                let cols = map
+                    .iter()
+                    .find(|(i, _)| *i == p.name)
+                    .map(|(_, c)| c.clone())
+                    .ok_or_else(|| {
                         format!(
-                            "model {path} cannot run on [{batch}, {width}] inputs: {}",
-                            chain(&e)
+                            "`features` gives no columns for its input `{}` (its inputs: {})",
+                            p.name,
+                            names()
                         )
                     })?;
-                (plan, Some(batch))
+                pairs.push((p, cols));
             }
+            pairs
+        }
+    };
+    let mut bound = Vec::with_capacity(pairs.len());
+    for (p, columns) in pairs {
+        if p.dims.len() > 2 {
+            return Err(format!(
+                "its input `{}` has {} dimensions; `predict` feeds [rows, values]",
+                p.name,
+                p.dims.len()
+            ));
+        }
+        if let Some(Some(w)) = p.dims.get(1)
+            && *w as usize != columns.len()
+        {
+            return Err(if pairs_len(features) == 1 {
+                format!(
+                    "it takes {w} features per row, but `features` lists {}",
+                    columns.len()
+                )
+            } else {
+                format!(
+                    "its input `{}` takes {w} values per row, but `features` gives it {} columns ({})",
+                    p.name,
+                    columns.len(),
+                    columns.join(", ")
+                )
+            });
+        }
+        bound.push(Bound {
+            name: p.name.clone(),
+            kind: Kind::of(p)?,
+            columns,
+        });
+    }
+    Ok(bound)
+}
+
+fn pairs_len(f: &Features) -> usize {
+    match f {
+        Features::List(_) => 1,
+        Features::Map(m) => m.len(),
+    }
+}
+
+/// What runs the model.
+enum Engine {
+    /// tract, for graphs of standard operators, with the batch size it
+    /// was fixed to when it could not take any.
+    Tract {
+        plan: TypedRunnableModel<TypedModel>,
+        fixed: Option<usize>,
+    },
+    /// chime's own evaluator, for graphs that use ai.onnx.ml.
+    Own(ml::Graph),
+}
+
+/// A loaded model, ready for batches.
+struct Model {
+    engine: Engine,
+    inputs: Vec<Bound>,
+    /// An empty field or NULL becomes NaN: the model imputes missing
+    /// values or its trees route them.
+    takes_missing: bool,
+    /// The model's outputs, in order.
+    outputs: Vec<String>,
+    /// The output columns, in order.
+    columns: Vec<String>,
+}
+
+/// An output of a batch, flattened: `per_row` values for each row.
+struct Out {
+    values: Tensor,
+    per_row: usize,
+    /// ZipMap's classes, for an output of maps.
+    keys: Option<ml::value::Keys>,
+}
+
+impl Model {
+    fn load(path: &str, features: &Features, batch: usize) -> Result<Model, String> {
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read the model {path}: {e}"))?;
+        let parsed = ml::Model::read(&bytes).map_err(|e| format!("model {path}: {e}"))?;
+        if let Some(m) = parsed.missing().first() {
+            return Err(format!(
+                "model {path}: node `{}` uses the operator {} ({}), which chime cannot run (docs/models.md lists what it runs)",
+                m.node, m.op, m.domain
+            ));
+        }
+        let ports = parsed.inputs();
+        if ports.is_empty() {
+            return Err(format!("model {path} has no input"));
+        }
+        let inputs = bind(&ports, features).map_err(|e| format!("model {path}: {e}"))?;
+        let engine = if parsed.uses_ml() {
+            Engine::Own(ml::Graph::load(&parsed).map_err(|e| format!("model {path}: {e}"))?)
+        } else {
+            if inputs.len() != 1 || inputs[0].kind != Kind::F32 {
+                return Err(format!(
+                    "model {path}: a model without ai.onnx.ml operators runs on tract, which \
+                     `predict` feeds one float input; this one takes {}",
+                    describe_bound(&inputs)
+                ));
+            }
+            tract_engine(path, &bytes, inputs[0].columns.len(), batch)?
+        };
+        let roles = if matches!(engine, Engine::Own(_)) {
+            ml::roles(&parsed)
+        } else {
+            vec![ml::Role::Other; parsed.outputs().len()]
         };
         let mut m = Model {
-            plan,
-            fixed,
-            width,
-            outputs: names,
+            engine,
+            inputs,
+            takes_missing: parsed.handles_missing(),
+            outputs: parsed.outputs().into_iter().map(|p| p.name).collect(),
             columns: Vec::new(),
         };
         // Two rows of zeros (a fixed batch: one, padded): fixes the output
         // columns, proves the model runs and that each output has a row per
         // input row, before any row is read.
-        let probe = if m.fixed.is_some() { 1 } else { 2 };
-        let outputs = m.infer(&vec![0.0; probe * width])?;
+        let probe = if matches!(m.engine, Engine::Tract { fixed: Some(_), .. }) {
+            1
+        } else {
+            2
+        };
+        let mut b = Batch::new(&m.inputs, probe);
+        for _ in 0..probe {
+            b.push_zeros(&m.inputs);
+        }
+        let outputs = m
+            .infer(&b.cols, probe)
+            .map_err(|e| format!("model {path} fails on a batch of zeros: {e}"))?;
         let rows_out = m.rows_out(probe);
         m.check_rows(&outputs, rows_out)
             .map_err(|e| format!("model {path}: {e}"))?;
         let mut columns = Vec::new();
-        for (name, t) in m.outputs.iter().zip(&outputs) {
-            match per_row(t, rows_out) {
-                1 => columns.push(name.clone()),
-                k => columns.extend((0..k).map(|j| format!("{name}_{j}"))),
+        for ((name, out), role) in m.outputs.iter().zip(&outputs).zip(&roles) {
+            let k = out.per_row;
+            match (role, &out.keys) {
+                (_, Some(keys)) => {
+                    columns.extend((0..keys.len()).map(|j| format!("probability_{}", keys.name(j))))
+                }
+                (ml::Role::Label, _) if k == 1 => columns.push("label".into()),
+                (ml::Role::Scores(classes), _) if classes.len() == k => {
+                    columns.extend(classes.iter().map(|c| format!("probability_{c}")))
+                }
+                _ if k == 1 => columns.push(name.clone()),
+                _ => columns.extend((0..k).map(|j| format!("{name}_{j}"))),
             }
         }
         m.columns = columns;
         Ok(m)
     }
 
-    /// Runs the model on the rows of `x` (`width` values each); the
-    /// outputs have as many rows as the model's batch ([`Model::rows_out`]).
-    fn infer(&self, x: &[f32]) -> Result<TVec<TValue>, String> {
-        let rows = x.len() / self.width;
-        let input = match self.fixed {
-            Some(b) => {
-                let mut padded = x.to_vec();
-                padded.resize(b * self.width, 0.0);
-                Tensor::from_shape(&[b, self.width], &padded)
-            }
-            None => Tensor::from_shape(&[rows, self.width], x),
+    fn engine_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Tract { .. } => "tract",
+            Engine::Own(_) => "ai.onnx.ml",
         }
-        .map_err(|e| e.to_string())?;
-        self.plan
-            .run(tvec!(input.into()))
-            .map_err(|e| format!("inference failed: {}", chain(&e)))
+    }
+
+    fn describe_inputs(&self) -> String {
+        describe_bound(&self.inputs)
+    }
+
+    /// Runs the model on a batch of `rows` rows.
+    fn infer(&self, cols: &[Col], rows: usize) -> Result<Vec<Out>, String> {
+        match &self.engine {
+            Engine::Tract { plan, fixed } => {
+                let Some(Col::F32(x)) = cols.first() else {
+                    return Err("tract takes one float input".into());
+                };
+                let width = self.inputs[0].columns.len();
+                let input = match fixed {
+                    Some(b) => {
+                        let mut padded = x.clone();
+                        padded.resize(b * width, 0.0);
+                        tract_onnx::prelude::Tensor::from_shape(&[*b, width], &padded)
+                    }
+                    None => tract_onnx::prelude::Tensor::from_shape(&[rows, width], x),
+                }
+                .map_err(|e| e.to_string())?;
+                let outs = plan
+                    .run(tvec!(input.into()))
+                    .map_err(|e| format!("inference failed: {}", chain(&e)))?;
+                let rows_out = fixed.unwrap_or(rows);
+                outs.iter()
+                    .map(|t| {
+                        let values = from_tract(t)?;
+                        Ok(Out {
+                            per_row: per_row(values.len(), rows_out),
+                            values,
+                            keys: None,
+                        })
+                    })
+                    .collect()
+            }
+            Engine::Own(g) => {
+                let feeds: Vec<ml::value::Value> = cols
+                    .iter()
+                    .zip(&self.inputs)
+                    .map(|(c, b)| {
+                        let shape = vec![rows, b.columns.len()];
+                        let t = match c {
+                            Col::F32(v) => Tensor::F32(Arr::new(shape, v.clone())?),
+                            Col::F64(v) => Tensor::F64(Arr::new(shape, v.clone())?),
+                            Col::I64(v) => Tensor::I64(Arr::new(shape, v.clone())?),
+                            Col::Str(v) => Tensor::Str(Arr::new(shape, v.clone())?),
+                        };
+                        Ok(ml::value::Value::T(t))
+                    })
+                    .collect::<Result<_, String>>()?;
+                let outs = g.run(feeds).map_err(|e| format!("inference failed: {e}"))?;
+                outs.iter()
+                    .map(|v| match &**v {
+                        ml::value::Value::T(t) => {
+                            if t.shape().first() != Some(&rows) {
+                                return Err(format!(
+                                    "an output has shape {:?} for a batch of {rows}: `predict` needs one row of every output per input row",
+                                    t.shape()
+                                ));
+                            }
+                            Ok(Out {
+                                per_row: per_row(t.len(), rows),
+                                values: t.clone(),
+                                keys: None,
+                            })
+                        }
+                        ml::value::Value::Maps { keys, values } => Ok(Out {
+                            per_row: keys.len().max(1),
+                            values: Tensor::F32(values.clone()),
+                            keys: Some(keys.clone()),
+                        }),
+                    })
+                    .collect()
+            }
+        }
     }
 
     /// Rows in the outputs of a call with `rows` input rows.
     fn rows_out(&self, rows: usize) -> usize {
-        self.fixed.unwrap_or(rows)
+        match self.engine {
+            Engine::Tract { fixed: Some(b), .. } => b,
+            _ => rows,
+        }
     }
 
-    /// Checks that every output has `rows` rows (its first dimension): a
-    /// model that sums over the batch, or keeps a fixed first dimension,
-    /// would otherwise give values that belong to no row or to another.
-    fn check_rows(&self, outputs: &[TValue], rows: usize) -> Result<(), String> {
-        for (name, t) in self.outputs.iter().zip(outputs) {
-            match t.shape().first() {
+    /// Checks that every output has `rows` rows: a model that sums over
+    /// the batch, or keeps a fixed first dimension, would otherwise give
+    /// values that belong to no row or to another.
+    fn check_rows(&self, outputs: &[Out], rows: usize) -> Result<(), String> {
+        for (name, o) in self.outputs.iter().zip(outputs) {
+            if o.keys.is_some() {
+                continue;
+            }
+            match o.values.shape().first() {
                 Some(&n) if n == rows => {}
                 Some(&n) => {
                     return Err(format!(
                         "the output `{name}` has {n} rows (shape {:?}) for a batch of {rows}: \
                          `predict` needs one row of every output per input row",
-                        t.shape()
+                        o.values.shape()
                     ));
                 }
                 None => {
@@ -432,6 +680,106 @@ impl Model {
     }
 }
 
+fn describe_bound(inputs: &[Bound]) -> String {
+    inputs
+        .iter()
+        .map(|b| {
+            let kind = match b.kind {
+                Kind::F32 => "float",
+                Kind::F64 => "double",
+                Kind::I64 => "int64",
+                Kind::Str => "string",
+            };
+            format!("{} ({} {kind})", b.name, b.columns.len())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads a model of standard operators into tract: a symbolic number of
+/// rows, so the last, short batch runs as it is; a model that cannot be
+/// optimised that way gets a fixed batch size and short batches are
+/// padded with zeros.
+fn tract_engine(path: &str, bytes: &[u8], width: usize, batch: usize) -> Result<Engine, String> {
+    let fail = |e: TractError| format!("model {path}: {}", chain(&e));
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .map_err(|e| format!("cannot load the model {path}: {}", chain(&e)))?;
+    let inputs = model.input_outlets().map_err(fail)?.to_vec();
+    let fact = model.outlet_fact(inputs[0]).map_err(fail)?;
+    let dims: Vec<GenericFactoid<TDim>> = fact.shape.dims().cloned().collect();
+    if let Some(rank) = fact.shape.rank().concretize()
+        && rank != 2
+    {
+        let shown: Vec<String> = dims.iter().map(|d| format!("{d:?}")).collect();
+        return Err(format!(
+            "model {path}: its input has shape [{}]; `predict` needs [rows, features]",
+            shown.join(", ")
+        ));
+    }
+    let symbolic = {
+        let mut m = model.clone();
+        let rows = m.symbols.sym("N");
+        m.set_input_fact(0, f32::fact([rows.to_dim(), width.to_dim()]).into())
+            .and_then(|()| m.into_optimized())
+            .map(row_softmax)
+            .and_then(|m| m.into_runnable())
+    };
+    Ok(match symbolic {
+        Ok(plan) => Engine::Tract { plan, fixed: None },
+        Err(_) => {
+            model
+                .set_input_fact(0, f32::fact([batch, width]).into())
+                .map_err(fail)?;
+            let plan = model
+                .into_optimized()
+                .map(row_softmax)
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| {
+                    format!(
+                        "model {path} cannot run on [{batch}, {width}] inputs: {}",
+                        chain(&e)
+                    )
+                })?;
+            Engine::Tract {
+                plan,
+                fixed: Some(batch),
+            }
+        }
+    })
+}
+
+/// A tract output as a tensor of chime's evaluator.
+fn from_tract(t: &tract_onnx::prelude::Tensor) -> Result<Tensor, String> {
+    let shape = t.shape().to_vec();
+    let err = |e: TractError| e.to_string();
+    Ok(match t.datum_type() {
+        DatumType::F32 => Tensor::F32(Arr::new(shape, t.as_slice::<f32>().map_err(err)?.to_vec())?),
+        DatumType::F64 => Tensor::F64(Arr::new(shape, t.as_slice::<f64>().map_err(err)?.to_vec())?),
+        DatumType::I64 => Tensor::I64(Arr::new(shape, t.as_slice::<i64>().map_err(err)?.to_vec())?),
+        DatumType::I32 => Tensor::I64(Arr::new(
+            shape,
+            t.as_slice::<i32>()
+                .map_err(err)?
+                .iter()
+                .map(|&v| i64::from(v))
+                .collect(),
+        )?),
+        DatumType::Bool => Tensor::Bool(Arr::new(
+            shape,
+            t.as_slice::<bool>().map_err(err)?.to_vec(),
+        )?),
+        DatumType::String => Tensor::Str(Arr::new(
+            shape,
+            t.as_slice::<String>().map_err(err)?.to_vec(),
+        )?),
+        other => {
+            return Err(format!(
+                "an output of type {other:?}, which `predict` cannot write"
+            ));
+        }
+    })
+}
 /// Replaces tract's Softmax over the last axis of f32 rows with
 /// [`RowSoftmax`] (same arithmetic, in the same order).
 fn row_softmax(mut model: TypedModel) -> TypedModel {
@@ -523,56 +871,92 @@ mod fast_softmax {
 }
 use fast_softmax::RowSoftmax;
 
-/// Values per row of an output tensor.
-fn per_row(t: &Tensor, batch: usize) -> usize {
-    t.len().checked_div(batch).map_or(1, |n| n.max(1))
+/// Values per row of an output of `len` values.
+fn per_row(len: usize, batch: usize) -> usize {
+    len.checked_div(batch).map_or(1, |n| n.max(1))
 }
 
 fn chain(e: &TractError) -> String {
     format!("{e:#}")
 }
 
-/// Reads an output tensor's value `i` (of `len`) as a cell.
+/// An output's value `i` as a cell.
 fn cell(t: &Tensor, i: usize) -> Cell {
-    let flat = |t: &Tensor| -> Option<Cell> {
-        Some(match t.datum_type() {
-            DatumType::F32 => Cell::Float(f64::from(*t.as_slice::<f32>().ok()?.get(i)?)),
-            DatumType::F64 => Cell::Float(*t.as_slice::<f64>().ok()?.get(i)?),
-            DatumType::I64 => Cell::Int(*t.as_slice::<i64>().ok()?.get(i)?),
-            DatumType::I32 => Cell::Int(i64::from(*t.as_slice::<i32>().ok()?.get(i)?)),
-            DatumType::Bool => Cell::Int(i64::from(*t.as_slice::<bool>().ok()?.get(i)?)),
-            DatumType::String => Cell::Text(t.as_slice::<String>().ok()?.get(i)?.clone()),
-            _ => return None,
-        })
-    };
-    flat(t).unwrap_or(Cell::Null)
+    match t {
+        Tensor::F32(a) => a
+            .data
+            .get(i)
+            .map_or(Cell::Null, |&v| Cell::Float(f64::from(v))),
+        Tensor::F64(a) => a.data.get(i).map_or(Cell::Null, |&v| Cell::Float(v)),
+        Tensor::I64(a) => a.data.get(i).map_or(Cell::Null, |&v| Cell::Int(v)),
+        Tensor::Bool(a) => a
+            .data
+            .get(i)
+            .map_or(Cell::Null, |&v| Cell::Int(i64::from(v))),
+        Tensor::Str(a) => a.data.get(i).map_or(Cell::Null, |v| Cell::Text(v.clone())),
+    }
+}
+
+/// One model input's values for a batch, row after row.
+enum Col {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Str(Vec<String>),
 }
 
 /// Rows read, waiting for the model.
 struct Batch {
-    /// `width` features per row.
-    x: Vec<f32>,
+    /// One column of values per model input.
+    cols: Vec<Col>,
     /// The `keep` cells of each row.
     kept: Vec<Vec<Cell>>,
 }
 
 impl Batch {
-    fn with_capacity(rows: usize, width: usize) -> Batch {
+    fn new(inputs: &[Bound], rows: usize) -> Batch {
         Batch {
-            x: Vec::with_capacity(rows * width),
+            cols: inputs
+                .iter()
+                .map(|b| {
+                    let n = rows * b.columns.len();
+                    match b.kind {
+                        Kind::F32 => Col::F32(Vec::with_capacity(n)),
+                        Kind::F64 => Col::F64(Vec::with_capacity(n)),
+                        Kind::I64 => Col::I64(Vec::with_capacity(n)),
+                        Kind::Str => Col::Str(Vec::with_capacity(n)),
+                    }
+                })
+                .collect(),
             kept: Vec::with_capacity(rows),
         }
+    }
+
+    /// A row of zeros (empty strings), to probe the model.
+    fn push_zeros(&mut self, inputs: &[Bound]) {
+        for (c, b) in self.cols.iter_mut().zip(inputs) {
+            let n = b.columns.len();
+            match c {
+                Col::F32(v) => v.extend(std::iter::repeat_n(0.0, n)),
+                Col::F64(v) => v.extend(std::iter::repeat_n(0.0, n)),
+                Col::I64(v) => v.extend(std::iter::repeat_n(0, n)),
+                Col::Str(v) => v.extend(std::iter::repeat_n(String::new(), n)),
+            }
+        }
+        self.kept.push(Vec::new());
     }
 }
 
 /// Reads rows into batches and hands them over.
 struct Reader<'a> {
     job: &'a Job,
+    model: &'a Model,
     batch: usize,
     /// Cells of an output row (kept columns and the model's), so each row
     /// is allocated once.
     row_width: usize,
-    feature_at: Vec<usize>,
+    /// For each model input, the positions of its columns in the source.
+    feature_at: Vec<Vec<usize>>,
     keep_at: Vec<usize>,
     next: Batch,
     tx: std::sync::mpsc::SyncSender<Batch>,
@@ -583,10 +967,7 @@ impl Reader<'_> {
         if self.next.kept.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(
-            &mut self.next,
-            Batch::with_capacity(self.batch, self.job.features.len()),
-        );
+        let full = std::mem::replace(&mut self.next, Batch::new(&self.model.inputs, self.batch));
         // The model side stopped (it failed, or was cancelled): its error is
         // the one reported.
         self.tx.send(full).map_err(|_| "stopped".to_string())
@@ -613,12 +994,12 @@ impl Consumer<'_> {
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
-        let outputs = self.model.infer(&batch.x)?;
+        let outputs = self.model.infer(&batch.cols, n)?;
         let rows_out = self.model.rows_out(n);
         self.model.check_rows(&outputs, rows_out)?;
         // A model whose values per row change with the batch (an [N, N]
         // output, say) would give rows of another width than its columns.
-        let width: usize = outputs.iter().map(|t| per_row(t, rows_out)).sum();
+        let width: usize = outputs.iter().map(|o| o.per_row).sum();
         if width != self.model.columns.len() {
             return Err(format!(
                 "the model's outputs give {width} values per row for a batch of {n}, but {} when it was loaded: `predict` needs the same values per row in every batch",
@@ -629,9 +1010,9 @@ impl Consumer<'_> {
         let kept_width = self.keep.len();
         for (r, kept) in batch.kept.into_iter().enumerate() {
             let mut row = kept;
-            for t in &outputs {
-                let k = per_row(t, rows_out);
-                row.extend((0..k).map(|j| cell(t, r * k + j)));
+            for o in &outputs {
+                let k = o.per_row;
+                row.extend((0..k).map(|j| cell(&o.values, r * k + j)));
             }
             if !self.allow_nan
                 && let Some(c) = row[kept_width..]
@@ -667,9 +1048,7 @@ impl Consumer<'_> {
         }
         Ok(out)
     }
-}
 
-impl Consumer<'_> {
     /// Input row `n` (1-based), with its first `keep` column's value.
     fn row_name(&self, n: u64, row: &[Cell]) -> String {
         match (self.keep.first(), row.first()) {
@@ -690,48 +1069,108 @@ impl RowSink for Reader<'_> {
             })
         };
         self.feature_at = self
-            .job
-            .features
+            .model
+            .inputs
             .iter()
-            .map(find)
+            .map(|b| b.columns.iter().map(find).collect::<Result<Vec<_>, _>>())
             .collect::<Result<_, _>>()?;
         self.keep_at = self.job.keep.iter().map(find).collect::<Result<_, _>>()?;
         let mut wants = vec![Want::Skip; names.len()];
         for &i in &self.keep_at {
             wants[i] = Want::Any;
         }
-        for &i in &self.feature_at {
-            wants[i] = Want::Number;
+        for (b, at) in self.model.inputs.iter().zip(&self.feature_at) {
+            for &i in at {
+                if b.kind != Kind::Str {
+                    wants[i] = Want::Number;
+                } else if wants[i] == Want::Skip {
+                    wants[i] = Want::Any;
+                }
+            }
         }
         Ok(wants)
     }
 
     fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
-        for (k, &i) in self.feature_at.iter().enumerate() {
-            match cells[i].as_f64() {
-                // Cast to the model's f32: a huge value becomes infinite.
-                Some(v) if (v as f32).is_finite() || self.job.allow_nan => {
-                    self.next.x.push(v as f32)
-                }
-                Some(v) => {
-                    let why = if v.is_finite() {
-                        format!("{v:e} is too large for the model's 32-bit floats")
-                    } else {
-                        format!("{v} is not a finite number")
-                    };
-                    return Err(format!(
-                        "{}, column `{}`: {why} (set `allow_nan: true` to pass NaN and \
-                         infinities to the model)",
-                        at(),
-                        self.job.features[k]
-                    ));
-                }
-                None => {
-                    return Err(format!(
-                        "{}, column `{}`: no value (a feature must be a number)",
-                        at(),
-                        self.job.features[k]
-                    ));
+        let nan_ok = self.job.allow_nan;
+        let missing_ok = nan_ok || self.model.takes_missing;
+        for ((b, positions), col) in self
+            .model
+            .inputs
+            .iter()
+            .zip(&self.feature_at)
+            .zip(&mut self.next.cols)
+        {
+            for (k, &i) in positions.iter().enumerate() {
+                let cell = &cells[i];
+                let column = &b.columns[k];
+                let number = || -> Result<f64, String> {
+                    match cell.as_f64() {
+                        Some(v) => Ok(v),
+                        None if *cell == Cell::Null && missing_ok => Ok(f64::NAN),
+                        None if *cell == Cell::Null => Err(format!(
+                            "{}, column `{column}`: no value (a feature must be a number; this \
+                             model does not impute missing values)",
+                            at()
+                        )),
+                        None => Err(format!(
+                            "{}, column `{column}`: {} is not a number",
+                            at(),
+                            cell.describe()
+                        )),
+                    }
+                };
+                match col {
+                    Col::F32(v) => {
+                        let x = number()?;
+                        // Cast to the model's f32: a huge value becomes infinite.
+                        if (x as f32).is_finite() || nan_ok || (x.is_nan() && missing_ok) {
+                            v.push(x as f32);
+                        } else {
+                            let why = if x.is_finite() {
+                                format!("{x:e} is too large for the model's 32-bit floats")
+                            } else {
+                                format!("{x} is not a finite number")
+                            };
+                            return Err(format!(
+                                "{}, column `{column}`: {why} (set `allow_nan: true` to pass NaN \
+                                 and infinities to the model)",
+                                at()
+                            ));
+                        }
+                    }
+                    Col::F64(v) => {
+                        let x = number()?;
+                        if !(x.is_finite() || nan_ok || (x.is_nan() && missing_ok)) {
+                            return Err(format!(
+                                "{}, column `{column}`: {x} is not a finite number (set \
+                                 `allow_nan: true` to pass NaN and infinities to the model)",
+                                at()
+                            ));
+                        }
+                        v.push(x);
+                    }
+                    Col::I64(v) => match cell {
+                        Cell::Int(x) => v.push(*x),
+                        other => match other.as_f64() {
+                            Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => v.push(x as i64),
+                            _ => {
+                                return Err(format!(
+                                    "{}, column `{column}`: {} is not an integer (the model's \
+                                     input `{}` takes int64)",
+                                    at(),
+                                    other.describe(),
+                                    b.name
+                                ));
+                            }
+                        },
+                    },
+                    Col::Str(v) => v.push(match cell {
+                        Cell::Null => String::new(),
+                        Cell::Text(t) => t.clone(),
+                        Cell::Int(x) => x.to_string(),
+                        Cell::Float(x) => x.to_string(),
+                    }),
                 }
             }
         }
@@ -783,5 +1222,115 @@ mod tests {
         );
         let err = job(serde_json::json!({ "allow_nan": "yes" })).unwrap_err();
         assert!(err.contains("use true or false"), "{err}");
+    }
+
+    /// Every model of tests/models (exported by their standard
+    /// converters) through `predict`'s model layer: the columns and every
+    /// value equal onnxruntime's (labels exactly, scores within 1e-5).
+    #[test]
+    fn suite_models_match_onnxruntime() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/models");
+        let suite: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("suite.json")).unwrap())
+                .unwrap();
+        let mut failures = Vec::new();
+        for m in suite.as_array().unwrap() {
+            let name = m["name"].as_str().unwrap();
+            if let Err(e) = check_model(&dir, name, &m["features"]) {
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} models differ:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let header = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows = r
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (header, rows)
+    }
+
+    fn check_model(
+        dir: &std::path::Path,
+        name: &str,
+        features: &serde_json::Value,
+    ) -> Result<(), String> {
+        let features = Features::from_param(Some(features))?;
+        let model = Model::load(
+            dir.join(format!("{name}.onnx")).to_str().unwrap(),
+            &features,
+            64,
+        )?;
+        let (header, rows) = read_csv(&dir.join(format!("{name}.input.csv")));
+        let (want_cols, want) = read_csv(&dir.join(format!("{name}.expected.csv")));
+        if model.columns != want_cols[1..] {
+            return Err(format!(
+                "columns {:?}, onnxruntime's {:?}",
+                model.columns,
+                &want_cols[1..]
+            ));
+        }
+        let mut batch = Batch::new(&model.inputs, rows.len());
+        for row in &rows {
+            for (b, col) in model.inputs.iter().zip(&mut batch.cols) {
+                for c in &b.columns {
+                    let v = &row[header
+                        .iter()
+                        .position(|h| h == c)
+                        .ok_or(format!("no column {c}"))?];
+                    match col {
+                        Col::F32(x) => x.push(if v.is_empty() {
+                            f32::NAN
+                        } else {
+                            v.parse().unwrap()
+                        }),
+                        Col::F64(x) => x.push(if v.is_empty() {
+                            f64::NAN
+                        } else {
+                            v.parse().unwrap()
+                        }),
+                        Col::I64(x) => x.push(v.parse().unwrap()),
+                        Col::Str(x) => x.push(v.clone()),
+                    }
+                }
+            }
+        }
+        let outs = model.infer(&batch.cols, rows.len())?;
+        let mut diffs = Vec::new();
+        for (r, want_row) in want.iter().enumerate() {
+            let mut got = Vec::new();
+            for o in &outs {
+                got.extend((0..o.per_row).map(|j| cell(&o.values, r * o.per_row + j)));
+            }
+            for (c, (g, w)) in got.iter().zip(&want_row[1..]).enumerate() {
+                let ok = match (g, w.parse::<f64>()) {
+                    (Cell::Float(g), Ok(w)) => (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    (Cell::Int(g), Ok(w)) => *g as f64 == w,
+                    (Cell::Text(g), _) => g == w,
+                    _ => false,
+                };
+                if !ok && diffs.len() < 4 {
+                    diffs.push(format!(
+                        "row {} `{}`: {} vs onnxruntime {w}",
+                        r + 1,
+                        want_cols[c + 1],
+                        g.describe()
+                    ));
+                }
+            }
+        }
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(diffs.join("; "))
+        }
     }
 }

@@ -1,0 +1,287 @@
+//! ONNX models as the standard converters export them (skl2onnx,
+//! onnxmltools): reading a model file, and (feature `predict`) evaluating
+//! graphs that use the ai.onnx.ml operators.
+//!
+//! tract, chime's engine for neural networks, implements the standard
+//! operators but almost none of ai.onnx.ml. A graph with an ai.onnx.ml
+//! node is therefore evaluated here instead, whole: the ai.onnx.ml
+//! operators and the standard operators converters put around them, each
+//! run on the whole batch. [`OPERATORS`] lists them; `chime check` reads a
+//! model with [`Model::read`] and names any node outside the list.
+
+pub mod proto;
+
+#[cfg(feature = "predict")]
+mod graph;
+#[cfg(feature = "predict")]
+pub mod ops;
+#[cfg(feature = "predict")]
+pub mod value;
+
+#[cfg(feature = "predict")]
+pub use graph::{Graph, Role, roles};
+
+use prost::Message;
+
+/// The operators chime evaluates for graphs that use ai.onnx.ml, as
+/// (domain, operator). Graphs without ai.onnx.ml nodes run on tract.
+pub const OPERATORS: &[(&str, &str)] = &[
+    ("ai.onnx.ml", "ArrayFeatureExtractor"),
+    ("ai.onnx.ml", "Binarizer"),
+    ("ai.onnx.ml", "CategoryMapper"),
+    ("ai.onnx.ml", "FeatureVectorizer"),
+    ("ai.onnx.ml", "Imputer"),
+    ("ai.onnx.ml", "LabelEncoder"),
+    ("ai.onnx.ml", "LinearClassifier"),
+    ("ai.onnx.ml", "LinearRegressor"),
+    ("ai.onnx.ml", "Normalizer"),
+    ("ai.onnx.ml", "OneHotEncoder"),
+    ("ai.onnx.ml", "SVMClassifier"),
+    ("ai.onnx.ml", "SVMRegressor"),
+    ("ai.onnx.ml", "Scaler"),
+    ("ai.onnx.ml", "TreeEnsemble"),
+    ("ai.onnx.ml", "TreeEnsembleClassifier"),
+    ("ai.onnx.ml", "TreeEnsembleRegressor"),
+    ("ai.onnx.ml", "ZipMap"),
+    ("", "Abs"),
+    ("", "Add"),
+    ("", "ArgMax"),
+    ("", "ArgMin"),
+    ("", "Cast"),
+    ("", "Concat"),
+    ("", "Constant"),
+    ("", "Div"),
+    ("", "Equal"),
+    ("", "Exp"),
+    ("", "Flatten"),
+    ("", "Gather"),
+    ("", "Gemm"),
+    ("", "Greater"),
+    ("", "GreaterOrEqual"),
+    ("", "Identity"),
+    ("", "Less"),
+    ("", "LessOrEqual"),
+    ("", "Log"),
+    ("", "MatMul"),
+    ("", "Max"),
+    ("", "Min"),
+    ("", "Mul"),
+    ("", "Neg"),
+    ("", "Not"),
+    ("", "Pow"),
+    ("", "Reciprocal"),
+    ("", "ReduceL2"),
+    ("", "ReduceMax"),
+    ("", "ReduceMean"),
+    ("", "ReduceMin"),
+    ("", "ReduceSum"),
+    ("", "ReduceSumSquare"),
+    ("", "Relu"),
+    ("", "Reshape"),
+    ("", "Scan"),
+    ("", "Shape"),
+    ("", "Sigmoid"),
+    ("", "Softmax"),
+    ("", "Sqrt"),
+    ("", "Squeeze"),
+    ("", "Sub"),
+    ("", "Sum"),
+    ("", "Tanh"),
+    ("", "TopK"),
+    ("", "Transpose"),
+    ("", "Unsqueeze"),
+    ("", "Where"),
+];
+
+/// The domain ai.onnx.ml, however a model spells it.
+pub fn is_ml(domain: &str) -> bool {
+    domain == "ai.onnx.ml"
+}
+
+fn is_standard(domain: &str) -> bool {
+    domain.is_empty() || domain == "ai.onnx"
+}
+
+/// Whether chime evaluates `op` of `domain` itself.
+pub fn supported(domain: &str, op: &str) -> bool {
+    let d = if is_standard(domain) { "" } else { domain };
+    OPERATORS.iter().any(|&(dd, o)| dd == d && o == op)
+}
+
+/// A model file, parsed (the protobuf only: nothing is evaluated).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub proto: proto::ModelProto,
+}
+
+/// One of a graph's inputs or outputs, as the model declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Port {
+    pub name: String,
+    /// float, double, int64, string... or "map"/"sequence".
+    pub kind: String,
+    /// Dimensions; `None` for a symbolic one (the rows).
+    pub dims: Vec<Option<u64>>,
+}
+
+/// A node chime cannot evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Missing {
+    pub node: String,
+    pub domain: String,
+    pub op: String,
+}
+
+impl Model {
+    /// Parses a model file's bytes. Refuses what is not an ONNX model
+    /// with a graph.
+    pub fn read(bytes: &[u8]) -> Result<Model, String> {
+        let proto = proto::ModelProto::decode(bytes)
+            .map_err(|e| format!("not an ONNX model (its protobuf does not parse: {e})"))?;
+        let Some(graph) = &proto.graph else {
+            return Err("not an ONNX model (it has no graph)".into());
+        };
+        if graph.node.is_empty() && graph.output.is_empty() {
+            return Err("not an ONNX model (its graph is empty)".into());
+        }
+        Ok(Model { proto })
+    }
+
+    pub fn graph(&self) -> &proto::GraphProto {
+        // `read` refuses a model without a graph.
+        static EMPTY: std::sync::OnceLock<proto::GraphProto> = std::sync::OnceLock::new();
+        self.proto
+            .graph
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(proto::GraphProto::default))
+    }
+
+    /// Whether the graph uses ai.onnx.ml (then chime evaluates it itself).
+    pub fn uses_ml(&self) -> bool {
+        self.graph().node.iter().any(|n| is_ml(&n.domain))
+    }
+
+    /// Whether the model handles missing values itself: it imputes them
+    /// (an Imputer) or its trees send NaN down a branch
+    /// (`nodes_missing_value_tracks_true`). `predict` then passes an empty
+    /// field or a NULL as NaN.
+    pub fn handles_missing(&self) -> bool {
+        self.graph().node.iter().any(|n| {
+            is_ml(&n.domain)
+                && match n.op_type.as_str() {
+                    "Imputer" => true,
+                    "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble" => {
+                        n.attribute.iter().any(|a| {
+                            a.name == "nodes_missing_value_tracks_true" && a.ints.contains(&1)
+                        })
+                    }
+                    _ => false,
+                }
+        })
+    }
+
+    /// The graph's inputs that are not initializers (the ones a caller
+    /// feeds).
+    pub fn inputs(&self) -> Vec<Port> {
+        let g = self.graph();
+        let consts: std::collections::HashSet<&str> =
+            g.initializer.iter().map(|t| t.name.as_str()).collect();
+        g.input
+            .iter()
+            .filter(|v| !consts.contains(v.name.as_str()))
+            .map(port)
+            .collect()
+    }
+
+    pub fn outputs(&self) -> Vec<Port> {
+        self.graph().output.iter().map(port).collect()
+    }
+
+    /// The nodes chime cannot run. For a graph that uses ai.onnx.ml,
+    /// any operator outside [`OPERATORS`]; for the others (run by tract),
+    /// operators of domains other than the standard one.
+    pub fn missing(&self) -> Vec<Missing> {
+        let mut out = Vec::new();
+        missing_in(self.graph(), self.uses_ml(), &mut out, 0);
+        out
+    }
+}
+
+/// The nodes of `g` and of its subgraphs that chime cannot run.
+fn missing_in(g: &proto::GraphProto, ml: bool, out: &mut Vec<Missing>, depth: usize) {
+    for n in &g.node {
+        let ok = if ml {
+            supported(&n.domain, &n.op_type)
+        } else {
+            is_standard(&n.domain)
+        };
+        if !ok {
+            out.push(Missing {
+                node: n.name.clone(),
+                domain: if n.domain.is_empty() {
+                    "ai.onnx".into()
+                } else {
+                    n.domain.clone()
+                },
+                op: n.op_type.clone(),
+            });
+        }
+        if ml && depth < 8 {
+            for a in &n.attribute {
+                if let Some(body) = &a.g {
+                    missing_in(body, ml, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn port(v: &proto::ValueInfoProto) -> Port {
+    use proto::type_proto::Value as T;
+    let (kind, dims) = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(T::TensorType(t)) => (
+            elem_name(t.elem_type).to_string(),
+            t.shape
+                .as_ref()
+                .map(|s| {
+                    s.dim
+                        .iter()
+                        .map(|d| match d.value {
+                            Some(proto::dimension::Value::DimValue(n)) if n >= 0 => Some(n as u64),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ),
+        Some(T::SequenceType(_)) => ("sequence".to_string(), Vec::new()),
+        Some(T::MapType(_)) => ("map".to_string(), Vec::new()),
+        None => ("unknown".to_string(), Vec::new()),
+    };
+    Port {
+        name: v.name.clone(),
+        kind,
+        dims,
+    }
+}
+
+/// ONNX's name of an element type.
+pub fn elem_name(t: i32) -> &'static str {
+    match t {
+        1 => "float",
+        2 => "uint8",
+        3 => "int8",
+        4 => "uint16",
+        5 => "int16",
+        6 => "int32",
+        7 => "int64",
+        8 => "string",
+        9 => "bool",
+        10 => "float16",
+        11 => "double",
+        12 => "uint32",
+        13 => "uint64",
+        16 => "bfloat16",
+        _ => "unknown",
+    }
+}
