@@ -25,6 +25,9 @@ pub enum Code {
     E042,
     E043,
     E050,
+    E060,
+    E061,
+    E062,
     W001,
     W002,
 }
@@ -50,6 +53,9 @@ impl Code {
         Code::E042,
         Code::E043,
         Code::E050,
+        Code::E060,
+        Code::E061,
+        Code::E062,
         Code::W001,
         Code::W002,
     ];
@@ -75,6 +81,9 @@ impl Code {
             Code::E042 => "E042",
             Code::E043 => "E043",
             Code::E050 => "E050",
+            Code::E060 => "E060",
+            Code::E061 => "E061",
+            Code::E062 => "E062",
             Code::W001 => "W001",
             Code::W002 => "W002",
         }

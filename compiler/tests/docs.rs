@@ -20,7 +20,15 @@ fn every_example_in_checks_md_gives_the_output_shown() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/checks.md"))
             .expect("docs/checks.md");
     let dir = std::env::temp_dir().join(format!("chime-docs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    std::fs::create_dir_all(dir.join("models")).expect("tmp");
+    // The models the E06x examples read (as docs/gen_checks.py's FIXTURES).
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    for (dest, src) in [
+        ("churn.onnx", "logreg16.onnx"),
+        ("hardmax.onnx", "hardmax.onnx"),
+    ] {
+        std::fs::copy(data.join(src), dir.join("models").join(dest)).expect("copy a model");
+    }
     let mut seen = Vec::new();
     for section in page.split("\n## ").skip(1) {
         let code = &section[..4];

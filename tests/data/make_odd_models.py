@@ -10,6 +10,9 @@ run this only to change them (pip install onnx).
   first dimension is not the number of rows.
 - sqrt.onnx: [N, 1] in, `root` [N, 1] out: NaN for a negative feature.
 - ds_output.onnx: [N, 1] in, the input as an output named `ds`.
+- hardmax.onnx: [N, 2] in, an ai.onnx.ml Scaler then a standard Hardmax,
+  an operator chime does not run in graphs that use ai.onnx.ml (`chime
+  check` names it: E061).
 """
 import os
 
@@ -53,3 +56,22 @@ save(
 )
 save("sqrt", [helper.make_node("Sqrt", ["input"], ["root"])], 1, [("root", [None, 1])])
 save("ds_output", [helper.make_node("Identity", ["input"], ["ds"])], 1, [("ds", [None, 1])])
+
+# A graph with ai.onnx.ml (so chime evaluates it) and an operator outside
+# chime's list.
+graph = helper.make_graph(
+    [
+        helper.make_node("Scaler", ["input"], ["scaled"], domain="ai.onnx.ml", offset=[0.0], scale=[2.0]),
+        helper.make_node("Hardmax", ["scaled"], ["onehot"], name="pick_max"),
+    ],
+    "hardmax",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 2])],
+    [helper.make_tensor_value_info("onehot", TensorProto.FLOAT, [None, 2])],
+)
+model = helper.make_model(
+    graph,
+    opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)],
+    producer_name="chime-tests",
+)
+model.ir_version = 8
+onnx.save(model, os.path.join(HERE, "hardmax.onnx"))

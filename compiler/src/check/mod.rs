@@ -22,6 +22,7 @@ pub mod dependency_cycle;
 pub mod duplicate_task;
 pub mod missing_key;
 pub mod operator_params;
+pub mod predict_model;
 pub mod schedule;
 pub mod structure;
 pub mod template;
@@ -212,6 +213,21 @@ pub const CHECKS: &[CheckInfo] = &[
         code: Code::E050,
         name: "custom-operator-crate",
         run: Some(custom_crate::run),
+    },
+    CheckInfo {
+        code: Code::E060,
+        name: "model-file",
+        run: Some(predict_model::run),
+    },
+    CheckInfo {
+        code: Code::E061,
+        name: "model-operator",
+        run: None,
+    },
+    CheckInfo {
+        code: Code::E062,
+        name: "model-inputs",
+        run: None,
     },
     CheckInfo {
         code: Code::W001,

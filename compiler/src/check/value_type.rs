@@ -32,6 +32,9 @@ pub fn report(node: &Node, ty: &Ty, name: &str, walk: Walk<'_>, diags: &mut Diag
 fn help(node: &Node, ty: &Ty) -> Option<String> {
     let ty = match ty {
         Ty::Nullable(inner) => inner,
+        // A scalar where a list or a mapping goes: the list's help.
+        Ty::Either(a, b) if matches!(a, Ty::List(_)) => a,
+        Ty::Either(a, b) if matches!(b, Ty::List(_)) => b,
         other => other,
     };
     match (ty, &node.value) {

@@ -9,6 +9,7 @@
 //! run on the whole batch. [`OPERATORS`] lists them; `chime check` reads a
 //! model with [`Model::read`] and names any node outside the list.
 
+pub mod bind;
 pub mod proto;
 
 #[cfg(feature = "predict")]

@@ -109,9 +109,9 @@ pub const BUILTINS: &[OperatorSpec] = &[
                 ),
                 field(
                     "features",
-                    STRING_LIST,
+                    Ty::Either(&Ty::Map(&STRING_LIST), &STRING_LIST),
                     true,
-                    "Input columns fed to the model, in order.",
+                    "Input columns fed to the model, in order; for a model with several inputs, a mapping from each input's name to its columns.",
                 ),
                 field(
                     "keep",
