@@ -1159,6 +1159,34 @@ mod tests {
             }
         }
         let outs = model.infer(&batch.cols, rows.len())?;
+        // The same rows eight times in one batch (large enough for tree
+        // ensembles to split it over threads) give the same values.
+        let big: Vec<Col> = batch
+            .cols
+            .iter()
+            .map(|c| match c {
+                Col::F32(v) => Col::F32(v.repeat(8)),
+                Col::F64(v) => Col::F64(v.repeat(8)),
+                Col::I64(v) => Col::I64(v.repeat(8)),
+                Col::Str(v) => Col::Str((0..8).flat_map(|_| v.iter().cloned()).collect()),
+            })
+            .collect();
+        let outs8 = model.infer(&big, rows.len() * 8)?;
+        for (o, o8) in outs.iter().zip(&outs8) {
+            let n = o.values.len();
+            for copy in 0..8 {
+                for i in 0..n {
+                    let (a, b) = (cell(&o.values, i), cell(&o8.values, copy * n + i));
+                    if a != b
+                        && !(matches!((&a, &b), (Cell::Float(x), Cell::Float(y)) if x.is_nan() && y.is_nan()))
+                    {
+                        return Err(format!(
+                            "value {i} differs in a batch of 8 copies: {a:?} vs {b:?}"
+                        ));
+                    }
+                }
+            }
+        }
         let mut diffs = Vec::new();
         for (r, want_row) in want.iter().enumerate() {
             let mut got = Vec::new();

@@ -119,9 +119,12 @@ pub struct Ensemble<T> {
     targets: usize,
     /// The features a row needs.
     width: usize,
-    /// Every branch compares the same way and none sends NaN to the true
-    /// side: the walk's fast path.
-    all_leq: bool,
+    /// The one way every branch compares, when they all compare alike
+    /// (LEQ for scikit-learn and LightGBM, LT for XGBoost): the walk's
+    /// fast path.
+    same: Option<Mode>,
+    /// Some branch sends NaN to its true side.
+    missing: bool,
 }
 
 /// The trees as the attributes give them, node by node.
@@ -314,9 +317,12 @@ impl<T: Num> Ensemble<T> {
                 }
             }
         }
-        let all_leq = nodes
-            .iter()
-            .all(|n| n.mode == Mode::Leaf || (n.mode == Mode::Leq && !n.missing_true));
+        let mut modes = nodes.iter().map(|n| n.mode).filter(|&m| m != Mode::Leaf);
+        let first = modes.next();
+        let same = first.filter(|&f| {
+            matches!(f, Mode::Leq | Mode::Lt | Mode::Gte | Mode::Gt) && modes.all(|m| m == f)
+        });
+        let missing = nodes.iter().any(|n| n.missing_true);
         Ok(Ensemble {
             nodes,
             roots,
@@ -324,44 +330,16 @@ impl<T: Num> Ensemble<T> {
             sets: f.sets,
             targets,
             width,
-            all_leq,
+            same,
+            missing,
         })
     }
 
-    /// The leaf a row reaches in the tree at `root`.
-    #[inline]
-    fn leaf(&self, root: u32, x: &[T]) -> &Node<T> {
-        let nodes = &self.nodes;
-        let mut n = &nodes[root as usize];
-        if self.all_leq {
-            while n.mode != Mode::Leaf {
-                let go = x[n.feature as usize] <= n.threshold;
-                n = &nodes[if go { n.next_true } else { n.next_false } as usize];
-            }
-            return n;
-        }
-        loop {
-            let v = x[n.feature as usize];
-            let t = n.threshold;
-            let go = match n.mode {
-                Mode::Leaf => return n,
-                Mode::Leq => v <= t,
-                Mode::Lt => v < t,
-                Mode::Gte => v >= t,
-                Mode::Gt => v > t,
-                Mode::Eq => v == t,
-                Mode::Neq => v != t,
-                Mode::Member => self
-                    .sets
-                    .get(t.to_f64() as usize)
-                    .is_some_and(|s| s.contains(&v)),
-            } || (n.missing_true && v.is_nan());
-            n = &nodes[if go { n.next_true } else { n.next_false } as usize];
-        }
-    }
-
     /// Per-target sums over the trees (and whether any leaf gave the
-    /// target a weight), `rows` rows of `cols` features.
+    /// target a weight), `rows` rows of `cols` features. Large batches are
+    /// split by rows over the machine's cores (each row's sum is still
+    /// taken over the trees in order, so the result does not depend on
+    /// the split).
     fn sums(
         &self,
         x: &[T],
@@ -378,29 +356,135 @@ impl<T: Num> Ensemble<T> {
         let k = self.targets;
         let mut sums = vec![T::ZERO; rows * k];
         let mut has = vec![false; rows * k];
-        const BLOCK: usize = 128;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let work = rows.saturating_mul(self.roots.len());
+        let per = if threads > 1 && rows >= 2 * BLOCK && work >= 50_000 {
+            rows.div_ceil(threads).div_ceil(BLOCK) * BLOCK
+        } else {
+            rows.max(1)
+        };
+        if per >= rows {
+            self.fill(x, cols, &mut sums, &mut has, agg);
+        } else {
+            std::thread::scope(|scope| {
+                let parts = x
+                    .chunks(per * cols)
+                    .zip(sums.chunks_mut(per * k))
+                    .zip(has.chunks_mut(per * k));
+                for ((x, sums), has) in parts {
+                    scope.spawn(move || self.fill(x, cols, sums, has, agg));
+                }
+            });
+        }
+        Ok((sums, has))
+    }
+
+    /// [`Ensemble::sums`] for the rows of `x`, with the walk and the
+    /// aggregation chosen once (each a separate, inlined loop).
+    fn fill(&self, x: &[T], cols: usize, sums: &mut [T], has: &mut [bool], agg: Agg) {
+        match agg {
+            Agg::Sum | Agg::Average => {
+                self.fill_with(x, cols, sums, has, |s: &mut T, _: bool, w: T| *s = s.add(w))
+            }
+            Agg::Min => self.fill_with(x, cols, sums, has, |s: &mut T, h: bool, w: T| {
+                if !h || w < *s {
+                    *s = w
+                }
+            }),
+            Agg::Max => self.fill_with(x, cols, sums, has, |s: &mut T, h: bool, w: T| {
+                if !h || w > *s {
+                    *s = w
+                }
+            }),
+        }
+    }
+
+    fn fill_with(
+        &self,
+        x: &[T],
+        cols: usize,
+        sums: &mut [T],
+        has: &mut [bool],
+        acc: impl Fn(&mut T, bool, T) + Copy,
+    ) {
+        let m = self.missing;
+        match self.same {
+            Some(Mode::Leq) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+                v <= n.threshold || (m && n.missing_true && v.is_nan())
+            }),
+            Some(Mode::Lt) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+                v < n.threshold || (m && n.missing_true && v.is_nan())
+            }),
+            Some(Mode::Gte) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+                v >= n.threshold || (m && n.missing_true && v.is_nan())
+            }),
+            Some(Mode::Gt) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+                v > n.threshold || (m && n.missing_true && v.is_nan())
+            }),
+            _ => self.blocks(x, cols, sums, has, acc, |n: &Node<T>, v: T| {
+                let t = n.threshold;
+                (match n.mode {
+                    Mode::Leq => v <= t,
+                    Mode::Lt => v < t,
+                    Mode::Gte => v >= t,
+                    Mode::Gt => v > t,
+                    Mode::Eq => v == t,
+                    Mode::Neq => v != t,
+                    Mode::Member => self
+                        .sets
+                        .get(t.to_f64() as usize)
+                        .is_some_and(|s| s.contains(&v)),
+                    Mode::Leaf => false,
+                }) || (n.missing_true && v.is_nan())
+            }),
+        }
+    }
+
+    /// Walks every tree for blocks of [`BLOCK`] rows: tree by tree, so a
+    /// tree's nodes stay in cache while the block's rows walk it.
+    #[inline(always)]
+    fn blocks(
+        &self,
+        x: &[T],
+        cols: usize,
+        sums: &mut [T],
+        has: &mut [bool],
+        acc: impl Fn(&mut T, bool, T) + Copy,
+        go: impl Fn(&Node<T>, T) -> bool + Copy,
+    ) {
+        let k = self.targets;
+        let rows = x.len() / cols.max(1);
+        let nodes = self.nodes.as_slice();
         for start in (0..rows).step_by(BLOCK) {
             let end = (start + BLOCK).min(rows);
             for &root in &self.roots {
                 for r in start..end {
-                    let leaf = self.leaf(root, &x[r * cols..(r + 1) * cols]);
-                    let (s, c) = (leaf.next_true as usize, leaf.next_false as usize);
+                    let row = &x[r * cols..(r + 1) * cols];
+                    let mut n = &nodes[root as usize];
+                    while n.mode != Mode::Leaf {
+                        let next = if go(n, row[n.feature as usize]) {
+                            n.next_true
+                        } else {
+                            n.next_false
+                        };
+                        n = &nodes[next as usize];
+                    }
+                    let (s, c) = (n.next_true as usize, n.next_false as usize);
                     for &(t, w) in &self.weights[s..s + c] {
                         let i = r * k + t as usize;
-                        sums[i] = match agg {
-                            Agg::Sum | Agg::Average => sums[i].add(w),
-                            Agg::Min if !has[i] || w < sums[i] => w,
-                            Agg::Max if !has[i] || w > sums[i] => w,
-                            Agg::Min | Agg::Max => sums[i],
-                        };
+                        acc(&mut sums[i], has[i], w);
                         has[i] = true;
                     }
                 }
             }
         }
-        Ok((sums, has))
     }
 }
+
+/// Rows walked together, tree by tree.
+const BLOCK: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Agg {
