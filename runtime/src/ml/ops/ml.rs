@@ -194,7 +194,7 @@ impl LinearRegressor {
     fn new(a: &Attrs) -> Result<Self, String> {
         let targets = usize::try_from(a.int("targets", 1)).unwrap_or(0);
         let coef = a.floats("coefficients");
-        if targets == 0 || coef.len() % targets != 0 {
+        if targets == 0 || coef.is_empty() || targets > coef.len() || coef.len() % targets != 0 {
             return Err(format!(
                 "LinearRegressor has {} coefficients for {targets} targets",
                 coef.len()
@@ -482,6 +482,9 @@ impl Op for FeatureVectorizer {
             })
             .collect();
         let total: usize = widths.iter().sum();
+        if total > 1 << 20 {
+            return Err(format!("FeatureVectorizer: {total} values per row"));
+        }
         let mut out = vec![0f32; rows * total];
         let mut at = 0;
         for (p, &w) in parts.iter().zip(&widths) {

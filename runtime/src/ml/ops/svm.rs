@@ -140,8 +140,9 @@ impl Classifier {
                     "SVMClassifier: vectors_per_class does not have one count per class".into(),
                 );
             }
-            if coef.len() < (classes - 1) * vectors
+            if coef.len() < (classes - 1).saturating_mul(vectors)
                 || rho.len() < pairs
+                || support.len() < vectors
                 || support.len() % vectors != 0
             {
                 return Err(
@@ -396,7 +397,7 @@ impl Regressor {
         let coef = a.floats("coefficients");
         let rho = a.floats("rho").first().copied().unwrap_or(0.0);
         let features = if vectors > 0 {
-            if support.len() % vectors != 0 || coef.len() < vectors {
+            if support.len() < vectors || support.len() % vectors != 0 || coef.len() < vectors {
                 return Err(
                     "SVMRegressor: support_vectors or coefficients do not fit n_supports".into(),
                 );
