@@ -2,7 +2,8 @@
 //! standard converters, with onnxruntime's outputs) through `predict` in a
 //! real pipeline binary, as a user runs it: one task per model reads the
 //! model's input CSV and writes a CSV, compared with onnxruntime's (labels
-//! equal, scores within 1e-5). Missing values also come as SQL NULLs.
+//! equal, scores within 1e-5). Missing values also come as SQL and
+//! Parquet nulls.
 //! Regenerate the suite with tests/models/make_models.py.
 
 mod common;
@@ -110,6 +111,17 @@ fn every_suite_model_runs_through_predict_and_matches_onnxruntime() {
             &m["features"],
             format!("{{ csv: \"{}\" }}", csv.display()),
         );
+        let parquet = models.join(format!("{name}.input.parquet"));
+        if parquet.exists() {
+            let input = format!("{{ parquet: \"{}\" }}", parquet.display());
+            task(
+                &mut yaml,
+                &format!("{name}_parquet"),
+                name,
+                &m["features"],
+                input,
+            );
+        }
         if from_sql.contains(&name) {
             let query = format!("SELECT * FROM {name} ORDER BY id");
             task(
@@ -155,6 +167,9 @@ fn every_suite_model_runs_through_predict_and_matches_onnxruntime() {
         let mut ids = vec![name.to_string()];
         if from_sql.contains(&name) {
             ids.push(format!("{name}_sql"));
+        }
+        if models.join(format!("{name}.input.parquet")).exists() {
+            ids.push(format!("{name}_parquet"));
         }
         for id in ids {
             let diffs = compare(&dir.join(format!("out/{id}.csv")), &want);

@@ -642,6 +642,13 @@ def main():
     sklearn_models()
     boosting_models()
 
+    # One input as Parquet too, where a missing value is a null
+    # (compiler/tests/models.rs reads it through predict).
+    import polars as pl
+    name = "hist_gradient_boosting_regressor_missing"
+    pl.read_csv(os.path.join(HERE, f"{name}.input.csv")).write_parquet(
+        os.path.join(HERE, f"{name}.input.parquet"), compression="snappy")
+
     with open(os.path.join(HERE, "suite.json"), "w") as f:
         json.dump(SUITE, f, indent=1)
         f.write("\n")

@@ -1,20 +1,22 @@
 //! `predict`: batch inference with an ONNX model.
 //!
-//! The model is loaded and checked once per task: one input of rank 2
-//! whose width is the number of `features`; it is then run on a batch of
-//! zeros, which fixes the output columns before any row is read. Rows are
-//! streamed from the input (CSV or a query) in batches of `batch_size`:
-//! the `features` columns, in order, become the model's input; the `keep`
-//! columns are copied through (from CSV as the text the file has); each
-//! model output becomes one column (`label`) or, when it has several
-//! values per row, one column per value (`probabilities_0`,
-//! `probabilities_1`, ...). Nothing is visible in the output until the
-//! last batch is written (see `rows::Writer`).
+//! The model is loaded and checked once per task: `features` is bound to
+//! its inputs (`ml::bind`), and it is run on a batch of zeros, which fixes
+//! the output columns before any row is read. Rows are streamed from the
+//! input (CSV, Parquet or a query) in batches of `batch_size`: each
+//! input's columns, in order, become that model input (float, double,
+//! int64 or string); the `keep` columns are copied through (from CSV as
+//! the text the file has); each model output becomes one column or, when
+//! it has several values per row, one column per value (`scores_0`,
+//! ...), a classifier's being `label` and `probability_<class>`. Nothing
+//! is visible in the output until the last batch is written (see
+//! `rows::Writer`).
 //!
 //! What would make a wrong row fails the task instead: an output without
 //! one row per input row (checked at load and on every batch), two output
 //! columns with one name or a model output `ds` written to a table
-//! (checked at load), a NaN or infinite feature or prediction (unless
+//! (checked at load), a missing feature for a model that does not handle
+//! missing values, a NaN or infinite feature or prediction (unless
 //! `allow_nan`).
 //!
 //! Inference runs in pure Rust. A model that uses ai.onnx.ml operators
