@@ -188,6 +188,24 @@ fn sql_and_predict_on_sqlite() {
         r.stdout
     );
     assert_eq!(sqlite_scores(&db), before);
+
+    // A templated model path is checked when the task starts: a model with
+    // an operator chime cannot run is named, not reported as a shape.
+    let (r, _d) = run_batch(
+        &bin,
+        &url,
+        &data("logreg16_sample.csv"),
+        &[("MODEL", data("hardmax.onnx").to_str().unwrap())],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains(
+            "uses the operator Hardmax (ai.onnx), which chime cannot run (node `pick_max`"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(sqlite_scores(&db), before);
 }
 
 #[test]

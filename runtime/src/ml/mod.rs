@@ -94,6 +94,172 @@ pub const OPERATORS: &[(&str, &str)] = &[
     ("", "Where"),
 ];
 
+/// The standard operators tract (0.21) runs: a model without ai.onnx.ml
+/// nodes must keep to them. (A unit test compares this list with tract's
+/// own registry, so it follows tract's upgrades.)
+pub const TRACT_OPERATORS: &[&str] = &[
+    "Abs",
+    "Acos",
+    "Acosh",
+    "Add",
+    "And",
+    "ArgMax",
+    "ArgMin",
+    "ArrayFeatureExtractor",
+    "Asin",
+    "Asinh",
+    "Atan",
+    "Atanh",
+    "AveragePool",
+    "BatchNormalization",
+    "BitShift",
+    "BitwiseAnd",
+    "BitwiseNot",
+    "BitwiseOr",
+    "BitwiseXor",
+    "BlackmanWindow",
+    "Cast",
+    "CastLike",
+    "CategoryMapper",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Compress",
+    "Concat",
+    "Constant",
+    "ConstantLike",
+    "ConstantOfShape",
+    "Conv",
+    "ConvInteger",
+    "ConvTranspose",
+    "Cos",
+    "Cosh",
+    "CumSum",
+    "DFT",
+    "DepthToSpace",
+    "DequantizeLinear",
+    "Div",
+    "Dropout",
+    "DynamicQuantizeLinear",
+    "Einsum",
+    "Elu",
+    "Equal",
+    "Erf",
+    "Exp",
+    "Expand",
+    "EyeLike",
+    "Flatten",
+    "Floor",
+    "GRU",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalLpPool",
+    "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "HammingWindow",
+    "HannWindow",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "If",
+    "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
+    "LRN",
+    "LSTM",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "LessOrEqual",
+    "Log",
+    "LogSoftmax",
+    "MatMul",
+    "MatMulInteger",
+    "Max",
+    "MaxPool",
+    "Mean",
+    "MelWeightMatrix",
+    "Min",
+    "Mod",
+    "Mul",
+    "Multinomial",
+    "Neg",
+    "NonMaxSuppression",
+    "NonZero",
+    "Not",
+    "OneHot",
+    "Or",
+    "PRelu",
+    "Pad",
+    "ParametricSoftplus",
+    "Pow",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QuantizeLinear",
+    "RNN",
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+    "Range",
+    "Reciprocal",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Round",
+    "Rsqrt",
+    "STFT",
+    "ScaledTanh",
+    "Scan",
+    "Scatter",
+    "ScatterElements",
+    "ScatterND",
+    "Selu",
+    "Shape",
+    "Shrink",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Size",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "SpaceToDepth",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tan",
+    "Tanh",
+    "ThresholdedRelu",
+    "Tile",
+    "TopK",
+    "Transpose",
+    "TreeEnsembleClassifier",
+    "Trilu",
+    "Unsqueeze",
+    "Where",
+    "Xor",
+];
+
 /// The domain ai.onnx.ml, however a model spells it.
 pub fn is_ml(domain: &str) -> bool {
     domain == "ai.onnx.ml"
@@ -200,7 +366,7 @@ impl Model {
 
     /// The nodes chime cannot run. For a graph that uses ai.onnx.ml,
     /// any operator outside [`OPERATORS`]; for the others (run by tract),
-    /// operators of domains other than the standard one.
+    /// any outside [`TRACT_OPERATORS`].
     pub fn missing(&self) -> Vec<Missing> {
         let mut out = Vec::new();
         missing_in(self.graph(), self.uses_ml(), &mut out, 0);
@@ -214,7 +380,7 @@ fn missing_in(g: &proto::GraphProto, ml: bool, out: &mut Vec<Missing>, depth: us
         let ok = if ml {
             supported(&n.domain, &n.op_type)
         } else {
-            is_standard(&n.domain)
+            is_standard(&n.domain) && TRACT_OPERATORS.contains(&n.op_type.as_str())
         };
         if !ok {
             out.push(Missing {
@@ -291,6 +457,14 @@ pub fn elem_name(t: i32) -> &'static str {
 mod tests {
     use super::value::{Arr, Tensor, Value};
     use super::*;
+
+    #[test]
+    fn tract_operators_is_tracts_registry() {
+        let mut theirs: Vec<String> = tract_onnx::onnx().op_register.0.keys().cloned().collect();
+        theirs.sort();
+        let ours: Vec<String> = TRACT_OPERATORS.iter().map(|s| s.to_string()).collect();
+        assert_eq!(ours, theirs, "update TRACT_OPERATORS to tract's registry");
+    }
 
     /// A model file is untrusted input: damaged bytes give an error at
     /// read, load or run, never a panic or an unbounded allocation. Each

@@ -345,8 +345,9 @@ impl Model {
         let parsed = ml::Model::read(&bytes).map_err(|e| format!("model {path}: {e}"))?;
         if let Some(m) = parsed.missing().first() {
             return Err(format!(
-                "model {path}: node `{}` uses the operator {} ({}), which chime cannot run (docs/models.md lists what it runs)",
-                m.node, m.op, m.domain
+                "the model `{path}` uses the operator {} ({}), which chime cannot run (node `{}`; \
+                 docs/models.md lists the operators chime runs)",
+                m.op, m.domain, m.node
             ));
         }
         let ports = parsed.inputs();
