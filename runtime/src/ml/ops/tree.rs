@@ -95,8 +95,9 @@ impl Num for f64 {
     }
 }
 
-/// One node. A leaf keeps its weights' range in `next_true` (start) and
-/// `next_false` (count).
+/// One node. A leaf points to itself on both sides (a walk that reaches
+/// it stays there: rows can be walked in lockstep); its weights' range is
+/// in [`Ensemble::leaves`].
 #[derive(Debug, Clone, Copy)]
 struct Node<T> {
     threshold: T,
@@ -111,6 +112,9 @@ struct Node<T> {
 #[derive(Debug)]
 pub struct Ensemble<T> {
     nodes: Vec<Node<T>>,
+    /// For each node that is a leaf, its weights' (start, count) in
+    /// `weights`.
+    leaves: Vec<(u32, u32)>,
     roots: Vec<u32>,
     /// Leaf weights: (target or class, value).
     weights: Vec<(u32, T)>,
@@ -210,6 +214,7 @@ impl<T: Num> Ensemble<T> {
         // branches share (LightGBM's category sets) is laid out once.
         let mut placed: Vec<Option<u32>> = vec![None; n];
         let mut nodes: Vec<Node<T>> = Vec::with_capacity(n);
+        let mut leaves: Vec<(u32, u32)> = Vec::with_capacity(n);
         let mut roots = Vec::new();
         let mut width = 0usize;
         let mut seen_tree = std::collections::HashSet::new();
@@ -234,8 +239,10 @@ impl<T: Num> Ensemble<T> {
                         placed[j] = Some(p);
                         let mode = f.mode[j];
                         let (next_true, next_false) = if mode == Mode::Leaf {
-                            weight_range.get(&j).copied().unwrap_or((0, 0))
+                            leaves.push(weight_range.get(&j).copied().unwrap_or((0, 0)));
+                            (p, p)
                         } else {
+                            leaves.push((0, 0));
                             (u32::MAX, u32::MAX)
                         };
                         let feature = if mode == Mode::Leaf {
@@ -329,6 +336,7 @@ impl<T: Num> Ensemble<T> {
         let missing = nodes.iter().any(|n| n.missing_true);
         Ok(Ensemble {
             nodes,
+            leaves,
             roots,
             weights,
             sets: f.sets,
@@ -447,7 +455,10 @@ impl<T: Num> Ensemble<T> {
     }
 
     /// Walks every tree for blocks of [`BLOCK`] rows: tree by tree, so a
-    /// tree's nodes stay in cache while the block's rows walk it.
+    /// tree's nodes stay in cache while the block's rows walk it; within
+    /// a block, [`LANES`] rows walk a tree in lockstep (independent
+    /// chains of loads the CPU overlaps, and no branch on the comparison:
+    /// a leaf points to itself, so the walk ends when no row moves).
     #[inline(always)]
     fn blocks(
         &self,
@@ -461,31 +472,61 @@ impl<T: Num> Ensemble<T> {
         let k = self.targets;
         let rows = x.len() / cols.max(1);
         let nodes = self.nodes.as_slice();
+        let mut add = |r: usize, leaf: u32| {
+            let (s, c) = self.leaves[leaf as usize];
+            for &(t, w) in &self.weights[s as usize..(s + c) as usize] {
+                let i = r * k + t as usize;
+                acc(&mut sums[i], has[i], w);
+                has[i] = true;
+            }
+        };
         for start in (0..rows).step_by(BLOCK) {
             let end = (start + BLOCK).min(rows);
             for &root in &self.roots {
-                for r in start..end {
-                    let row = &x[r * cols..(r + 1) * cols];
-                    let mut n = &nodes[root as usize];
-                    while n.mode != Mode::Leaf {
-                        let next = if go(n, row[n.feature as usize]) {
+                let mut r = start;
+                while r + LANES <= end {
+                    let mut at = [root; LANES];
+                    loop {
+                        let mut moved = false;
+                        for (lane, a) in at.iter_mut().enumerate() {
+                            let n = &nodes[*a as usize];
+                            let v = x[(r + lane) * cols + n.feature as usize];
+                            let next = if go(n, v) { n.next_true } else { n.next_false };
+                            moved |= next != *a;
+                            *a = next;
+                        }
+                        if !moved {
+                            break;
+                        }
+                    }
+                    for (lane, &leaf) in at.iter().enumerate() {
+                        add(r + lane, leaf);
+                    }
+                    r += LANES;
+                }
+                for r in r..end {
+                    let mut a = root;
+                    loop {
+                        let n = &nodes[a as usize];
+                        let next = if go(n, x[r * cols + n.feature as usize]) {
                             n.next_true
                         } else {
                             n.next_false
                         };
-                        n = &nodes[next as usize];
+                        if next == a {
+                            break;
+                        }
+                        a = next;
                     }
-                    let (s, c) = (n.next_true as usize, n.next_false as usize);
-                    for &(t, w) in &self.weights[s..s + c] {
-                        let i = r * k + t as usize;
-                        acc(&mut sums[i], has[i], w);
-                        has[i] = true;
-                    }
+                    add(r, a);
                 }
             }
         }
     }
 }
+
+/// Rows that walk a tree together.
+const LANES: usize = 8;
 
 /// Rows walked together, tree by tree.
 const BLOCK: usize = 128;
