@@ -225,26 +225,51 @@ enum Binary {
     Min,
 }
 
-impl Binary {
-    fn f32(self, x: f32, y: f32) -> f32 {
-        match self {
-            Binary::Add => x + y,
-            Binary::Sub => x - y,
-            Binary::Mul => x * y,
-            Binary::Div => x / y,
-            Binary::Pow => x.powf(y),
-            Binary::Max => x.max(y),
-            Binary::Min => x.min(y),
-        }
-    }
+/// f32 and f64, for the arithmetic both share.
+trait Float:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+{
+    fn pow(self, y: Self) -> Self;
+    fn max(self, y: Self) -> Self;
+    fn min(self, y: Self) -> Self;
+}
 
-    fn f64(self, x: f64, y: f64) -> f64 {
+impl Float for f32 {
+    fn pow(self, y: f32) -> f32 {
+        self.powf(y)
+    }
+    fn max(self, y: f32) -> f32 {
+        f32::max(self, y)
+    }
+    fn min(self, y: f32) -> f32 {
+        f32::min(self, y)
+    }
+}
+
+impl Float for f64 {
+    fn pow(self, y: f64) -> f64 {
+        self.powf(y)
+    }
+    fn max(self, y: f64) -> f64 {
+        f64::max(self, y)
+    }
+    fn min(self, y: f64) -> f64 {
+        f64::min(self, y)
+    }
+}
+
+impl Binary {
+    fn float<F: Float>(self, x: F, y: F) -> F {
         match self {
             Binary::Add => x + y,
             Binary::Sub => x - y,
             Binary::Mul => x * y,
             Binary::Div => x / y,
-            Binary::Pow => x.powf(y),
+            Binary::Pow => x.pow(y),
             Binary::Max => x.max(y),
             Binary::Min => x.min(y),
         }
@@ -265,16 +290,16 @@ impl Binary {
     fn apply(self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
         Ok(match (a, b) {
             (Tensor::F32(x), Tensor::F32(y)) => {
-                Tensor::F32(zip_broadcast(x, y, |p, q| self.f32(p, q))?)
+                Tensor::F32(zip_broadcast(x, y, |p, q| self.float(p, q))?)
             }
             (Tensor::F64(x), Tensor::F64(y)) => {
-                Tensor::F64(zip_broadcast(x, y, |p, q| self.f64(p, q))?)
+                Tensor::F64(zip_broadcast(x, y, |p, q| self.float(p, q))?)
             }
             (Tensor::I64(x), Tensor::I64(y)) => {
                 Tensor::I64(zip_broadcast(x, y, |p, q| self.i64(p, q))?)
             }
             (Tensor::F32(x), y) => {
-                Tensor::F32(zip_broadcast(x, &y.to_f32()?, |p, q| self.f32(p, q))?)
+                Tensor::F32(zip_broadcast(x, &y.to_f32()?, |p, q| self.float(p, q))?)
             }
             (x, y) => {
                 return Err(format!(

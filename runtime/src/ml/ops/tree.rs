@@ -347,6 +347,23 @@ impl<T: Num> Ensemble<T> {
         })
     }
 
+    /// The rows of the operator's input ([rows, features]; a vector is one
+    /// row), their per-target sums and whether each target got a weight.
+    fn run(
+        &self,
+        inputs: &[Option<&Value>],
+        agg: Agg,
+    ) -> Result<(usize, Vec<T>, Vec<bool>), String> {
+        let x = tensor_in(inputs, 0, "TreeEnsemble")?;
+        let (rows, cols) = match x.shape() {
+            [] => (1, 1),
+            [n] => (1, *n),
+            [r, rest @ ..] => (*r, rest.iter().product()),
+        };
+        let (sums, has) = self.sums(&T::inputs(x)?, rows, cols, agg)?;
+        Ok((rows, sums, has))
+    }
+
     /// Per-target sums over the trees (and whether any leaf gave the
     /// target a weight), `rows` rows of `cols` features. Large batches are
     /// split by rows over the machine's cores (each row's sum is still
@@ -704,14 +721,7 @@ impl<T: Num> Trees<T> {
 
 impl<T: Num> Op for Trees<T> {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
-        let x = tensor_in(inputs, 0, "TreeEnsemble")?;
-        let (rows, cols) = match x.shape() {
-            [] => (1, 1),
-            [n] => (1, *n),
-            [r, rest @ ..] => (*r, rest.iter().product()),
-        };
-        let xs = T::inputs(x)?;
-        let (sums, has) = self.ensemble.sums(&xs, rows, cols, self.agg)?;
+        let (rows, sums, has) = self.ensemble.run(inputs, self.agg)?;
         let k = self.ensemble.targets;
         match &self.classes {
             None => {
@@ -1051,14 +1061,7 @@ impl<T: Num> V5<T> {
 
 impl<T: Num> Op for V5<T> {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
-        let x = tensor_in(inputs, 0, "TreeEnsemble")?;
-        let (rows, cols) = match x.shape() {
-            [] => (1, 1),
-            [n] => (1, *n),
-            [r, rest @ ..] => (*r, rest.iter().product()),
-        };
-        let xs = T::inputs(x)?;
-        let (sums, has) = self.ensemble.sums(&xs, rows, cols, self.agg)?;
+        let (rows, sums, has) = self.ensemble.run(inputs, self.agg)?;
         let k = self.ensemble.targets;
         let n_trees = self.ensemble.roots.len() as f64;
         let mut out: Vec<f64> = Vec::with_capacity(rows * k);
