@@ -512,3 +512,40 @@ impl Op for Scan {
         Ok(out)
     }
 }
+
+/// Each output's values per row (and ZipMap's classes), as the graph
+/// declares them, when every one is known: a rank-1 output has one value
+/// per row, a rank-2 output as many as its second dimension; ZipMap's
+/// maps have one per class.
+pub fn declared_widths(model: &Model) -> Option<Vec<(usize, Option<super::value::Keys>)>> {
+    let g = model.graph();
+    let outputs = model.outputs();
+    let mut out = Vec::with_capacity(outputs.len());
+    for p in &outputs {
+        let zipmap = g
+            .node
+            .iter()
+            .find(|n| n.op_type == "ZipMap" && n.output.first() == Some(&p.name));
+        if let Some(n) = zipmap {
+            let keys = match ops::Labels::from_attrs(
+                &ops::Attrs(n),
+                "classlabels_int64s",
+                "classlabels_strings",
+            )
+            .ok()?
+            {
+                ops::Labels::I64(k) => super::value::Keys::I64(k),
+                ops::Labels::Str(k) => super::value::Keys::Str(k),
+            };
+            out.push((keys.len(), Some(keys)));
+            continue;
+        }
+        let width = match p.dims.as_slice() {
+            [_] => 1,
+            [_, Some(w)] => usize::try_from(*w).ok()?,
+            _ => return None,
+        };
+        out.push((width, None));
+    }
+    Some(out)
+}

@@ -20,7 +20,7 @@ pub mod ops;
 pub mod value;
 
 #[cfg(feature = "predict")]
-pub use graph::{Graph, Role, roles};
+pub use graph::{Graph, Role, declared_widths, roles};
 
 use prost::Message;
 

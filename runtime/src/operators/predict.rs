@@ -391,16 +391,25 @@ impl Model {
         for _ in 0..probe {
             b.push_zeros(&m.inputs);
         }
-        let outputs = m
-            .infer(&b.cols, probe)
-            .map_err(|e| format!("model {path} fails on a batch of zeros: {e}"))?;
-        let rows_out = m.rows_out(probe);
-        m.check_rows(&outputs, rows_out)
-            .map_err(|e| format!("model {path}: {e}"))?;
+        // A model may refuse zeros (a OneHotEncoder that fails on an
+        // unknown category, as scikit-learn's default exports): its
+        // columns then come from the shapes the graph declares.
+        let shapes: Vec<(usize, Option<ml::value::Keys>)> = match m.infer(&b.cols, probe) {
+            Ok(outputs) => {
+                let rows_out = m.rows_out(probe);
+                m.check_rows(&outputs, rows_out)
+                    .map_err(|e| format!("model {path}: {e}"))?;
+                outputs.into_iter().map(|o| (o.per_row, o.keys)).collect()
+            }
+            Err(e) => match (&m.engine, ml::declared_widths(&parsed)) {
+                (Engine::Own(_), Some(shapes)) => shapes,
+                _ => return Err(format!("model {path} fails on a batch of zeros: {e}")),
+            },
+        };
         let mut columns = Vec::new();
-        for ((name, out), role) in m.outputs.iter().zip(&outputs).zip(&roles) {
-            let k = out.per_row;
-            match (role, &out.keys) {
+        for ((name, (k, keys)), role) in m.outputs.iter().zip(&shapes).zip(&roles) {
+            let k = *k;
+            match (role, keys) {
                 (_, Some(keys)) => {
                     columns.extend((0..keys.len()).map(|j| format!("probability_{}", keys.name(j))))
                 }
@@ -852,7 +861,13 @@ impl Consumer<'_> {
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
-        let outputs = self.model.infer(&batch.cols, n)?;
+        let outputs = self.model.infer(&batch.cols, n).map_err(|e| {
+            format!(
+                "input rows {} to {}: {e}",
+                self.rows + 1,
+                self.rows + n as u64
+            )
+        })?;
         let rows_out = self.model.rows_out(n);
         self.model.check_rows(&outputs, rows_out)?;
         // A model whose values per row change with the batch (an [N, N]
@@ -1080,6 +1095,34 @@ mod tests {
         );
         let err = job(serde_json::json!({ "allow_nan": "yes" })).unwrap_err();
         assert!(err.contains("use true or false"), "{err}");
+    }
+
+    /// scikit-learn's default OneHotEncoder (handle_unknown="error")
+    /// exports `zeros=0`: the model refuses the probe's empty strings, so
+    /// its columns come from the shapes it declares; known categories
+    /// predict, an unknown one fails naming the value.
+    #[test]
+    fn a_strict_one_hot_encoder_loads_and_names_an_unknown_category() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/onehot_strict.onnx"
+        );
+        let features = Features::List(vec!["x".into(), "c".into()]);
+        let model = Model::load(path, &features, 16).unwrap();
+        assert_eq!(model.columns, ["label", "probability_0", "probability_1"]);
+        let cols = |c: &str| {
+            vec![
+                Col::F32(vec![1.0, 4.0]),
+                Col::Str(vec!["a".into(), c.into()]),
+            ]
+        };
+        let out = model.infer(&cols("c"), 2).unwrap();
+        assert_eq!(out.len(), 2);
+        let err = model.infer(&cols("zzz"), 2).err().unwrap();
+        assert!(
+            err.contains("`zzz` is not one of the categories the model was trained on (a, b, c)"),
+            "{err}"
+        );
     }
 
     /// Every model of tests/models (exported by their standard

@@ -545,9 +545,26 @@ impl Op for OneHotEncoder {
                 Some(j) => out[i * k + j] = 1.0,
                 None if self.zeros => {}
                 None => {
-                    return Err(
-                        "OneHotEncoder: a value is not one of the model's categories".into(),
-                    );
+                    let value = match x {
+                        Tensor::Str(a) => format!("`{}`", a.data[i]),
+                        other => other.to_str().data[i].clone(),
+                    };
+                    let known: Vec<String> = if self.strings.is_empty() {
+                        self.ints.iter().map(i64::to_string).collect()
+                    } else {
+                        self.strings.clone()
+                    };
+                    let shown = known
+                        .iter()
+                        .take(20)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(format!(
+                        "{value} is not one of the categories the model was trained on ({shown}{}); \
+                         export the encoder with handle_unknown=\"ignore\" to map unknown values to zeros",
+                        if known.len() > 20 { ", ..." } else { "" }
+                    ));
                 }
             }
         }
