@@ -8,7 +8,8 @@
 - model/digits.onnx: a RandomForestClassifier over the 64 pixels of an
   8x8 image (0-16, as the digits set has them), exported by skl2onnx with
   zipmap=False: outputs `label` (the digit) and `probabilities` (10 per
-  image). tract runs its TreeEnsembleClassifier.
+  image), which predict writes as `label` and `probability_0` ...
+  `probability_9`. chime's engine runs its TreeEnsembleClassifier.
 
 The files are committed, so the example runs without Python; run this
 again (pip install scikit-learn skl2onnx) only to change them.

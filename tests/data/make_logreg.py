@@ -5,8 +5,9 @@ and `probabilities` float [N, 2] out).
 
 scikit-learn trains it; the ONNX graph is written with onnx.helper from
 the fitted coefficients, using standard operators only (MatMul, Add,
-Softmax, ArgMax), because tract, chime's inference engine, does not
-implement ai.onnx.ml's LinearClassifier (what skl2onnx would emit). The
+Softmax, ArgMax): the tests keep one model that runs on tract, chime's
+engine for graphs without ai.onnx.ml operators (skl2onnx's export, a
+LinearClassifier, runs on chime's own; see tests/models). The
 script checks the ONNX model against scikit-learn's predict_proba with
 onnxruntime. The file is committed; run this only to change it
 (pip install scikit-learn onnx onnxruntime).
