@@ -105,7 +105,7 @@ pub enum GraphFormat {
     Dot,
 }
 
-/// Exit statuses (SPEC §5): 0 no errors, 1 errors found, 2 bad usage or unreadable input.
+/// Exit statuses (docs/checks.md): 0 no errors, 1 errors found, 2 bad usage or unreadable input.
 const EXIT_ERRORS: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 

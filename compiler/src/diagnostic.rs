@@ -3,7 +3,7 @@
 
 use crate::source::Span;
 
-/// The stable code of every problem `chime check` reports (SPEC §5).
+/// The stable code of every problem `chime check` reports (docs/checks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Code {
     E001,

@@ -1,4 +1,4 @@
-//! Diagnostics as text: rustc-style (`human`), JSON (SPEC §5) and GitHub
+//! Diagnostics as text: rustc-style (`human`), JSON (docs/ci.md) and GitHub
 //! workflow annotations. The only place that formats a diagnostic.
 
 use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
@@ -156,7 +156,7 @@ struct JsonReport<'a> {
     files: usize,
 }
 
-/// The whole run as one JSON object (SPEC §5), plus end positions and notes.
+/// The whole run as one JSON object (docs/ci.md), plus end positions and notes.
 pub fn json(diags: &[Diagnostic], sources: &Sources, summary: Summary) -> String {
     let diagnostics = diags
         .iter()

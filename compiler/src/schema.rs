@@ -1,4 +1,4 @@
-//! The keys of pipeline.yaml as data (SPEC §2).
+//! The keys of pipeline.yaml as data (docs/pipeline-yaml.md).
 //!
 //! The structural checks (E002-E004) walk a file against these tables, and
 //! `chime schema` prints them as JSON Schema, so the two cannot drift.

@@ -1,4 +1,4 @@
-//! The machine-readable formats: `--format json` (SPEC §5) and
+//! The machine-readable formats: `--format json` (docs/ci.md) and
 //! `--format github` (workflow commands), on stdout.
 
 use std::path::Path;

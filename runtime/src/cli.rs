@@ -1,4 +1,4 @@
-//! The pipeline binary's commands (SPEC §6).
+//! The pipeline binary's commands (README.md, "The pipeline binary").
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

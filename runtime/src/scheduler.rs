@@ -4,7 +4,7 @@
 //! it starts when the interval ends).
 //!
 //! Everything here is a pure function of the schedule and the instants it
-//! is given; the long-running loop (`scheduler_loop.rs`) asks a [`Clock`]
+//! is given; the long-running loop (`scheduler_cli.rs`, `scheduler_loop`) asks a [`Clock`]
 //! for "now" and for sleeping, so tests drive time without sleeping.
 //!
 //! DST: fire times come from croner iterating in the zone. A local time

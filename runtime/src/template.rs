@@ -1,4 +1,4 @@
-//! Renders task parameters with MiniJinja when a task starts (SPEC §2), in
+//! Renders task parameters with MiniJinja when a task starts (docs/pipeline-yaml.md, "Templates"), in
 //! strict mode: an undefined variable fails the task instead of rendering
 //! an empty string into a command line.
 

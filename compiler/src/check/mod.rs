@@ -1,4 +1,4 @@
-//! Every check of SPEC §5, one file each, registered in [`CHECKS`].
+//! Every check of docs/checks.md, one file each, registered in [`CHECKS`].
 //!
 //! A file goes through three phases: the YAML loader (E001), the
 //! structural walk against `schema.rs` (E002-E004), then the semantic

@@ -9,7 +9,7 @@ use super::{Ctx, template_syntax, template_upstream, template_variable};
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Node, Value};
 
-/// Where a template is, which decides what its context holds (SPEC §2).
+/// Where a template is, which decides what its context holds (docs/pipeline-yaml.md, "Templates").
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
     /// In a task's `with:`: `tasks.X` for its ancestors, `item` with `for_each`.

@@ -1,5 +1,5 @@
 //! E041 undefined-template-variable: a template names a variable the run's
-//! context will not have (SPEC §2): an unknown name, a param not declared
+//! context will not have (docs/pipeline-yaml.md, "Templates"): an unknown name, a param not declared
 //! under `params:`, `item` outside a `for_each` task, `tasks.X` where X is
 //! not a task, or `tasks.X.<not output>`.
 

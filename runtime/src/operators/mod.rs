@@ -1,4 +1,5 @@
-//! The built-in operators' parameter contracts (SPEC §3).
+//! The built-in operators' parameter contracts (docs/pipeline-yaml.md,
+//! "Built-in operators").
 //!
 //! Each operator is described once, here, as data. `chime check` validates
 //! every task's `with:` against these descriptions (E021 missing, E022
@@ -267,7 +268,7 @@ pub const BUILTINS: &[OperatorSpec] = &[
 
 /// The built-in operators this runtime can run today; `chime build`
 /// refuses a pipeline that uses another (`chime check` accepts every
-/// operator of SPEC §3).
+/// operator of docs/pipeline-yaml.md).
 pub const IMPLEMENTED: &[&str] = &["http", "noop", "predict", "shell", "sql", "wait_for"];
 
 /// The built-in operator called `name`.
