@@ -47,10 +47,10 @@ pub struct Task {
     pub operator: String,
     pub description: String,
     pub upstream: Vec<usize>,
-    pub trigger_rule: String,
+    pub trigger_rule: runtime::spec::TriggerRule,
     pub retries: u32,
     pub retry_delay_ms: u64,
-    pub retry_backoff: String,
+    pub retry_backoff: runtime::spec::Backoff,
     pub max_retry_delay_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub params: Json,
@@ -179,18 +179,19 @@ impl Ir {
                         .unwrap_or_default()
                         .to_string(),
                     upstream: Vec::new(),
+                    // `chime check` refused any other value (E003).
                     trigger_rule: node
                         .get("trigger_rule")
                         .and_then(|e| e.value.as_str())
-                        .unwrap_or("all_success")
-                        .to_string(),
+                        .and_then(runtime::spec::TriggerRule::parse)
+                        .unwrap_or_default(),
                     retries: int(setting(node, defaults, "retries")).unwrap_or(0).max(0) as u32,
                     retry_delay_ms: duration(setting(node, defaults, "retry_delay"))
                         .unwrap_or(DEFAULT_RETRY_DELAY_MS),
                     retry_backoff: setting(node, defaults, "retry_backoff")
                         .and_then(Node::as_str)
-                        .unwrap_or("fixed")
-                        .to_string(),
+                        .and_then(runtime::spec::Backoff::parse)
+                        .unwrap_or_default(),
                     max_retry_delay_ms: max_retry,
                     timeout_ms: duration(setting(node, defaults, "timeout")),
                     params: node

@@ -5,15 +5,8 @@
 
 use runtime::spec::{Field, Object, Ty, field};
 
-pub const TRIGGER_RULES: &[&str] = &[
-    "all_success",
-    "all_done",
-    "all_failed",
-    "one_success",
-    "one_failed",
-    "none_failed",
-];
-pub const BACKOFFS: &[&str] = &["fixed", "exponential"];
+pub const TRIGGER_RULES: &[&str] = runtime::spec::TriggerRule::NAMES;
+pub const BACKOFFS: &[&str] = runtime::spec::Backoff::NAMES;
 
 const RETRY_FIELDS: [Field; 5] = [
     field(

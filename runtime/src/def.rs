@@ -59,37 +59,7 @@ pub struct ActionDef {
     pub params: &'static str,
 }
 
-/// When a task runs, given its upstreams' states (Airflow's trigger rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerRule {
-    AllSuccess,
-    AllDone,
-    AllFailed,
-    OneSuccess,
-    OneFailed,
-    NoneFailed,
-}
-
-impl TriggerRule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerRule::AllSuccess => "all_success",
-            TriggerRule::AllDone => "all_done",
-            TriggerRule::AllFailed => "all_failed",
-            TriggerRule::OneSuccess => "one_success",
-            TriggerRule::OneFailed => "one_failed",
-            TriggerRule::NoneFailed => "none_failed",
-        }
-    }
-}
-
-/// How the delay grows between retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backoff {
-    Fixed,
-    /// Doubling each try, capped by `max_retry_delay`.
-    Exponential,
-}
+pub use crate::spec::{Backoff, TriggerRule};
 
 impl TaskDef {
     /// The wait before try number `next_try` (2 for the first retry).

@@ -198,6 +198,23 @@ pub fn is_identifier(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trigger_rules_and_backoffs_name_every_variant_once() {
+        for (i, r) in super::TriggerRule::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(super::TriggerRule::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(
+            super::TriggerRule::ALL.len(),
+            super::TriggerRule::NAMES.len()
+        );
+        for (i, b) in super::Backoff::ALL.iter().enumerate() {
+            assert_eq!(*b as usize, i);
+            assert_eq!(super::Backoff::parse(b.as_str()), Some(*b));
+        }
+        assert_eq!(super::Backoff::ALL.len(), super::Backoff::NAMES.len());
+    }
+
     use super::*;
     use std::time::Duration;
 
@@ -232,5 +249,76 @@ mod tests {
     fn descriptions_read_as_english() {
         assert_eq!(Ty::List(&Ty::String).describe(), "a list of strings");
         assert_eq!(Ty::Integer { min: 0 }.describe(), "a non-negative integer");
+    }
+}
+
+/// When a task runs, given its upstreams' states (Airflow's trigger
+/// rules). The one definition: the compiler's checks, the JSON Schema, the
+/// IR, the generated code and the executor all use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TriggerRule {
+    #[default]
+    AllSuccess,
+    AllDone,
+    AllFailed,
+    OneSuccess,
+    OneFailed,
+    NoneFailed,
+}
+
+impl TriggerRule {
+    /// Every rule, in the order of [`TriggerRule::NAMES`].
+    pub const ALL: &'static [TriggerRule] = &[
+        TriggerRule::AllSuccess,
+        TriggerRule::AllDone,
+        TriggerRule::AllFailed,
+        TriggerRule::OneSuccess,
+        TriggerRule::OneFailed,
+        TriggerRule::NoneFailed,
+    ];
+    /// The rules as pipeline.yaml writes them.
+    pub const NAMES: &'static [&'static str] = &[
+        "all_success",
+        "all_done",
+        "all_failed",
+        "one_success",
+        "one_failed",
+        "none_failed",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<TriggerRule> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+}
+
+/// How the delay grows between retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backoff {
+    #[default]
+    Fixed,
+    /// Doubling each try, capped by `max_retry_delay`.
+    Exponential,
+}
+
+impl Backoff {
+    pub const ALL: &'static [Backoff] = &[Backoff::Fixed, Backoff::Exponential];
+    pub const NAMES: &'static [&'static str] = &["fixed", "exponential"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<Backoff> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
     }
 }

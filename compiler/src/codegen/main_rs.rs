@@ -51,16 +51,9 @@ fn doc_lines(text: &str, inner: bool) -> TokenStream {
     }
 }
 
-fn trigger_rule(rule: &str) -> Ident {
-    let name = match rule {
-        "all_done" => "AllDone",
-        "all_failed" => "AllFailed",
-        "one_success" => "OneSuccess",
-        "one_failed" => "OneFailed",
-        "none_failed" => "NoneFailed",
-        _ => "AllSuccess",
-    };
-    Ident::new(name, Span::call_site())
+/// A variant's name as the generated code spells it (`AllSuccess`).
+fn variant(value: impl std::fmt::Debug) -> Ident {
+    Ident::new(&format!("{value:?}"), Span::call_site())
 }
 
 /// `extract` -> `T0_EXTRACT`; `per_region[kr]` -> `T4_PER_REGION_KR`.
@@ -95,17 +88,10 @@ fn task_const(index: usize, t: &Task, ir: &Ir) -> TokenStream {
     let (id, group, operator) = (&t.id, &t.group, &t.operator);
     let upstream = t.upstream.iter().map(|&u| Literal::usize_unsuffixed(u));
     let doc = doc_lines(&doc, false);
-    let rule = trigger_rule(&t.trigger_rule);
+    let rule = variant(t.trigger_rule);
     let retries = Literal::u32_unsuffixed(t.retries);
     let delay = Literal::u64_unsuffixed(t.retry_delay_ms);
-    let backoff = Ident::new(
-        if t.retry_backoff == "exponential" {
-            "Exponential"
-        } else {
-            "Fixed"
-        },
-        Span::call_site(),
-    );
+    let backoff = variant(t.retry_backoff);
     let max_delay = opt_u64(t.max_retry_delay_ms);
     let timeout = opt_u64(t.timeout_ms);
     let params = raw(&t.params.to_string());
