@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHIME = os.path.join(ROOT, "target", "debug", "chime")
 
 CHECKS = [
-    ("E001", "yaml-syntax", """The file is not valid YAML, holds more than one document, nests deeper
+    ("E001", """The file is not valid YAML, holds more than one document, nests deeper
 than 64 levels, expands through aliases to more than 5,000,000 nodes or
 64 MiB of text ("billion laughs", also with long strings), or contains a
 Unicode bidirectional control (U+200E, U+200F, U+202A-U+202E,
@@ -25,7 +25,7 @@ trusted.""", """pipeline: broken
 tasks:
   a: { operator: noop, depends_on: [b }
 """),
-    ("E002", "unknown-key", """Keys are closed everywhere: a key the language does not define is an error,
+    ("E002", """Keys are closed everywhere: a key the language does not define is an error,
 with the nearest valid key, or the level where the key belongs.""", """pipeline: typo
 retries: 2
 tasks:
@@ -33,7 +33,7 @@ tasks:
     operator: noop
     retires: 2
 """),
-    ("E003", "wrong-type", """A value of the wrong type or malformed: a duration without a unit, an id
+    ("E003", """A value of the wrong type or malformed: a duration without a unit, an id
 that is not `[a-z][a-z0-9_]{0,62}`, a negative count, an unknown trigger
 rule, a `for_each` that is not a literal list, a `for_each` item that
 cannot name a task instance (empty, over 128 bytes, or holding `/`, `\\`,
@@ -46,13 +46,13 @@ tasks:
     operator: noop
     trigger_rule: all_sucess
 """),
-    ("E004", "missing-key", """A required key is absent: `pipeline` and `tasks` in the file, `operator`
+    ("E004", """A required key is absent: `pipeline` and `tasks` in the file, `operator`
 in a task or an `on_failure` action.""", """pipeline: incomplete
 tasks:
   a:
     depends_on: []
 """),
-    ("E010", "duplicate-task", """A task id defined twice, or any key repeated in one mapping. Most YAML
+    ("E010", """A task id defined twice, or any key repeated in one mapping. Most YAML
 loaders silently keep the last one; chime keeps the first and reports the
 second. Two `for_each` items of a task that name the same instance (`kr`
 twice, or `1` and `"1"`) are reported too.""", """pipeline: twice
@@ -60,13 +60,13 @@ tasks:
   a: { operator: noop }
   a: { operator: noop }
 """),
-    ("E011", "unknown-dependency", """`depends_on` names a task that does not exist; the nearest task id is
+    ("E011", """`depends_on` names a task that does not exist; the nearest task id is
 suggested.""", """pipeline: dangling
 tasks:
   extract: { operator: noop }
   load: { operator: noop, depends_on: [extrct] }
 """),
-    ("E012", "dependency-cycle", """Tasks depend on each other in a ring. The whole ring is listed, starting at
+    ("E012", """Tasks depend on each other in a ring. The whole ring is listed, starting at
 its earliest task in the file; `a -> b` means `b` depends on `a`. Not
 reported while any dependency is unresolved (E011).""", """pipeline: ring
 tasks:
@@ -74,14 +74,14 @@ tasks:
   b: { operator: noop, depends_on: [a] }
   c: { operator: noop, depends_on: [b] }
 """),
-    ("E020", "unknown-operator", """A task uses an operator that is neither built in (noop, shell, http, sql,
+    ("E020", """A task uses an operator that is neither built in (noop, shell, http, sql,
 predict, wait_for) nor defined by a crate under `operators:` (read from
 the crate's sources: every `#[chime::operator]` function). The nearest
 name, built-in or custom, is suggested.""", """pipeline: ops
 tasks:
   a: { operator: shel, with: { command: "true" } }
 """),
-    ("E021", "missing-operator-param", """An operator's required parameter is missing, or none of a set of
+    ("E021", """An operator's required parameter is missing, or none of a set of
 alternatives (`shell` needs `command` or `argv`). For a custom operator,
 the fields of its parameters struct are required unless they are an
 `Option` or `#[serde(default)]`.""", """pipeline: params
@@ -90,7 +90,7 @@ tasks:
     operator: http
     with: { method: GET }
 """),
-    ("E022", "unknown-operator-param", """A parameter the operator does not take, with the nearest one. For a
+    ("E022", """A parameter the operator does not take, with the nearest one. For a
 custom operator this is reported whether or not its parameters struct has
 `#[serde(deny_unknown_fields)]` (serde would otherwise drop a misspelt
 optional parameter silently), except when the struct has a
@@ -100,7 +100,7 @@ tasks:
     operator: shell
     with: { comand: ./run.sh }
 """),
-    ("E023", "operator-param-type", """A parameter of the wrong type, or two alternatives set at once. A string
+    ("E023", """A parameter of the wrong type, or two alternatives set at once. A string
 containing `{{` is accepted where a number, boolean or duration is
 expected: it is only known once rendered.""", """pipeline: params
 tasks:
@@ -113,7 +113,7 @@ tasks:
       batch_size: 0
       output: { table: scores }
 """),
-    ("E030", "invalid-schedule", """The schedule is not a 5-field cron expression (minute hour day-of-month
+    ("E030", """The schedule is not a 5-field cron expression (minute hour day-of-month
 month day-of-week) or one of @hourly, @daily, @weekly, @monthly, @yearly.
 The message names the field and its range and the caret points at it; an
 expression that can never fire (`0 0 30 2 *`) is reported too.""", """pipeline: nightly
@@ -122,14 +122,14 @@ start_date: 2026-01-01
 tasks:
   a: { operator: noop }
 """),
-    ("E031", "unknown-timezone", """`timezone` is not an IANA time zone name.""", """pipeline: zoned
+    ("E031", """`timezone` is not an IANA time zone name.""", """pipeline: zoned
 schedule: "@daily"
 timezone: Asia/Seol
 start_date: 2026-01-01
 tasks:
   a: { operator: noop }
 """),
-    ("E032", "bad-dates", """A scheduled pipeline without `start_date`, a date that does not parse
+    ("E032", """A scheduled pipeline without `start_date`, a date that does not parse
 (dates are `2026-01-31` or RFC 3339 date-times), a year outside 1-9999
 (`0000-01-01`, `+99999-01-01`), or an `end_date` before `start_date`.""", """pipeline: dated
 schedule: "@daily"
@@ -138,7 +138,7 @@ end_date: 2026-01-31
 tasks:
   a: { operator: noop }
 """),
-    ("E040", "template-syntax", """A template (any string under `with:`, `connections:` or `on_failure:`)
+    ("E040", """A template (any string under `with:`, `connections:` or `on_failure:`)
 that MiniJinja cannot parse. The caret is on the template's line, inside
 block scalars too.""", """pipeline: templates
 tasks:
@@ -149,7 +149,7 @@ tasks:
         echo "day {{ ds }}"
         echo "next {{ ds | ds_add(1 }}"
 """),
-    ("E041", "undefined-template-variable", """A template names a variable the run will not have: an unknown name, a
+    ("E041", """A template names a variable the run will not have: an unknown name, a
 param not declared under `params:`, `item` outside a `for_each` task,
 `tasks.X` where X is not a task, or `tasks.X.<anything but output>`.
 Templates are rendered in strict mode, so each of these would fail the
@@ -161,13 +161,13 @@ tasks:
     operator: shell
     with: { command: "extract --day {{ dss }} --region {{ params.regoin }}" }
 """),
-    ("E042", "template-reads-non-upstream", """A task's template reads `tasks.X.output` where X is not upstream of the
+    ("E042", """A task's template reads `tasks.X.output` where X is not upstream of the
 task (directly or through other tasks): X may not have run yet.""", """pipeline: upstream
 tasks:
   extract: { operator: shell, with: { command: "echo 1" } }
   report: { operator: shell, with: { command: "echo {{ tasks.extract.output }}" } }
 """),
-    ("E043", "unknown-connection", """A `sql`, `predict` or `wait_for` task (or `on_failure` action) names a
+    ("E043", """A `sql`, `predict` or `wait_for` task (or `on_failure` action) names a
 connection, at the top of `with:` or in its `input:`/`output:`, that
 `connections:` does not define. A name written as a template is checked
 when the task runs.""", """pipeline: conn
@@ -178,7 +178,7 @@ tasks:
     operator: sql
     with: { connection: warehous, query: "SELECT 1" }
 """),
-    ("E050", "custom-operator-crate", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
+    ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one
 name. Paths are relative to the pipeline file.""", """pipeline: custom
@@ -187,7 +187,7 @@ operators:
 tasks:
   features: { operator: build_features }
 """),
-    ("E060", "model-file", """A `predict` task's `model:` is a literal path to a file that is missing or
+    ("E060", """A `predict` task's `model:` is a literal path to a file that is missing or
 is not an ONNX model (its protobuf does not parse, or it has no graph).
 A relative path is resolved from the pipeline file's directory, where
 the pipeline binary is meant to run. `chime check` only parses the file
@@ -204,7 +204,7 @@ tasks:
       features: [age, income]
       output: { connection: results, table: churn_scores }
 """),
-    ("E061", "model-operator", """The model uses an operator chime cannot run: the message names the
+    ("E061", """The model uses an operator chime cannot run: the message names the
 operator and its domain, the label the node. Without this check the task
 would fail at its first run. docs/models.md lists the operators chime
 evaluates and the converters and options whose exports stay within them.
@@ -220,7 +220,7 @@ tasks:
       features: [x, y]
       output: { connection: results, table: picks }
 """),
-    ("E062", "model-inputs", """`features` does not fit the model's inputs: a list of columns of another
+    ("E062", """`features` does not fit the model's inputs: a list of columns of another
 width than the model's one input, a mapping that names an input the
 model does not have or leaves one out, or a list for a model with
 several inputs that are not named like the columns. The note lists the
@@ -236,7 +236,7 @@ tasks:
       features: [age, income, tenure]
       output: { connection: results, table: churn_scores }
 """),
-    ("W001", "unreachable-task", """A warning: a task with no dependencies and no dependents, in a pipeline of
+    ("W001", """A warning: a task with no dependencies and no dependents, in a pipeline of
 several tasks whose graph is not connected. Usually a forgotten
 `depends_on`. Not reported in a file that has errors.""", """pipeline: islands
 tasks:
@@ -244,7 +244,7 @@ tasks:
   load: { operator: noop, depends_on: [extract] }
   forgotten: { operator: noop }
 """),
-    ("W002", "template-injection", """A warning: a value chime does not control (`params.*`, set with
+    ("W002", """A warning: a value chime does not control (`params.*`, set with
 `--param`; `tasks.X.output`; `env.*`; `item`) is rendered into shell or SQL
 text: `shell`'s `command`, `sql`'s `query`, `wait_for`'s `sql`, `predict`'s
 `input.sql`. An output `$(touch pwned)` would run; a `'` would end an SQL
@@ -307,7 +307,13 @@ directory that also holds `models/churn.onnx` (a logistic regression over
 16 features) and `models/hardmax.onnx` (a graph with an operator chime
 does not run).
 """]
-    for code, name, what, example in CHECKS:
+    # The names come from chime's table of codes (`chime explain` lists it).
+    names = dict(
+        line.split(" ", 1)
+        for line in subprocess.run([CHIME, "explain"], capture_output=True, text=True, check=True).stdout.splitlines()
+    )
+    for code, what, example in CHECKS:
+        name = names[code]
         parts.append(f"""
 ## {code} {name}
 

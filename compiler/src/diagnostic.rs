@@ -3,105 +3,75 @@
 
 use crate::source::Span;
 
-/// The stable code of every problem `chime check` reports (docs/checks.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Code {
-    E001,
-    E002,
-    E003,
-    E004,
-    E010,
-    E011,
-    E012,
-    E020,
-    E021,
-    E022,
-    E023,
-    E030,
-    E031,
-    E032,
-    E040,
-    E041,
-    E042,
-    E043,
-    E050,
-    E060,
-    E061,
-    E062,
-    W001,
-    W002,
+/// Declares [`Code`] from one table: each code with its name (as `chime
+/// explain` and docs/checks.md show it) and its severity.
+macro_rules! codes {
+    ($($code:ident $name:literal $severity:ident,)*) => {
+        /// The stable code of every problem `chime check` reports
+        /// (docs/checks.md).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $($code,)*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$code,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => stringify!($code),)*
+                }
+            }
+
+            /// The check's short name (`yaml-syntax`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Code::$code => $name,)*
+                }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self {
+                    $(Code::$code => Severity::$severity,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    E001 "yaml-syntax" Error,
+    E002 "unknown-key" Error,
+    E003 "wrong-type" Error,
+    E004 "missing-key" Error,
+    E010 "duplicate-task" Error,
+    E011 "unknown-dependency" Error,
+    E012 "dependency-cycle" Error,
+    E020 "unknown-operator" Error,
+    E021 "missing-operator-param" Error,
+    E022 "unknown-operator-param" Error,
+    E023 "operator-param-type" Error,
+    E030 "invalid-schedule" Error,
+    E031 "unknown-timezone" Error,
+    E032 "bad-dates" Error,
+    E040 "template-syntax" Error,
+    E041 "undefined-template-variable" Error,
+    E042 "template-reads-non-upstream" Error,
+    E043 "unknown-connection" Error,
+    E050 "custom-operator-crate" Error,
+    E060 "model-file" Error,
+    E061 "model-operator" Error,
+    E062 "model-inputs" Error,
+    W001 "unreachable-task" Warning,
+    W002 "template-injection" Warning,
 }
 
 impl Code {
-    pub const ALL: &'static [Code] = &[
-        Code::E001,
-        Code::E002,
-        Code::E003,
-        Code::E004,
-        Code::E010,
-        Code::E011,
-        Code::E012,
-        Code::E020,
-        Code::E021,
-        Code::E022,
-        Code::E023,
-        Code::E030,
-        Code::E031,
-        Code::E032,
-        Code::E040,
-        Code::E041,
-        Code::E042,
-        Code::E043,
-        Code::E050,
-        Code::E060,
-        Code::E061,
-        Code::E062,
-        Code::W001,
-        Code::W002,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::E001 => "E001",
-            Code::E002 => "E002",
-            Code::E003 => "E003",
-            Code::E004 => "E004",
-            Code::E010 => "E010",
-            Code::E011 => "E011",
-            Code::E012 => "E012",
-            Code::E020 => "E020",
-            Code::E021 => "E021",
-            Code::E022 => "E022",
-            Code::E023 => "E023",
-            Code::E030 => "E030",
-            Code::E031 => "E031",
-            Code::E032 => "E032",
-            Code::E040 => "E040",
-            Code::E041 => "E041",
-            Code::E042 => "E042",
-            Code::E043 => "E043",
-            Code::E050 => "E050",
-            Code::E060 => "E060",
-            Code::E061 => "E061",
-            Code::E062 => "E062",
-            Code::W001 => "W001",
-            Code::W002 => "W002",
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Code> {
         Code::ALL
             .iter()
             .copied()
             .find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-
-    pub fn severity(self) -> Severity {
-        if matches!(self, Code::W001 | Code::W002) {
-            Severity::Warning
-        } else {
-            Severity::Error
-        }
     }
 }
 

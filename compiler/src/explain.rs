@@ -21,10 +21,7 @@ pub fn section(code: Code) -> Option<&'static str> {
 pub fn run(code: Option<&str>) -> ExitCode {
     let Some(text) = code else {
         for c in Code::ALL {
-            let title = section(*c)
-                .and_then(|s| s.lines().next())
-                .unwrap_or_default();
-            println!("{}", title.trim_start_matches("## "));
+            println!("{} {}", c.as_str(), c.name());
         }
         return ExitCode::SUCCESS;
     };

@@ -2,5 +2,6 @@
 //! Everything else lives in the library (`cli.rs`).
 
 fn main() -> std::process::ExitCode {
+    runtime::broken_pipe::exit_quietly();
     chime_compiler::cli::main()
 }

@@ -32,6 +32,13 @@ fn every_example_in_checks_md_gives_the_output_shown() {
     let mut seen = Vec::new();
     for section in page.split("\n## ").skip(1) {
         let code = &section[..4];
+        let heading = section.lines().next().unwrap_or_default();
+        let known = Code::parse(code).unwrap_or_else(|| panic!("{code}: not a code"));
+        assert_eq!(
+            heading,
+            format!("{code} {}", known.name()),
+            "{code}: the heading's name is not the code's (run python3 docs/gen_checks.py)"
+        );
         let yaml = blocks(section, "yaml").unwrap_or_else(|| panic!("{code}: no yaml example"));
         let want = blocks(section, "text").unwrap_or_else(|| panic!("{code}: no output"));
         std::fs::write(dir.join("pipeline.yaml"), format!("{yaml}\n")).expect("write");

@@ -191,3 +191,20 @@ fn explain_prints_the_checks_documentation() {
     let (status, _) = run(&["explain", "E999"]);
     assert_eq!(status, 2);
 }
+
+/// `chime explain | head -1`: the reader goes away; chime stops quietly
+/// (exit 141, as for SIGPIPE) instead of printing a panic.
+#[test]
+fn a_closed_stdout_pipe_stops_chime_quietly() {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chime"))
+        .arg("explain")
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run chime");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

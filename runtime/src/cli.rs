@@ -115,6 +115,7 @@ enum GraphFormat {
 
 /// The binary's entry point.
 pub fn main(def: &'static PipelineDef, ops: Vec<Registered>) -> ExitCode {
+    crate::broken_pipe::exit_quietly();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -6,6 +6,7 @@
 //! ([`operators`]). The `rt` feature adds the executor, the state store,
 //! the operators' implementations and the binary's command line.
 
+pub mod broken_pipe;
 pub mod operators;
 pub mod shell_quote;
 pub mod spec;

@@ -117,128 +117,30 @@ impl Graph {
     }
 }
 
-/// A check: its code, a short name (as in `chime explain`), and when it runs.
-#[derive(Debug)]
-pub struct CheckInfo {
-    pub code: Code,
-    pub name: &'static str,
-    /// `None` for the checks done while loading (E001) and walking the
-    /// structure (E002-E004).
-    pub run: Option<fn(&Ctx<'_>, &mut Diagnostics)>,
-}
+/// A semantic check: the code it reports (names and severities are in
+/// [`Code`]'s table) and the function that runs it. E001-E004 are reported
+/// while loading and walking the structure; E022, E023, E041, E042, E061
+/// and E062 by the function of a related code (E021, E040, E060).
+pub type Check = (Code, fn(&Ctx<'_>, &mut Diagnostics));
 
-/// Every check, in the order they run.
-pub const CHECKS: &[CheckInfo] = &[
-    CheckInfo {
-        code: Code::E001,
-        name: "yaml-syntax",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::E002,
-        name: "unknown-key",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::E003,
-        name: "wrong-type",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::E004,
-        name: "missing-key",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::E003,
-        name: "task-id",
-        run: Some(value_type::task_ids),
-    },
-    CheckInfo {
-        code: Code::E003,
-        name: "for-each-item",
-        run: Some(value_type::for_each_items),
-    },
-    CheckInfo {
-        code: Code::E010,
-        name: "duplicate-task",
-        run: Some(duplicate_task::run),
-    },
-    CheckInfo {
-        code: Code::E011,
-        name: "unknown-dependency",
-        run: Some(unknown_dependency::run),
-    },
-    CheckInfo {
-        code: Code::E012,
-        name: "dependency-cycle",
-        run: Some(dependency_cycle::run),
-    },
-    CheckInfo {
-        code: Code::E020,
-        name: "unknown-operator",
-        run: Some(unknown_operator::run),
-    },
-    CheckInfo {
-        code: Code::E021,
-        name: "operator-params",
-        run: Some(operator_params::run),
-    },
-    CheckInfo {
-        code: Code::E030,
-        name: "invalid-schedule",
-        run: Some(schedule::run),
-    },
-    CheckInfo {
-        code: Code::E031,
-        name: "unknown-timezone",
-        run: Some(timezone::run),
-    },
-    CheckInfo {
-        code: Code::E032,
-        name: "bad-dates",
-        run: Some(dates::run),
-    },
-    CheckInfo {
-        code: Code::E040,
-        name: "templates",
-        run: Some(template::run),
-    },
-    CheckInfo {
-        code: Code::E043,
-        name: "unknown-connection",
-        run: Some(unknown_connection::run),
-    },
-    CheckInfo {
-        code: Code::E050,
-        name: "custom-operator-crate",
-        run: Some(custom_crate::run),
-    },
-    CheckInfo {
-        code: Code::E060,
-        name: "model-file",
-        run: Some(predict_model::run),
-    },
-    CheckInfo {
-        code: Code::E061,
-        name: "model-operator",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::E062,
-        name: "model-inputs",
-        run: None,
-    },
-    CheckInfo {
-        code: Code::W001,
-        name: "unreachable-task",
-        run: Some(unreachable_task::run),
-    },
-    CheckInfo {
-        code: Code::W002,
-        name: "template-injection",
-        run: Some(template_injection::run),
-    },
+/// Every semantic check, in the order they run.
+pub const CHECKS: &[Check] = &[
+    (Code::E003, value_type::task_ids),
+    (Code::E003, value_type::for_each_items),
+    (Code::E010, duplicate_task::run),
+    (Code::E011, unknown_dependency::run),
+    (Code::E012, dependency_cycle::run),
+    (Code::E020, unknown_operator::run),
+    (Code::E021, operator_params::run),
+    (Code::E030, schedule::run),
+    (Code::E031, timezone::run),
+    (Code::E032, dates::run),
+    (Code::E040, template::run),
+    (Code::E043, unknown_connection::run),
+    (Code::E050, custom_crate::run),
+    (Code::E060, predict_model::run),
+    (Code::W001, unreachable_task::run),
+    (Code::W002, template_injection::run),
 ];
 
 /// Checks one file; every problem goes to `diags`.
@@ -281,9 +183,7 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
         graph,
         custom,
     };
-    for check in CHECKS {
-        if let Some(run) = check.run {
-            run(&ctx, diags);
-        }
+    for (_, run) in CHECKS {
+        run(&ctx, diags);
     }
 }
