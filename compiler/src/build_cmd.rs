@@ -14,11 +14,9 @@ pub fn run(args: BuildArgs) -> ExitCode {
     let mut ir = crate::ir::Ir::build(&pipeline);
     // Operator crates, as `check` read them (it reported any that failed).
     let yaml_dir = Path::new(&args.file).parent().unwrap_or(Path::new("."));
-    let mut custom_names: Vec<String> = Vec::new();
     for node in &pipeline.operator_crates {
         let Some(rel) = node.as_str() else { continue };
         if let Ok(c) = crate::discover::discover(&yaml_dir.join(rel)).as_ref() {
-            custom_names.extend(c.operators.iter().map(|o| o.name.clone()));
             ir.operator_crates.push(crate::ir::LinkedCrate {
                 package: c.package.clone(),
                 lib_name: c.lib_name.clone(),
@@ -26,30 +24,6 @@ pub fn run(args: BuildArgs) -> ExitCode {
                 descriptors: c.operators.iter().map(|o| o.descriptor.clone()).collect(),
             });
         }
-    }
-    let missing: Vec<String> = ir
-        .tasks
-        .iter()
-        .map(|t| (t.group.as_str(), t.operator.as_str()))
-        .chain(
-            ir.on_failure
-                .iter()
-                .map(|(op, _)| ("on_failure", op.as_str())),
-        )
-        .filter(|(_, op)| {
-            !runtime::operators::IMPLEMENTED.contains(op) && !custom_names.iter().any(|c| c == op)
-        })
-        .map(|(task, op)| format!("`{op}` (in {task})"))
-        .collect();
-    if !missing.is_empty() {
-        let mut missing = missing;
-        missing.dedup();
-        eprintln!(
-            "error: this chime cannot run the operator(s) {} yet: `chime check` knows their parameters, but the runtime implements only {}",
-            missing.join(", "),
-            runtime::operators::IMPLEMENTED.join(", ")
-        );
-        return ExitCode::from(1);
     }
     let runtime = args
         .runtime

@@ -199,6 +199,14 @@ pub fn is_identifier(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn run_variables_are_template_variables() {
+        assert_eq!(
+            super::TEMPLATE_VARIABLES[..super::RUN_VARIABLES.len()],
+            *super::RUN_VARIABLES
+        );
+    }
+
+    #[test]
     fn trigger_rules_and_backoffs_name_every_variant_once() {
         for (i, r) in super::TriggerRule::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
@@ -251,6 +259,36 @@ mod tests {
         assert_eq!(Ty::Integer { min: 0 }.describe(), "a non-negative integer");
     }
 }
+
+/// The run's own values a template may use (docs/pipeline-yaml.md,
+/// "Templates"): dates and ids, plain strings.
+pub const RUN_VARIABLES: &[&str] = &[
+    "ds",
+    "ds_nodash",
+    "ts",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+];
+
+/// Every variable of a template's context: the run's values, then
+/// `params.NAME`, `tasks.ID.output`, `env.NAME` and, in a `for_each`
+/// task, `item`. `chime check` (E041) and the runtime's renderer both use
+/// this list.
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "ds",
+    "ds_nodash",
+    "ts",
+    "logical_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+    "params",
+    "tasks",
+    "env",
+    "item",
+];
 
 /// When a task runs, given its upstreams' states (Airflow's trigger
 /// rules). The one definition: the compiler's checks, the JSON Schema, the

@@ -162,6 +162,17 @@ pub fn render(
     if !needs_rendering(params) {
         return Ok(params.clone());
     }
+    let ctx = context(run, outputs, item);
+    let ctx = Value::from(ctx);
+    render_value(env, &ctx, params)
+}
+
+/// A task's template context: spec::TEMPLATE_VARIABLES, valued.
+fn context(
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    item: Option<&serde_json::Value>,
+) -> std::collections::BTreeMap<&'static str, Value> {
     let mut ctx = std::collections::BTreeMap::new();
     ctx.insert("run_id", Value::from(run.run_id.clone()));
     ctx.insert("ds", Value::from(run.ds.clone()));
@@ -182,8 +193,7 @@ pub fn render(
     if let Some(item) = item {
         ctx.insert("item", Value::from(Serde(item)));
     }
-    let ctx = Value::from(ctx);
-    render_value(env, &ctx, params)
+    ctx
 }
 
 fn needs_rendering(v: &serde_json::Value) -> bool {
@@ -245,6 +255,17 @@ mod tests {
             ds: "2026-11-24".into(),
             params: serde_json::json!({"region": "kr"}),
         }
+    }
+
+    #[test]
+    fn the_context_holds_exactly_the_template_variables_check_knows() {
+        let outputs = Arc::new(Outputs::default());
+        let item = serde_json::json!("kr");
+        let mut keys: Vec<&str> = context(&run(), &outputs, Some(&item)).into_keys().collect();
+        let mut known = crate::spec::TEMPLATE_VARIABLES.to_vec();
+        keys.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(keys, known);
     }
 
     #[test]

@@ -3,25 +3,12 @@
 //! under `params:`, `item` outside a `for_each` task, `tasks.X` where X is
 //! not a task, or `tasks.X.<not output>`.
 
+use runtime::spec::{RUN_VARIABLES, TEMPLATE_VARIABLES};
+
 use super::Ctx;
 use super::template::{Reference, Scope};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::locate::locate;
-
-/// Variables every template may use.
-pub const BUILTIN_VARIABLES: &[&str] = &[
-    "ds",
-    "ds_nodash",
-    "ts",
-    "logical_date",
-    "data_interval_start",
-    "data_interval_end",
-    "run_id",
-    "params",
-    "tasks",
-    "env",
-    "item",
-];
 
 /// MiniJinja's global functions.
 const GLOBALS: &[&str] = &[
@@ -41,14 +28,7 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
     let head = parts.next().unwrap_or_default();
     let second = parts.next();
     let problem: Option<(String, Option<String>, &str)> = match head {
-        "ds"
-        | "ds_nodash"
-        | "ts"
-        | "logical_date"
-        | "data_interval_start"
-        | "data_interval_end"
-        | "run_id"
-        | "env" => None,
+        _ if RUN_VARIABLES.contains(&head) || head == "env" => None,
         _ if GLOBALS.contains(&head) => None,
         "params" => match second {
             None => None,
@@ -82,9 +62,13 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
         },
         "tasks" => return check_task_ref(ctx, r, second, parts.next(), diags),
         _ => {
-            let help = did_you_mean(head, BUILTIN_VARIABLES.iter().copied()).unwrap_or_else(|| {
-                "templates can use ds, ds_nodash, ts, logical_date, data_interval_start, data_interval_end, run_id, params.NAME, tasks.ID.output, env.NAME and item".into()
-            });
+            let help =
+                did_you_mean(head, TEMPLATE_VARIABLES.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "templates can use {}, params.NAME, tasks.ID.output, env.NAME and item",
+                        RUN_VARIABLES.join(", ")
+                    )
+                });
             Some((
                 format!("template uses undefined variable `{head}`"),
                 Some(help),

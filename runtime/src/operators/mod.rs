@@ -266,11 +266,6 @@ pub const BUILTINS: &[OperatorSpec] = &[
     },
 ];
 
-/// The built-in operators this runtime can run today; `chime build`
-/// refuses a pipeline that uses another (`chime check` accepts every
-/// operator of docs/pipeline-yaml.md).
-pub const IMPLEMENTED: &[&str] = &["http", "noop", "predict", "shell", "sql", "wait_for"];
-
 /// The built-in operator called `name`.
 pub fn builtin(name: &str) -> Option<&'static OperatorSpec> {
     BUILTINS.iter().find(|op| op.name == name)

@@ -64,3 +64,17 @@ pub fn builtins() -> Vec<Registered> {
         },
     ]
 }
+
+#[cfg(all(test, feature = "predict", feature = "http"))]
+mod tests {
+    /// With every operator feature on, the binary can run every built-in
+    /// operator `chime check` accepts (one list: `operators::BUILTINS`).
+    #[test]
+    fn every_builtin_operator_is_registered() {
+        let mut registered: Vec<&str> = super::builtins().iter().map(|r| r.name).collect();
+        let mut specified: Vec<&str> = super::super::BUILTINS.iter().map(|o| o.name).collect();
+        registered.sort_unstable();
+        specified.sort_unstable();
+        assert_eq!(registered, specified);
+    }
+}
