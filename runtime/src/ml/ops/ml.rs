@@ -141,17 +141,20 @@ impl Op for LinearClassifier {
         };
         let width;
         if targets == 1 && self.labels.len() == 2 {
-            // The second class's column is added: [1 - s, s] (PROBIT
-            // transforms the one score instead).
+            // The second class's column is added: [1 - s, s], s through
+            // the logistic function first with LOGISTIC (onnxruntime 1.32;
+            // the other transforms leave s as it is). PROBIT transforms
+            // the one score instead.
             width = if self.post == Post::Probit { 1 } else { 2 };
             scores = scores
                 .iter()
-                .flat_map(|&s| {
-                    if self.post == Post::Probit {
-                        vec![super::probit(s)]
-                    } else {
-                        vec![1.0 - s, s]
+                .flat_map(|&s| match self.post {
+                    Post::Probit => vec![super::probit(s)],
+                    Post::Logistic => {
+                        let p = super::logistic(s);
+                        vec![1.0 - p, p]
                     }
+                    _ => vec![1.0 - s, s],
                 })
                 .collect();
         } else {
