@@ -536,8 +536,20 @@ impl Op for OneHotEncoder {
             match x {
                 Tensor::Str(a) => self.strings.iter().position(|c| *c == a.data[i]),
                 Tensor::I64(a) => self.ints.iter().position(|&c| c == a.data[i]),
-                Tensor::F32(a) => self.ints.iter().position(|&c| c as f32 == a.data[i]),
-                Tensor::F64(a) => self.ints.iter().position(|&c| c as f64 == a.data[i]),
+                // Numbers are cast to integers (truncated), as onnxruntime
+                // does: 2.5 is category 2. NaN is no category.
+                Tensor::F32(a) => {
+                    let v = a.data[i];
+                    (!v.is_nan())
+                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .flatten()
+                }
+                Tensor::F64(a) => {
+                    let v = a.data[i];
+                    (!v.is_nan())
+                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .flatten()
+                }
                 Tensor::Bool(_) => None,
             }
         };
