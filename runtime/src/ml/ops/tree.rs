@@ -634,6 +634,12 @@ impl<T: Num> Trees<T> {
         let n_trees = self.ensemble.roots.len() as f64;
         let mut row: Vec<f32> = Vec::with_capacity(k);
         for j in 0..k {
+            if k > 1 && !has[j] {
+                // A target no tree gave a weight to is 0, without its base
+                // value (onnxruntime 1.32; one target gets its base value).
+                row.push(0.0);
+                continue;
+            }
             let mut v = if has[j] || self.agg == Agg::Sum || self.agg == Agg::Average {
                 sums[j].to_f64()
             } else {
@@ -811,6 +817,14 @@ impl<T: Num> Trees<T> {
         } else {
             Pick::Literal(i64::from(pos_weight > 0.0))
         };
+        // A class no tree gave a weight to scores 0, whatever base value
+        // was added to it (onnxruntime 1.32; the label above is decided
+        // before).
+        for j in 0..2 {
+            if !h[j] {
+                s[j] = 0.0;
+            }
+        }
         let row = if len == 2 {
             let mut row = vec![s[0] as f32, s[1] as f32];
             self.post.apply(&mut row);
