@@ -918,7 +918,14 @@ impl<T: Num> V5<T> {
             leaf_weights: Vec::new(),
             sets: Vec::new(),
         };
+        // The sets belong to the MEMBER nodes in the order of the node
+        // list (the spec; onnxruntime too), whatever order the trees are
+        // walked in below.
         let mut member_sets = members.split(|v| v.is_nan()).map(<[T]>::to_vec);
+        let set_of: Vec<Option<Vec<T>>> = modes_t
+            .iter()
+            .map(|&m| (m == 6).then(|| member_sets.next().unwrap_or_default()))
+            .collect();
         let mut tree_of = vec![-1i64; n];
         let mut leaf_tree = vec![-1i64; leaf_weights.len()];
         // Each root's subtree is its own tree.
@@ -961,7 +968,7 @@ impl<T: Num> V5<T> {
                 m => return Err(format!("TreeEnsemble: unknown node mode {m}")),
             };
             let threshold = if mode == Mode::Member {
-                flat.sets.push(member_sets.next().unwrap_or_default());
+                flat.sets.push(set_of[i].clone().unwrap_or_default());
                 T::from_f64((flat.sets.len() - 1) as f64)
             } else {
                 splits[i]
