@@ -1012,6 +1012,9 @@ impl<T: Num> V5<T> {
             3 => Agg::Max,
             f => return Err(format!("TreeEnsemble: unknown aggregate_function {f}")),
         };
+        // The spec's numbering. (onnxruntime 1.32 reads 1 as LOGISTIC and
+        // 2 as SOFTMAX, its own enum's order: with several targets its
+        // scores differ from these.)
         let post = match a.int("post_transform", 0) {
             0 => Post::None,
             1 => Post::Softmax,
@@ -1054,7 +1057,9 @@ impl<T: Num> Op for V5<T> {
                     }
                 })
                 .collect();
-            if self.post != Post::None {
+            // One target: only PROBIT transforms it (onnxruntime, as for
+            // TreeEnsembleRegressor).
+            if self.post == Post::Probit || (k > 1 && self.post != Post::None) {
                 let mut f: Vec<f32> = row.iter().map(|&v| v as f32).collect();
                 self.post.apply(&mut f);
                 row = f.into_iter().map(f64::from).collect();
