@@ -1036,6 +1036,44 @@ def svm_models():
                     edges=ZERO3)
 
 
+# ---------------------------------------------------------------- input types
+
+def input_type_models():
+    """Operators that take numbers of any type, fed int64 or double.
+    (onnxruntime 1.32 has no int64 or double Binarizer, LinearRegressor or
+    SVMRegressor, and no int64 TreeEnsembleRegressor.)"""
+    rng = np.random.RandomState(35)
+    ints = pd.DataFrame(rng.randint(-4, 5, (30, 3)), columns=["n0", "n1", "n2"])
+    cases = [
+        ("scaler", helper.make_node("Scaler", ["X"], ["variable"], domain=ML,
+                                    offset=[1.0, -2.0, 0.5],
+                                    scale=[0.5, 3.0, -1.0]), 3),
+        ("normalizer_l2", helper.make_node("Normalizer", ["X"], ["variable"],
+                                           domain=ML, norm="L2"), 3),
+    ]
+    for t in ["int64", "double"]:
+        for tag, node, width in cases:
+            if t == "double":
+                df = numbers(36, 30, 3, edges=ZERO3)
+                cols = list(df.columns)
+            else:
+                df, cols = ints, ["n0", "n1", "n2"]
+            name = f"op_{tag}_{t}"
+            model = make_graph(name, [node], [("X", t, 3)],
+                               [f_out("variable", width)], 1)
+            export(name, model, df, [("X", t, cols)])
+    node = helper.make_node(
+        "LinearClassifier", ["X"], ["label", "probabilities"], domain=ML,
+        coefficients=[0.5, -1.0, 0.25, -0.75, 0.5, 1.0],
+        intercepts=[0.0, 0.5], post_transform="SOFTMAX",
+        classlabels_strings=["left", "right"])
+    model = make_graph("op_linear_classifier_int64", [node],
+                       [("X", "int64", 3)],
+                       classifier_outputs(["left", "right"], 2), 1)
+    export("op_linear_classifier_int64", model, ints,
+           [("X", "int64", ["n0", "n1", "n2"])], classes=["left", "right"])
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -1045,6 +1083,7 @@ def main():
     plumbing_models()
     tree_models()
     svm_models()
+    input_type_models()
 
     path = os.path.join(HERE, "suite.json")
     with open(path) as f:
