@@ -20,7 +20,8 @@ For each model NAME it writes, next to this script:
   NAME.expected.csv  `id` then onnxruntime's outputs on those rows, floats
                      written with repr() of the float32/float64 value
 
-and one `suite.json` listing every model: library, estimator, converter,
+and one `suite.json` listing every model (then make_op_models.py adds its
+hand-built operator models, op_*): library, estimator, converter,
 options, `features` (a list of columns for a single [N, K] input, or
 {onnx_input: [columns]} for one input per column group), the element
 type of each input, the expected columns, the ONNX ops ("domain:OpType",
@@ -665,6 +666,10 @@ def main():
                     f.write(f"\n{SKIP_NOTES[name]}\n")
     elif os.path.exists(path):
         os.remove(path)
+
+    # The hand-built operator models (op_*), after these in suite.json.
+    import make_op_models
+    make_op_models.main()
 
     counts = {}
     for m in SUITE:

@@ -141,17 +141,20 @@ impl Op for LinearClassifier {
         };
         let width;
         if targets == 1 && self.labels.len() == 2 {
-            // The second class's column is added: [1 - s, s] (PROBIT
-            // transforms the one score instead).
+            // The second class's column is added: [1 - s, s], s through
+            // the logistic function first with LOGISTIC (onnxruntime 1.32;
+            // the other transforms leave s as it is). PROBIT transforms
+            // the one score instead.
             width = if self.post == Post::Probit { 1 } else { 2 };
             scores = scores
                 .iter()
-                .flat_map(|&s| {
-                    if self.post == Post::Probit {
-                        vec![super::probit(s)]
-                    } else {
-                        vec![1.0 - s, s]
+                .flat_map(|&s| match self.post {
+                    Post::Probit => vec![super::probit(s)],
+                    Post::Logistic => {
+                        let p = super::logistic(s);
+                        vec![1.0 - p, p]
                     }
+                    _ => vec![1.0 - s, s],
                 })
                 .collect();
         } else {
@@ -533,8 +536,20 @@ impl Op for OneHotEncoder {
             match x {
                 Tensor::Str(a) => self.strings.iter().position(|c| *c == a.data[i]),
                 Tensor::I64(a) => self.ints.iter().position(|&c| c == a.data[i]),
-                Tensor::F32(a) => self.ints.iter().position(|&c| c as f32 == a.data[i]),
-                Tensor::F64(a) => self.ints.iter().position(|&c| c as f64 == a.data[i]),
+                // Numbers are cast to integers (truncated), as onnxruntime
+                // does: 2.5 is category 2. NaN is no category.
+                Tensor::F32(a) => {
+                    let v = a.data[i];
+                    (!v.is_nan())
+                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .flatten()
+                }
+                Tensor::F64(a) => {
+                    let v = a.data[i];
+                    (!v.is_nan())
+                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .flatten()
+                }
                 Tensor::Bool(_) => None,
             }
         };

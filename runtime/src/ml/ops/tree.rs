@@ -692,6 +692,12 @@ impl<T: Num> Trees<T> {
         let n_trees = self.ensemble.roots.len() as f64;
         let mut row: Vec<f32> = Vec::with_capacity(k);
         for j in 0..k {
+            if k > 1 && !has[j] {
+                // A target no tree gave a weight to is 0, without its base
+                // value (onnxruntime 1.32; one target gets its base value).
+                row.push(0.0);
+                continue;
+            }
             let mut v = if has[j] || self.agg == Agg::Sum || self.agg == Agg::Average {
                 sums[j].to_f64()
             } else {
@@ -862,6 +868,14 @@ impl<T: Num> Trees<T> {
         } else {
             Pick::Literal(i64::from(pos_weight > 0.0))
         };
+        // A class no tree gave a weight to scores 0, whatever base value
+        // was added to it (onnxruntime 1.32; the label above is decided
+        // before).
+        for j in 0..2 {
+            if !h[j] {
+                s[j] = 0.0;
+            }
+        }
         let row = if len == 2 {
             let mut row = vec![s[0] as f32, s[1] as f32];
             self.post.apply(&mut row);
@@ -955,7 +969,14 @@ impl<T: Num> V5<T> {
             leaf_weights: Vec::new(),
             sets: Vec::new(),
         };
+        // The sets belong to the MEMBER nodes in the order of the node
+        // list (the spec; onnxruntime too), whatever order the trees are
+        // walked in below.
         let mut member_sets = members.split(|v| v.is_nan()).map(<[T]>::to_vec);
+        let set_of: Vec<Option<Vec<T>>> = modes_t
+            .iter()
+            .map(|&m| (m == 6).then(|| member_sets.next().unwrap_or_default()))
+            .collect();
         let mut tree_of = vec![-1i64; n];
         let mut leaf_tree = vec![-1i64; leaf_weights.len()];
         // Each root's subtree is its own tree.
@@ -998,7 +1019,7 @@ impl<T: Num> V5<T> {
                 m => return Err(format!("TreeEnsemble: unknown node mode {m}")),
             };
             let threshold = if mode == Mode::Member {
-                flat.sets.push(member_sets.next().unwrap_or_default());
+                flat.sets.push(set_of[i].clone().unwrap_or_default());
                 T::from_f64((flat.sets.len() - 1) as f64)
             } else {
                 splits[i]
@@ -1042,6 +1063,9 @@ impl<T: Num> V5<T> {
             3 => Agg::Max,
             f => return Err(format!("TreeEnsemble: unknown aggregate_function {f}")),
         };
+        // The spec's numbering. (onnxruntime 1.32 reads 1 as LOGISTIC and
+        // 2 as SOFTMAX, its own enum's order: with several targets its
+        // scores differ from these.)
         let post = match a.int("post_transform", 0) {
             0 => Post::None,
             1 => Post::Softmax,
@@ -1077,7 +1101,9 @@ impl<T: Num> Op for V5<T> {
                     }
                 })
                 .collect();
-            if self.post != Post::None {
+            // One target: only PROBIT transforms it (onnxruntime, as for
+            // TreeEnsembleRegressor).
+            if self.post == Post::Probit || (k > 1 && self.post != Post::None) {
                 let mut f: Vec<f32> = row.iter().map(|&v| v as f32).collect();
                 self.post.apply(&mut f);
                 row = f.into_iter().map(f64::from).collect();
