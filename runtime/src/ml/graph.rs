@@ -416,6 +416,12 @@ impl Scan {
         };
         let body = Graph::of(body, opsets, model.inputs(), model.outputs(), depth + 1)
             .map_err(|e| format!("Scan's body: {e}"))?;
+        if body.outputs.len() < states {
+            return Err(format!(
+                "Scan's body gives {} outputs for {states} state variables",
+                body.outputs.len()
+            ));
+        }
         Ok(Scan {
             body,
             states,

@@ -164,7 +164,11 @@ impl Tensor {
             Tensor::Bool(a) => map(a, |&v| f32::from(u8::from(v))),
             Tensor::Str(a) => Arr {
                 shape: a.shape.clone(),
-                data: a.data.iter().map(|s| parse_float(s) as f32).collect(),
+                data: a
+                    .data
+                    .iter()
+                    .map(|s| parse_float(s).map(|v| v as f32))
+                    .collect::<Result<_, _>>()?,
             },
         })
     }
@@ -175,7 +179,14 @@ impl Tensor {
             Tensor::F64(a) => a.clone(),
             Tensor::I64(a) => map(a, |&v| v as f64),
             Tensor::Bool(a) => map(a, |&v| f64::from(u8::from(v))),
-            Tensor::Str(a) => map(a, |s| parse_float(s)),
+            Tensor::Str(a) => Arr {
+                shape: a.shape.clone(),
+                data: a
+                    .data
+                    .iter()
+                    .map(|s| parse_float(s))
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 
@@ -187,14 +198,23 @@ impl Tensor {
             Tensor::F64(a) => map(a, |&v| v as i64),
             Tensor::I64(a) => a.clone(),
             Tensor::Bool(a) => map(a, |&v| i64::from(v)),
-            Tensor::Str(a) => map(a, |s| s.trim().parse::<i64>().unwrap_or(0)),
+            Tensor::Str(a) => Arr {
+                shape: a.shape.clone(),
+                data: a
+                    .data
+                    .iter()
+                    .map(|s| parse_int(s))
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
 
     pub fn to_str(&self) -> Arr<String> {
         match self {
-            Tensor::F32(a) => map(a, |v| float_text(f64::from(*v))),
-            Tensor::F64(a) => map(a, |v| float_text(*v)),
+            // onnxruntime's digits: a float's 8 significant digits, a
+            // double's 17, as C's %g writes them.
+            Tensor::F32(a) => map(a, |v| format_g(f64::from(*v), 8)),
+            Tensor::F64(a) => map(a, |v| format_g(*v, 17)),
             Tensor::I64(a) => map(a, |v| v.to_string()),
             Tensor::Bool(a) => map(a, |v| v.to_string()),
             Tensor::Str(a) => a.clone(),
@@ -212,15 +232,97 @@ impl Tensor {
     }
 }
 
-fn parse_float(s: &str) -> f64 {
-    s.trim().parse::<f64>().unwrap_or(f64::NAN)
+/// Text to a number as C's strtod reads it (and onnxruntime's Cast): the
+/// longest number at the start, after spaces; text with none is an error.
+fn parse_float(s: &str) -> Result<f64, String> {
+    let t = s.trim_start();
+    let b = t.as_bytes();
+    let mut end = 0;
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        end = 1;
+    }
+    let lower = t[end..].to_ascii_lowercase();
+    for word in ["infinity", "inf", "nan"] {
+        if lower.starts_with(word) {
+            return t[..end + word.len()]
+                .parse::<f64>()
+                .map_err(|_| format!("cannot cast `{s}` to a number"));
+        }
+    }
+    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let whole = digits(end);
+    end += whole;
+    let mut frac = 0;
+    if b.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        end += 1 + frac;
+    }
+    if whole + frac == 0 {
+        return Err(format!("cannot cast `{s}` to a number"));
+    }
+    if matches!(b.get(end), Some(b'e' | b'E')) {
+        let mut e = end + 1;
+        if matches!(b.get(e), Some(b'+' | b'-')) {
+            e += 1;
+        }
+        let n = digits(e);
+        if n > 0 {
+            end = e + n;
+        }
+    }
+    t[..end]
+        .parse::<f64>()
+        .map_err(|_| format!("cannot cast `{s}` to a number"))
 }
 
-fn float_text(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
+/// Text to an integer as C's strtoll reads it: the digits at the start
+/// (`3.0` is 3); text with none, or out of range, is an error.
+fn parse_int(s: &str) -> Result<i64, String> {
+    let t = s.trim_start();
+    let b = t.as_bytes();
+    let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let n = b[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return Err(format!("cannot cast `{s}` to an integer"));
+    }
+    t[..sign + n]
+        .parse::<i64>()
+        .map_err(|_| format!("cannot cast `{s}` to an integer: out of range"))
+}
+
+/// `v` as C's `%.{precision}g` writes it: `0.1`, `3`, `1e+20`,
+/// `1.5000001e-07`; NaN and infinities as onnxruntime spells them.
+pub fn format_g(v: f64, precision: usize) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "INF".into() } else { "-INF".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let p = precision.max(1);
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |m: &str| -> String {
+        if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            m.to_string()
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
     } else {
-        v.to_string()
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        trim(&format!("{v:.decimals$}"))
     }
 }
 

@@ -595,6 +595,9 @@ struct LabelEncoder {
     keys: Tensor,
     values: Tensor,
     default: Tensor,
+    /// Opset 1 maps both ways: int64 input `i` to `classes_strings[i]`
+    /// (else this default string).
+    v1_to_string: Option<(Vec<String>, String)>,
 }
 
 impl LabelEncoder {
@@ -603,9 +606,10 @@ impl LabelEncoder {
             let classes = a.strings("classes_strings")?;
             let n = classes.len() as i64;
             return Ok(LabelEncoder {
-                keys: Tensor::Str(Arr::vector(classes)),
+                keys: Tensor::Str(Arr::vector(classes.clone())),
                 values: Tensor::I64(Arr::vector((0..n).collect())),
                 default: Tensor::I64(Arr::scalar(a.int("default_int64", -1))),
+                v1_to_string: Some((classes, a.string("default_string", "_Unused")?)),
             });
         }
         let pick = |prefix: &str| -> Result<Option<Tensor>, String> {
@@ -648,6 +652,7 @@ impl LabelEncoder {
             keys,
             values,
             default,
+            v1_to_string: None,
         })
     }
 }
@@ -655,6 +660,15 @@ impl LabelEncoder {
 impl Op for LabelEncoder {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
         let x = tensor_in(inputs, 0, "LabelEncoder")?;
+        if let (Some((classes, default)), Tensor::I64(a)) = (&self.v1_to_string, x) {
+            return Ok(vec![Value::T(Tensor::Str(map(a, |&i| {
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| classes.get(i))
+                    .unwrap_or(default)
+                    .clone()
+            })))]);
+        }
         // Keys compared as text or as numbers, as their type is.
         let index: Vec<Option<usize>> = match (&self.keys, x) {
             (Tensor::Str(k), Tensor::Str(a)) => {

@@ -98,7 +98,7 @@ pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, Str
 fn axis_of(axis: i64, rank: usize) -> Result<usize, String> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) {
+    if a < 0 || a >= r {
         return Err(format!("axis {axis} is outside a tensor of rank {rank}"));
     }
     Ok(a as usize)
@@ -152,6 +152,18 @@ fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
         };
     }
     Ok(out)
+}
+
+/// A broadcast: the result's shape, and for each of its elements the flat
+/// index into each operand.
+type Broadcast = (Vec<usize>, Vec<usize>, Vec<usize>);
+
+/// How two operands broadcast.
+fn broadcast_indices(a: &[usize], b: &[usize]) -> Result<Broadcast, String> {
+    let shape = broadcast(a, b)?;
+    numel(&shape)?;
+    let (ia, ib) = (indices(a, &shape), indices(b, &shape));
+    Ok((shape, ia, ib))
 }
 
 /// For each element of `out`, the flat index into an operand of `shape`.
@@ -242,11 +254,20 @@ impl Float for f32 {
     fn pow(self, y: f32) -> f32 {
         self.powf(y)
     }
+    // NaN wins, as in onnxruntime (Rust's max and min drop it).
     fn max(self, y: f32) -> f32 {
-        f32::max(self, y)
+        if self.is_nan() || y.is_nan() {
+            f32::NAN
+        } else {
+            f32::max(self, y)
+        }
     }
     fn min(self, y: f32) -> f32 {
-        f32::min(self, y)
+        if self.is_nan() || y.is_nan() {
+            f32::NAN
+        } else {
+            f32::min(self, y)
+        }
     }
 }
 
@@ -255,10 +276,18 @@ impl Float for f64 {
         self.powf(y)
     }
     fn max(self, y: f64) -> f64 {
-        f64::max(self, y)
+        if self.is_nan() || y.is_nan() {
+            f64::NAN
+        } else {
+            f64::max(self, y)
+        }
     }
     fn min(self, y: f64) -> f64 {
-        f64::min(self, y)
+        if self.is_nan() || y.is_nan() {
+            f64::NAN
+        } else {
+            f64::min(self, y)
+        }
     }
 }
 
@@ -349,15 +378,20 @@ impl Op for Compare {
         let b = tensor_in(inputs, 1, "a comparison")?;
         let out = match (a, b) {
             (Tensor::I64(x), Tensor::I64(y)) => zip_broadcast(x, y, |p, q| self.test(p, q))?,
-            (Tensor::Str(x), Tensor::Str(y)) if x.shape == y.shape => Arr {
-                shape: x.shape.clone(),
-                data: x
-                    .data
-                    .iter()
-                    .zip(&y.data)
-                    .map(|(p, q)| self.test(p, q))
-                    .collect(),
-            },
+            (Tensor::Str(x), Tensor::Str(y)) => {
+                let (shape, ix, iy) = broadcast_indices(&x.shape, &y.shape)?;
+                Arr {
+                    shape,
+                    data: ix
+                        .iter()
+                        .zip(&iy)
+                        .map(|(&p, &q)| self.test(&x.data[p], &y.data[q]))
+                        .collect(),
+                }
+            }
+            (Tensor::Str(_), _) | (_, Tensor::Str(_)) => {
+                return Err("a comparison of strings with numbers".into());
+            }
             (Tensor::F32(x), Tensor::F32(y)) => zip_broadcast(x, y, |p, q| self.test(p, q))?,
             (x, y) => zip_broadcast(&x.to_f64()?, &y.to_f64()?, |p, q| self.test(p, q))?,
         };
@@ -1039,9 +1073,9 @@ impl Op for TopK {
                 let at = |j: usize| x.data[(o * len + j) * inner + i];
                 // Ties keep the lower index first, as onnxruntime does.
                 if self.largest {
-                    order.sort_by(|&p, &q| at(q).total_cmp(&at(p)).then(p.cmp(&q)));
+                    order.sort_by(|&p, &q| cmp(at(q), at(p)).then(p.cmp(&q)));
                 } else {
-                    order.sort_by(|&p, &q| at(p).total_cmp(&at(q)).then(p.cmp(&q)));
+                    order.sort_by(|&p, &q| cmp(at(p), at(q)).then(p.cmp(&q)));
                 }
                 for (r, &j) in order.iter().take(k).enumerate() {
                     values[(o * k + r) * inner + i] = at(j);
@@ -1067,6 +1101,12 @@ impl Op for TopK {
             Value::T(Tensor::I64(Arr::new(shape, idx)?)),
         ])
     }
+}
+
+/// Numbers in order, -0 equal to 0 (a tie), NaN after everything.
+fn cmp(a: f64, b: f64) -> std::cmp::Ordering {
+    a.partial_cmp(&b)
+        .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
 }
 
 #[derive(Debug)]
@@ -1116,29 +1156,58 @@ impl Op for Where {
         let c = tensor_in(inputs, 0, "Where")?.to_bool()?;
         let x = tensor_in(inputs, 1, "Where")?;
         let y = tensor_in(inputs, 2, "Where")?;
-        let (xf, yf, double) = float_pair(x, y)?;
-        let shape = broadcast(&broadcast(&c.shape, &xf.shape)?, &yf.shape)?;
+        let shape = broadcast(&broadcast(&c.shape, x.shape())?, y.shape())?;
         numel(&shape)?;
-        let (ic, ix, iy) = (
-            indices(&c.shape, &shape),
-            indices(&xf.shape, &shape),
-            indices(&yf.shape, &shape),
-        );
-        let data: Vec<f64> = (0..ic.len())
-            .map(|i| {
-                if c.data[ic[i]] {
-                    xf.data[ix[i]]
-                } else {
-                    yf.data[iy[i]]
-                }
-            })
-            .collect();
+        let ic = indices(&c.shape, &shape);
+        let (ix, iy) = (indices(x.shape(), &shape), indices(y.shape(), &shape));
+        // Picks from two arrays of one type (strings too: skl2onnx's
+        // SimpleImputer on a string column is a Where over strings).
+        fn pick<T: Clone>(
+            c: &[bool],
+            ic: &[usize],
+            x: &[T],
+            ix: &[usize],
+            y: &[T],
+            iy: &[usize],
+        ) -> Vec<T> {
+            (0..ic.len())
+                .map(|i| {
+                    if c[ic[i]] {
+                        x[ix[i]].clone()
+                    } else {
+                        y[iy[i]].clone()
+                    }
+                })
+                .collect()
+        }
         Ok(vec![Value::T(match (x, y) {
-            (Tensor::I64(_), Tensor::I64(_)) => Tensor::I64(Arr::new(
+            (Tensor::F32(a), Tensor::F32(b)) => Tensor::F32(Arr::new(
                 shape,
-                data.into_iter().map(|v| v as i64).collect(),
+                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
             )?),
-            _ => out_float(data, shape, double)?,
+            (Tensor::F64(a), Tensor::F64(b)) => Tensor::F64(Arr::new(
+                shape,
+                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
+            )?),
+            (Tensor::I64(a), Tensor::I64(b)) => Tensor::I64(Arr::new(
+                shape,
+                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
+            )?),
+            (Tensor::Str(a), Tensor::Str(b)) => Tensor::Str(Arr::new(
+                shape,
+                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
+            )?),
+            (Tensor::Bool(a), Tensor::Bool(b)) => Tensor::Bool(Arr::new(
+                shape,
+                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
+            )?),
+            (a, b) => {
+                return Err(format!(
+                    "Where of {} and {} tensors (the two must have one type)",
+                    a.type_name(),
+                    b.type_name()
+                ));
+            }
         })])
     }
 }

@@ -296,6 +296,11 @@ impl Op for Classifier {
             if scores_per_row == 1 && add >= 0 && self.post != Post::Probit {
                 let s = scores[0];
                 match add {
+                    // onnxruntime 1.32: the logistic first, then [1 - p, p].
+                    0 | 1 if self.post == Post::Logistic => {
+                        let p = super::logistic(s);
+                        out.extend([1.0 - p, p])
+                    }
                     0 | 1 => out.extend([1.0 - s, s]),
                     _ if self.post == Post::Logistic => {
                         out.extend([super::logistic(-s), super::logistic(s)])

@@ -47,6 +47,7 @@ impl Mode {
 /// f32 or f64: the type of thresholds, weights and sums.
 pub trait Num: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
     const ZERO: Self;
+    const IS_F64: bool;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn add(self, o: Self) -> Self;
@@ -56,6 +57,7 @@ pub trait Num: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
 
 impl Num for f32 {
     const ZERO: f32 = 0.0;
+    const IS_F64: bool = false;
     fn from_f64(v: f64) -> f32 {
         v as f32
     }
@@ -78,6 +80,7 @@ impl Num for f32 {
 
 impl Num for f64 {
     const ZERO: f64 = 0.0;
+    const IS_F64: bool = true;
     fn from_f64(v: f64) -> f64 {
         v
     }
@@ -129,6 +132,10 @@ pub struct Ensemble<T> {
     same: Option<Mode>,
     /// Some branch sends NaN to its true side.
     missing: bool,
+    /// These trees with f64 thresholds, made when a double input meets
+    /// f32 thresholds: onnxruntime compares the double, so rounding it to
+    /// f32 first could send a row down the other branch.
+    wide: std::sync::OnceLock<Box<Ensemble<f64>>>,
 }
 
 /// The trees as the attributes give them, node by node.
@@ -344,6 +351,7 @@ impl<T: Num> Ensemble<T> {
             width,
             same,
             missing,
+            wide: std::sync::OnceLock::new(),
         })
     }
 
@@ -360,8 +368,46 @@ impl<T: Num> Ensemble<T> {
             [n] => (1, *n),
             [r, rest @ ..] => (*r, rest.iter().product()),
         };
+        if let Tensor::F64(a) = x
+            && !T::IS_F64
+        {
+            let wide = self.wide.get_or_init(|| Box::new(self.widen()));
+            let (sums, has) = wide.sums(&a.data, rows, cols, agg)?;
+            return Ok((rows, sums.into_iter().map(T::from_f64).collect(), has));
+        }
         let (sums, has) = self.sums(&T::inputs(x)?, rows, cols, agg)?;
         Ok((rows, sums, has))
+    }
+
+    /// The same trees with f64 thresholds and weights.
+    fn widen(&self) -> Ensemble<f64> {
+        Ensemble {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| Node {
+                    threshold: n.threshold.to_f64(),
+                    feature: n.feature,
+                    next_true: n.next_true,
+                    next_false: n.next_false,
+                    mode: n.mode,
+                    missing_true: n.missing_true,
+                })
+                .collect(),
+            leaves: self.leaves.clone(),
+            roots: self.roots.clone(),
+            weights: self.weights.iter().map(|&(t, w)| (t, w.to_f64())).collect(),
+            sets: self
+                .sets
+                .iter()
+                .map(|s| s.iter().map(|v| v.to_f64()).collect())
+                .collect(),
+            targets: self.targets,
+            width: self.width,
+            same: self.same,
+            missing: self.missing,
+            wide: std::sync::OnceLock::new(),
+        }
     }
 
     /// Per-target sums over the trees (and whether any leaf gave the
