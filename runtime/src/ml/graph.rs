@@ -77,38 +77,60 @@ impl Graph {
             consts.push((slot(&t.name, &mut slot_of), Arc::new(Value::T(v))));
         }
         let input_slots: Vec<usize> = inputs.iter().map(|p| slot(&p.name, &mut slot_of)).collect();
-        // Kahn's order over the names each node reads.
-        let mut ready: std::collections::HashSet<String> =
-            g.initializer.iter().map(|t| t.name.clone()).collect();
-        ready.extend(inputs.iter().map(|p| p.name.clone()));
-        ready.insert(String::new());
-        let mut pending: Vec<usize> = (0..g.node.len()).collect();
-        let mut order = Vec::with_capacity(g.node.len());
-        while !pending.is_empty() {
-            let before = pending.len();
-            pending.retain(|&i| {
-                let n = &g.node[i];
-                if n.input.iter().all(|x| ready.contains(x)) {
-                    ready.extend(n.output.iter().cloned());
-                    order.push(i);
-                    false
-                } else {
-                    true
-                }
-            });
-            if pending.len() == before {
-                let n = &g.node[pending[0]];
-                let missing = n
-                    .input
+        // Kahn's order: a node is ready when every value it reads is, each
+        // node and value handled once.
+        let mut ready: std::collections::HashSet<&str> =
+            g.initializer.iter().map(|t| t.name.as_str()).collect();
+        ready.extend(inputs.iter().map(|p| p.name.as_str()));
+        ready.insert("");
+        let mut waiting: Vec<usize> = g
+            .node
+            .iter()
+            .map(|n| {
+                n.input
                     .iter()
-                    .find(|x| !ready.contains(*x))
-                    .cloned()
-                    .unwrap_or_default();
-                return Err(format!(
-                    "node `{}` ({}) reads `{missing}`, which no node, input or initializer gives (or the graph has a cycle)",
-                    n.name, n.op_type
-                ));
+                    .filter(|x| !ready.contains(x.as_str()))
+                    .count()
+            })
+            .collect();
+        let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, n) in g.node.iter().enumerate() {
+            for x in &n.input {
+                if !ready.contains(x.as_str()) {
+                    readers.entry(x.as_str()).or_default().push(i);
+                }
             }
+        }
+        let mut queue: std::collections::VecDeque<usize> =
+            (0..g.node.len()).filter(|&i| waiting[i] == 0).collect();
+        let mut order = Vec::with_capacity(g.node.len());
+        while let Some(i) = queue.pop_front() {
+            order.push(i);
+            for o in &g.node[i].output {
+                if !ready.insert(o.as_str()) {
+                    continue;
+                }
+                for &r in readers.get(o.as_str()).into_iter().flatten() {
+                    waiting[r] -= 1;
+                    if waiting[r] == 0 {
+                        queue.push_back(r);
+                    }
+                }
+            }
+        }
+        if order.len() < g.node.len() {
+            let stuck = (0..g.node.len()).find(|&i| waiting[i] > 0).unwrap_or(0);
+            let n = &g.node[stuck];
+            let missing = n
+                .input
+                .iter()
+                .find(|x| !ready.contains(x.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            return Err(format!(
+                "node `{}` ({}) reads `{missing}`, which no node, input or initializer gives (or the graph has a cycle)",
+                n.name, n.op_type
+            ));
         }
         let mut steps = Vec::with_capacity(order.len());
         for i in order {

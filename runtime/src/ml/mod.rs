@@ -328,23 +328,101 @@ impl Model {
         self.graph().node.iter().any(|n| is_ml(&n.domain))
     }
 
-    /// Whether the model handles missing values itself: it imputes them
-    /// (an Imputer) or its trees send NaN down a branch
-    /// (`nodes_missing_value_tracks_true`). `predict` then passes an empty
-    /// field or a NULL as NaN.
-    pub fn handles_missing(&self) -> bool {
-        self.graph().node.iter().any(|n| {
-            is_ml(&n.domain)
-                && match n.op_type.as_str() {
-                    "Imputer" => true,
-                    "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble" => {
-                        n.attribute.iter().any(|a| {
-                            a.name == "nodes_missing_value_tracks_true" && a.ints.contains(&1)
-                        })
-                    }
-                    _ => false,
+    /// For each input (in [`Model::inputs`]' order), whether the model
+    /// handles a missing value in it: the input reaches an Imputer, or a
+    /// tree ensemble whose branches send NaN one way
+    /// (`nodes_missing_value_tracks_true`), or, for a string input, the
+    /// Where by which skl2onnx exports a SimpleImputer of strings.
+    /// `predict` passes an empty field or a NULL of such an input as NaN
+    /// (or empty text); of any other, it fails the task.
+    pub fn inputs_handling_missing(&self) -> Vec<bool> {
+        let handles = |n: &proto::NodeProto, text: bool| -> bool {
+            match (n.domain.as_str(), n.op_type.as_str()) {
+                ("ai.onnx.ml", "Imputer") => true,
+                (
+                    "ai.onnx.ml",
+                    "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble",
+                ) => n
+                    .attribute
+                    .iter()
+                    .any(|a| a.name == "nodes_missing_value_tracks_true" && a.ints.contains(&1)),
+                ("" | "ai.onnx", "Where") => text,
+                _ => false,
+            }
+        };
+        self.inputs()
+            .iter()
+            .map(|p| {
+                let text = p.kind == "string";
+                self.reaches(&p.name, |n| handles(n, text))
+            })
+            .collect()
+    }
+
+    /// Whether a node that `found` accepts reads `name` or anything
+    /// computed from it.
+    fn reaches(&self, name: &str, mut found: impl FnMut(&proto::NodeProto) -> bool) -> bool {
+        let g = self.graph();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut todo = vec![name];
+        seen.insert(name);
+        // Each value is visited once: linear in the graph's size.
+        let mut readers: std::collections::HashMap<&str, Vec<&proto::NodeProto>> =
+            std::collections::HashMap::new();
+        for n in &g.node {
+            for i in &n.input {
+                readers.entry(i.as_str()).or_default().push(n);
+            }
+        }
+        while let Some(v) = todo.pop() {
+            for n in readers.get(v).into_iter().flatten() {
+                if found(n) {
+                    return true;
                 }
-        })
+                for o in &n.output {
+                    if seen.insert(o.as_str()) {
+                        todo.push(o.as_str());
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// For each input, a value the model knows, to probe it with: for a
+    /// string input, the first category of the first OneHotEncoder,
+    /// LabelEncoder or CategoryMapper it reaches (an unknown one may be an
+    /// error: scikit-learn's default OneHotEncoder exports `zeros=0`).
+    pub fn probe_texts(&self) -> Vec<Option<String>> {
+        self.inputs()
+            .iter()
+            .map(|p| {
+                if p.kind != "string" {
+                    return None;
+                }
+                let mut found = None;
+                self.reaches(&p.name, |n| {
+                    let first = n
+                        .attribute
+                        .iter()
+                        .find(|a| {
+                            matches!(
+                                a.name.as_str(),
+                                "cats_strings" | "keys_strings" | "classes_strings"
+                            )
+                        })
+                        .and_then(|a| a.strings.first());
+                    match first {
+                        Some(s) if found.is_none() => {
+                            found = Some(String::from_utf8_lossy(s).into_owned());
+                            true
+                        }
+                        _ => false,
+                    }
+                });
+                found
+            })
+            .collect()
     }
 
     /// The graph's inputs that are not initializers (the ones a caller
@@ -393,7 +471,7 @@ fn missing_in(g: &proto::GraphProto, ml: bool, out: &mut Vec<Missing>, depth: us
                 op: n.op_type.clone(),
             });
         }
-        if ml && depth < 8 {
+        if depth < 8 {
             for a in &n.attribute {
                 if let Some(body) = &a.g {
                     missing_in(body, ml, out, depth + 1);

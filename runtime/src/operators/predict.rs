@@ -44,6 +44,9 @@ use crate::rows::{self, Cell, Input, Output, RowSink, Want, Writer};
 
 const DEFAULT_BATCH: usize = 4096;
 
+/// Output cells (rows x columns) a batch may hold.
+const MAX_BATCH_CELLS: usize = 4_000_000;
+
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
     let job = Job::from_params(&params).map_err(TaskError::failed)?;
     crate::__private::blocking(move || {
@@ -151,12 +154,14 @@ impl Job {
                 ));
             }
         }
+        // SQLite matches column names whatever their case.
         let mut seen = std::collections::HashSet::new();
         for name in self.keep.iter().chain(&model.columns) {
-            if !seen.insert(name) {
+            if !seen.insert(name.to_lowercase()) {
                 return Err(format!(
-                    "the output would have two columns `{name}` (`keep`: {}; the model's \
-                     outputs: {}): list each column once",
+                    "the output would have two columns `{name}` (names that differ only in \
+                     case count as one; `keep`: {}; the model's outputs: {}): list each column \
+                     once",
                     self.keep.join(", "),
                     model.columns.join(", ")
                 ));
@@ -168,6 +173,11 @@ impl Job {
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
         let started = Instant::now();
         let model = Model::load(&self.model, &self.features, self.batch_size)?;
+        // Rows per batch, so that a batch's output cells stay bounded (a
+        // classifier of 10,000 classes gets batches of 400 rows).
+        let batch = self
+            .batch_size
+            .min((MAX_BATCH_CELLS / (self.keep.len() + model.columns.len()).max(1)).max(1));
         ctx.log(format!(
             "model {} ({}): {} in, outputs {}",
             self.model,
@@ -201,11 +211,11 @@ impl Job {
                 let mut reader = Reader {
                     job: self,
                     row_width: self.keep.len() + model.columns.len(),
-                    batch: self.batch_size,
+                    batch,
                     model: &model,
                     feature_at: Vec::new(),
                     keep_at: Vec::new(),
-                    next: Batch::new(&model.inputs, self.batch_size),
+                    next: Batch::new(&model.inputs, batch),
                     tx,
                 };
                 rows::read(&self.input, &ctx.pool, &mut reader)?;
@@ -323,7 +333,7 @@ struct Model {
     inputs: Vec<Bound>,
     /// An empty field or NULL becomes NaN: the model imputes missing
     /// values or its trees route them.
-    takes_missing: bool,
+    takes_missing: Vec<bool>,
     /// The model's outputs, in order.
     outputs: Vec<String>,
     /// The output columns, in order.
@@ -375,7 +385,7 @@ impl Model {
         let mut m = Model {
             engine,
             inputs,
-            takes_missing: parsed.handles_missing(),
+            takes_missing: parsed.inputs_handling_missing(),
             outputs: parsed.outputs().into_iter().map(|p| p.name).collect(),
             columns: Vec::new(),
         };
@@ -387,9 +397,10 @@ impl Model {
         } else {
             2
         };
+        let texts = parsed.probe_texts();
         let mut b = Batch::new(&m.inputs, probe);
         for _ in 0..probe {
-            b.push_zeros(&m.inputs);
+            b.push_probe(&m.inputs, &texts);
         }
         // A model may refuse zeros (a OneHotEncoder that fails on an
         // unknown category, as scikit-learn's default exports): its
@@ -402,7 +413,11 @@ impl Model {
                 outputs.into_iter().map(|o| (o.per_row, o.keys)).collect()
             }
             Err(e) => match (&m.engine, ml::declared_widths(&parsed)) {
-                (Engine::Own(_), Some(shapes)) => shapes,
+                (Engine::Own(_), Some(shapes))
+                    if e.contains("categories the model was trained on") =>
+                {
+                    shapes
+                }
                 _ => return Err(format!("model {path} fails on a batch of zeros: {e}")),
             },
         };
@@ -799,15 +814,19 @@ impl Batch {
         }
     }
 
-    /// A row of zeros (empty strings), to probe the model.
-    fn push_zeros(&mut self, inputs: &[Bound]) {
-        for (c, b) in self.cols.iter_mut().zip(inputs) {
+    /// A row to probe the model: zeros, and for text a category the model
+    /// knows (`texts`, per input) or else empty text.
+    fn push_probe(&mut self, inputs: &[Bound], texts: &[Option<String>]) {
+        for (i, (c, b)) in self.cols.iter_mut().zip(inputs).enumerate() {
             let n = b.columns.len();
             match c {
                 Col::F32(v) => v.extend(std::iter::repeat_n(0.0, n)),
                 Col::F64(v) => v.extend(std::iter::repeat_n(0.0, n)),
                 Col::I64(v) => v.extend(std::iter::repeat_n(0, n)),
-                Col::Str(v) => v.extend(std::iter::repeat_n(String::new(), n)),
+                Col::Str(v) => {
+                    let t = texts.get(i).cloned().flatten().unwrap_or_default();
+                    v.extend(std::iter::repeat_n(t, n))
+                }
             }
         }
         self.kept.push(Vec::new());
@@ -966,14 +985,16 @@ impl RowSink for Reader<'_> {
 
     fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
         let nan_ok = self.job.allow_nan;
-        let missing_ok = nan_ok || self.model.takes_missing;
-        for ((b, positions), col) in self
+        for (((b, positions), col), &handles) in self
             .model
             .inputs
             .iter()
             .zip(&self.feature_at)
             .zip(&mut self.next.cols)
+            .zip(&self.model.takes_missing)
         {
+            // A missing value reaches the model only where it handles one.
+            let missing_ok = nan_ok || handles;
             for (k, &i) in positions.iter().enumerate() {
                 let cell = &cells[i];
                 let column = &b.columns[k];
@@ -982,9 +1003,11 @@ impl RowSink for Reader<'_> {
                         Some(v) => Ok(v),
                         None if *cell == Cell::Null && missing_ok => Ok(f64::NAN),
                         None if *cell == Cell::Null => Err(format!(
-                            "{}, column `{column}`: no value (a feature must be a number; this \
-                             model does not impute missing values)",
-                            at()
+                            "{}, column `{column}`: no value (the model does not impute or \
+                             route missing values of its input `{}`; fill the gap upstream, \
+                             or set `allow_nan: true` to pass NaN)",
+                            at(),
+                            b.name
                         )),
                         None => Err(format!(
                             "{}, column `{column}`: {} is not a number",
@@ -1039,9 +1062,21 @@ impl RowSink for Reader<'_> {
                         },
                     },
                     Col::Str(v) => v.push(match cell {
-                        Cell::Null => String::new(),
+                        Cell::Null if missing_ok => String::new(),
+                        Cell::Null => {
+                            return Err(format!(
+                                "{}, column `{column}`: no value (the model's input `{}` takes \
+                                 text and does not impute missing values; fill the gap \
+                                 upstream)",
+                                at(),
+                                b.name
+                            ));
+                        }
                         Cell::Text(t) => t.clone(),
                         Cell::Int(x) => x.to_string(),
+                        // As Python writes a float (`3.0`), the text a
+                        // category trained from pandas has.
+                        Cell::Float(x) if x.fract() == 0.0 && x.abs() < 1e16 => format!("{x:.1}"),
                         Cell::Float(x) => x.to_string(),
                     }),
                 }
@@ -1123,6 +1158,38 @@ mod tests {
             err.contains("`zzz` is not one of the categories the model was trained on (a, b, c)"),
             "{err}"
         );
+    }
+
+    /// Missing values are allowed per input, where the model handles
+    /// them: in a ColumnTransformer whose string column `c` has a
+    /// SimpleImputer (exported as a Where) and whose number column `x` only
+    /// a scaler before a random forest, a gap in `c` is imputed, a gap in
+    /// `x` fails the task.
+    #[test]
+    fn missing_values_are_allowed_only_for_the_inputs_that_handle_them() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/models/string_imputer_rf.onnx"
+        );
+        let features = Features::List(vec!["x".into(), "c".into()]);
+        let model = Model::load(path, &features, 16).unwrap();
+        let names: Vec<&str> = model.inputs.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["x", "c"]);
+        assert_eq!(model.takes_missing, [false, true]);
+        let suite = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/models/pipeline_imputer_scaler_logistic_regression.onnx"
+        );
+        let cols: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+        let model = Model::load(suite, &Features::List(cols), 16).unwrap();
+        assert_eq!(model.takes_missing, [true]);
+        let plain = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/models/random_forest_regressor.onnx"
+        );
+        let cols: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
+        let model = Model::load(plain, &Features::List(cols), 16).unwrap();
+        assert_eq!(model.takes_missing, [false]);
     }
 
     /// Every model of tests/models (exported by their standard

@@ -485,7 +485,7 @@ impl Op for FeatureVectorizer {
             })
             .collect();
         let total: usize = widths.iter().sum();
-        if total > 1 << 20 {
+        if total > 1 << 14 {
             return Err(format!("FeatureVectorizer: {total} values per row"));
         }
         let mut out = vec![0f32; rows * total];
@@ -515,14 +515,29 @@ impl Op for FeatureVectorizer {
 struct OneHotEncoder {
     ints: Vec<i64>,
     strings: Vec<String>,
+    /// Each category's position (the first, if listed twice).
+    int_at: std::collections::HashMap<i64, usize>,
+    string_at: std::collections::HashMap<String, usize>,
     zeros: bool,
 }
 
 impl OneHotEncoder {
     fn new(a: &Attrs) -> Result<Self, String> {
+        let ints = a.ints("cats_int64s");
+        let strings = a.strings("cats_strings")?;
+        let mut int_at = std::collections::HashMap::new();
+        for (i, &c) in ints.iter().enumerate() {
+            int_at.entry(c).or_insert(i);
+        }
+        let mut string_at = std::collections::HashMap::new();
+        for (i, c) in strings.iter().enumerate() {
+            string_at.entry(c.clone()).or_insert(i);
+        }
         Ok(OneHotEncoder {
-            ints: a.ints("cats_int64s"),
-            strings: a.strings("cats_strings")?,
+            ints,
+            strings,
+            int_at,
+            string_at,
             zeros: a.int("zeros", 1) != 0,
         })
     }
@@ -534,20 +549,20 @@ impl Op for OneHotEncoder {
         let k = self.ints.len().max(self.strings.len());
         let find = |i: usize| -> Option<usize> {
             match x {
-                Tensor::Str(a) => self.strings.iter().position(|c| *c == a.data[i]),
-                Tensor::I64(a) => self.ints.iter().position(|&c| c == a.data[i]),
+                Tensor::Str(a) => self.string_at.get(&a.data[i]).copied(),
+                Tensor::I64(a) => self.int_at.get(&a.data[i]).copied(),
                 // Numbers are cast to integers (truncated), as onnxruntime
                 // does: 2.5 is category 2. NaN is no category.
                 Tensor::F32(a) => {
                     let v = a.data[i];
                     (!v.is_nan())
-                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .then(|| self.int_at.get(&(v as i64)).copied())
                         .flatten()
                 }
                 Tensor::F64(a) => {
                     let v = a.data[i];
                     (!v.is_nan())
-                        .then(|| self.ints.iter().position(|&c| c == v as i64))
+                        .then(|| self.int_at.get(&(v as i64)).copied())
                         .flatten()
                 }
                 Tensor::Bool(_) => None,

@@ -1052,7 +1052,8 @@ impl<T: Num> V5<T> {
         }
         // Roots first, each tree's nodes in order.
         let mut order: Vec<usize> = (0..n).filter(|&i| tree_of[i] >= 0).collect();
-        order.sort_by_key(|&i| (tree_of[i], !roots.contains(&(i as i64)), i));
+        let is_root: std::collections::HashSet<i64> = roots.iter().copied().collect();
+        order.sort_by_key(|&i| (tree_of[i], !is_root.contains(&(i as i64)), i));
         for i in order {
             let mode = match modes_t[i] {
                 0 => Mode::Leq,
