@@ -57,7 +57,9 @@ from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import (load_breast_cancer, load_diabetes, load_iris,
                               make_classification, make_regression)
-from sklearn.ensemble import (GradientBoostingClassifier,
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import (AdaBoostClassifier, ExtraTreesClassifier,
+                              GradientBoostingClassifier,
                               GradientBoostingRegressor,
                               HistGradientBoostingClassifier,
                               HistGradientBoostingRegressor,
@@ -68,9 +70,10 @@ from sklearn.linear_model import (LinearRegression, LogisticRegression, Ridge,
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
+from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
 from sklearn.preprocessing import (Binarizer, Normalizer, OneHotEncoder,
-                                   StandardScaler)
-from sklearn.svm import SVC, SVR, LinearSVC
+                                   PolynomialFeatures, StandardScaler)
+from sklearn.svm import SVC, SVR, LinearSVC, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from skl2onnx import to_onnx
 
@@ -228,8 +231,11 @@ def export(name, onx, df, *, library, estimator, converter, options,
 
     # Read the CSV back (strings stay strings, empty numbers are NaN) and
     # feed each ONNX input its columns in the input's element type.
+    # (pandas 3 gives text columns the "str" dtype, not object: test for
+    # numbers, or an empty text field would come back as "nan".)
     back = pd.read_csv(path_in, keep_default_na=False, na_values={
-        c: [""] for c in columns if df[c].dtype != object})
+        c: [""] for c in columns
+        if pd.api.types.is_numeric_dtype(df[c])})
     inputs = {}
     feeds = {}
     for inp in model_inputs(onx):
@@ -311,6 +317,8 @@ def compare(name, est, X, out):
     from the library's own predict(): a converter's float32 arithmetic can
     move a prediction slightly, or flip a label near a threshold. For
     information only: chime must match onnxruntime."""
+    if not hasattr(est, "predict"):
+        return
     pred = est.predict(X)
     if "label" in out and "variable" not in out and not isinstance(
             est, KMeans):
@@ -496,7 +504,30 @@ def sklearn_models():
                   ("clf", LogisticRegression(random_state=0))]),
         Xc, yc, tc)
 
+    # More estimators users export: naive Bayes, AdaBoost, calibrated
+    # classifiers, extra trees, polynomial features, a one-class SVM.
+    skl("gaussian_nb", GaussianNB(), Xi, yi, ti)
+    skl("bernoulli_nb", BernoulliNB(binarize=5.0), Xi, yi, ti)
+    skl("multinomial_nb", MultinomialNB(), Xi, yi, ti)
+    skl("adaboost_classifier",
+        AdaBoostClassifier(n_estimators=10, random_state=0), Xi, yi, ti)
+    skl("calibrated_linear_svc_isotonic",
+        CalibratedClassifierCV(LinearSVC(random_state=0), method="isotonic",
+                               cv=3), Xi, yi, ti)
+    skl("calibrated_linear_svc_sigmoid",
+        CalibratedClassifierCV(LinearSVC(random_state=0), method="sigmoid",
+                               cv=3), Xi, yi, ti)
+    skl("extra_trees_classifier",
+        ExtraTreesClassifier(n_estimators=10, max_depth=6, random_state=0),
+        Xi, yi, ti)
+    skl("pipeline_polynomial_linear_regression",
+        Pipeline([("poly", PolynomialFeatures(2)),
+                  ("reg", LinearRegression())]), Xd, yd, td)
+    skl("one_class_svm", OneClassSVM(gamma="scale", nu=0.1), Xi, yi, ti)
+
     column_transformer_model("column_transformer_logistic_regression", True)
+    column_transformer_string_imputer_model(
+        "column_transformer_string_imputer_random_forest")
     column_transformer_model(
         "column_transformer_logistic_regression_nozipmap", True, False)
     column_transformer_model(
@@ -537,6 +568,41 @@ def column_transformer_model(name, float32, zipmap=None):
                          "StandardScaler), StandardScaler, OneHotEncoder), "
                          "LogisticRegression)",
                converter="skl2onnx.to_onnx", options=opts,
+               features={c: [c] for c in df.columns},
+               classes=list(pipe.classes_))
+        compare(name, pipe, df.iloc[test], out)
+    attempt(name, build)
+
+
+def column_transformer_string_imputer_model(name):
+    """A string column with gaps, imputed with its most frequent value
+    (SimpleImputer(missing_values="") exports a Where over strings),
+    one-hot encoded (handle_unknown="ignore"), then a random forest."""
+    def build():
+        table, y = customers(seed=5)
+        df = table.astype({"age": np.float32, "income": np.float32})
+        rng = np.random.RandomState(7)
+        df["city"] = np.where(rng.uniform(size=len(df)) < 0.1, "", df["city"])
+        pre = ColumnTransformer([
+            ("num", SimpleImputer(strategy="median"), ["age", "income"]),
+            ("cat", Pipeline([
+                ("imputer", SimpleImputer(strategy="most_frequent",
+                                          missing_values="")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore"))]),
+             ["city"]),
+        ])
+        pipe = Pipeline([("pre", pre),
+                         ("clf", RandomForestClassifier(
+                             n_estimators=10, max_depth=5, random_state=0))])
+        pipe.fit(df[["age", "income", "city"]], y)
+        df = df[["age", "income", "city"]]
+        onx = to_onnx(pipe, df[:1])
+        test = rows(len(df), 150, 8)
+        out = export(name, onx, df.iloc[test], library="sklearn",
+               estimator="Pipeline(ColumnTransformer(SimpleImputer, "
+                         "Pipeline(SimpleImputer(most_frequent), "
+                         "OneHotEncoder)), RandomForestClassifier)",
+               converter="skl2onnx.to_onnx", options={},
                features={c: [c] for c in df.columns},
                classes=list(pipe.classes_))
         compare(name, pipe, df.iloc[test], out)

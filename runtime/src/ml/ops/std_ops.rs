@@ -32,6 +32,7 @@ pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, Str
         "Exp" => Box::new(U::Exp),
         "Log" => Box::new(U::Log),
         "Reciprocal" => Box::new(U::Reciprocal),
+        "Sign" => Box::new(U::Sign),
         "Not" => Box::new(Not),
         "Cast" => Box::new(Cast {
             to: a.int("to", 1) as i32,
@@ -53,14 +54,13 @@ pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, Str
             keepdims: a.int("keepdims", 1) != 0,
             last: a.int("select_last_index", 0) != 0,
         }),
-        "ReduceSum" | "ReduceSumSquare" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceL2" => {
-            Box::new(Reduce {
-                kind: op.to_string(),
-                axes: a.has("axes").then(|| a.ints("axes")),
-                keepdims: a.int("keepdims", 1) != 0,
-                noop_empty: a.int("noop_with_empty_axes", 0) != 0,
-            })
-        }
+        "ReduceSum" | "ReduceSumSquare" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceL2"
+        | "ReduceProd" | "ReduceLogSumExp" => Box::new(Reduce {
+            kind: op.to_string(),
+            axes: a.has("axes").then(|| a.ints("axes")),
+            keepdims: a.int("keepdims", 1) != 0,
+            noop_empty: a.int("noop_with_empty_axes", 0) != 0,
+        }),
         "Concat" => Box::new(Concat {
             axis: a.int("axis", 0),
         }),
@@ -91,6 +91,14 @@ pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, Str
             axis: a.int("axis", 0),
         }),
         "Where" => Box::new(Where),
+        "Clip" => Box::new(Clip {
+            // Before opset 11 the bounds are attributes.
+            bounds: (opset < 11).then(|| (a.float("min", f32::MIN), a.float("max", f32::MAX))),
+        }),
+        "ConstantOfShape" => Box::new(ConstantOfShape(
+            a.tensor("value")?
+                .unwrap_or(Tensor::F32(Arr::vector(vec![0.0]))),
+        )),
         _ => return Ok(None),
     }))
 }
@@ -420,6 +428,7 @@ enum Unary {
     Exp,
     Log,
     Reciprocal,
+    Sign,
 }
 
 impl Unary {
@@ -434,6 +443,7 @@ impl Unary {
             Unary::Exp => x.exp(),
             Unary::Log => x.ln(),
             Unary::Reciprocal => 1.0 / x,
+            Unary::Sign => sign(x),
         }
     }
 
@@ -448,7 +458,19 @@ impl Unary {
             Unary::Exp => x.exp(),
             Unary::Log => x.ln(),
             Unary::Reciprocal => 1.0 / x,
+            Unary::Sign => sign(f64::from(x)) as f32,
         }
+    }
+}
+
+/// -1, 0 or 1 (NaN stays NaN), as ONNX's Sign.
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
     }
 }
 
@@ -462,6 +484,7 @@ impl Op for Unary {
                     Unary::Abs => Tensor::I64(map(a, |v| v.wrapping_abs())),
                     Unary::Neg => Tensor::I64(map(a, |v| v.wrapping_neg())),
                     Unary::Relu => Tensor::I64(map(a, |&v| v.max(0))),
+                    Unary::Sign => Tensor::I64(map(a, |v| v.signum())),
                     other => return Err(format!("{other:?} of an int64 tensor")),
                 },
                 other => return Err(format!("{self:?} of a {} tensor", other.type_name())),
@@ -747,18 +770,37 @@ impl Op for Reduce {
         let idx = indices(&out_shape_keep, &x.shape);
         let count = (x.data.len() / n_out.max(1)) as f64;
         let init = match self.kind.as_str() {
-            "ReduceMax" => f64::NEG_INFINITY,
+            "ReduceMax" | "ReduceLogSumExp" => f64::NEG_INFINITY,
             "ReduceMin" => f64::INFINITY,
+            "ReduceProd" => 1.0,
             _ => 0.0,
         };
         let mut acc = vec![init; n_out];
         for (v, &o) in x.data.iter().zip(&idx) {
             acc[o] = match self.kind.as_str() {
                 "ReduceSumSquare" | "ReduceL2" => acc[o] + v * v,
-                "ReduceMax" => acc[o].max(*v),
+                // The max first: log-sum-exp is taken relative to it.
+                "ReduceMax" | "ReduceLogSumExp" => acc[o].max(*v),
                 "ReduceMin" => acc[o].min(*v),
+                "ReduceProd" => acc[o] * v,
                 _ => acc[o] + v,
             };
+        }
+        if self.kind == "ReduceLogSumExp" {
+            let max = acc;
+            let mut sum = vec![0f64; n_out];
+            for (v, &o) in x.data.iter().zip(&idx) {
+                sum[o] += if max[o].is_finite() {
+                    (v - max[o]).exp()
+                } else {
+                    v.exp()
+                };
+            }
+            acc = sum
+                .iter()
+                .zip(&max)
+                .map(|(s, m)| if m.is_finite() { s.ln() + m } else { s.ln() })
+                .collect();
         }
         match self.kind.as_str() {
             "ReduceMean" => acc.iter_mut().for_each(|v| *v /= count),
@@ -1208,6 +1250,81 @@ impl Op for Where {
                     b.type_name()
                 ));
             }
+        })])
+    }
+}
+
+#[derive(Debug)]
+struct Clip {
+    bounds: Option<(f32, f32)>,
+}
+
+impl Op for Clip {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+        let x = tensor_in(inputs, 0, "Clip")?;
+        let bound = |i: usize, default: f64| -> Result<f64, String> {
+            match inputs.get(i).copied().flatten() {
+                Some(Value::T(t)) => t
+                    .to_f64()?
+                    .data
+                    .first()
+                    .copied()
+                    .ok_or_else(|| "Clip: an empty bound".to_string()),
+                _ => Ok(default),
+            }
+        };
+        let (lo, hi) = match self.bounds {
+            Some((lo, hi)) => (f64::from(lo), f64::from(hi)),
+            None => (bound(1, f64::NEG_INFINITY)?, bound(2, f64::INFINITY)?),
+        };
+        // NaN stays NaN; min then max, as onnxruntime.
+        let clip = |v: f64| if v.is_nan() { v } else { v.max(lo).min(hi) };
+        Ok(vec![Value::T(match x {
+            Tensor::F32(a) => Tensor::F32(map(a, |&v| clip(f64::from(v)) as f32)),
+            Tensor::F64(a) => Tensor::F64(map(a, |&v| clip(v))),
+            Tensor::I64(a) => Tensor::I64(map(a, |&v| clip(v as f64) as i64)),
+            other => return Err(format!("Clip of a {} tensor", other.type_name())),
+        })])
+    }
+}
+
+/// ConstantOfShape: a tensor of the shape its input gives, filled with
+/// `value` (one element). The shape comes from the data, so its size is
+/// bounded.
+#[derive(Debug)]
+struct ConstantOfShape(Tensor);
+
+const MAX_CONSTANT: usize = 1 << 26;
+
+impl Op for ConstantOfShape {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+        let dims = tensor_in(inputs, 0, "ConstantOfShape")?.to_i64()?.data;
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|&d| {
+                usize::try_from(d).map_err(|_| format!("ConstantOfShape: a dimension of {d}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let n = numel(&shape)?;
+        if n > MAX_CONSTANT {
+            return Err(format!(
+                "ConstantOfShape: {n} values (at most {MAX_CONSTANT})"
+            ));
+        }
+        fn fill<T: Clone>(a: &Arr<T>, shape: Vec<usize>, n: usize) -> Result<Arr<T>, String> {
+            let v = a
+                .data
+                .first()
+                .cloned()
+                .ok_or("ConstantOfShape: `value` is empty")?;
+            Arr::new(shape, vec![v; n])
+        }
+        Ok(vec![Value::T(match &self.0 {
+            Tensor::F32(a) => Tensor::F32(fill(a, shape, n)?),
+            Tensor::F64(a) => Tensor::F64(fill(a, shape, n)?),
+            Tensor::I64(a) => Tensor::I64(fill(a, shape, n)?),
+            Tensor::Str(a) => Tensor::Str(fill(a, shape, n)?),
+            Tensor::Bool(a) => Tensor::Bool(fill(a, shape, n)?),
         })])
     }
 }
