@@ -191,8 +191,9 @@ tasks:
 is not an ONNX model (its protobuf does not parse, or it has no graph).
 A relative path is resolved from the pipeline file's directory, where
 the pipeline binary is meant to run. `chime check` only parses the file
-(milliseconds); a templated path is checked when the task starts, with
-the same message.""", """pipeline: churn
+(milliseconds; files over 256 MiB, a network's weights, are left to the
+task); a templated path is checked when the task starts, with the same
+message.""", """pipeline: churn
 connections:
   results: sqlite://out/results.db
 tasks:
@@ -205,8 +206,12 @@ tasks:
       output: { connection: results, table: churn_scores }
 """),
     ("E061", """The model uses an operator chime cannot run: the message names the
-operator and its domain, the label the node. Without this check the task
-would fail at its first run. docs/models.md lists the operators chime
+operator and its domain, the label the node. For a graph chime evaluates
+itself (one with ai.onnx.ml operators) every node is also built from its
+attributes, as the task will: an attribute chime does not support (a
+post_transform or node mode ONNX does not define, a Scan over another
+axis) is reported with the node. Without this check the task would fail
+at its first run. docs/models.md lists the operators chime
 evaluates and the converters and options whose exports stay within them.
 A model file that cannot be loaded at all is E060.""", """pipeline: odd_model
 connections:

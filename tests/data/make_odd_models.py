@@ -13,6 +13,9 @@ run this only to change them (pip install onnx).
 - hardmax.onnx: [N, 2] in, an ai.onnx.ml Scaler then a standard Hardmax,
   an operator chime does not run in graphs that use ai.onnx.ml (`chime
   check` names it: E061).
+- bad_post_transform.onnx: [N, 2] in, a LinearClassifier whose
+  post_transform is not one ONNX defines: every operator is one chime
+  runs, but the node cannot be built (`chime check`: E061).
 """
 import os
 
@@ -75,3 +78,26 @@ model = helper.make_model(
 )
 model.ir_version = 8
 onnx.save(model, os.path.join(HERE, "hardmax.onnx"))
+
+graph = helper.make_graph(
+    [
+        helper.make_node(
+            "LinearClassifier", ["input"], ["label", "scores"], domain="ai.onnx.ml",
+            name="classify", coefficients=[1.0, -1.0, 0.5, 0.5], intercepts=[0.0, 0.1],
+            classlabels_ints=[0, 1], post_transform="SIGMOIDAL",
+        ),
+    ],
+    "bad_post_transform",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 2])],
+    [
+        helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+        helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 2]),
+    ],
+)
+model = helper.make_model(
+    graph,
+    opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("ai.onnx.ml", 1)],
+    producer_name="chime-tests",
+)
+model.ir_version = 8
+onnx.save(model, os.path.join(HERE, "bad_post_transform.onnx"))

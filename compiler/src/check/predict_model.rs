@@ -1,6 +1,7 @@
 //! E060 model-file, E061 model-operator, E062 model-inputs: a `predict`
-//! task's literal `model:` path is opened (the protobuf is parsed; nothing
-//! is run) so that a model that cannot be deployed fails the merge, not
+//! task's literal `model:` path is opened (the protobuf is parsed and, for
+//! a graph chime evaluates itself, every node built from its attributes;
+//! nothing is run) so that a model that cannot be deployed fails the merge, not
 //! the night's run. A relative path is resolved from the pipeline file's
 //! directory, where the examples run their binary. A templated path is
 //! checked when the task starts, with the same messages.
@@ -89,6 +90,22 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
                     ),
                 )
                 .label(format!("node `{}` is {}", m.node, m.op))
+                .help("docs/models.md lists the operators chime runs and the converters and options that export models within them"),
+            );
+        }
+        // Every node's attributes, checked as the task will (an unknown
+        // mode, a Scan over another axis...): cheap, nothing runs.
+        if seen.is_empty()
+            && parsed.uses_ml()
+            && let Err(e) = runtime::ml::Graph::load(&parsed)
+        {
+            diags.push(
+                Diagnostic::new(
+                    Code::E061,
+                    model.span,
+                    format!("task `{id}`: the model `{path}` cannot run: {e}"),
+                )
+                .label("this model")
                 .help("docs/models.md lists the operators chime runs and the converters and options that export models within them"),
             );
         }

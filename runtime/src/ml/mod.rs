@@ -12,14 +12,10 @@
 pub mod bind;
 pub mod proto;
 
-#[cfg(feature = "predict")]
 mod graph;
-#[cfg(feature = "predict")]
 pub mod ops;
-#[cfg(feature = "predict")]
 pub mod value;
 
-#[cfg(feature = "predict")]
 pub use graph::{Graph, Role, declared_widths, roles};
 
 use prost::Message;

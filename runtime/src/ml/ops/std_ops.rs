@@ -535,7 +535,9 @@ fn out_float(data: Vec<f64>, shape: Vec<usize>, double: bool) -> Result<Tensor, 
 }
 
 /// `a` [m, k] times `b` [k, n] in f32, with ndarray's (matrixmultiply's)
-/// blocked kernels.
+/// blocked kernels. (Without the `predict` feature, as in `chime check`,
+/// which loads graphs but never runs them, a plain loop.)
+#[cfg(feature = "predict")]
 fn sgemm(
     a: &[f32],
     b: &[f32],
@@ -550,6 +552,29 @@ fn sgemm(
     let b = ArrayView2::from_shape((k, n), b).map_err(err)?;
     let mut c = ArrayViewMut2::from_shape((m, n), out).map_err(err)?;
     ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+    Ok(())
+}
+
+#[cfg(not(feature = "predict"))]
+fn sgemm(
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    out: &mut [f32],
+) -> Result<(), String> {
+    if a.len() != m * k || b.len() != k * n || out.len() != m * n {
+        return Err("a matrix product of mismatched shapes".into());
+    }
+    for i in 0..m {
+        for p in 0..k {
+            let v = a[i * k + p];
+            for j in 0..n {
+                out[i * n + j] += v * b[p * n + j];
+            }
+        }
+    }
     Ok(())
 }
 
