@@ -22,8 +22,8 @@ sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
 x = df.select(pl.col(features).cast(pl.Float32)).to_numpy()
 label, proba = sess.run(None, {sess.get_inputs()[0].name: x})
 if isinstance(proba, list):  # ZipMap
-    proba = pl.DataFrame(proba)
-    proba = proba.rename({c: f"probability_{c}" for c in proba.columns})
+    classes = list(proba[0])
+    proba = pl.DataFrame({f"probability_{c}": [p[c] for p in proba] for c in classes})
 else:
     proba = pl.DataFrame(proba, schema=[f"probability_{c}" for c in range(proba.shape[1])])
 out = pl.concat([pl.DataFrame({"id": df["id"], "label": label}), proba], how="horizontal")
