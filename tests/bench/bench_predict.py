@@ -55,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -92,6 +93,30 @@ tasks:
 # helper process: this script's own memory (numpy, the generated input)
 # would otherwise count in the child's peak (see measure.py).
 from measure import measure  # noqa: E402
+
+
+class OtherLoad:
+    """CPU seconds used by other processes (builds, tests) while a part of
+    the benchmark ran: the machine's busy time (/proc/stat) less this
+    script's and its children's. A figure taken beside others' builds is
+    noisy (onnxruntime's spinning thread pool suffers most)."""
+
+    def __init__(self):
+        self.start = self.now()
+        self.wall = time.perf_counter()
+
+    @staticmethod
+    def now():
+        with open("/proc/stat") as f:
+            cpu = [int(v) for v in f.readline().split()[1:]]
+        busy = (sum(cpu[:8]) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+        t = os.times()
+        return busy - (t.user + t.system + t.children_user + t.children_system)
+
+    def __str__(self):
+        other = self.now() - self.start
+        wall = time.perf_counter() - self.wall
+        return f"other processes used {max(other, 0):.1f} CPU-s in {wall:.0f} s ({max(other, 0) / wall / os.cpu_count():.0%} of the machine)"
 
 
 def cargo():
@@ -168,6 +193,7 @@ def run_pipeline(args, models, binary, d):
     results = {}
     for name, model in models.items():
         res = {s: [] for s in SIDES}
+        load = OtherLoad()
         for i in range(args.runs):
             for side in SIDES:
                 db = os.path.join(d, f"{side}.db")
@@ -191,6 +217,8 @@ def run_pipeline(args, models, binary, d):
             for s in SIDES
         }
         results[name]["check"] = check
+        results[name]["load"] = str(load)
+        print(f"  {name}: {results[name]['load']}", file=sys.stderr)
     return results, size
 
 
@@ -198,6 +226,7 @@ def run_infer(args, models):
     bench = os.path.join(TARGET, "release", "examples", "infer_bench")
     ort = [sys.executable, os.path.join(HERE, "infer_ort.py")]
     results = {}
+    load = OtherLoad()
     for name, model in models.items():
         common = [model, str(WIDTH), str(args.infer_rows), str(BATCH), str(PASSES)]
         for threads in (1, 2):
@@ -213,6 +242,7 @@ def run_infer(args, models):
                 f"  {name} {threads} thread(s): chime {results[name, threads]['chime']:,.0f} rows/s, onnxruntime {results[name, threads]['ort']:,.0f}",
                 file=sys.stderr,
             )
+    results["load"] = str(load)
     return results
 
 
@@ -277,7 +307,7 @@ def main():
         print()
         for n in names:
             walls = "; ".join(f"{s} " + ", ".join(f"{w:.2f}" for w in pipeline[n][s][2]) for s in SIDES)
-            print(f"- {n}: wall seconds of each run: {walls}; tables: {pipeline[n]['check']}")
+            print(f"- {n}: wall seconds of each run: {walls}; tables: {pipeline[n]['check']}; {pipeline[n]['load']}")
     if infer:
         print()
         print(f"Inference alone: {args.infer_rows:,} random rows in batches of {BATCH}, median of {PASSES} passes; rows/s")
@@ -290,6 +320,8 @@ def main():
                 f"| {n} | {a['chime']:,.0f} | {a['ort']:,.0f} | {a['chime'] / a['ort']:.2f}x "
                 f"| {b['chime']:,.0f} | {b['ort']:,.0f} | {b['chime'] / b['ort']:.2f}x |"
             )
+        print()
+        print(f"- inference alone: {infer['load']}")
 
 
 if __name__ == "__main__":
