@@ -2,7 +2,13 @@
 """The baseline of bench_predict.py: the same job as chime's `predict`
 task, written the way a user would with pandas, onnxruntime and sqlite3:
 read the CSV, run the model on every row, write the predictions to a
-SQLite table.
+SQLite table (replacing it).
+
+Columns written, as chime writes them: `id` (kept), `label`, and one
+`probability_<class>` per class. The class is the probability's column
+index: the benchmark's models have classes 0 and 1, which is what those
+indices are. A model exported with ZipMap (a list of {class: probability}
+per row) gets its columns from the maps' keys.
 
 usage: predict_python.py MODEL INPUT_CSV SQLITE_DB
 """
@@ -17,8 +23,12 @@ model, csv_path, db = sys.argv[1:4]
 features = [f"f{i}" for i in range(16)]
 df = pd.read_csv(csv_path)
 sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-label, proba = sess.run(None, {"input": df[features].to_numpy(dtype=np.float32)})
-out = pd.DataFrame({"id": df["id"], "label": label, "probabilities_0": proba[:, 0], "probabilities_1": proba[:, 1]})
+label, proba = sess.run(None, {sess.get_inputs()[0].name: df[features].to_numpy(dtype=np.float32)})
+if isinstance(proba, list):  # ZipMap
+    proba = pd.DataFrame(proba).add_prefix("probability_")
+else:
+    proba = pd.DataFrame(proba, columns=[f"probability_{c}" for c in range(proba.shape[1])])
+out = pd.concat([pd.DataFrame({"id": df["id"], "label": label}), proba], axis=1)
 con = sqlite3.connect(db)
 out.to_sql("scores", con, if_exists="replace", index=False)
 con.commit()
