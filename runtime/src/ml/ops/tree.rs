@@ -435,21 +435,27 @@ impl<T: Num> Ensemble<T> {
             .map_or(1, |n| n.get())
             .min(8);
         let work = rows.saturating_mul(self.roots.len());
-        let per = if threads > 1 && rows >= 2 * BLOCK && work >= 50_000 {
-            rows.div_ceil(threads).div_ceil(BLOCK) * BLOCK
-        } else {
-            rows.max(1)
-        };
-        if per >= rows {
+        if threads < 2 || rows < 2 * BLOCK || work < 50_000 {
             self.fill(x, cols, &mut sums, &mut has, agg);
         } else {
+            // Blocks of rows handed out one at a time: a thread slowed by
+            // the pipeline's reader or writer takes fewer, instead of the
+            // batch waiting for its half.
+            let blocks: Vec<_> = x
+                .chunks(BLOCK * cols)
+                .zip(sums.chunks_mut(BLOCK * k))
+                .zip(has.chunks_mut(BLOCK * k))
+                .collect();
+            let queue = std::sync::Mutex::new(blocks);
             std::thread::scope(|scope| {
-                let parts = x
-                    .chunks(per * cols)
-                    .zip(sums.chunks_mut(per * k))
-                    .zip(has.chunks_mut(per * k));
-                for ((x, sums), has) in parts {
-                    scope.spawn(move || self.fill(x, cols, sums, has, agg));
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        loop {
+                            let next = queue.lock().ok().and_then(|mut q| q.pop());
+                            let Some(((x, sums), has)) = next else { break };
+                            self.fill(x, cols, sums, has, agg);
+                        }
+                    });
                 }
             });
         }
