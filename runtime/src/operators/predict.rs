@@ -405,7 +405,7 @@ impl Model {
         // A model may refuse zeros (a OneHotEncoder that fails on an
         // unknown category, as scikit-learn's default exports): its
         // columns then come from the shapes the graph declares.
-        let shapes: Vec<(usize, Option<ml::value::Keys>)> = match m.infer(&b.cols, probe) {
+        let shapes: Vec<(usize, Option<ml::value::Keys>)> = match m.infer(b.cols, probe) {
             Ok(outputs) => {
                 let rows_out = m.rows_out(probe);
                 m.check_rows(&outputs, rows_out)
@@ -452,7 +452,7 @@ impl Model {
     }
 
     /// Runs the model on a batch of `rows` rows.
-    fn infer(&self, cols: &[Col], rows: usize) -> Result<Vec<Out>, String> {
+    fn infer(&self, cols: Vec<Col>, rows: usize) -> Result<Vec<Out>, String> {
         match &self.engine {
             Engine::Tract { plan, fixed } => {
                 let Some(Col::F32(x)) = cols.first() else {
@@ -485,15 +485,15 @@ impl Model {
             }
             Engine::Own(g) => {
                 let feeds: Vec<ml::value::Value> = cols
-                    .iter()
+                    .into_iter()
                     .zip(&self.inputs)
                     .map(|(c, b)| {
                         let shape = vec![rows, b.columns.len()];
                         let t = match c {
-                            Col::F32(v) => Tensor::F32(Arr::new(shape, v.clone())?),
-                            Col::F64(v) => Tensor::F64(Arr::new(shape, v.clone())?),
-                            Col::I64(v) => Tensor::I64(Arr::new(shape, v.clone())?),
-                            Col::Str(v) => Tensor::Str(Arr::new(shape, v.clone())?),
+                            Col::F32(v) => Tensor::F32(Arr::new(shape, v)?),
+                            Col::F64(v) => Tensor::F64(Arr::new(shape, v)?),
+                            Col::I64(v) => Tensor::I64(Arr::new(shape, v)?),
+                            Col::Str(v) => Tensor::Str(Arr::new(shape, v)?),
                         };
                         Ok(ml::value::Value::T(t))
                     })
@@ -880,7 +880,8 @@ impl Consumer<'_> {
         if self.ctx.is_cancelled() {
             return Err("stopped".into());
         }
-        let outputs = self.model.infer(&batch.cols, n).map_err(|e| {
+        let Batch { cols, kept } = batch;
+        let outputs = self.model.infer(cols, n).map_err(|e| {
             format!(
                 "input rows {} to {}: {e}",
                 self.rows + 1,
@@ -900,7 +901,7 @@ impl Consumer<'_> {
         }
         let mut out = Vec::with_capacity(n);
         let kept_width = self.keep.len();
-        for (r, kept) in batch.kept.into_iter().enumerate() {
+        for (r, kept) in kept.into_iter().enumerate() {
             let mut row = kept;
             for o in &outputs {
                 let k = o.per_row;
@@ -1151,9 +1152,9 @@ mod tests {
                 Col::Str(vec!["a".into(), c.into()]),
             ]
         };
-        let out = model.infer(&cols("c"), 2).unwrap();
+        let out = model.infer(cols("c"), 2).unwrap();
         assert_eq!(out.len(), 2);
-        let err = model.infer(&cols("zzz"), 2).err().unwrap();
+        let err = model.infer(cols("zzz"), 2).err().unwrap();
         assert!(
             err.contains("`zzz` is not one of the categories the model was trained on (a, b, c)"),
             "{err}"
@@ -1271,7 +1272,13 @@ mod tests {
                 }
             }
         }
-        let outs = model.infer(&batch.cols, rows.len())?;
+        let copy = |c: &Col| match c {
+            Col::F32(v) => Col::F32(v.clone()),
+            Col::F64(v) => Col::F64(v.clone()),
+            Col::I64(v) => Col::I64(v.clone()),
+            Col::Str(v) => Col::Str(v.clone()),
+        };
+        let outs = model.infer(batch.cols.iter().map(copy).collect(), rows.len())?;
         // The same rows eight times in one batch (large enough for tree
         // ensembles to split it over threads) give the same values.
         let big: Vec<Col> = batch
@@ -1284,7 +1291,7 @@ mod tests {
                 Col::Str(v) => Col::Str((0..8).flat_map(|_| v.iter().cloned()).collect()),
             })
             .collect();
-        let outs8 = model.infer(&big, rows.len() * 8)?;
+        let outs8 = model.infer(big, rows.len() * 8)?;
         for (o, o8) in outs.iter().zip(&outs8) {
             let n = o.values.len();
             for copy in 0..8 {

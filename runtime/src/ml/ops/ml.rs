@@ -48,11 +48,19 @@ pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, Str
 
 /// The input as a [rows, features] f32 matrix (a vector is one row), as
 /// the ai.onnx.ml kernels read numbers.
-fn matrix(inputs: &[Option<&Value>], op: &str) -> Result<(usize, usize, Vec<f32>), String> {
+fn matrix<'v>(
+    inputs: &[Option<&'v Value>],
+    op: &str,
+) -> Result<(usize, usize, std::borrow::Cow<'v, [f32]>), String> {
     let x = tensor_in(inputs, 0, op)?;
+    // Floats are read where they are (a batch's features: no copy).
+    if let Tensor::F32(a) = x {
+        let (rows, cols) = a.rows_cols();
+        return Ok((rows, cols, std::borrow::Cow::Borrowed(&a.data)));
+    }
     let a = x.to_f32()?;
     let (rows, cols) = a.rows_cols();
-    Ok((rows, cols, a.data))
+    Ok((rows, cols, std::borrow::Cow::Owned(a.data)))
 }
 
 /// X times W (one row of `cols` weights per target), plus the intercepts.
