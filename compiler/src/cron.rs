@@ -257,25 +257,25 @@ fn check_field(offset: usize, field: &str, spec: &FieldSpec) -> Result<(), CronP
                     range_help(),
                 ));
             }
-            if let Some((_, nth)) = part.split_once('#') {
-                if !matches!(nth.parse::<u32>(), Ok(1..=5)) {
-                    return Err(problem(
-                        *v_start..v_start + part.len(),
-                        format!("`{part}`: the week number after # is 1-5"),
-                        None,
-                    ));
-                }
+            if let Some((_, nth)) = part.split_once('#')
+                && !matches!(nth.parse::<u32>(), Ok(1..=5))
+            {
+                return Err(problem(
+                    *v_start..v_start + part.len(),
+                    format!("`{part}`: the week number after # is 1-5"),
+                    None,
+                ));
             }
             numbers.push(value);
         }
-        if let [a, b] = numbers[..] {
-            if a > b {
-                return Err(problem(
-                    el_start..el_start + body.len(),
-                    format!("{} range `{body}` is backwards", spec.name),
-                    Some(format!("write it as {b}-{a}, or as two ranges")),
-                ));
-            }
+        if let [a, b] = numbers[..]
+            && a > b
+        {
+            return Err(problem(
+                el_start..el_start + body.len(),
+                format!("{} range `{body}` is backwards", spec.name),
+                Some(format!("write it as {b}-{a}, or as two ranges")),
+            ));
         }
     }
     Ok(())

@@ -151,12 +151,11 @@ fn toml_value(manifest: &str, table: &str, key: &str) -> Option<String> {
             in_table = line == format!("[{table}]");
             continue;
         }
-        if in_table {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == key {
-                    return Some(v.trim().trim_matches('"').to_string());
-                }
-            }
+        if in_table
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == key
+        {
+            return Some(v.trim().trim_matches('"').to_string());
         }
     }
     None

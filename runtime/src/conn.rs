@@ -169,10 +169,10 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock()) {
             // A PostgreSQL connection that broke is not worth keeping.
-            if let Conn::Postgres(c) = &conn {
-                if c.is_closed() {
-                    return;
-                }
+            if let Conn::Postgres(c) = &conn
+                && c.is_closed()
+            {
+                return;
             }
             idle.entry(self.name.clone()).or_default().push(conn);
         }

@@ -274,10 +274,10 @@ impl Exec<'_> {
         let index = self.task_index();
         for a in &attempts {
             let t = index.get(a.task_id.as_str()).copied();
-            if let Some(t) = t {
-                if a.outcome == "failed" || a.outcome == "timed_out" {
-                    self.failures[t] += 1;
-                }
+            if let Some(t) = t
+                && (a.outcome == "failed" || a.outcome == "timed_out")
+            {
+                self.failures[t] += 1;
             }
             // An open attempt is dead, unless another `task` process (its
             // claim shared with ours) is running that task right now.

@@ -500,19 +500,19 @@ pub fn scheduler(
     let mut refused = store
         .acquire_lease(&me, now, now + LEASE_TTL)
         .map_err(|e| e.to_string())?;
-    if let Some((other, _)) = &refused {
-        if holder_is_dead(other) {
-            // The holder ran on this machine and its process is gone: no need
-            // to wait for the lease to expire.
-            eprintln!(
-                "{} the previous scheduler ({other}) is gone; taking over its lease",
-                stamp()
-            );
-            store.release_lease(other).map_err(|e| e.to_string())?;
-            refused = store
-                .acquire_lease(&me, now, now + LEASE_TTL)
-                .map_err(|e| e.to_string())?;
-        }
+    if let Some((other, _)) = &refused
+        && holder_is_dead(other)
+    {
+        // The holder ran on this machine and its process is gone: no need
+        // to wait for the lease to expire.
+        eprintln!(
+            "{} the previous scheduler ({other}) is gone; taking over its lease",
+            stamp()
+        );
+        store.release_lease(other).map_err(|e| e.to_string())?;
+        refused = store
+            .acquire_lease(&me, now, now + LEASE_TTL)
+            .map_err(|e| e.to_string())?;
     }
     if let Some((other, until)) = refused {
         let until = DateTime::from_timestamp(until, 0)

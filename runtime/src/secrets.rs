@@ -102,12 +102,13 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -289,10 +290,11 @@ pub fn redact_url(url: &str) -> String {
     if let Some(i) = url.find("://") {
         let start = i + 3;
         let rest = &url[start..];
-        if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@')) {
-            if colon < at && !rest[..colon].contains('/') {
-                hide.push(start + colon + 1..start + at);
-            }
+        if let (Some(colon), Some(at)) = (rest.find(':'), rest.rfind('@'))
+            && colon < at
+            && !rest[..colon].contains('/')
+        {
+            hide.push(start + colon + 1..start + at);
         }
         if let Some(q) = rest.find('?') {
             let mut pos = start + q + 1;

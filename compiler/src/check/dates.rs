@@ -20,28 +20,36 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     let start = p.start_date.and_then(|e| check(e, "start_date", tz, diags));
     let end = p.end_date.and_then(|e| check(e, "end_date", tz, diags));
     let scheduled = p.schedule.is_some();
-    if scheduled && p.start_date.is_none() && p.root.get("start_date").is_none() {
-        if let Some(schedule) = p.schedule {
-            diags.push(
-                Diagnostic::new(Code::E032, schedule.key.span, "a scheduled pipeline needs a `start_date`")
-                    .label("the schedule is set here")
-                    .help("add `start_date: 2026-01-01`: the first interval the scheduler runs starts there"),
-            );
-        }
+    if scheduled
+        && p.start_date.is_none()
+        && p.root.get("start_date").is_none()
+        && let Some(schedule) = p.schedule
+    {
+        diags.push(
+            Diagnostic::new(
+                Code::E032,
+                schedule.key.span,
+                "a scheduled pipeline needs a `start_date`",
+            )
+            .label("the schedule is set here")
+            .help(
+                "add `start_date: 2026-01-01`: the first interval the scheduler runs starts there",
+            ),
+        );
     }
-    if let (Some(start), Some(end), Some(s), Some(e)) = (start, end, p.start_date, p.end_date) {
-        if end < start {
-            diags.push(
-                Diagnostic::new(
-                    Code::E032,
-                    e.value.span,
-                    "`end_date` is before `start_date`",
-                )
-                .label("ends here")
-                .secondary(s.value.span, "starts here")
-                .help("swap the two dates, or remove `end_date` to run without an end"),
-            );
-        }
+    if let (Some(start), Some(end), Some(s), Some(e)) = (start, end, p.start_date, p.end_date)
+        && end < start
+    {
+        diags.push(
+            Diagnostic::new(
+                Code::E032,
+                e.value.span,
+                "`end_date` is before `start_date`",
+            )
+            .label("ends here")
+            .secondary(s.value.span, "starts here")
+            .help("swap the two dates, or remove `end_date` to run without an end"),
+        );
     }
 }
 

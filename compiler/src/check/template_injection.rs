@@ -66,10 +66,10 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
             continue;
         };
         for &(op, path, sink) in SINKS {
-            if op == operator {
-                if let Some(node) = lookup(with, path) {
-                    check_template(ctx, operator, path, node, sink, diags);
-                }
+            if op == operator
+                && let Some(node) = lookup(with, path)
+            {
+                check_template(ctx, operator, path, node, sink, diags);
             }
         }
     }

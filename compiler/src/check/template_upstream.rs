@@ -123,10 +123,10 @@ impl<'c, 'a> Checker<'c, 'a> {
                 }
             }
             for q in &pending {
-                if let Some(&i) = index.get(&q.target) {
-                    if bits[q.task * words + i / 64] & (1 << (i % 64)) == 0 {
-                        not_upstream.push(q);
-                    }
+                if let Some(&i) = index.get(&q.target)
+                    && bits[q.task * words + i / 64] & (1 << (i % 64)) == 0
+                {
+                    not_upstream.push(q);
                 }
             }
         }

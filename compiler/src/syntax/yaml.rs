@@ -537,10 +537,10 @@ fn scalar_value(text: String, style: ScalarStyle, tagged: bool) -> Value {
     if let Some(i) = parse_int(&text) {
         return Value::Int(i);
     }
-    if looks_like_float(&text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_like_float(&text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str {
         text,

@@ -408,10 +408,11 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(db)?;
-        if let Some((other, until)) = current {
-            if other != holder && until > now {
-                return Ok(Some((other, until)));
-            }
+        if let Some((other, until)) = current
+            && other != holder
+            && until > now
+        {
+            return Ok(Some((other, until)));
         }
         tx.execute(
             "INSERT INTO scheduler_lease (id, holder, expires_at) VALUES (1, ?1, ?2)

@@ -95,7 +95,10 @@ impl LinearClassifier {
             labels: Labels::from_attrs(a, "classlabels_ints", "classlabels_strings")?,
             post: Post::parse(&a.string("post_transform", "NONE")?)?,
         };
-        if s.intercepts.is_empty() || s.coef.is_empty() || s.coef.len() % s.intercepts.len() != 0 {
+        if s.intercepts.is_empty()
+            || s.coef.is_empty()
+            || !s.coef.len().is_multiple_of(s.intercepts.len())
+        {
             return Err(format!(
                 "LinearClassifier has {} coefficients for {} intercepts",
                 s.coef.len(),
@@ -205,7 +208,11 @@ impl LinearRegressor {
     fn new(a: &Attrs) -> Result<Self, String> {
         let targets = usize::try_from(a.int("targets", 1)).unwrap_or(0);
         let coef = a.floats("coefficients");
-        if targets == 0 || coef.is_empty() || targets > coef.len() || coef.len() % targets != 0 {
+        if targets == 0
+            || coef.is_empty()
+            || targets > coef.len()
+            || !coef.len().is_multiple_of(targets)
+        {
             return Err(format!(
                 "LinearRegressor has {} coefficients for {targets} targets",
                 coef.len()
@@ -758,27 +765,32 @@ struct CategoryMapper {
 
 impl Op for CategoryMapper {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+        // Each category's position (the first, if listed twice), looked
+        // up in a map rather than by scanning the list for every value.
         Ok(vec![Value::T(
             match tensor_in(inputs, 0, "CategoryMapper")? {
-                Tensor::Str(a) => Tensor::I64(map(a, |s| {
-                    self.strings
-                        .iter()
-                        .position(|c| c == s)
-                        .map_or(self.default_int, |i| {
-                            self.ints.get(i).copied().unwrap_or(self.default_int)
-                        })
-                })),
-                Tensor::I64(a) => Tensor::Str(map(a, |v| {
-                    self.ints.iter().position(|c| c == v).map_or_else(
-                        || self.default_string.clone(),
-                        |i| {
-                            self.strings
-                                .get(i)
-                                .cloned()
-                                .unwrap_or_else(|| self.default_string.clone())
-                        },
-                    )
-                })),
+                Tensor::Str(a) => {
+                    let mut at = std::collections::HashMap::new();
+                    for (i, c) in self.strings.iter().enumerate() {
+                        at.entry(c.as_str()).or_insert(i);
+                    }
+                    Tensor::I64(map(a, |s| {
+                        at.get(s.as_str())
+                            .and_then(|&i| self.ints.get(i).copied())
+                            .unwrap_or(self.default_int)
+                    }))
+                }
+                Tensor::I64(a) => {
+                    let mut at = std::collections::HashMap::new();
+                    for (i, c) in self.ints.iter().enumerate() {
+                        at.entry(*c).or_insert(i);
+                    }
+                    Tensor::Str(map(a, |v| {
+                        at.get(v)
+                            .and_then(|&i| self.strings.get(i).cloned())
+                            .unwrap_or_else(|| self.default_string.clone())
+                    }))
+                }
                 other => {
                     return Err(format!(
                         "CategoryMapper: cannot map {} values",

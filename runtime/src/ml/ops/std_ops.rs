@@ -258,46 +258,34 @@ trait Float:
     fn min(self, y: Self) -> Self;
 }
 
-impl Float for f32 {
-    fn pow(self, y: f32) -> f32 {
-        self.powf(y)
-    }
-    // NaN wins, as in onnxruntime (Rust's max and min drop it).
-    fn max(self, y: f32) -> f32 {
-        if self.is_nan() || y.is_nan() {
-            f32::NAN
-        } else {
-            f32::max(self, y)
+/// Float for f32 and f64. Max and Min keep NaN, as onnxruntime does
+/// (Rust's `max` and `min` drop it).
+macro_rules! float {
+    ($t:ty) => {
+        impl Float for $t {
+            fn pow(self, y: $t) -> $t {
+                self.powf(y)
+            }
+            fn max(self, y: $t) -> $t {
+                if self.is_nan() || y.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::max(self, y)
+                }
+            }
+            fn min(self, y: $t) -> $t {
+                if self.is_nan() || y.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::min(self, y)
+                }
+            }
         }
-    }
-    fn min(self, y: f32) -> f32 {
-        if self.is_nan() || y.is_nan() {
-            f32::NAN
-        } else {
-            f32::min(self, y)
-        }
-    }
+    };
 }
 
-impl Float for f64 {
-    fn pow(self, y: f64) -> f64 {
-        self.powf(y)
-    }
-    fn max(self, y: f64) -> f64 {
-        if self.is_nan() || y.is_nan() {
-            f64::NAN
-        } else {
-            f64::max(self, y)
-        }
-    }
-    fn min(self, y: f64) -> f64 {
-        if self.is_nan() || y.is_nan() {
-            f64::NAN
-        } else {
-            f64::min(self, y)
-        }
-    }
-}
+float!(f32);
+float!(f64);
 
 impl Binary {
     fn float<F: Float>(self, x: F, y: F) -> F {

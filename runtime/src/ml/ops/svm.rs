@@ -143,7 +143,7 @@ impl Classifier {
             if coef.len() < (classes - 1).saturating_mul(vectors)
                 || rho.len() < pairs
                 || support.len() < vectors
-                || support.len() % vectors != 0
+                || !support.len().is_multiple_of(vectors)
             {
                 return Err(
                     "SVMClassifier: coefficients, rho or support_vectors are too short".into(),
@@ -157,7 +157,7 @@ impl Classifier {
             support.len() / vectors
         } else {
             kernel.kind = KernelType::Linear;
-            if rho.is_empty() || coef.len() % classes != 0 {
+            if rho.is_empty() || !coef.len().is_multiple_of(classes) {
                 return Err("SVMClassifier: coefficients do not fit the classes".into());
             }
             coef.len() / classes
@@ -402,7 +402,10 @@ impl Regressor {
         let coef = a.floats("coefficients");
         let rho = a.floats("rho").first().copied().unwrap_or(0.0);
         let features = if vectors > 0 {
-            if support.len() < vectors || support.len() % vectors != 0 || coef.len() < vectors {
+            if support.len() < vectors
+                || !support.len().is_multiple_of(vectors)
+                || coef.len() < vectors
+            {
                 return Err(
                     "SVMRegressor: support_vectors or coefficients do not fit n_supports".into(),
                 );
