@@ -329,11 +329,16 @@ impl TriggerRule {
     }
 
     pub fn parse(name: &str) -> Option<TriggerRule> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
+        by_name(Self::ALL, Self::NAMES, name)
     }
+}
+
+/// The value of `all` whose name (same position in `names`) is `name`.
+fn by_name<T: Copy>(all: &[T], names: &[&str], name: &str) -> Option<T> {
+    names
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| all.get(i).copied())
 }
 
 /// How the delay grows between retries.
@@ -354,9 +359,6 @@ impl Backoff {
     }
 
     pub fn parse(name: &str) -> Option<Backoff> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
+        by_name(Self::ALL, Self::NAMES, name)
     }
 }

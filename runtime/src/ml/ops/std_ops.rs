@@ -718,6 +718,9 @@ impl Op for Arg {
         let x = tensor_in(inputs, 0, "ArgMax")?.to_f64()?;
         let axis = axis_of(self.axis, x.shape.len())?;
         let (outer, len, inner) = split_at(&x.shape, axis);
+        if len == 0 {
+            return Err("ArgMax/ArgMin over an empty axis".into());
+        }
         let mut out = Vec::with_capacity(outer * inner);
         for o in 0..outer {
             for i in 0..inner {
@@ -1235,35 +1238,25 @@ impl Op for Where {
                 })
                 .collect()
         }
-        Ok(vec![Value::T(match (x, y) {
-            (Tensor::F32(a), Tensor::F32(b)) => Tensor::F32(Arr::new(
-                shape,
-                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
-            )?),
-            (Tensor::F64(a), Tensor::F64(b)) => Tensor::F64(Arr::new(
-                shape,
-                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
-            )?),
-            (Tensor::I64(a), Tensor::I64(b)) => Tensor::I64(Arr::new(
-                shape,
-                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
-            )?),
-            (Tensor::Str(a), Tensor::Str(b)) => Tensor::Str(Arr::new(
-                shape,
-                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
-            )?),
-            (Tensor::Bool(a), Tensor::Bool(b)) => Tensor::Bool(Arr::new(
-                shape,
-                pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
-            )?),
-            (a, b) => {
-                return Err(format!(
-                    "Where of {} and {} tensors (the two must have one type)",
-                    a.type_name(),
-                    b.type_name()
-                ));
-            }
-        })])
+        // The two branches must have one type; each type picks alike.
+        macro_rules! same_type {
+            ($($v:ident),*) => {
+                match (x, y) {
+                    $((Tensor::$v(a), Tensor::$v(b)) => Tensor::$v(Arr::new(
+                        shape,
+                        pick(&c.data, &ic, &a.data, &ix, &b.data, &iy),
+                    )?),)*
+                    (a, b) => {
+                        return Err(format!(
+                            "Where of {} and {} tensors (the two must have one type)",
+                            a.type_name(),
+                            b.type_name()
+                        ));
+                    }
+                }
+            };
+        }
+        Ok(vec![Value::T(same_type!(F32, F64, I64, Str, Bool))])
     }
 }
 
@@ -1339,5 +1332,24 @@ impl Op for ConstantOfShape {
             Tensor::Str(a) => Tensor::Str(fill(a, shape, n)?),
             Tensor::Bool(a) => Tensor::Bool(fill(a, shape, n)?),
         })])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty axis (a hostile model's [3, 0] tensor) is an error, not an
+    /// index past the data.
+    #[test]
+    fn argmax_over_an_empty_axis_is_an_error() {
+        let x = Value::T(Tensor::F32(Arr::new(vec![3, 0], Vec::new()).unwrap()));
+        let op = Arg {
+            max: true,
+            axis: 1,
+            keepdims: false,
+            last: false,
+        };
+        assert!(op.run(&[Some(&x)]).is_err());
     }
 }
