@@ -13,13 +13,19 @@ pub struct Pipeline<'a> {
     pub file: FileId,
     pub root: &'a Node,
     pub name: Option<&'a Node>,
+    pub description: Option<&'a Node>,
     pub schedule: Option<&'a Entry>,
     pub timezone: Option<&'a Entry>,
     pub start_date: Option<&'a Entry>,
     pub end_date: Option<&'a Entry>,
+    pub catchup: Option<&'a Node>,
+    pub max_active_runs: Option<&'a Node>,
+    pub max_active_tasks: Option<&'a Node>,
     pub params: Vec<&'a Entry>,
     pub connections: Vec<&'a Entry>,
     pub on_failure: Vec<Action<'a>>,
+    /// `defaults:`, for the tasks that do not set a key themselves.
+    pub defaults: Settings<'a>,
     /// `operators:` entries' `path` values.
     pub operator_crates: Vec<&'a Node>,
     /// `tasks:` entries, in file order.
@@ -34,10 +40,48 @@ pub struct Task<'a> {
     /// The task id's key node (where "this task" is reported).
     pub key: &'a Node,
     pub operator: Option<&'a Node>,
+    pub description: Option<&'a Node>,
     /// `depends_on` items that are strings.
     pub depends_on: Vec<&'a Node>,
+    pub trigger_rule: Option<&'a Node>,
     pub with: Option<&'a Entry>,
     pub for_each: Option<&'a Node>,
+    /// Its own settings (see [`Settings::or`] for the effective ones).
+    pub settings: Settings<'a>,
+}
+
+/// The retry and timeout keys a task sets itself or takes from `defaults:`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Settings<'a> {
+    pub retries: Option<&'a Node>,
+    pub retry_delay: Option<&'a Node>,
+    pub retry_backoff: Option<&'a Node>,
+    pub max_retry_delay: Option<&'a Node>,
+    pub timeout: Option<&'a Node>,
+}
+
+impl<'a> Settings<'a> {
+    fn of(node: Option<&'a Node>) -> Settings<'a> {
+        let get = |k: &str| node.and_then(|n| n.get(k)).map(|e| &e.value);
+        Settings {
+            retries: get("retries"),
+            retry_delay: get("retry_delay"),
+            retry_backoff: get("retry_backoff"),
+            max_retry_delay: get("max_retry_delay"),
+            timeout: get("timeout"),
+        }
+    }
+
+    /// Each key from `self`, else from `defaults`.
+    pub fn or(self, defaults: Settings<'a>) -> Settings<'a> {
+        Settings {
+            retries: self.retries.or(defaults.retries),
+            retry_delay: self.retry_delay.or(defaults.retry_delay),
+            retry_backoff: self.retry_backoff.or(defaults.retry_backoff),
+            max_retry_delay: self.max_retry_delay.or(defaults.max_retry_delay),
+            timeout: self.timeout.or(defaults.timeout),
+        }
+    }
 }
 
 /// An `on_failure` action.
@@ -76,7 +120,9 @@ impl<'a> Pipeline<'a> {
                 id,
                 key: &entry.key,
                 operator: string_node(node.get("operator")),
+                description: string_node(node.get("description")),
                 depends_on,
+                trigger_rule: string_node(node.get("trigger_rule")),
                 with: node
                     .get("with")
                     .filter(|e| matches!(e.value.value, Value::Map(_))),
@@ -84,6 +130,7 @@ impl<'a> Pipeline<'a> {
                     .get("for_each")
                     .map(|e| &e.value)
                     .filter(|n| n.as_seq().is_some()),
+                settings: Settings::of(Some(node)),
             });
         }
         let mut task_index = HashMap::with_capacity_and_hasher(tasks.len(), Default::default());
@@ -119,13 +166,18 @@ impl<'a> Pipeline<'a> {
             file,
             root,
             name: string_node(get("pipeline")),
+            description: string_node(get("description")),
             schedule: string_entry("schedule"),
             timezone: string_entry("timezone"),
             start_date: string_entry("start_date"),
             end_date: string_entry("end_date"),
+            catchup: get("catchup").map(|e| &e.value),
+            max_active_runs: get("max_active_runs").map(|e| &e.value),
+            max_active_tasks: get("max_active_tasks").map(|e| &e.value),
             params: entries(get("params")),
             connections: entries(get("connections")),
             on_failure,
+            defaults: Settings::of(get("defaults").map(|e| &e.value)),
             operator_crates,
             tasks,
             task_index,

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use runtime::spec::{Field, Object, Ty};
 use syn::{Attribute, Expr, Fields, Item, Lit, Meta, Type};
@@ -49,19 +49,20 @@ pub struct OperatorCrate {
 /// Why a crate could not be read; the message names the Rust file and line.
 pub type CrateResult = Result<OperatorCrate, String>;
 
-/// Reads (once per process) the crate at `dir`.
-pub fn discover(dir: &Path) -> Arc<CrateResult> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<CrateResult>>>> = OnceLock::new();
-    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return hit;
+/// The operator crates one command has read: a crate named by several
+/// pipelines (`chime check examples/`) is read once.
+#[derive(Debug, Default)]
+pub struct Crates(HashMap<PathBuf, Arc<CrateResult>>);
+
+impl Crates {
+    /// The crate at `dir`, read on first use.
+    pub fn read(&mut self, dir: &Path) -> Arc<CrateResult> {
+        let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        self.0
+            .entry(key)
+            .or_insert_with_key(|key| Arc::new(read_crate(key, dir)))
+            .clone()
     }
-    let result = Arc::new(read_crate(&key, dir));
-    if let Ok(mut c) = cache.lock() {
-        c.insert(key, result.clone());
-    }
-    result
 }
 
 fn read_crate(dir: &Path, shown: &Path) -> CrateResult {

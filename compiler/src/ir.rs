@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use runtime::spec::parse_duration;
 use serde_json::Value as Json;
 
-use crate::ast::Pipeline;
+use crate::analysis::Analysis;
 use crate::syntax::{Node, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,112 +118,79 @@ pub fn unsafe_item_label(label: &str) -> Option<String> {
 }
 
 impl Ir {
-    pub fn build(p: &Pipeline<'_>) -> Ir {
-        let root = p.root;
-        let get = |k: &str| root.get(k).map(|e| &e.value);
-        let text = |k: &str| get(k).and_then(Node::as_str).map(str::to_string);
+    /// The IR of a pipeline `check` accepted, from its analysis: the typed
+    /// tree, the dependency graph and the operator crates check read.
+    pub fn build(a: &Analysis<'_>) -> Ir {
+        let p = &a.pipeline;
+        let text = |n: Option<&Node>| n.and_then(Node::as_str).map(str::to_string);
+        let entry_text = |e: Option<&crate::syntax::Entry>| text(e.map(|e| &e.value));
         let int = |n: Option<&Node>| match n.map(|n| &n.value) {
             Some(Value::Int(i)) => Some(*i),
             _ => None,
         };
-        let defaults = get("defaults");
-        fn setting<'n>(task: &'n Node, defaults: Option<&'n Node>, key: &str) -> Option<&'n Node> {
-            task.get(key)
-                .map(|e| &e.value)
-                .or_else(|| defaults.and_then(|d| d.get(key)).map(|e| &e.value))
-        }
         let duration = |n: Option<&Node>| {
             n.and_then(Node::as_str)
                 .and_then(parse_duration)
                 .map(|d| d.as_millis() as u64)
         };
+        let object = |entries: &mut dyn Iterator<Item = &crate::syntax::Entry>| {
+            Json::Object(entries.map(|e| (e.key_text(), to_json(&e.value))).collect())
+        };
 
-        // Expand for_each, in file order.
+        // Expand for_each, in file order; `instances[t]`: task t's instances.
         let mut tasks: Vec<Task> = Vec::new();
-        let mut instances: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut deps_of: Vec<Vec<&str>> = Vec::new();
-        for entry in root
-            .get("tasks")
-            .and_then(|e| e.value.as_map())
-            .unwrap_or_default()
-        {
-            let id = entry.key_text();
-            let node = &entry.value;
-            let items: Vec<Option<Json>> = match node.get("for_each").and_then(|e| e.value.as_seq())
-            {
+        let mut instances: Vec<Vec<usize>> = Vec::with_capacity(p.tasks.len());
+        for task in &p.tasks {
+            let items: Vec<Option<Json>> = match task.for_each.and_then(Node::as_seq) {
                 Some(items) => items.iter().map(|i| Some(to_json(i))).collect(),
                 None => vec![None],
             };
-            let deps: Vec<&str> = node
-                .get("depends_on")
-                .and_then(|e| e.value.as_seq())
-                .map(|s| s.iter().filter_map(Node::as_str).collect())
-                .unwrap_or_default();
+            let settings = task.settings.or(p.defaults);
+            let mut mine = Vec::with_capacity(items.len());
             for item in items {
                 let instance = match &item {
-                    Some(i) => format!("{id}[{}]", item_label(i)),
-                    None => id.clone(),
+                    Some(i) => format!("{}[{}]", task.id, item_label(i)),
+                    None => task.id.to_string(),
                 };
-                let max_retry = duration(setting(node, defaults, "max_retry_delay"));
+                mine.push(tasks.len());
                 tasks.push(Task {
                     id: instance,
-                    group: id.clone(),
-                    operator: node
-                        .get("operator")
-                        .and_then(|e| e.value.as_str())
-                        .unwrap_or("noop")
-                        .to_string(),
-                    description: node
-                        .get("description")
-                        .and_then(|e| e.value.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
+                    group: task.id.to_string(),
+                    operator: text(task.operator).unwrap_or_else(|| "noop".into()),
+                    description: text(task.description).unwrap_or_default(),
                     upstream: Vec::new(),
                     // `chime check` refused any other value (E003).
-                    trigger_rule: node
-                        .get("trigger_rule")
-                        .and_then(|e| e.value.as_str())
+                    trigger_rule: task
+                        .trigger_rule
+                        .and_then(Node::as_str)
                         .and_then(runtime::spec::TriggerRule::parse)
                         .unwrap_or_default(),
-                    retries: int(setting(node, defaults, "retries")).unwrap_or(0).max(0) as u32,
-                    retry_delay_ms: duration(setting(node, defaults, "retry_delay"))
+                    retries: int(settings.retries).unwrap_or(0).max(0) as u32,
+                    retry_delay_ms: duration(settings.retry_delay)
                         .unwrap_or(DEFAULT_RETRY_DELAY_MS),
-                    retry_backoff: setting(node, defaults, "retry_backoff")
+                    retry_backoff: settings
+                        .retry_backoff
                         .and_then(Node::as_str)
                         .and_then(runtime::spec::Backoff::parse)
                         .unwrap_or_default(),
-                    max_retry_delay_ms: max_retry,
-                    timeout_ms: duration(setting(node, defaults, "timeout")),
-                    params: node
-                        .get("with")
+                    max_retry_delay_ms: duration(settings.max_retry_delay),
+                    timeout_ms: duration(settings.timeout),
+                    params: task
+                        .with
                         .map_or(Json::Object(Default::default()), |e| to_json(&e.value)),
                     item,
                 });
-                deps_of.push(deps.clone());
+            }
+            instances.push(mine);
+        }
+        // Every instance of a task depends on every instance of its upstreams.
+        let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+        for (t, ups) in a.graph.upstream.iter().enumerate() {
+            let of_ups: Vec<usize> = ups.iter().flat_map(|&u| &instances[u]).copied().collect();
+            for &i in &instances[t] {
+                upstream[i] = of_ups.clone();
             }
         }
-        for (i, t) in tasks.iter().enumerate() {
-            instances
-                .entry(
-                    p.tasks
-                        .iter()
-                        .find(|x| x.id == t.group)
-                        .map_or("", |x| x.id),
-                )
-                .or_default()
-                .push(i);
-        }
-        let upstream: Vec<Vec<usize>> = deps_of
-            .iter()
-            .map(|deps| {
-                let mut ups: Vec<usize> = deps
-                    .iter()
-                    .flat_map(|d| instances.get(d).cloned().unwrap_or_default())
-                    .collect();
-                ups.dedup();
-                ups
-            })
-            .collect();
         let order = topological(&upstream);
         let mut position = vec![0; tasks.len()];
         for (pos, &t) in order.iter().enumerate() {
@@ -237,7 +204,7 @@ impl Ir {
             sorted[pos].upstream = ups;
         }
 
-        let schedule = text("schedule").map(|s| {
+        let schedule = entry_text(p.schedule).map(|s| {
             let s = s.trim().to_string();
             crate::cron::PRESETS
                 .iter()
@@ -245,16 +212,16 @@ impl Ir {
                 .map_or(s, |(_, e)| e.to_string())
         });
         Ir {
-            name: text("pipeline").unwrap_or_default(),
-            description: text("description").unwrap_or_default(),
+            name: text(p.name).unwrap_or_default(),
+            description: text(p.description).unwrap_or_default(),
             schedule,
-            timezone: text("timezone").unwrap_or_else(|| "UTC".into()),
-            start_date: text("start_date"),
-            end_date: text("end_date"),
-            catchup: matches!(get("catchup").map(|n| &n.value), Some(Value::Bool(true))),
-            max_active_runs: int(get("max_active_runs")).unwrap_or(1).max(1) as u32,
-            max_active_tasks: int(get("max_active_tasks")).map(|m| m.max(1) as u32),
-            params: get("params").map_or(Json::Object(Default::default()), to_json),
+            timezone: entry_text(p.timezone).unwrap_or_else(|| "UTC".into()),
+            start_date: entry_text(p.start_date),
+            end_date: entry_text(p.end_date),
+            catchup: matches!(p.catchup.map(|n| &n.value), Some(Value::Bool(true))),
+            max_active_runs: int(p.max_active_runs).unwrap_or(1).max(1) as u32,
+            max_active_tasks: int(p.max_active_tasks).map(|m| m.max(1) as u32),
+            params: object(&mut p.params.iter().copied()),
             connections: p
                 .connections
                 .iter()
@@ -273,7 +240,18 @@ impl Ir {
                 })
                 .collect(),
             tasks: sorted,
-            operator_crates: Vec::new(),
+            // The crates as `check` read them (it reported any that failed).
+            operator_crates: a
+                .custom
+                .iter()
+                .filter_map(|c| c.as_ref().as_ref().ok())
+                .map(|c| LinkedCrate {
+                    package: c.package.clone(),
+                    lib_name: c.lib_name.clone(),
+                    path: c.dir.clone(),
+                    descriptors: c.operators.iter().map(|o| o.descriptor.clone()).collect(),
+                })
+                .collect(),
         }
     }
 }

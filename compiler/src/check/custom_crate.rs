@@ -2,10 +2,10 @@
 //! missing, is not a library crate, does not parse (the message names the
 //! Rust file and line), or defines two operators with one name.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let paths = ctx
         .pipeline
         .operator_crates

@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Entry;
 
 pub use runtime::scheduler::parse_date;
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let tz = p
         .timezone

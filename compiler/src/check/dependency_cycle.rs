@@ -9,10 +9,10 @@
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     if ctx.graph.unresolved {
         return;
     }
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
 /// The shortest path `start -> ... -> start` along downstream edges, within
 /// `start`'s component. Neighbours are visited in file order, so the
 /// result is stable.
-fn shortest_ring(ctx: &Ctx<'_>, start: usize, component: &[usize]) -> Vec<usize> {
+fn shortest_ring(ctx: &Analysis<'_>, start: usize, component: &[usize]) -> Vec<usize> {
     let c = component[start];
     let mut parent = vec![usize::MAX; component.len()];
     let mut queue = std::collections::VecDeque::from([start]);
@@ -84,7 +84,7 @@ fn shortest_ring(ctx: &Ctx<'_>, start: usize, component: &[usize]) -> Vec<usize>
 /// Rings longer than this are shown as their start and end around `...`.
 const SHOWN: usize = 12;
 
-fn report(ctx: &Ctx<'_>, ring: &[usize], diags: &mut Diagnostics) {
+fn report(ctx: &Analysis<'_>, ring: &[usize], diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let names: Vec<&str> = ring.iter().map(|&t| p.tasks[t].id).collect();
     let path = if names.len() <= SHOWN {

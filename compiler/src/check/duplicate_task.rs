@@ -5,11 +5,11 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::ir::{item_label, to_json};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for dup in ctx.duplicates {
         let is_task = ctx
             .pipeline

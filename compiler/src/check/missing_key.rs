@@ -3,7 +3,7 @@
 
 use runtime::spec::Object;
 
-use super::structure::Walk;
+use super::walk::Walk;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
 

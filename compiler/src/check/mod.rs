@@ -1,20 +1,19 @@
 //! Every check of docs/checks.md, one file each, registered in [`CHECKS`].
 //!
 //! A file goes through three phases: the YAML loader (E001), the
-//! structural walk against `schema.rs` (E002-E004), then the semantic
-//! checks below, which see the lowered [`Pipeline`] and the resolved
-//! dependency graph. Every check runs on every file and reports every
+//! structural walk against `language.rs` (E002-E004), then the semantic
+//! checks below, which see the file's [`Analysis`]: the lowered pipeline,
+//! the resolved dependency graph and the operator crates. Every check runs on every file and reports every
 //! problem it finds; a check whose input is broken by an earlier problem
 //! stays quiet rather than reporting a cascade (no cycle search while a
 //! dependency is unresolved, no `tasks.X` check while X is unknown).
 
-use std::path::Path;
-
-use crate::ast::Pipeline;
+pub use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostics};
-use crate::schema;
-use crate::source::SourceFile;
-use crate::syntax::{self, yaml::Duplicate};
+use crate::discover::Crates;
+use crate::language;
+use crate::source::{FileId, SourceFile};
+use crate::syntax::{self, yaml::Document};
 
 pub mod custom_crate;
 pub mod dates;
@@ -27,6 +26,7 @@ pub mod schedule;
 pub mod structure;
 pub mod template;
 pub mod template_injection;
+pub mod template_reference;
 pub mod template_syntax;
 pub mod template_upstream;
 pub mod template_variable;
@@ -37,91 +37,13 @@ pub mod unknown_key;
 pub mod unknown_operator;
 pub mod unreachable_task;
 pub mod value_type;
-
-/// What a semantic check sees.
-#[derive(Debug)]
-pub struct Ctx<'a> {
-    pub pipeline: Pipeline<'a>,
-    pub source: &'a SourceFile,
-    /// The directory of the pipeline file (custom operator paths are relative to it).
-    pub dir: &'a Path,
-    pub duplicates: &'a [Duplicate],
-    pub graph: Graph,
-    /// The crates under `operators:`, read from their sources, in order.
-    pub custom: Vec<std::sync::Arc<crate::discover::CrateResult>>,
-}
-
-impl Ctx<'_> {
-    /// Whether every operator crate could be read (else operator names and
-    /// parameters are not checked, to avoid a cascade after E050).
-    pub fn custom_ok(&self) -> bool {
-        self.custom.iter().all(|c| c.is_ok())
-    }
-
-    /// Custom operators of every readable crate.
-    pub fn custom_operators(&self) -> impl Iterator<Item = &crate::discover::CustomOperator> {
-        self.custom
-            .iter()
-            .filter_map(|c| c.as_ref().as_ref().ok())
-            .flat_map(|c| c.operators.iter())
-    }
-
-    /// The parameter contract of operator `name`, built-in or custom.
-    pub fn operator_params(&self, name: &str) -> Option<&'static runtime::spec::Object> {
-        runtime::operators::builtin(name)
-            .map(|o| o.params)
-            .or_else(|| {
-                self.custom_operators()
-                    .find(|o| o.name == name)
-                    .map(|o| o.params)
-            })
-    }
-}
-
-/// The dependency graph, by index into `pipeline.tasks`.
-#[derive(Debug, Default)]
-pub struct Graph {
-    /// `upstream[t]`: the tasks `t` depends on that exist, in the order written.
-    pub upstream: Vec<Vec<usize>>,
-    /// `downstream[t]`: the tasks that depend on `t`, in file order.
-    pub downstream: Vec<Vec<usize>>,
-    /// Some `depends_on` names no task (cycles are then not searched).
-    pub unresolved: bool,
-}
-
-impl Graph {
-    fn build(pipeline: &Pipeline<'_>) -> Graph {
-        let n = pipeline.tasks.len();
-        let mut g = Graph {
-            upstream: vec![Vec::new(); n],
-            downstream: vec![Vec::new(); n],
-            unresolved: false,
-        };
-        // `added[u] == t`: u is already an upstream of t (a linear scan of
-        // `upstream[t]` was quadratic for a task with thousands of deps).
-        let mut added = vec![usize::MAX; n];
-        for (t, task) in pipeline.tasks.iter().enumerate() {
-            for dep in &task.depends_on {
-                match dep.as_str().and_then(|d| pipeline.task_index.get(d)) {
-                    Some(&u) if added[u] != t => {
-                        added[u] = t;
-                        g.upstream[t].push(u);
-                        g.downstream[u].push(t);
-                    }
-                    Some(_) => {}
-                    None => g.unresolved = true,
-                }
-            }
-        }
-        g
-    }
-}
+pub mod walk;
 
 /// A semantic check: the code it reports (names and severities are in
 /// [`Code`]'s table) and the function that runs it. E001-E004 are reported
 /// while loading and walking the structure; E022, E023, E041, E042, E061
 /// and E062 by the function of a related code (E021, E040, E060).
-pub type Check = (Code, fn(&Ctx<'_>, &mut Diagnostics));
+pub type Check = (Code, fn(&Analysis<'_>, &mut Diagnostics));
 
 /// Every semantic check, in the order they run.
 pub const CHECKS: &[Check] = &[
@@ -143,9 +65,23 @@ pub const CHECKS: &[Check] = &[
     (Code::W002, template_injection::run),
 ];
 
-/// Checks one file; every problem goes to `diags`.
-pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut Diagnostics) {
+/// Parses and checks one file; every problem goes to `diags`.
+pub fn check_file(file: FileId, source: &SourceFile, diags: &mut Diagnostics) {
     let doc = syntax::yaml::parse(file, &source.text, diags);
+    analyse(file, source, &doc, &mut Crates::default(), diags);
+}
+
+/// Checks a parsed file: the structural walk (E002-E004), then every
+/// semantic check on its [`Analysis`], which it hands back for the
+/// commands that go on (`build`, `graph`, `--next`). `None` when the file
+/// has no mapping at its top to analyse.
+pub fn analyse<'a>(
+    file: FileId,
+    source: &'a SourceFile,
+    doc: &'a Document,
+    crates: &mut Crates,
+    diags: &mut Diagnostics,
+) -> Option<Analysis<'a>> {
     let Some(root) = &doc.root else {
         if !diags.has(Code::E001) {
             let at = crate::source::Span::new(file, 0..0);
@@ -154,36 +90,19 @@ pub fn check_file(file: crate::source::FileId, source: &SourceFile, diags: &mut 
                     .help("start with `pipeline: my_pipeline` and a `tasks:` mapping of at least one task"),
             );
         }
-        return;
+        return None;
     };
     let root_span = root.span.start_point();
-    let walk = structure::Walk {
-        codes: structure::PIPELINE_CODES,
+    let walk = walk::Walk {
+        codes: walk::PIPELINE_CODES,
         templated: false,
         context: "the pipeline",
     };
-    structure::check_object(root, &schema::PIPELINE, root_span, walk, diags);
-    if root.as_map().is_none() {
-        return;
-    }
-    let pipeline = Pipeline::lower(file, root);
-    let graph = Graph::build(&pipeline);
-    let dir = Path::new(&source.path).parent().unwrap_or(Path::new("."));
-    let custom = pipeline
-        .operator_crates
-        .iter()
-        .filter_map(|n| n.as_str())
-        .map(|path| crate::discover::discover(&dir.join(path)))
-        .collect();
-    let ctx = Ctx {
-        pipeline,
-        source,
-        dir,
-        duplicates: &doc.duplicates,
-        graph,
-        custom,
-    };
+    structure::check_object(root, &language::PIPELINE, root_span, walk, diags);
+    root.as_map()?;
+    let analysis = Analysis::new(file, source, doc, root, crates);
     for (_, run) in CHECKS {
-        run(&ctx, diags);
+        run(&analysis, diags);
     }
+    Some(analysis)
 }

@@ -3,12 +3,12 @@
 //! contract: a built-in's (`runtime::operators`, the table the executor
 //! reads) or a custom operator's, learned from its crate's sources.
 
-use super::Ctx;
+use super::Analysis;
 use super::structure::{self, Walk};
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Entry, Node};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     for task in &p.tasks {
         check(
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
 }
 
 fn check(
-    ctx: &Ctx<'_>,
+    ctx: &Analysis<'_>,
     operator: Option<&Node>,
     with: Option<&Entry>,
     owner: &str,

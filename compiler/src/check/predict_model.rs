@@ -8,7 +8,7 @@
 
 use runtime::ml::bind::{Features, bind};
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Node;
 
@@ -16,7 +16,7 @@ use crate::syntax::Node;
 /// neural network's weights; the task checks them when it loads them).
 const MAX_CHECKED: u64 = 256 * 1024 * 1024;
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for task in &ctx.pipeline.tasks {
         if task.operator.and_then(Node::as_str) != Some("predict") {
             continue;

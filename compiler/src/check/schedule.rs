@@ -1,11 +1,11 @@
 //! E030 invalid-schedule: the cron expression, each field against its
 //! range, with the caret on the bad field (see `cron.rs`).
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let Some(entry) = ctx.pipeline.schedule else {
         return;
     };

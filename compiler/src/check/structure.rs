@@ -7,40 +7,11 @@
 
 use runtime::spec::{self, Object, Ty};
 
+pub use super::walk::{Codes, PARAM_CODES, PIPELINE_CODES, Walk};
 use super::{missing_key, unknown_key, value_type};
-use crate::diagnostic::{Code, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::source::Span;
 use crate::syntax::{Node, Value};
-
-/// Which codes a walk reports its three kinds of problem under.
-#[derive(Debug, Clone, Copy)]
-pub struct Codes {
-    pub unknown: Code,
-    pub wrong_type: Code,
-    pub missing: Code,
-}
-
-pub const PIPELINE_CODES: Codes = Codes {
-    unknown: Code::E002,
-    wrong_type: Code::E003,
-    missing: Code::E004,
-};
-pub const PARAM_CODES: Codes = Codes {
-    unknown: Code::E022,
-    wrong_type: Code::E023,
-    missing: Code::E021,
-};
-
-/// One walk's settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Walk<'d> {
-    pub codes: Codes,
-    /// Strings here are templates: a string with `{{` may stand for a
-    /// number, boolean or duration, since it is only known after rendering.
-    pub templated: bool,
-    /// A word for the owner in messages ("task `extract`", "`shell` parameters").
-    pub context: &'d str,
-}
 
 /// Checks `node` against `obj`. `owner` is the key the mapping hangs from,
 /// where a missing key is reported.

@@ -5,32 +5,12 @@
 
 use minijinja::Environment;
 
-use super::{Ctx, template_syntax, template_upstream, template_variable};
+pub use super::template_reference::{Reference, Scope};
+use super::{Analysis, template_syntax, template_upstream, template_variable};
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Node, Value};
 
-/// Where a template is, which decides what its context holds (docs/pipeline-yaml.md, "Templates").
-#[derive(Debug, Clone, Copy)]
-pub enum Scope {
-    /// In a task's `with:`: `tasks.X` for its ancestors, `item` with `for_each`.
-    Task(usize),
-    /// In `connections:`: no `tasks`, no `item`.
-    Connection,
-    /// In an `on_failure` action: every task's output, no `item`.
-    OnFailure,
-}
-
-/// One template variable reference, as MiniJinja reports it: a dotted path
-/// (`params.model_path`, `tasks.extract.output`).
-#[derive(Debug)]
-pub struct Reference<'a> {
-    pub path: &'a str,
-    /// The template's string node.
-    pub node: &'a Node,
-    pub scope: Scope,
-}
-
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // The runtime's own filters, so that the check's environment is the

@@ -20,7 +20,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 use crate::syntax::{Entry, Node};
@@ -52,7 +52,7 @@ const UNTRUSTED: &[(&str, &str)] = &[
     ("item", "a `for_each` item"),
 ];
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     // Like W001, quiet until the file's errors are fixed: a misspelt
     // variable (E041) or a broken template (E040) would be reported twice.
@@ -84,7 +84,7 @@ fn lookup<'a>(with: &'a Entry, path: &[&str]) -> Option<&'a Node> {
 }
 
 fn check_template(
-    ctx: &Ctx<'_>,
+    ctx: &Analysis<'_>,
     operator: &str,
     path: &[&str],
     node: &Node,

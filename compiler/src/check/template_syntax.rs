@@ -1,12 +1,12 @@
 //! E040 template-syntax: a template MiniJinja cannot parse, with the caret
 //! on the line of the template where it failed (inside block scalars too).
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Node;
 use crate::syntax::locate::locate;
 
-pub fn report(ctx: &Ctx<'_>, node: &Node, err: &minijinja::Error, diags: &mut Diagnostics) {
+pub fn report(ctx: &Analysis<'_>, node: &Node, err: &minijinja::Error, diags: &mut Diagnostics) {
     let text = node.as_str().unwrap_or_default();
     let range = err.range().filter(|r| {
         r.end <= text.len() && text.is_char_boundary(r.start) && text.is_char_boundary(r.end)

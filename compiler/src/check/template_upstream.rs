@@ -15,8 +15,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::Ctx;
-use super::template::{Reference, Scope};
+use super::Analysis;
+use super::template_reference::{Reference, Scope};
 use super::template_variable::find;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
@@ -35,12 +35,12 @@ struct Query {
 
 /// Collects the references of a file, then answers them in [`Checker::finish`].
 pub struct Checker<'c, 'a> {
-    ctx: &'c Ctx<'a>,
+    ctx: &'c Analysis<'a>,
     queries: Vec<Query>,
 }
 
 impl<'c, 'a> Checker<'c, 'a> {
-    pub fn new(ctx: &'c Ctx<'a>) -> Self {
+    pub fn new(ctx: &'c Analysis<'a>) -> Self {
         Checker {
             ctx,
             queries: Vec::new(),

@@ -5,8 +5,8 @@
 
 use runtime::spec::{RUN_VARIABLES, TEMPLATE_VARIABLES};
 
-use super::Ctx;
-use super::template::{Reference, Scope};
+use super::Analysis;
+use super::template_reference::{Reference, Scope};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::locate::locate;
 
@@ -23,7 +23,7 @@ const GLOBALS: &[&str] = &[
 
 /// Returns true when the reference is well-formed and names a task that
 /// exists, so the upstream check can run on it.
-pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool {
+pub fn check(ctx: &Analysis<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool {
     let mut parts = r.path.split('.');
     let head = parts.next().unwrap_or_default();
     let second = parts.next();
@@ -83,7 +83,7 @@ pub fn check(ctx: &Ctx<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> bool 
 }
 
 fn check_task_ref(
-    ctx: &Ctx<'_>,
+    ctx: &Analysis<'_>,
     r: &Reference<'_>,
     id: Option<&str>,
     attr: Option<&str>,
@@ -144,7 +144,7 @@ fn check_task_ref(
 }
 
 fn report(
-    ctx: &Ctx<'_>,
+    ctx: &Analysis<'_>,
     r: &Reference<'_>,
     message: String,
     help: Option<String>,

@@ -1,10 +1,10 @@
 //! E031 unknown-timezone: `timezone` must be an IANA name (chrono-tz's
 //! database), with the nearest name as help.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let Some(entry) = ctx.pipeline.timezone else {
         return;
     };

@@ -1,7 +1,7 @@
 //! E043 unknown-connection: a built-in operator's `connection:` names a
 //! connection that `connections:` does not define.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 
@@ -9,7 +9,7 @@ use crate::syntax::Node;
 /// top of `with:`, or inside its `input:`/`output:` mappings.
 const USERS: &[&str] = &["sql", "predict", "wait_for"];
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let defined: Vec<&str> = p
         .connections

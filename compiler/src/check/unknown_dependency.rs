@@ -1,9 +1,9 @@
 //! E011 unknown-dependency: `depends_on` names a task that does not exist.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     for task in &p.tasks {
         for dep in &task.depends_on {

@@ -3,7 +3,7 @@
 
 use runtime::spec::Object;
 
-use super::structure::Walk;
+use super::walk::Walk;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Entry;
 
@@ -41,7 +41,7 @@ pub fn report(entry: &Entry, obj: &Object, walk: Walk<'_>, diags: &mut Diagnosti
 /// Keys users put at the wrong level: a task key at the top, a pipeline key
 /// in a task.
 fn elsewhere(key: &str, obj: &Object) -> Option<String> {
-    use crate::schema::{DEFAULTS, PIPELINE, TASK};
+    use crate::language::{DEFAULTS, PIPELINE, TASK};
     // The tables are `const`s, so they are told apart by name, not address.
     let is = |other: &Object| obj.what == other.what;
     if is(&PIPELINE) && DEFAULTS.field(key).is_some() {

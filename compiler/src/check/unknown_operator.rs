@@ -1,11 +1,11 @@
 //! E020 unknown-operator: a task's (or an `on_failure` action's) operator
 //! is neither built in nor defined by a crate under `operators:`.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     // A crate that could not be read (E050) may hold the operator: no
     // guess about names until it can.
     if !ctx.custom_ok() {
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
     }
 }
 
-fn check(ctx: &Ctx<'_>, op: &Node, diags: &mut Diagnostics) {
+fn check(ctx: &Analysis<'_>, op: &Node, diags: &mut Diagnostics) {
     let Some(name) = op.as_str() else { return };
     if ctx.operator_params(name).is_some() {
         return;

@@ -3,10 +3,10 @@
 //! a warning, since independent tasks are legal. A pipeline that is a
 //! single task, or tasks all connected, gets no warning.
 
-use super::Ctx;
+use super::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
-pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
+pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let g = &ctx.graph;
     let n = ctx.pipeline.tasks.len();
     // In a file with errors, a disconnected task is most often a symptom
@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx<'_>, diags: &mut Diagnostics) {
 }
 
 /// Weakly connected components of the dependency graph.
-fn components(ctx: &Ctx<'_>) -> usize {
+fn components(ctx: &Analysis<'_>) -> usize {
     let g = &ctx.graph;
     let n = ctx.pipeline.tasks.len();
     let mut seen = vec![false; n];

@@ -7,16 +7,11 @@
 use chrono::{DateTime, Utc};
 use runtime::scheduler::{Schedule, parse_date};
 
-use crate::diagnostic::Diagnostics;
-use crate::source::SourceFile;
+use crate::analysis::Analysis;
 
-/// Text listing the next `n` runs of the pipeline in `source`, or why there are none.
-pub fn describe(source: &SourceFile, n: usize, now: DateTime<Utc>) -> String {
-    let mut scratch = Diagnostics::default();
-    let Some(root) = crate::syntax::yaml::parse(0, &source.text, &mut scratch).root else {
-        return String::new();
-    };
-    let p = crate::ast::Pipeline::lower(0, &root);
+/// Text listing the next `n` runs of an analysed pipeline, or why there are none.
+pub fn describe(analysis: &Analysis<'_>, n: usize, now: DateTime<Utc>) -> String {
+    let (source, p) = (analysis.source, &analysis.pipeline);
     let name = p.name.and_then(|n| n.as_str()).unwrap_or("pipeline");
     let Some(expr) = p.schedule.and_then(|e| e.value.as_str()) else {
         return format!(

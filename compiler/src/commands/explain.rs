@@ -1,11 +1,10 @@
 //! `chime explain CODE`: the documentation of a check, taken from
 //! `docs/checks.md` (compiled in), so the page and the command agree.
 
-use std::process::ExitCode;
-
+use super::Error;
 use crate::diagnostic::Code;
 
-const CHECKS_MD: &str = include_str!("../../docs/checks.md");
+const CHECKS_MD: &str = include_str!("../../../docs/checks.md");
 
 /// The section of docs/checks.md about `code`: from its `## CODE` heading
 /// to the next `## ` heading.
@@ -18,21 +17,24 @@ pub fn section(code: Code) -> Option<&'static str> {
     Some(CHECKS_MD[start..end].trim_end())
 }
 
-pub fn run(code: Option<&str>) -> ExitCode {
-    let Some(text) = code else {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The code; omit it to list every code.
+    code: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    let Some(text) = args.code else {
         for c in Code::ALL {
             println!("{} {}", c.as_str(), c.name());
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     };
-    match Code::parse(text).and_then(section) {
-        Some(s) => {
-            println!("{s}");
-            ExitCode::SUCCESS
-        }
-        None => {
-            eprintln!("error: no check has the code `{text}`; `chime explain` lists them all");
-            ExitCode::from(2)
-        }
-    }
+    let s = Code::parse(&text).and_then(section).ok_or_else(|| {
+        Error::Usage(format!(
+            "no check has the code `{text}`; `chime explain` lists them all"
+        ))
+    })?;
+    println!("{s}");
+    Ok(())
 }

@@ -2,18 +2,29 @@
 //! markdown) or Graphviz dot. The pipeline is checked first; a graph is
 //! only drawn for a valid pipeline.
 
-use std::process::ExitCode;
+use std::path::Path;
 
-use crate::cli::GraphFormat;
+use super::Error;
 
-pub fn run(file: &str, format: GraphFormat) -> ExitCode {
-    let checked = match crate::checked::load(file) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let p = crate::ast::Pipeline::lower(checked.id, &checked.root);
-    print!("{}", render(&p, format));
-    ExitCode::SUCCESS
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pipeline file.
+    file: String,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+    format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    super::checked(Path::new(&args.file), |analysis| {
+        print!("{}", render(&analysis.pipeline, args.format));
+        Ok(())
+    })
 }
 
 /// The graph as text; nodes in file order, edges in `depends_on` order.

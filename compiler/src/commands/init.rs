@@ -1,7 +1,8 @@
 //! `chime init [DIR] [--ops]`: a new project, ready to `chime build`.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+use super::Error;
 
 fn identifier(dir: &Path) -> String {
     let raw = dir
@@ -119,18 +120,30 @@ pub async fn count_words(ctx: &TaskContext, p: CountWords) -> chime::Result<Outp
 }
 "#;
 
-pub fn run(dir: &Path, ops: bool) -> ExitCode {
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to write (default: the current directory).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Also write ops/, a crate with one example #[chime::operator].
+    #[arg(long)]
+    ops: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    let (dir, ops) = (args.dir.as_path(), args.ops);
     let mut files: Vec<(PathBuf, String)> = Vec::new();
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("error: {}: {e}", dir.display());
-        return ExitCode::from(2);
-    }
+    std::fs::create_dir_all(dir).map_err(|err| Error::Write {
+        what: "",
+        path: dir.to_path_buf(),
+        err,
+    })?;
     let name = identifier(dir);
     files.push((dir.join("pipeline.yaml"), pipeline_yaml(&name, ops)));
     // For editors: completion and typo squiggles (yaml-language-server).
     files.push((
         dir.join("pipeline.schema.json"),
-        crate::json_schema::pipeline_schema() + "\n",
+        super::schema::pipeline_schema() + "\n",
     ));
     if ops {
         let runtime = crate::cargo_build::default_runtime_dir();
@@ -141,23 +154,23 @@ pub fn run(dir: &Path, ops: bool) -> ExitCode {
         files.push((dir.join("ops/src/lib.rs"), OPS_LIB.to_string()));
     }
     if let Some((existing, _)) = files.iter().find(|(p, _)| p.exists()) {
-        eprintln!(
-            "error: {} exists already; `chime init` writes only new files",
+        return Err(Error::Usage(format!(
+            "{} exists already; `chime init` writes only new files",
             existing.display()
-        );
-        return ExitCode::from(2);
+        )));
     }
     for (path, text) in &files {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = std::fs::write(path, text) {
-            eprintln!("error: {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
+        std::fs::write(path, text).map_err(|err| Error::Write {
+            what: "",
+            path: path.clone(),
+            err,
+        })?;
         eprintln!("     Created {}", path.display());
     }
     let yaml = dir.join("pipeline.yaml");
     eprintln!("Next: chime build {} && dist/{name} run", yaml.display());
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,14 +1,20 @@
 //! `chime schema`: JSON Schema (draft-07, what yaml-language-server reads)
-//! generated from the same tables the checks use (`schema.rs` and the
+//! generated from the same tables the checks use (`language.rs` and the
 //! runtime's operator contracts), so editors flag what `check` flags.
 
 use runtime::spec::{Object, Ty};
 use serde_json::{Map, Value, json};
 
-use crate::schema::{PIPELINE, TASK};
+use crate::language::{PIPELINE, TASK};
 
 const TEMPLATE_PATTERN: &str = "\\{\\{";
 
+pub fn run() -> Result<(), super::Error> {
+    println!("{}", pipeline_schema());
+    Ok(())
+}
+
+/// The JSON Schema of pipeline.yaml, pretty-printed.
 pub fn pipeline_schema() -> String {
     let mut root = object(&PIPELINE, false);
     root["$schema"] = json!("http://json-schema.org/draft-07/schema#");
