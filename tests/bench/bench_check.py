@@ -7,7 +7,14 @@ the median time Python with libyaml (PyYAML's CSafeLoader) takes merely to
 load the same file. Targets (issue 2): 10k under 0.3 s, 1k under 50 ms,
 10k under 100 MB.
 
+With `--against BIN` (a `chime` built from another revision, e.g. the
+previous main) it also times `chime check` and `chime build
+--emit-crate-only` (the compiler's whole front end and code generation,
+without cargo) of both binaries on the same files, alternating runs, and
+prints their medians side by side.
+
 usage: python3 tests/bench/bench_check.py [--runs N] [--sizes 1000,10000]
+                                          [--against OTHER_CHIME]
 (builds chime in release mode first)
 """
 import argparse
@@ -35,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--against", help="another chime binary to time side by side")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "chime"], cwd=ROOT, check=True)
     chime = os.path.join(ROOT, "target", "release", "chime")
@@ -44,6 +52,7 @@ def main():
     except ImportError:
         have_yaml = False
     rows = []
+    side = []
     with tempfile.TemporaryDirectory() as d:
         for n in [int(s) for s in args.sizes.split(",")]:
             path = os.path.join(d, f"layered_{n}.yaml")
@@ -60,6 +69,8 @@ def main():
                 load = "import yaml,sys; yaml.load(open(sys.argv[1]), Loader=yaml.CSafeLoader)"
                 base = statistics.median(timed([sys.executable, "-c", load, path])[0] for _ in range(max(3, runs // 2)))
             rows.append((n, os.path.getsize(path), wall, rss, base))
+            if args.against:
+                side.extend(side_by_side(chime, args.against, path, n, runs, d))
         # Custom operators: the same 10k layout with tasks of a custom
         # operator, whose crate is read from source (issue 4: within 2x).
         ops = os.path.join(ROOT, "examples", "sentiment", "ops")
@@ -82,6 +93,32 @@ def main():
         c, p = custom_row
         print()
         print(f"10,000 tasks of a custom operator (crate read from source): {c * 1000:.0f} ms median; the same pipeline with shell tasks, same run: {p * 1000:.0f} ms; ratio {c / p:.2f}x")
+    if side:
+        print()
+        print(f"| tasks | command | this tree (median) | {args.against} (median) | ratio |")
+        print("|---:|---|---:|---:|---:|")
+        for n, what, new, old in side:
+            print(f"| {n:,} | `{what}` | {new * 1000:.0f} ms | {old * 1000:.0f} ms | {new / old:.2f}x |")
+
+
+def side_by_side(chime, other, path, n, runs, tmp):
+    """Medians of `check` and `build --emit-crate-only` of both binaries on
+    one file, their runs interleaved so drift of the machine hits both."""
+    out = []
+    for what, tail in (("check", []), ("build --emit-crate-only", None)):
+        times = {chime: [], other: []}
+        for i in range(runs):
+            for exe in (chime, other):
+                if tail is None:
+                    cmd = [exe, "build", "--emit-crate-only", "-o", os.path.join(tmp, f"crate-{i}"), path]
+                else:
+                    cmd = [exe, "check", path]
+                wall, _, code = timed(cmd)
+                if code != 0:
+                    sys.exit(f"{exe} {what} failed on the generated {n}-task pipeline")
+                times[exe].append(wall)
+        out.append((n, what, statistics.median(times[chime]), statistics.median(times[other])))
+    return out
 
 
 if __name__ == "__main__":
