@@ -119,3 +119,48 @@ impl Graph {
         g
     }
 }
+
+/// Kahn's algorithm over `upstream` (a task's index -> the tasks it
+/// depends on): among ready tasks the earliest in the file goes first, so
+/// the order is stable. Tasks on a cycle, or downstream of one, are left
+/// out (the IR is built only for pipelines without cycles).
+pub fn topological(upstream: &[Vec<usize>]) -> Vec<usize> {
+    let n = upstream.len();
+    let mut indegree: Vec<usize> = upstream.iter().map(Vec::len).collect();
+    let mut downstream = vec![Vec::new(); n];
+    for (t, ups) in upstream.iter().enumerate() {
+        for &u in ups {
+            downstream[u].push(t);
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+        .filter(|&t| indegree[t] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(std::cmp::Reverse(t)) = ready.pop() {
+        order.push(t);
+        for &d in &downstream[t] {
+            indegree[d] -= 1;
+            if indegree[d] == 0 {
+                ready.push(std::cmp::Reverse(d));
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kahn_is_stable_and_leaves_out_cycles_and_what_follows_them() {
+        // 0 -> 1, 2 <-> 3 -> 4, 5 (no deps) ready after 1 by file order
+        let up = vec![vec![], vec![0], vec![3], vec![2], vec![3], vec![]];
+        assert_eq!(topological(&up), [0, 1, 5]);
+        // Among ready tasks the earliest index first: 2 and 1 wait on 0.
+        let up = vec![vec![], vec![0], vec![0], vec![]];
+        assert_eq!(topological(&up), [0, 1, 2, 3]);
+    }
+}

@@ -191,7 +191,7 @@ impl Ir {
                 upstream[i] = of_ups.clone();
             }
         }
-        let order = topological(&upstream);
+        let order = crate::analysis::topological(&upstream);
         let mut position = vec![0; tasks.len()];
         for (pos, &t) in order.iter().enumerate() {
             position[t] = pos;
@@ -254,32 +254,4 @@ impl Ir {
                 .collect(),
         }
     }
-}
-
-/// Kahn's algorithm; among ready tasks the earliest in the file goes first,
-/// so the order is stable. The checks guarantee there is no cycle.
-fn topological(upstream: &[Vec<usize>]) -> Vec<usize> {
-    let n = upstream.len();
-    let mut indegree: Vec<usize> = upstream.iter().map(Vec::len).collect();
-    let mut downstream = vec![Vec::new(); n];
-    for (t, ups) in upstream.iter().enumerate() {
-        for &u in ups {
-            downstream[u].push(t);
-        }
-    }
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
-        .filter(|&t| indegree[t] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(std::cmp::Reverse(t)) = ready.pop() {
-        order.push(t);
-        for &d in &downstream[t] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                ready.push(std::cmp::Reverse(d));
-            }
-        }
-    }
-    order
 }

@@ -80,7 +80,7 @@ impl<'c, 'a> Checker<'c, 'a> {
         }
         let g = &self.ctx.graph;
         let n = g.upstream.len();
-        let order = topological(&g.upstream, &g.downstream);
+        let order = crate::analysis::topological(&g.upstream);
         const UNORDERED: usize = usize::MAX;
         let mut position = vec![UNORDERED; n];
         for (i, &t) in order.iter().enumerate() {
@@ -161,41 +161,5 @@ impl<'c, 'a> Checker<'c, 'a> {
                 .label("may not have run when this task starts")
                 .help(help),
         );
-    }
-}
-
-/// Kahn's order of the tasks; tasks on a cycle, or downstream of one, are
-/// left out.
-fn topological(upstream: &[Vec<usize>], downstream: &[Vec<usize>]) -> Vec<usize> {
-    let mut indegree: Vec<usize> = upstream.iter().map(Vec::len).collect();
-    let mut order: Vec<usize> = (0..upstream.len()).filter(|&t| indegree[t] == 0).collect();
-    let mut next = 0;
-    while let Some(&t) = order.get(next) {
-        next += 1;
-        for &d in &downstream[t] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                order.push(d);
-            }
-        }
-    }
-    order
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kahn_leaves_out_cycles_and_what_follows_them() {
-        // 0 -> 1, 2 <-> 3 -> 4
-        let up = vec![vec![], vec![0], vec![3], vec![2], vec![3]];
-        let mut down = vec![Vec::new(); 5];
-        for (t, us) in up.iter().enumerate() {
-            for &u in us {
-                down[u].push(t);
-            }
-        }
-        assert_eq!(topological(&up, &down), [0, 1]);
     }
 }
