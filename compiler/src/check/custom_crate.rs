@@ -2,7 +2,7 @@
 //! missing, is not a library crate, does not parse (the message names the
 //! Rust file and line), or defines two operators with one name.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {

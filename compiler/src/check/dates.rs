@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Entry;
 

@@ -9,7 +9,7 @@
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {

@@ -65,3 +65,16 @@ fn lower_first(s: &str) -> String {
         (None, _) => String::new(),
     }
 }
+
+/// E004 for a file with no YAML document at all.
+pub fn report_empty_file(file: crate::source::FileId, diags: &mut Diagnostics) {
+    let at = Span::new(file, 0..0);
+    diags.push(
+        Diagnostic::new(
+            Code::E004,
+            at,
+            "the file is empty: missing `pipeline` and `tasks`",
+        )
+        .help("start with `pipeline: my_pipeline` and a `tasks:` mapping of at least one task"),
+    );
+}

@@ -8,7 +8,7 @@
 //! stays quiet rather than reporting a cascade (no cycle search while a
 //! dependency is unresolved, no `tasks.X` check while X is unknown).
 
-pub use crate::analysis::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostics};
 use crate::discover::Crates;
 use crate::language;
@@ -84,11 +84,7 @@ pub fn analyse<'a>(
 ) -> Option<Analysis<'a>> {
     let Some(root) = &doc.root else {
         if !diags.has(Code::E001) {
-            let at = crate::source::Span::new(file, 0..0);
-            diags.push(
-                crate::diagnostic::Diagnostic::new(Code::E004, at, "the file is empty: missing `pipeline` and `tasks`")
-                    .help("start with `pipeline: my_pipeline` and a `tasks:` mapping of at least one task"),
-            );
+            missing_key::report_empty_file(file, diags);
         }
         return None;
     };

@@ -3,8 +3,8 @@
 //! contract: a built-in's (`runtime::operators`, the table the executor
 //! reads) or a custom operator's, learned from its crate's sources.
 
-use super::Analysis;
 use super::structure::{self, Walk};
+use crate::analysis::Analysis;
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Entry, Node};
 

@@ -8,7 +8,7 @@
 
 use runtime::ml::bind::{Features, bind};
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Node;
 

@@ -1,7 +1,7 @@
 //! E030 invalid-schedule: the cron expression, each field against its
 //! range, with the caret on the bad field (see `cron.rs`).
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 

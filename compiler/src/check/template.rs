@@ -6,7 +6,8 @@
 use minijinja::Environment;
 
 pub use super::template_reference::{Reference, Scope};
-use super::{Analysis, template_syntax, template_upstream, template_variable};
+use super::{template_syntax, template_upstream, template_variable};
+use crate::analysis::Analysis;
 use crate::diagnostic::Diagnostics;
 use crate::syntax::{Node, Value};
 

@@ -20,7 +20,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 use crate::syntax::{Entry, Node};

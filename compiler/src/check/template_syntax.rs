@@ -1,7 +1,7 @@
 //! E040 template-syntax: a template MiniJinja cannot parse, with the caret
 //! on the line of the template where it failed (inside block scalars too).
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::Node;
 use crate::syntax::locate::locate;

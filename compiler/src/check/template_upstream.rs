@@ -15,9 +15,9 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::Analysis;
 use super::template_reference::{Reference, Scope};
 use super::template_variable::find;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::source::Span;
 use crate::syntax::locate::locate;

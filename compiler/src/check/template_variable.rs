@@ -5,8 +5,8 @@
 
 use runtime::spec::{RUN_VARIABLES, TEMPLATE_VARIABLES};
 
-use super::Analysis;
 use super::template_reference::{Reference, Scope};
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::locate::locate;
 

@@ -1,7 +1,7 @@
 //! E031 unknown-timezone: `timezone` must be an IANA name (chrono-tz's
 //! database), with the nearest name as help.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {

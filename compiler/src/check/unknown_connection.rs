@@ -1,7 +1,7 @@
 //! E043 unknown-connection: a built-in operator's `connection:` names a
 //! connection that `connections:` does not define.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 

@@ -1,6 +1,6 @@
 //! E011 unknown-dependency: `depends_on` names a task that does not exist.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {

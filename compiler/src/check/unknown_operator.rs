@@ -1,7 +1,7 @@
 //! E020 unknown-operator: a task's (or an `on_failure` action's) operator
 //! is neither built in nor defined by a crate under `operators:`.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 

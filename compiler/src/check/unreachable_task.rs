@@ -3,7 +3,7 @@
 //! a warning, since independent tasks are legal. A pipeline that is a
 //! single task, or tasks all connected, gets no warning.
 
-use super::Analysis;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {

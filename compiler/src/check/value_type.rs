@@ -5,6 +5,7 @@
 use runtime::spec::Ty;
 
 use super::walk::Walk;
+use crate::analysis::Analysis;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::{Node, Value};
 
@@ -104,7 +105,7 @@ pub fn report_conflict(
 
 /// Task ids (the keys of `tasks:`) must be identifiers; they name log
 /// folders, CLI arguments and template variables.
-pub fn task_ids(ctx: &super::Analysis<'_>, diags: &mut Diagnostics) {
+pub fn task_ids(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for task in &ctx.pipeline.tasks {
         if !runtime::spec::is_identifier(task.id) {
             let walk = Walk {
@@ -127,7 +128,7 @@ pub fn task_ids(ctx: &super::Analysis<'_>, diags: &mut Diagnostics) {
 /// A `for_each` item whose label cannot be a task instance id: the id
 /// names a log directory (`logs/RUN/per_region[kr]/`), so `../x` would
 /// write outside `logs/`.
-pub fn for_each_items(ctx: &super::Analysis<'_>, diags: &mut Diagnostics) {
+pub fn for_each_items(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for task in &ctx.pipeline.tasks {
         let Some(items) = task.for_each.and_then(|n| n.as_seq()) else {
             continue;
