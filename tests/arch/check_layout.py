@@ -6,7 +6,9 @@
    resolves to file b; a test module at the end of a file is ignored;
 2. no source file over MAX_LOGIC lines of logic (the lines before a
    trailing `#[cfg(test)] mod tests`);
-3. every file ARCHITECTURE.md names (`something.rs`, `dir/`) is in the repo.
+3. every file ARCHITECTURE.md names (`something.rs`, `dir/`) is in the repo;
+4. every relative link of the README and docs/*.md resolves: the file
+   exists and its #anchor is a heading there.
 
 usage: python3 tests/arch/check_layout.py   (from anywhere; exit 1 on a violation)
 """
@@ -118,9 +120,45 @@ def main():
         tail_ok = any(k == name or k.endswith("/" + name) for k in known)
         if not tail_ok and not os.path.exists(os.path.join(ROOT, name)):
             problems.append(f"ARCHITECTURE.md names `{name}`, which no crate has")
+    problems += broken_links()
     for p in problems:
         print(p)
     sys.exit(1 if problems else 0)
+
+
+def slug(heading):
+    """GitHub's anchor of a markdown heading."""
+    s = heading.strip().lower()
+    s = re.sub(r"[^\w\- ]", "", s)
+    return s.replace(" ", "-")
+
+
+def anchors(path):
+    text = open(path).read()
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {slug(h) for h in re.findall(r"^#+\s+(.*)$", text, re.M)}
+
+
+def broken_links():
+    out = []
+    pages = ["README.md", "ARCHITECTURE.md", "BENCHMARKS.md"] + [
+        os.path.join("docs", f) for f in sorted(os.listdir(os.path.join(ROOT, "docs"))) if f.endswith(".md")
+    ]
+    for page in pages:
+        full = os.path.join(ROOT, page)
+        if not os.path.exists(full):
+            continue
+        text = re.sub(r"```.*?```", "", open(full).read(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            dest = os.path.normpath(os.path.join(os.path.dirname(full), file)) if file else full
+            if not os.path.exists(dest):
+                out.append(f"{page}: link to `{target}`: no such file")
+            elif anchor and dest.endswith(".md") and anchor not in anchors(dest):
+                out.append(f"{page}: link to `{target}`: no such heading in {os.path.relpath(dest, ROOT)}")
+    return out
 
 
 if __name__ == "__main__":
