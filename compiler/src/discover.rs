@@ -46,8 +46,97 @@ pub struct OperatorCrate {
     pub operators: Vec<CustomOperator>,
 }
 
-/// Why a crate could not be read; the message names the Rust file and line.
-pub type CrateResult = Result<OperatorCrate, String>;
+/// A crate read, or why it could not be.
+pub type CrateResult = Result<OperatorCrate, CrateError>;
+
+/// Why an operators crate could not be read (E050's note). Each names the
+/// file, and the line where there is one, to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrateError {
+    NoDirectory(String),
+    NoManifest(String),
+    NoPackageName(String),
+    NoLib(String),
+    /// A file that could not be read as bounded UTF-8 text.
+    Unreadable {
+        file: String,
+        why: String,
+    },
+    Syntax {
+        at: String,
+        what: String,
+    },
+    PrivateOperator {
+        at: String,
+        ident: String,
+    },
+    MissingModule {
+        at: String,
+        name: String,
+        flat: String,
+        nested: String,
+    },
+    PrivateModule {
+        at: String,
+        ident: String,
+    },
+    DuplicateName {
+        name: String,
+        first: String,
+        again: String,
+    },
+    BuiltinName {
+        at: String,
+        name: String,
+    },
+}
+
+impl std::fmt::Display for CrateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CrateError::NoDirectory(dir) => write!(f, "no directory at {dir}"),
+            CrateError::NoManifest(dir) => write!(
+                f,
+                "{dir} has no Cargo.toml: an operators crate is a Rust library crate"
+            ),
+            CrateError::NoPackageName(manifest) => {
+                write!(f, "{manifest}: no `name` under [package]")
+            }
+            CrateError::NoLib(dir) => write!(
+                f,
+                "{dir} has no src/lib.rs: operators live in a library crate"
+            ),
+            CrateError::Unreadable { file, why } => write!(f, "{file}: {why}"),
+            CrateError::Syntax { at, what } => write!(f, "{at}: Rust syntax error: {what}"),
+            CrateError::PrivateOperator { at, ident } => write!(
+                f,
+                "{at}: operator `{ident}` must be `pub` so the pipeline can register it"
+            ),
+            CrateError::MissingModule {
+                at,
+                name,
+                flat,
+                nested,
+            } => write!(
+                f,
+                "{at}: `mod {name};` but neither {flat} nor {nested} exists"
+            ),
+            CrateError::PrivateModule { at, ident } => write!(
+                f,
+                "{at}: module `{ident}` holds operators but is private; declare it `pub mod {ident}`"
+            ),
+            CrateError::DuplicateName { name, first, again } => {
+                write!(f, "two operators are named `{name}`: {first} and {again}")
+            }
+            CrateError::BuiltinName { at, name } => write!(
+                f,
+                "{at}: `{name}` is the name of a built-in operator; pick another with #[chime::operator(name = \"...\")]"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CrateError {}
 
 /// The operator crates one command has read: a crate named by several
 /// pipelines (`chime check examples/`) is read once.
@@ -67,33 +156,26 @@ impl Crates {
 
 fn read_crate(dir: &Path, shown: &Path) -> CrateResult {
     if !dir.is_dir() {
-        return Err(format!("no directory at {}", shown.display()));
+        return Err(CrateError::NoDirectory(shown.display().to_string()));
     }
     let cargo_toml = dir.join("Cargo.toml");
-    let manifest = read_source(&cargo_toml).map_err(|e| {
+    let manifest = read_source(&cargo_toml).map_err(|why| {
         if cargo_toml.is_file() {
-            format!("{}: {e}", shown.join("Cargo.toml").display())
+            CrateError::Unreadable {
+                file: shown.join("Cargo.toml").display().to_string(),
+                why,
+            }
         } else {
-            format!(
-                "{} has no Cargo.toml: an operators crate is a Rust library crate",
-                shown.display()
-            )
+            CrateError::NoManifest(shown.display().to_string())
         }
     })?;
-    let package = toml_value(&manifest, "package", "name").ok_or_else(|| {
-        format!(
-            "{}: no `name` under [package]",
-            shown.join("Cargo.toml").display()
-        )
-    })?;
+    let package = toml_value(&manifest, "package", "name")
+        .ok_or_else(|| CrateError::NoPackageName(shown.join("Cargo.toml").display().to_string()))?;
     let lib_name =
         toml_value(&manifest, "lib", "name").unwrap_or_else(|| package.replace('-', "_"));
     let lib = dir.join("src/lib.rs");
     if !lib.is_file() {
-        return Err(format!(
-            "{} has no src/lib.rs: operators live in a library crate",
-            shown.display()
-        ));
+        return Err(CrateError::NoLib(shown.display().to_string()));
     }
     let mut reader = Reader {
         shown_root: shown.to_path_buf(),
@@ -106,16 +188,17 @@ fn read_crate(dir: &Path, shown: &Path) -> CrateResult {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for f in std::mem::take(&mut reader.found) {
         if let Some(first) = seen.get(&f.name) {
-            return Err(format!(
-                "two operators are named `{}`: {} and {}",
-                f.name, first, f.location
-            ));
+            return Err(CrateError::DuplicateName {
+                name: f.name.clone(),
+                first: first.clone(),
+                again: f.location.clone(),
+            });
         }
         if runtime::operators::builtin(&f.name).is_some() {
-            return Err(format!(
-                "{}: `{}` is the name of a built-in operator; pick another with #[chime::operator(name = \"...\")]",
-                f.location, f.name
-            ));
+            return Err(CrateError::BuiltinName {
+                at: f.location.clone(),
+                name: f.name.clone(),
+            });
         }
         seen.insert(f.name.clone(), f.location.clone());
         let params = match &f.params_type {
@@ -204,8 +287,16 @@ impl Reader {
 
     /// Reads one source file of module `path`; `dir_owner`: a lib.rs or
     /// mod.rs, whose submodules live beside it rather than in a folder.
-    fn read_file(&mut self, file: &Path, path: &[String], dir_owner: bool) -> Result<(), String> {
-        let text = read_source(file).map_err(|e| format!("{}: {e}", self.shown(file)))?;
+    fn read_file(
+        &mut self,
+        file: &Path,
+        path: &[String],
+        dir_owner: bool,
+    ) -> Result<(), CrateError> {
+        let text = read_source(file).map_err(|why| CrateError::Unreadable {
+            file: self.shown(file),
+            why,
+        })?;
         let ast = syn::parse_file(&text).map_err(|e| {
             let start = e.span().start();
             let what = if e
@@ -216,12 +307,10 @@ impl Reader {
             } else {
                 e.to_string()
             };
-            format!(
-                "{}:{}:{}: Rust syntax error: {what}",
-                self.shown(file),
-                start.line,
-                start.column + 1
-            )
+            CrateError::Syntax {
+                at: format!("{}:{}:{}", self.shown(file), start.line, start.column + 1),
+                what,
+            }
         })?;
         let dir = if dir_owner {
             file.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -241,7 +330,7 @@ impl Reader {
         file: &Path,
         dir: &Path,
         path: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<(), CrateError> {
         for item in items {
             match item {
                 Item::Struct(s) => {
@@ -253,10 +342,10 @@ impl Reader {
                     let line = f.sig.ident.span().start().line;
                     let location = format!("{}:{line}", self.shown(file));
                     if !matches!(f.vis, syn::Visibility::Public(_)) {
-                        return Err(format!(
-                            "{location}: operator `{}` must be `pub` so the pipeline can register it",
-                            f.sig.ident
-                        ));
+                        return Err(CrateError::PrivateOperator {
+                            at: location,
+                            ident: f.sig.ident.to_string(),
+                        });
                     }
                     let ident = f.sig.ident.to_string();
                     let name = f
@@ -297,23 +386,21 @@ impl Reader {
                                 self.read_file(&nested, &sub, true)?;
                             } else {
                                 let line = m.ident.span().start().line;
-                                return Err(format!(
-                                    "{}:{line}: `mod {name};` but neither {} nor {} exists",
-                                    self.shown(file),
-                                    self.shown(&flat),
-                                    self.shown(&nested)
-                                ));
+                                return Err(CrateError::MissingModule {
+                                    at: format!("{}:{line}", self.shown(file)),
+                                    name,
+                                    flat: self.shown(&flat),
+                                    nested: self.shown(&nested),
+                                });
                             }
                         }
                     }
                     if !public && self.found.len() > before {
                         let line = m.ident.span().start().line;
-                        return Err(format!(
-                            "{}:{line}: module `{}` holds operators but is private; declare it `pub mod {}`",
-                            self.shown(file),
-                            m.ident,
-                            m.ident
-                        ));
+                        return Err(CrateError::PrivateModule {
+                            at: format!("{}:{line}", self.shown(file)),
+                            ident: m.ident.to_string(),
+                        });
                     }
                 }
                 _ => {}
@@ -613,7 +700,7 @@ mod tests {
         std::fs::write(dir.path().join("src/lib.rs"), op("one") + &op("two")).unwrap();
         let e = read_crate(dir.path(), Path::new("ops")).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "two operators are named `dup`: ops/src/lib.rs:2 and ops/src/lib.rs:4"
         );
     }
@@ -628,7 +715,9 @@ mod tests {
             "pub fn ok() {}\n\npub fn broken( {\n",
         )
         .unwrap();
-        let e = read_crate(dir.path(), Path::new("ops")).unwrap_err();
+        let e = read_crate(dir.path(), Path::new("ops"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("ops/src/lib.rs:3:"), "{e}");
     }
 }

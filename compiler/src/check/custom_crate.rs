@@ -19,7 +19,7 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::new(Code::E050, path_node.span, format!("cannot read the operators crate `{path}`"))
                 .label("paths are relative to the pipeline file")
-                .note(problem.clone())
+                .note(problem.to_string())
                 .help("an operators crate is a library whose src/lib.rs holds `#[chime::operator]` functions; `chime init --ops` writes one"),
         );
     }
