@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::claim;
 use crate::def::PipelineDef;
 use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
-use crate::operators::run::Registered;
+use crate::operators::registry::Registered;
 use crate::state::RunState;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{RunRecord, Store};

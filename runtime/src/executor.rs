@@ -39,7 +39,7 @@ use crate::context::{
     LogSink, MAX_OUTPUT_BYTES, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
 };
 use crate::def::{PipelineDef, TriggerRule};
-use crate::operators::run::Registered;
+use crate::operators::registry::Registered;
 use crate::secrets::passwords_of;
 use crate::state::{RunState, TaskState};
 use crate::store::{Change, RunRecord, Store, StoreError};

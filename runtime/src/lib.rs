@@ -25,6 +25,8 @@ pub mod def;
 pub mod executor;
 #[cfg(feature = "onnx")]
 pub mod ml;
+#[cfg(feature = "rt")]
+pub mod operator;
 #[cfg(feature = "parquet")]
 pub mod parquet_io;
 #[cfg(feature = "rt")]

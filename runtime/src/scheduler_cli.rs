@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::def::PipelineDef;
 use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
-use crate::operators::run::Registered;
+use crate::operators::registry::Registered;
 use crate::scheduler::{Interval, Schedule, parse_date};
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
