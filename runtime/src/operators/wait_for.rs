@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+use crate::context::{TaskContext, TaskError, TaskResult};
 
 const DEFAULT_POKE: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -146,10 +146,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         tokio::select! {
             () = tokio::time::sleep(nap) => {}
             reason = cancel.cancelled() => {
-                return Err(match reason {
-                    StopReason::TimedOut => TaskError::TimedOut,
-                    StopReason::Interrupted => TaskError::Interrupted,
-                });
+                return Err(reason.into());
             }
         }
     }
