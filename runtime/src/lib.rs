@@ -35,12 +35,12 @@ pub mod pipe_lines;
 pub mod process_group;
 #[cfg(feature = "sql")]
 pub mod rows;
+#[cfg(feature = "rt")]
+pub mod runs;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "schedule")]
 pub mod scheduler;
-#[cfg(feature = "rt")]
-pub mod scheduler_cli;
 #[cfg(feature = "rt")]
 pub mod secrets;
 #[cfg(feature = "rt")]
