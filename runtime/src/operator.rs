@@ -2,9 +2,7 @@
 //! and users' `#[chime::operator]` functions alike (the macro's generated
 //! code reaches it through `__private`, which re-exports it).
 
-use crate::context::{Output, Result, TaskError, TaskResult};
-
-pub use crate::operators::registry::{OperatorFn, OperatorFuture, Registered};
+use crate::context::{Output, Result, TaskError, TaskResult, panic_message};
 
 /// Deserialises an operator's rendered parameters.
 pub fn params<P: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<P, TaskError> {
@@ -23,9 +21,7 @@ where
 {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => finish(r),
-        Err(e) if e.is_panic() => Err(TaskError::Panicked(crate::executor::panic_message(
-            e.into_panic(),
-        ))),
+        Err(e) if e.is_panic() => Err(TaskError::Panicked(panic_message(e.into_panic()))),
         Err(_) => Err(TaskError::Interrupted),
     }
 }

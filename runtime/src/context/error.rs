@@ -48,6 +48,18 @@ impl std::fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// The message a panic carries (`panic!("...")`), for
+/// [`TaskError::Panicked`].
+pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
 impl From<StopReason> for TaskError {
     /// How an attempt that was asked to stop ends.
     fn from(reason: StopReason) -> TaskError {

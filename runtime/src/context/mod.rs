@@ -11,7 +11,7 @@ mod error;
 mod log_sink;
 
 pub use cancel::{Cancel, CancelHandle, StopReason, cancel_pair};
-pub use error::{TaskError, TaskResult};
+pub use error::{TaskError, TaskResult, panic_message};
 pub use log_sink::LogSink;
 
 pub use crate::secrets::{Secrets, password_of, redact_url};
