@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub use crate::context::{Secrets, password_of, redact_url};
+pub use crate::secrets::{Secrets, password_of, redact_url};
 
 /// What a connection URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,10 +36,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::context::{
-    LogSink, MAX_OUTPUT_BYTES, Secrets, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
+    LogSink, MAX_OUTPUT_BYTES, Secrets, StopReason, TaskContext, TaskError, TaskResult,
+    cancel_pair, panic_message,
 };
 use crate::def::{PipelineDef, TriggerRule};
-use crate::operators::run::Registered;
+use crate::operators::registry::Registered;
 use crate::secrets::passwords_of;
 use crate::state::{RunState, TaskState};
 use crate::store::{Change, RunRecord, Store, StoreError};
@@ -1061,16 +1062,6 @@ async fn stop_attempt(
             op_task.abort();
             Ok(Err(as_error))
         }
-    }
-}
-
-pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".into()
     }
 }
 

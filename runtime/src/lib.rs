@@ -25,6 +25,8 @@ pub mod def;
 pub mod executor;
 #[cfg(feature = "onnx")]
 pub mod ml;
+#[cfg(feature = "rt")]
+pub mod operator;
 #[cfg(feature = "parquet")]
 pub mod parquet_io;
 #[cfg(feature = "rt")]
@@ -33,12 +35,12 @@ pub mod pipe_lines;
 pub mod process_group;
 #[cfg(feature = "sql")]
 pub mod rows;
+#[cfg(feature = "rt")]
+pub mod runs;
 #[cfg(feature = "schedule")]
 pub mod schedule;
 #[cfg(feature = "schedule")]
 pub mod scheduler;
-#[cfg(feature = "rt")]
-pub mod scheduler_cli;
 #[cfg(feature = "rt")]
 pub mod secrets;
 #[cfg(feature = "rt")]

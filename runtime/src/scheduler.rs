@@ -4,8 +4,8 @@
 //! it starts when the interval ends).
 //!
 //! Everything here is a pure function of the schedule and the instants it
-//! is given; the long-running loop (`scheduler_cli.rs`, `scheduler_loop`) asks a [`Clock`]
-//! for "now" and for sleeping, so tests drive time without sleeping.
+//! is given; the long-running loop (`cli/scheduler.rs`) asks a [`Clock`]
+//! for "now", so tests drive time without sleeping.
 //!
 //! DST: fire times come from croner iterating in the zone. A local time
 //! skipped when clocks go forward fires once, at the first valid instant
@@ -30,6 +30,27 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// A clock that stands still until it is moved: tests step it through
+/// days, DST changes included, without sleeping.
+#[derive(Debug)]
+pub struct ManualClock(std::cell::Cell<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(now: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::cell::Cell::new(now))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        self.0.set(now);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.get()
     }
 }
 
@@ -78,6 +99,30 @@ pub struct Schedule {
     /// Last logical date (no interval starts after it).
     pub end: Option<DateTime<Utc>>,
 }
+
+/// A schedule that cannot be used (the compiler checked both; a binary
+/// whose data was edited by hand may still carry one).
+#[derive(Debug)]
+pub enum ScheduleError {
+    /// Not a cron expression chime accepts.
+    Cron {
+        expr: String,
+        error: croner::errors::CronError,
+    },
+    /// Not an IANA time zone name.
+    TimeZone(String),
+}
+
+impl std::fmt::Display for ScheduleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScheduleError::Cron { expr, error } => write!(f, "schedule `{expr}`: {error}"),
+            ScheduleError::TimeZone(name) => write!(f, "unknown time zone {name}"),
+        }
+    }
+}
+
+impl std::error::Error for ScheduleError {}
 
 /// A date (`2026-01-01`, the start of that day in `tz`) or an RFC 3339
 /// date-time, in years 1 to 9999.
@@ -128,14 +173,14 @@ pub fn day_start(tz: Tz, d: NaiveDate) -> Option<DateTime<Tz>> {
 impl Schedule {
     /// The pipeline's schedule, or `None` when it has none.
     #[cfg(feature = "rt")]
-    pub fn of(def: &crate::def::PipelineDef) -> Result<Option<Schedule>, String> {
+    pub fn of(def: &crate::def::PipelineDef) -> Result<Option<Schedule>, ScheduleError> {
         let Some(expr) = def.schedule else {
             return Ok(None);
         };
         let tz: Tz = def
             .timezone
             .parse()
-            .map_err(|_| format!("unknown time zone {}", def.timezone))?;
+            .map_err(|_| ScheduleError::TimeZone(def.timezone.to_string()))?;
         let date = |d: Option<&str>| d.and_then(|t| parse_date(t, tz));
         Schedule::new(expr, tz, date(def.start_date), date(def.end_date)).map(Some)
     }
@@ -145,8 +190,11 @@ impl Schedule {
         tz: Tz,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
-    ) -> Result<Schedule, String> {
-        let cron = crate::schedule::parse(expr).map_err(|e| format!("schedule `{expr}`: {e}"))?;
+    ) -> Result<Schedule, ScheduleError> {
+        let cron = crate::schedule::parse(expr).map_err(|e| ScheduleError::Cron {
+            expr: expr.to_string(),
+            error: e,
+        })?;
         let p = &cron.pattern;
         let hours = (0..24)
             .filter(|h| matches!(p.hour_match(*h), Ok(true)))
@@ -537,19 +585,10 @@ mod tests {
         assert_eq!(next[0].start.format("%Y-%m-%d").to_string(), "2026-03-09");
     }
 
-    /// A clock the test moves by hand.
-    struct FakeClock(std::cell::Cell<DateTime<Utc>>);
-
-    impl Clock for FakeClock {
-        fn now(&self) -> DateTime<Utc> {
-            self.0.get()
-        }
-    }
-
     /// Drives the scheduler's decisions with a fake clock, waking exactly
     /// when each step asks, and returns the logical dates it ran.
     fn simulate(s: &Schedule, from: &str, until: &str, catchup: bool) -> Vec<String> {
-        let clock = FakeClock(std::cell::Cell::new(utc(from)));
+        let clock = ManualClock::new(utc(from));
         let mut last = None;
         let mut ran = Vec::new();
         while clock.now() < utc(until) {
@@ -559,7 +598,7 @@ mod tests {
                 last = Some(i.start.with_timezone(&Utc));
             }
             let Some(wake) = st.wake_at else { break };
-            clock.0.set(wake.with_timezone(&Utc));
+            clock.set(wake.with_timezone(&Utc));
         }
         ran
     }
@@ -597,7 +636,7 @@ mod tests {
         let tz: Tz = "UTC".parse().unwrap();
         let s = Schedule::new("0 * * * *", tz, Some(utc("2026-01-01T00:00:00Z")), None).unwrap();
         // Started 5 hours late: catchup runs the 5 missed hours at once, in order.
-        let clock = FakeClock(std::cell::Cell::new(utc("2026-01-01T05:30:00Z")));
+        let clock = ManualClock::new(utc("2026-01-01T05:30:00Z"));
         let st = step(&s, &clock, None, true);
         assert_eq!(st.due.len(), 5);
         assert_eq!(

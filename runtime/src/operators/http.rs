@@ -30,7 +30,7 @@ fn clip(s: &str) -> &str {
 }
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
-    crate::__private::blocking(move || {
+    crate::operator::blocking(move || {
         request(&ctx, &params)
             .map(crate::context::Output)
             .map_err(Into::into)

@@ -16,7 +16,7 @@ pub mod noop;
 #[cfg(feature = "predict")]
 pub mod predict;
 #[cfg(feature = "rt")]
-pub mod run;
+pub mod registry;
 #[cfg(feature = "rt")]
 pub mod shell;
 #[cfg(feature = "sql")]

@@ -49,7 +49,7 @@ const MAX_BATCH_CELLS: usize = 4_000_000;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
     let job = Job::from_params(&params).map_err(TaskError::failed)?;
-    crate::__private::blocking(move || {
+    crate::operator::blocking(move || {
         job.run(&ctx)
             .map(|v| crate::context::Output(Some(v)))
             .map_err(Into::into)

@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Command;
 
-use crate::context::{MAX_OUTPUT_BYTES, StopReason, TaskContext, TaskError, TaskResult};
+use crate::context::{MAX_OUTPUT_BYTES, TaskContext, TaskError, TaskResult};
 use crate::pipe_lines::{MAX_LINE, read_lines};
 use crate::process_group;
 
@@ -116,10 +116,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
             stop_group(pgid, &mut child).await;
             let _ = err_task.await;
             let _ = out_task.await;
-            return Err(match reason {
-                StopReason::TimedOut => TaskError::TimedOut,
-                StopReason::Interrupted => TaskError::Interrupted,
-            });
+            return Err(reason.into());
         }
     };
     let status = status.map_err(|e| TaskError::failed(format!("waiting for the command: {e}")))?;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::context::{StopReason, TaskContext, TaskError, TaskResult};
+use crate::context::{TaskContext, TaskError, TaskResult};
 
 const DEFAULT_POKE: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -36,7 +36,7 @@ impl Probe {
 
     /// One check: Ok(true) when the condition holds. An error that may pass
     /// (a refused connection, a 503) counts as "not yet" and is logged.
-    fn check(&self, ctx: &TaskContext) -> Result<bool, String> {
+    fn check(&self, ctx: &TaskContext) -> Result<bool, CheckError> {
         // Without sql and http, only files are checked.
         let _ = ctx;
         match self {
@@ -70,11 +70,11 @@ impl Probe {
                 match crate::rows::read(&input, &ctx.pool, &mut any) {
                     Ok(()) => Ok(any.0),
                     Err(_) if any.0 => Ok(true),
-                    Err(e) => Err(e),
+                    Err(e) => Err(CheckError::Query(e)),
                 }
             }
             #[cfg(not(feature = "sql"))]
-            Probe::Sql { .. } => Err("this binary was built without `sql` support".into()),
+            Probe::Sql { .. } => Err(CheckError::Unsupported("sql")),
             #[cfg(feature = "http")]
             Probe::Url(u) => match super::http::agent().get(u).call() {
                 Ok(r) => Ok((200..300).contains(&r.status())),
@@ -82,19 +82,50 @@ impl Probe {
                     ctx.log(format!("{u} answered {code}"));
                     Ok(false)
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(CheckError::Request(Box::new(e))),
             },
             #[cfg(not(feature = "http"))]
-            Probe::Url(_) => Err("this binary was built without `http` support".into()),
+            Probe::Url(_) => Err(CheckError::Unsupported("http")),
         }
     }
 }
 
-fn duration(p: &serde_json::Value, key: &str, default: Duration) -> Result<Duration, String> {
+/// Why a check could not tell (logged; the sensor checks again).
+#[derive(Debug)]
+enum CheckError {
+    /// The query failed (a refused connection, a missing table).
+    #[cfg_attr(not(feature = "sql"), allow(dead_code))]
+    Query(String),
+    /// The URL could not be reached.
+    #[cfg(feature = "http")]
+    Request(Box<ureq::Error>),
+    /// The probe needs a feature this binary was built without.
+    #[cfg_attr(all(feature = "sql", feature = "http"), allow(dead_code))]
+    Unsupported(&'static str),
+}
+
+impl std::fmt::Display for CheckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckError::Query(e) => f.write_str(e),
+            #[cfg(feature = "http")]
+            CheckError::Request(e) => write!(f, "{e}"),
+            CheckError::Unsupported(feature) => {
+                write!(f, "this binary was built without `{feature}` support")
+            }
+        }
+    }
+}
+
+/// The duration `key` of the parameters, or `default`.
+fn duration(p: &serde_json::Value, key: &str, default: Duration) -> Result<Duration, TaskError> {
     match p.get(key).and_then(|v| v.as_str()) {
         None => Ok(default),
-        Some(text) => crate::spec::parse_duration(text)
-            .ok_or_else(|| format!("`{key}: {text}` is not a duration (500ms, 30s, 10m, 2h, 1d)")),
+        Some(text) => crate::spec::parse_duration(text).ok_or_else(|| {
+            TaskError::failed(format!(
+                "`{key}: {text}` is not a duration (500ms, 30s, 10m, 2h, 1d)"
+            ))
+        }),
     }
 }
 
@@ -110,8 +141,8 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         (None, None, Some(u)) => Probe::Url(u),
         _ => return Err(TaskError::failed("`wait_for` needs `file`, `sql` or `url`")),
     };
-    let poke = duration(&params, "poke_interval", DEFAULT_POKE).map_err(TaskError::failed)?;
-    let timeout = duration(&params, "timeout", DEFAULT_TIMEOUT).map_err(TaskError::failed)?;
+    let poke = duration(&params, "poke_interval", DEFAULT_POKE)?;
+    let timeout = duration(&params, "timeout", DEFAULT_TIMEOUT)?;
     let started = Instant::now();
     let mut pokes = 0u64;
     let mut cancel = ctx.cancel.clone();
@@ -146,10 +177,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
         tokio::select! {
             () = tokio::time::sleep(nap) => {}
             reason = cancel.cancelled() => {
-                return Err(match reason {
-                    StopReason::TimedOut => TaskError::TimedOut,
-                    StopReason::Interrupted => TaskError::Interrupted,
-                });
+                return Err(reason.into());
             }
         }
     }

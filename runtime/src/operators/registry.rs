@@ -1,5 +1,5 @@
-//! The built-in operators' implementations and the registry the generated
-//! code hands to the executor.
+//! The registry of operators: what the generated code hands to the
+//! executor, the built-in operators' implementations first.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,89 @@
+//! `clear`: a run's tasks back to `none`, for `run --date` to run again.
+
+use std::process::ExitCode;
+
+use chrono::DateTime;
+
+use super::error::{CliError, CliResult};
+use super::show::get_run;
+use crate::claim;
+use crate::runs::{self, Runs};
+use crate::state::TaskState;
+use crate::store::{Store, TaskRecord};
+
+/// `clear RUN [--task ID [--downstream]] [--only-failed]`, as Airflow's
+/// clear: the chosen task instances go back to `none` (outputs dropped,
+/// attempts kept in the history) and the run to `queued`; `run --date` (or
+/// the scheduler when it next starts) runs them again.
+pub fn clear(
+    runs: &Runs,
+    run_id: &str,
+    task: Option<&str>,
+    downstream: bool,
+    only_failed: bool,
+) -> CliResult {
+    let def = runs.def;
+    let mut store = runs.open()?;
+    let run = get_run(runs, &store, run_id)?;
+    // Not while a process executes this run.
+    let doing = claim::doing();
+    let _claim = claim::run(runs.state(), &run.logical_date, &doing)?;
+    let records = store.task_records(run_id)?;
+    let mut selected: std::collections::HashSet<&str> = match task {
+        Some(id) => {
+            let starts: Vec<&str> = def
+                .tasks
+                .iter()
+                .filter(|t| t.id == id || t.group == id)
+                .map(|t| t.id)
+                .collect();
+            if starts.is_empty() {
+                return Err(CliError::NoTask {
+                    task: id.to_string(),
+                    pipeline: def.name,
+                });
+            }
+            starts.into_iter().collect()
+        }
+        // Every task the run has a record of, this build's or an older one's.
+        None => records.iter().map(|r| r.task_id.as_str()).collect(),
+    };
+    if task.is_some() && downstream {
+        // Tasks are in topological order: one pass forward is enough.
+        for t in def.tasks {
+            if t.upstream
+                .iter()
+                .any(|&u| selected.contains(def.tasks[u].id))
+            {
+                selected.insert(t.id);
+            }
+        }
+    }
+    let cleared: Vec<&TaskRecord> = records
+        .iter()
+        .filter(|r| {
+            let failed = !matches!(r.state, TaskState::Success | TaskState::Skipped);
+            r.state != TaskState::None
+                && selected.contains(r.task_id.as_str())
+                && (!only_failed || failed)
+        })
+        .collect();
+    let names: Vec<&str> = cleared.iter().map(|r| r.task_id.as_str()).collect();
+    if names.is_empty() {
+        println!(
+            "nothing to clear in {run_id} (state {}): no task matched",
+            run.state
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    runs::reset(&mut store, run_id, cleared, true)?;
+    let date = DateTime::parse_from_rfc3339(&run.logical_date)
+        .map(|d| d.to_rfc3339())
+        .unwrap_or(run.logical_date.clone());
+    println!(
+        "cleared {} task(s) of {run_id}: {}; the run is queued: `run --date {date}` runs them again (a scheduler does when it next starts)",
+        names.len(),
+        names.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,191 @@
+//! The pipeline binary's commands (README.md, "The pipeline binary"): the
+//! command line, and the one place that prints a command's error and maps
+//! it to the exit code. Each command is a file of its own: `run.rs` (`run`,
+//! `task`), `show.rs` (`runs`, `show`, `logs`), `clear.rs`, `graph.rs`
+//! (`graph`, `describe`), `scheduler.rs`, `backfill.rs`, `next.rs`; they
+//! share `launch.rs` (many runs at once) and `runs.rs` (one run's life
+//! cycle), and fail with a [`CliError`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use clap::{Parser, Subcommand};
+
+use crate::def::PipelineDef;
+use crate::operators::registry::Registered;
+use crate::runs::Runs;
+use crate::scheduler::SystemClock;
+
+mod backfill;
+mod clear;
+mod error;
+mod graph;
+mod launch;
+mod next;
+mod run;
+mod scheduler;
+mod show;
+
+pub use backfill::Reprocess;
+pub use error::{CliError, CliResult};
+pub use graph::GraphFormat;
+
+#[derive(Debug, Parser)]
+#[command(about = None, long_about = None)]
+struct Cli {
+    /// The state database (default: ./<pipeline>.state.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One run now; exit 0 iff the run succeeded. Resumes the run if it exists.
+    Run {
+        /// The run of a day (2026-11-24) or an interval starting at an RFC 3339 instant. Default: the latest interval that has ended (today, without a schedule).
+        #[arg(long)]
+        date: Option<String>,
+        /// Override a run parameter (repeatable): --param horizon_days=7.
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+        /// Print only the summary, not each task's start, end and output.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run one task of a run (for external orchestrators); its upstreams must be finished.
+    Task {
+        id: String,
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long = "param", value_name = "K=V")]
+        params: Vec<String>,
+    },
+    /// Fire on the schedule until SIGTERM: catch up, then start each run when its interval ends.
+    Scheduler,
+    /// Every interval whose logical date is in [--from, --to], in order, max_active_runs at once.
+    Backfill {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Which existing runs to run again.
+        #[arg(long, value_enum, default_value_t = Reprocess::Failed)]
+        reprocess: Reprocess,
+        /// Print the runs it would start, start none.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The next fire times and the data intervals they run.
+    Next {
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+        /// Compute the fire times, print only how many (for benchmarks).
+        #[arg(long, hide = true)]
+        quiet: bool,
+    },
+    /// Recent runs and their states.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// A run's tasks: state, attempts, duration, output.
+    Show { run_id: String },
+    /// A task's log.
+    Logs {
+        run_id: String,
+        task: String,
+        /// The attempt (default: the last).
+        #[arg(long)]
+        attempt: Option<u32>,
+    },
+    /// Reset a run's tasks (all, or --task / --only-failed) so that `run --date` runs them again.
+    Clear {
+        run_id: String,
+        /// Only this task (default: every task that did not succeed).
+        #[arg(long)]
+        task: Option<String>,
+        /// With --task: its downstream tasks too.
+        #[arg(long)]
+        downstream: bool,
+        /// Only tasks that did not succeed or skip (default: all of them).
+        #[arg(long)]
+        only_failed: bool,
+    },
+    /// The DAG as Mermaid or Graphviz dot.
+    Graph {
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// The compiled pipeline as JSON.
+    Describe,
+}
+
+/// The binary's entry point.
+pub fn main(def: &'static PipelineDef, ops: Vec<Registered>) -> ExitCode {
+    crate::broken_pipe::exit_quietly();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match dispatch(def, &ops, cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResult {
+    let state = cli
+        .state
+        .unwrap_or_else(|| PathBuf::from(format!("{}.state.db", def.name)));
+    let runs = Runs::new(def, &state);
+    match cli.command {
+        Command::Graph { format } => graph::graph(def, format),
+        Command::Describe => graph::describe(def),
+        Command::Run {
+            date,
+            params,
+            quiet,
+        } => run::run(&runs, ops, date.as_deref(), &params, !quiet, &SystemClock),
+        Command::Task { id, date, params } => {
+            run::task(&runs, ops, &id, date.as_deref(), &params, &SystemClock)
+        }
+        Command::Scheduler => scheduler::scheduler(runs, ops.to_vec(), Rc::new(SystemClock)),
+        Command::Backfill {
+            from,
+            to,
+            reprocess,
+            dry_run,
+        } => backfill::backfill(
+            runs,
+            ops.to_vec(),
+            Rc::new(SystemClock),
+            &from,
+            &to,
+            reprocess,
+            dry_run,
+        ),
+        Command::Next { count, quiet } => next::next(def, count, quiet, &SystemClock),
+        Command::Runs { limit } => show::runs(&runs, limit),
+        Command::Show { run_id } => show::show(&runs, &run_id),
+        Command::Logs {
+            run_id,
+            task,
+            attempt,
+        } => show::logs(&runs, &run_id, &task, attempt),
+        Command::Clear {
+            run_id,
+            task,
+            downstream,
+            only_failed,
+        } => clear::clear(&runs, &run_id, task.as_deref(), downstream, only_failed),
+    }
+}

@@ -1,0 +1,167 @@
+//! A DAG run's life cycle, in one place for every command that starts,
+//! resumes or clears runs (`run`, `task`, `scheduler`, `backfill`,
+//! `clear`): the state store it lives in, its record, the executor's
+//! options, the runtime it executes on, and putting its tasks back to
+//! `none`.
+//!
+//! What one run does once started is the executor's
+//! ([`crate::executor::execute`]); which runs to start, and when, is the
+//! commands'.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::def::PipelineDef;
+use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
+use crate::operators::registry::Registered;
+use crate::scheduler::Interval;
+use crate::state::{RunState, TaskState};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Change, RunRecord, Store, StoreError, TaskRecord};
+
+/// A pipeline's runs: its state store, and the logs beside it.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    pub def: &'static PipelineDef,
+    state: PathBuf,
+}
+
+impl Runs {
+    pub fn new(def: &'static PipelineDef, state: &Path) -> Runs {
+        Runs {
+            def,
+            state: state.to_path_buf(),
+        }
+    }
+
+    /// The state database's path.
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
+    /// Opens the state store.
+    pub fn open(&self) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open(&self.state.display().to_string(), self.def.name)
+    }
+
+    /// How the executor runs this pipeline's tasks: logs under `logs/`
+    /// beside the state file, `max_active_tasks` (default: the CPUs).
+    pub fn options(&self, echo: bool, drain: Option<Duration>) -> ExecOptions {
+        ExecOptions {
+            log_dir: self.state.parent().unwrap_or(Path::new(".")).join("logs"),
+            max_active_tasks: self.def.max_active_tasks.map_or_else(
+                || std::thread::available_parallelism().map_or(2, |n| n.get()),
+                |m| m as usize,
+            ),
+            echo,
+            drain,
+        }
+    }
+
+    /// The run of logical date `logical`, whoever started it (a manual
+    /// run, the scheduler, a backfill), and its id; without one, the id
+    /// a new run of `kind` gets (`manual__2026-11-24T00:00:00+00:00`).
+    pub fn find(
+        &self,
+        store: &SqliteStore,
+        kind: &str,
+        logical: &str,
+    ) -> Result<(String, Option<RunRecord>), StoreError> {
+        let existing = store.run_by_logical(logical)?;
+        let run_id = existing
+            .as_ref()
+            .map_or_else(|| run_id(kind, logical), |r| r.run_id.clone());
+        Ok((run_id, existing))
+    }
+
+    /// Executes (or resumes) a run, in a store of its own.
+    pub async fn execute(
+        &self,
+        ops: &[Registered],
+        req: RunRequest,
+        opts: ExecOptions,
+    ) -> Result<RunOutcome, StoreError> {
+        let mut store = self.open()?;
+        executor::execute(self.def, ops, &mut store, req, opts).await
+    }
+}
+
+/// The id of a new run of `kind` at `logical`.
+pub fn run_id(kind: &str, logical: &str) -> String {
+    format!("{kind}__{logical}")
+}
+
+/// The pipeline's params with their defaults.
+pub fn default_params(def: &PipelineDef) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(def.params).unwrap_or_default()
+}
+
+/// What the executor is asked to do for run `run_id` of `kind` over
+/// `interval`: every task, or `only` these.
+pub fn request(
+    run_id: String,
+    kind: &str,
+    interval: &Interval,
+    params: serde_json::Value,
+    only: Option<Vec<usize>>,
+) -> RunRequest {
+    RunRequest {
+        run: RunRecord {
+            run_id,
+            logical_date: interval.start.to_rfc3339(),
+            interval_start: interval.start.to_rfc3339(),
+            interval_end: interval.end.to_rfc3339(),
+            kind: kind.into(),
+            state: RunState::Running,
+            params: params.to_string(),
+            started_at: None,
+            ended_at: None,
+        },
+        ds: interval.start.format("%Y-%m-%d").to_string(),
+        params,
+        only,
+    }
+}
+
+/// Puts `tasks` of run `run_id` back to `none` (outputs dropped, attempts
+/// kept in the history), in one transaction; with `queue`, the run to
+/// `queued` too, for the next `run` or `scheduler` to run them again.
+pub fn reset<'a>(
+    store: &mut dyn Store,
+    run_id: &str,
+    tasks: impl IntoIterator<Item = &'a TaskRecord>,
+    queue: bool,
+) -> Result<(), StoreError> {
+    let mut changes: Vec<Change> = tasks
+        .into_iter()
+        .map(|r| Change::Task {
+            run_id: run_id.into(),
+            task_id: r.task_id.clone(),
+            state: TaskState::None,
+            try_number: r.try_number,
+            output: None,
+        })
+        .collect();
+    if queue {
+        changes.push(Change::Run {
+            run_id: run_id.into(),
+            state: RunState::Queued,
+            at: executor::now(),
+        });
+    }
+    store.apply(&changes)
+}
+
+/// Runs `work` (runs and what waits for them) to its end on a runtime of
+/// its own, on this thread. An operator abandoned at its timeout may still
+/// hold a blocking thread; the process does not wait for it.
+pub fn block_on<F: Future>(work: F) -> std::io::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let out = local.block_on(&rt, work);
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(out)
+}
