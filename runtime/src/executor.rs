@@ -42,6 +42,7 @@ use crate::context::{
 use crate::def::{PipelineDef, TriggerRule};
 use crate::operators::registry::Registered;
 use crate::secrets::passwords_of;
+use crate::spec::AttemptOutcome;
 use crate::state::{RunState, TaskState};
 use crate::store::{Change, RunRecord, Store, StoreError};
 use crate::template::{self, Outputs, RunContext};
@@ -276,7 +277,7 @@ impl Exec<'_> {
         for a in &attempts {
             let t = index.get(a.task_id.as_str()).copied();
             if let Some(t) = t
-                && (a.outcome == "failed" || a.outcome == "timed_out")
+                && a.outcome.is_some_and(AttemptOutcome::is_failure)
             {
                 self.failures[t] += 1;
             }
@@ -288,7 +289,7 @@ impl Exec<'_> {
                     task_id: a.task_id.clone(),
                     attempt: a.attempt,
                     at: now(),
-                    outcome: "interrupted".into(),
+                    outcome: AttemptOutcome::Interrupted,
                     exit_code: None,
                     error: Some("the pipeline's process stopped during this attempt".into()),
                 });
@@ -737,14 +738,14 @@ impl Exec<'_> {
             other => other,
         };
         let (outcome, exit_code, error) = match &result {
-            Ok(_) => ("success", None, None),
+            Ok(_) => (AttemptOutcome::Success, None, None),
             Err(e) => {
                 let code = match e {
                     TaskError::Failed { exit_code, .. } => *exit_code,
                     _ => None,
                 };
                 (
-                    e.outcome(),
+                    attempt_outcome(e),
                     code,
                     Some(self.secrets.redact(&e.to_string()).into_owned()),
                 )
@@ -761,7 +762,7 @@ impl Exec<'_> {
                     now()
                 },
                 started_at,
-                outcome: outcome.into(),
+                outcome,
                 log_path,
             }),
             None => self.changes.push(Change::AttemptEnded {
@@ -769,7 +770,7 @@ impl Exec<'_> {
                 task_id: task.id.to_string(),
                 attempt,
                 at: now(),
-                outcome: outcome.into(),
+                outcome,
                 exit_code,
                 error: error.clone(),
             }),
@@ -1063,6 +1064,12 @@ async fn stop_attempt(
             Ok(Err(as_error))
         }
     }
+}
+
+/// How an attempt that ended with `e` is recorded.
+fn attempt_outcome(e: &TaskError) -> AttemptOutcome {
+    // The one mapping is TaskError::outcome's; its names are AttemptOutcome's.
+    AttemptOutcome::parse(e.outcome()).unwrap_or(AttemptOutcome::Failed)
 }
 
 #[cfg(test)]

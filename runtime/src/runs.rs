@@ -16,6 +16,7 @@ use crate::def::PipelineDef;
 use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
 use crate::operators::registry::Registered;
 use crate::scheduler::Interval;
+use crate::spec::RunKind;
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Change, RunRecord, Store, StoreError, TaskRecord};
@@ -65,13 +66,13 @@ impl Runs {
     pub fn find(
         &self,
         store: &SqliteStore,
-        kind: &str,
+        kind: RunKind,
         logical: &str,
     ) -> Result<(String, Option<RunRecord>), StoreError> {
         let existing = store.run_by_logical(logical)?;
         let run_id = existing
             .as_ref()
-            .map_or_else(|| run_id(kind, logical), |r| r.run_id.clone());
+            .map_or_else(|| kind.run_id(logical), |r| r.run_id.clone());
         Ok((run_id, existing))
     }
 
@@ -87,11 +88,6 @@ impl Runs {
     }
 }
 
-/// The id of a new run of `kind` at `logical`.
-pub fn run_id(kind: &str, logical: &str) -> String {
-    format!("{kind}__{logical}")
-}
-
 /// The pipeline's params with their defaults.
 pub fn default_params(def: &PipelineDef) -> serde_json::Map<String, serde_json::Value> {
     serde_json::from_str(def.params).unwrap_or_default()
@@ -101,7 +97,7 @@ pub fn default_params(def: &PipelineDef) -> serde_json::Map<String, serde_json::
 /// `interval`: every task, or `only` these.
 pub fn request(
     run_id: String,
-    kind: &str,
+    kind: RunKind,
     interval: &Interval,
     params: serde_json::Value,
     only: Option<Vec<usize>>,
@@ -112,7 +108,7 @@ pub fn request(
             logical_date: interval.start.to_rfc3339(),
             interval_start: interval.start.to_rfc3339(),
             interval_end: interval.end.to_rfc3339(),
-            kind: kind.into(),
+            kind,
             state: RunState::Running,
             params: params.to_string(),
             started_at: None,

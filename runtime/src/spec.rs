@@ -207,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn trigger_rules_and_backoffs_name_every_variant_once() {
+    fn closed_vocabularies_name_every_variant_once() {
         for (i, r) in super::TriggerRule::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
             assert_eq!(super::TriggerRule::parse(r.as_str()), Some(*r));
@@ -221,6 +221,19 @@ mod tests {
             assert_eq!(super::Backoff::parse(b.as_str()), Some(*b));
         }
         assert_eq!(super::Backoff::ALL.len(), super::Backoff::NAMES.len());
+        for (i, o) in super::AttemptOutcome::ALL.iter().enumerate() {
+            assert_eq!(*o as usize, i);
+            assert_eq!(super::AttemptOutcome::parse(o.as_str()), Some(*o));
+        }
+        assert_eq!(
+            super::AttemptOutcome::ALL.len(),
+            super::AttemptOutcome::NAMES.len()
+        );
+        for (i, k) in super::RunKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+            assert_eq!(super::RunKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(super::RunKind::ALL.len(), super::RunKind::NAMES.len());
     }
 
     use super::*;
@@ -360,5 +373,75 @@ impl Backoff {
 
     pub fn parse(name: &str) -> Option<Backoff> {
         by_name(Self::ALL, Self::NAMES, name)
+    }
+}
+
+/// How one attempt of a task ended, as the state store writes it (the
+/// `outcome` of an attempt; an attempt still running has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Success,
+    Failed,
+    /// Stopped at its `timeout`: counts as a failure.
+    TimedOut,
+    /// Stopped by a signal or cut off by a crash: not a failure of the
+    /// task, and not counted against its `retries`.
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    /// Every outcome, in the order of [`AttemptOutcome::NAMES`].
+    pub const ALL: &'static [AttemptOutcome] = &[
+        AttemptOutcome::Success,
+        AttemptOutcome::Failed,
+        AttemptOutcome::TimedOut,
+        AttemptOutcome::Interrupted,
+    ];
+    /// The outcomes as the state store writes them.
+    pub const NAMES: &'static [&'static str] = &["success", "failed", "timed_out", "interrupted"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<AttemptOutcome> {
+        by_name(Self::ALL, Self::NAMES, name)
+    }
+
+    /// A failure of the task: it counts against `retries`.
+    pub fn is_failure(self) -> bool {
+        matches!(self, AttemptOutcome::Failed | AttemptOutcome::TimedOut)
+    }
+}
+
+/// What started a run, as the state store writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// `run` (or `task`) from the command line.
+    Manual,
+    /// The scheduler, at a fire time.
+    Scheduled,
+    /// `backfill`.
+    Backfill,
+}
+
+impl RunKind {
+    /// Every kind, in the order of [`RunKind::NAMES`].
+    pub const ALL: &'static [RunKind] = &[RunKind::Manual, RunKind::Scheduled, RunKind::Backfill];
+    /// The kinds as the state store writes them.
+    pub const NAMES: &'static [&'static str] = &["manual", "scheduled", "backfill"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<RunKind> {
+        by_name(Self::ALL, Self::NAMES, name)
+    }
+
+    /// The id of a new run of this kind at `logical_date` (RFC 3339):
+    /// `manual__2026-11-24T00:00:00+00:00`.
+    pub fn run_id(self, logical_date: &str) -> String {
+        format!("{}__{logical_date}", self.as_str())
     }
 }

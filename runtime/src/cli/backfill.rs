@@ -11,6 +11,7 @@ use crate::claim;
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, When, day_start, parse_when};
+use crate::spec::RunKind;
 use crate::state::RunState;
 use crate::store::Store;
 
@@ -79,7 +80,7 @@ pub fn backfill(
         .take_while(|i| i.start.with_timezone(&Utc) < until);
     let mut plan = |i: Interval| -> Result<Option<Planned>, CliError> {
         let logical = i.start.to_rfc3339();
-        let (run_id, existing) = runs.find(&store, "backfill", &logical)?;
+        let (run_id, existing) = runs.find(&store, RunKind::Backfill, &logical)?;
         let (run, reset) = match (&existing, reprocess) {
             (None, _) => (true, false),
             (Some(r), Reprocess::None) => {
@@ -121,7 +122,7 @@ pub fn backfill(
             .and_then(|r| serde_json::from_str(&r.params).ok())
             .unwrap_or_else(|| params.clone());
         Ok(Some(Planned {
-            req: runs::request(run_id, "backfill", &i, params, None),
+            req: runs::request(run_id, RunKind::Backfill, &i, params, None),
             interval: i,
             claim: Some(claim),
         }))

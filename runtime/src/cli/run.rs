@@ -12,6 +12,7 @@ use crate::executor::RunOutcome;
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, When, day_start, parse_when};
+use crate::spec::RunKind;
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{RunRecord, Store};
@@ -198,7 +199,7 @@ fn execute(
     }?;
     // The run of this date, whoever started it (a manual run, the scheduler,
     // a backfill); a new manual run if there is none.
-    let (run_id, existing) = runs.find(&store, "manual", &logical)?;
+    let (run_id, existing) = runs.find(&store, RunKind::Manual, &logical)?;
     if let Some(existing) = &existing {
         if existing.state == RunState::Success && only.is_none() {
             println!("run {run_id} already succeeded; `clear {run_id}` to run it again");
@@ -209,7 +210,13 @@ fn execute(
             println!("resuming run {run_id} ({})", existing.state);
         }
     }
-    let req = runs::request(run_id.clone(), "manual", &interval, params, only.clone());
+    let req = runs::request(
+        run_id.clone(),
+        RunKind::Manual,
+        &interval,
+        params,
+        only.clone(),
+    );
     let opts = runs.options(echo, None);
     let started = std::time::Instant::now();
     let outcome = runs::block_on(crate::executor::execute(def, ops, &mut store, req, opts))??;

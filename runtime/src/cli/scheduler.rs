@@ -16,6 +16,7 @@ use super::launch::{Launcher, Planned, schedule, stamp};
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, parse_date};
+use crate::spec::RunKind;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
@@ -218,8 +219,8 @@ impl Scheduler {
                 let logical = i.start.to_rfc3339();
                 Planned {
                     req: runs::request(
-                        runs::run_id("scheduled", &logical),
-                        "scheduled",
+                        RunKind::Scheduled.run_id(&logical),
+                        RunKind::Scheduled,
                         i,
                         params.clone(),
                         None,

@@ -152,11 +152,7 @@ pub fn logs(runs: &Runs, run_id: &str, task: &str, attempt: Option<u32>) -> CliR
         shown(&format!(
             "== {task} attempt {} ({}{})",
             chosen.attempt,
-            if chosen.outcome.is_empty() {
-                "running"
-            } else {
-                &chosen.outcome
-            },
+            chosen.outcome.map_or("running", |o| o.as_str()),
             chosen
                 .error
                 .as_ref()

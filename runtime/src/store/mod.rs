@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::spec::{AttemptOutcome, RunKind};
 use crate::state::{RunState, TaskState};
 
 pub mod sqlite;
@@ -20,8 +21,7 @@ pub struct RunRecord {
     pub logical_date: String,
     pub interval_start: String,
     pub interval_end: String,
-    /// `manual`, `scheduled` or `backfill`.
-    pub kind: String,
+    pub kind: RunKind,
     pub state: RunState,
     /// JSON object: the run's params after `--param` overrides.
     pub params: String,
@@ -47,8 +47,8 @@ pub struct AttemptRecord {
     pub attempt: u32,
     pub started_at: String,
     pub ended_at: Option<String>,
-    /// `success`, `failed`, `timed_out`, `interrupted`, or empty while running.
-    pub outcome: String,
+    /// `None` while the attempt runs (stored as empty text).
+    pub outcome: Option<AttemptOutcome>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub log_path: String,
@@ -85,7 +85,7 @@ pub enum Change {
         attempt: u32,
         started_at: String,
         ended_at: String,
-        outcome: String,
+        outcome: AttemptOutcome,
         log_path: String,
     },
     AttemptEnded {
@@ -93,7 +93,7 @@ pub enum Change {
         task_id: String,
         attempt: u32,
         at: String,
-        outcome: String,
+        outcome: AttemptOutcome,
         exit_code: Option<i32>,
         error: Option<String>,
     },

@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{AttemptRecord, Change, RunRecord, Store, StoreError, TaskRecord};
+use crate::spec::{AttemptOutcome, RunKind};
 use crate::state::{RunState, TaskState};
 
 /// The schema version this binary writes and reads.
@@ -235,12 +236,14 @@ impl SqliteStore {
 
     fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         let state: String = r.get(5)?;
+        let kind: String = r.get(4)?;
         Ok(RunRecord {
             run_id: r.get(0)?,
             logical_date: r.get(1)?,
             interval_start: r.get(2)?,
             interval_end: r.get(3)?,
-            kind: r.get(4)?,
+            // Likewise an unknown kind: it only names what started the run.
+            kind: RunKind::parse(&kind).unwrap_or(RunKind::Manual),
             // An unknown state string means a damaged file; reading it as
             // failed lets `run` resume it rather than panic.
             state: RunState::parse(&state).unwrap_or(RunState::Failed),
@@ -277,7 +280,7 @@ impl Store for SqliteStore {
                     run.logical_date,
                     run.interval_start,
                     run.interval_end,
-                    run.kind,
+                    run.kind.as_str(),
                     run.state.as_str(),
                     run.params,
                     run.started_at,
@@ -335,7 +338,9 @@ impl Store for SqliteStore {
                     attempt: r.get::<_, i64>(1)?.max(0) as u32,
                     started_at: r.get(2)?,
                     ended_at: r.get(3)?,
-                    outcome: r.get(4)?,
+                    // Empty while running; unknown text (a damaged file)
+                    // reads as no outcome, as an attempt cut off does.
+                    outcome: AttemptOutcome::parse(&r.get::<_, String>(4)?),
                     exit_code: r.get(5)?,
                     error: r.get(6)?,
                     log_path: r.get(7)?,
@@ -383,7 +388,11 @@ impl Store for SqliteStore {
     fn latest_scheduled(&self) -> Result<Option<String>, StoreError> {
         self.conn
             .query_row(
-                "SELECT max(logical_date) FROM runs WHERE kind IN ('scheduled', 'backfill')",
+                &format!(
+                    "SELECT max(logical_date) FROM runs WHERE kind IN ('{}', '{}')",
+                    RunKind::Scheduled.as_str(),
+                    RunKind::Backfill.as_str()
+                ),
                 [],
                 |r| r.get(0),
             )
@@ -613,7 +622,7 @@ impl SqliteStore {
                         tx.prepare_cached(
                             "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
                         )
-                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, outcome, exit_code, error]))
+                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, outcome.as_str(), exit_code, error]))
                         .map_err(db)?;
                     }
                     Change::Attempt {
@@ -626,7 +635,13 @@ impl SqliteStore {
                     } => {
                         attempt_whole
                             .execute(params![
-                                key, seq, attempt, started_at, ended_at, outcome, log_path
+                                key,
+                                seq,
+                                attempt,
+                                started_at,
+                                ended_at,
+                                outcome.as_str(),
+                                log_path
                             ])
                             .map_err(db)?;
                     }
@@ -647,7 +662,7 @@ mod tests {
             logical_date: "2026-01-01T00:00:00+00:00".into(),
             interval_start: "2026-01-01T00:00:00+00:00".into(),
             interval_end: "2026-01-02T00:00:00+00:00".into(),
-            kind: "manual".into(),
+            kind: RunKind::Manual,
             state: RunState::Running,
             params: "{}".into(),
             started_at: None,
@@ -769,6 +784,99 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["validate", "report"]
         );
+    }
+
+    /// Kinds and outcomes are enums in the code and the same text in the
+    /// file: a state file written by an earlier build reads, and what this
+    /// build writes is the text it always wrote.
+    #[test]
+    fn kinds_and_outcomes_keep_their_stored_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.state.db");
+        let path = path.to_str().unwrap();
+        drop(SqliteStore::open(path, "p").unwrap());
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(
+            "INSERT INTO runs (id, run_id, logical_date, interval_start, interval_end, kind, state, params)
+                 VALUES (1, 'scheduled__d', 'd', 'd', 'e', 'scheduled', 'running', '{}'),
+                        (2, 'backfill__c', 'c', 'c', 'd', 'backfill', 'failed', '{}');
+             INSERT INTO task_instances (run, seq, task_id, state, try_number) VALUES
+                 (1, 0, 'a', 'up_for_retry', 3);
+             INSERT INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES
+                 (1, 0, 1, 't', 't', 'timed_out', 'l'),
+                 (1, 0, 2, 't', 't', 'interrupted', 'l'),
+                 (1, 0, 3, 't', NULL, '', 'l');",
+        )
+        .unwrap();
+        let mut s = SqliteStore::open(path, "p").unwrap();
+        assert_eq!(
+            s.get_run("scheduled__d").unwrap().unwrap().kind,
+            RunKind::Scheduled
+        );
+        assert_eq!(
+            s.get_run("backfill__c").unwrap().unwrap().kind,
+            RunKind::Backfill
+        );
+        assert_eq!(s.latest_scheduled().unwrap().as_deref(), Some("d"));
+        let outcomes: Vec<_> = s
+            .attempts("scheduled__d")
+            .unwrap()
+            .iter()
+            .map(|a| a.outcome)
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Some(AttemptOutcome::TimedOut),
+                Some(AttemptOutcome::Interrupted),
+                None
+            ]
+        );
+        s.create_run(&run("r1")).unwrap();
+        s.apply(&[
+            Change::AttemptStarted {
+                run_id: "scheduled__d".into(),
+                task_id: "a".into(),
+                attempt: 4,
+                at: "t".into(),
+                log_path: "l".into(),
+            },
+            Change::AttemptEnded {
+                run_id: "scheduled__d".into(),
+                task_id: "a".into(),
+                attempt: 4,
+                at: "t".into(),
+                outcome: AttemptOutcome::Failed,
+                exit_code: Some(1),
+                error: None,
+            },
+            Change::Attempt {
+                run_id: "r1".into(),
+                task_id: "b".into(),
+                attempt: 1,
+                started_at: "t".into(),
+                ended_at: "t".into(),
+                outcome: AttemptOutcome::Success,
+                log_path: String::new(),
+            },
+        ])
+        .unwrap();
+        let text: Vec<String> = c
+            .prepare(
+                "SELECT outcome FROM attempts WHERE ended_at IS NOT NULL ORDER BY run, attempt",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(text, ["timed_out", "interrupted", "failed", "success"]);
+        let kind: String = c
+            .query_row("SELECT kind FROM runs WHERE run_id = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(kind, "manual");
     }
 
     #[test]
