@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::def::PipelineDef;
-use crate::executor::{self, ExecOptions, RunOutcome, RunRequest};
+use crate::executor::{self, ExecError, ExecOptions, RunOutcome, RunRequest};
 use crate::operators::registry::Registered;
 use crate::scheduler::Interval;
 use crate::spec::RunKind;
@@ -82,7 +82,7 @@ impl Runs {
         ops: &[Registered],
         req: RunRequest,
         opts: ExecOptions,
-    ) -> Result<RunOutcome, StoreError> {
+    ) -> Result<RunOutcome, ExecError> {
         let mut store = self.open()?;
         executor::execute(self.def, ops, &mut store, req, opts).await
     }

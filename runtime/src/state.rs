@@ -72,16 +72,19 @@ impl TaskState {
         matches!(self, TaskState::Success | TaskState::Skipped)
     }
 
-    /// Checks a transition the executor wants to make.
+    /// Checks a transition the executor wants to make. [`TaskInstance`]
+    /// makes every change of state through it.
     pub fn transition(self, to: TaskState) -> Result<TaskState, InvalidTransition> {
         use TaskState::*;
         let ok = match (self, to) {
             (None | UpForRetry, Scheduled | UpstreamFailed | Skipped) => true,
-            (Scheduled, Queued | Running) => true,
-            (Queued, Running) => true,
+            // A ready task is launched at once: chime's executor has no
+            // separate scheduled or queued step (Airflow's vocabulary keeps them).
+            (None | Scheduled | Queued | UpForRetry, Running) => true,
+            (Scheduled, Queued) => true,
             (Running, Success | Failed | UpForRetry) => true,
-            (UpForRetry, Running) => true,
-            // Resume and `clear`: anything that is not kept goes back to none.
+            // Resume, `clear` and an interrupted attempt: anything that is
+            // not kept goes back to none.
             (_, None) => true,
             _ => false,
         };
@@ -90,6 +93,55 @@ impl TaskState {
         } else {
             Err(InvalidTransition { from: self, to })
         }
+    }
+}
+
+/// One task instance as the executor holds it: its state, changed only
+/// through [`TaskState::transition`], and the number of attempts started.
+///
+/// An illegal change is a bug in chime: [`TaskInstance::set`] refuses it
+/// and leaves the state as it was; the executor stops the run, records it
+/// failed and reports the [`InvalidTransition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskInstance {
+    state: TaskState,
+    try_number: u32,
+}
+
+impl Default for TaskInstance {
+    fn default() -> Self {
+        TaskInstance::restored(TaskState::None, 0)
+    }
+}
+
+impl TaskInstance {
+    /// As the state store recorded it (a run resumed): where the state
+    /// machine starts again, not a transition.
+    pub fn restored(state: TaskState, try_number: u32) -> TaskInstance {
+        TaskInstance { state, try_number }
+    }
+
+    pub fn state(&self) -> TaskState {
+        self.state
+    }
+
+    /// Attempts started so far.
+    pub fn try_number(&self) -> u32 {
+        self.try_number
+    }
+
+    /// Moves to `to`, if the state machine allows it.
+    pub fn set(&mut self, to: TaskState) -> Result<(), InvalidTransition> {
+        self.state = self.state.transition(to)?;
+        Ok(())
+    }
+
+    /// Starts an attempt: the instance is running, and the attempt's number
+    /// (from 1) is returned.
+    pub fn start_attempt(&mut self) -> Result<u32, InvalidTransition> {
+        self.set(TaskState::Running)?;
+        self.try_number += 1;
+        Ok(self.try_number)
     }
 }
 
@@ -172,10 +224,61 @@ mod tests {
         }
     }
 
+    /// Every pair of states: the legal transitions are exactly these. The
+    /// executor's paths are among them: launch (none -> running), a retry
+    /// (running -> up_for_retry -> running), an attempt's end, a trigger
+    /// rule's skip or upstream_failed, and the resets of resume, `clear`
+    /// and an interrupted attempt (anything -> none).
     #[test]
-    fn transitions() {
-        assert!(TaskState::Running.transition(TaskState::Success).is_ok());
-        assert!(TaskState::Success.transition(TaskState::Running).is_err());
-        assert!(TaskState::Failed.transition(TaskState::None).is_ok());
+    fn transitions_table() {
+        use TaskState::*;
+        let legal = [
+            (None, Scheduled),
+            (None, Running),
+            (None, UpstreamFailed),
+            (None, Skipped),
+            (Scheduled, Queued),
+            (Scheduled, Running),
+            (Queued, Running),
+            (Running, Success),
+            (Running, Failed),
+            (Running, UpForRetry),
+            (UpForRetry, Scheduled),
+            (UpForRetry, Running),
+            (UpForRetry, UpstreamFailed),
+            (UpForRetry, Skipped),
+        ];
+        for from in TaskState::ALL {
+            for to in TaskState::ALL {
+                let expected = to == None || legal.contains(&(from, to));
+                let got = from.transition(to);
+                assert_eq!(got.is_ok(), expected, "{from} -> {to}");
+                match got {
+                    Ok(s) => assert_eq!(s, to),
+                    Err(e) => assert_eq!(
+                        e.to_string(),
+                        format!("internal error: task state {from} -> {to} is not allowed")
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_instance_changes_state_only_through_transitions() {
+        let mut t = TaskInstance::default();
+        assert_eq!(t.start_attempt(), Ok(1));
+        t.set(TaskState::UpForRetry).unwrap();
+        assert_eq!(t.start_attempt(), Ok(2));
+        t.set(TaskState::Success).unwrap();
+        let refused = t.start_attempt().unwrap_err();
+        assert_eq!(
+            (refused.from, refused.to),
+            (TaskState::Success, TaskState::Running)
+        );
+        assert_eq!((t.state(), t.try_number()), (TaskState::Success, 2));
+        let mut resumed = TaskInstance::restored(TaskState::Running, 2);
+        resumed.set(TaskState::None).unwrap();
+        assert_eq!(resumed.start_attempt(), Ok(3));
     }
 }

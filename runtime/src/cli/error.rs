@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use crate::claim::ClaimError;
+use crate::executor::ExecError;
 use crate::scheduler::ScheduleError;
 use crate::store::StoreError;
 
@@ -14,6 +15,8 @@ use crate::store::StoreError;
 pub enum CliError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     #[error("{0}")]
     Claim(ClaimError),
     #[error(transparent)]

@@ -1,0 +1,364 @@
+//! Attempts: rendering a task's parameters, starting its operator with a
+//! context and a log, its timeout and cancellation, and recording its end
+//! (retry, success or failure).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Event, Exec, ExecError, now};
+use crate::context::{
+    Cancel, LogSink, MAX_OUTPUT_BYTES, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
+    panic_message,
+};
+use crate::spec::AttemptOutcome;
+use crate::state::TaskState;
+use crate::store::Change;
+use crate::template;
+
+/// How long an operator that ignores its cancellation gets before its
+/// future is dropped.
+const ABANDON_AFTER: Duration = Duration::from_secs(3);
+
+/// An attempt that finished inline, its start never recorded: when it
+/// started and where its log is.
+pub(super) struct Inline {
+    started_at: String,
+    log_path: String,
+}
+
+impl Exec<'_> {
+    /// What an operator gets for one attempt (a task's, or an `on_failure`
+    /// action's).
+    pub(super) fn task_context(
+        &self,
+        task_id: &str,
+        try_number: u32,
+        upstream_outputs: serde_json::Map<String, serde_json::Value>,
+        scratch_dir: PathBuf,
+        log_path: PathBuf,
+        cancel: Cancel,
+    ) -> Arc<TaskContext> {
+        Arc::new(TaskContext {
+            pipeline: self.def.name,
+            run_id: self.run_id.clone(),
+            task_id: task_id.to_string(),
+            try_number,
+            logical_date: self.run.logical_date.clone(),
+            data_interval_start: self.run.data_interval_start.clone(),
+            data_interval_end: self.run.data_interval_end.clone(),
+            params: self.run.params.clone(),
+            upstream_outputs,
+            connections: self.connections.clone(),
+            #[cfg(feature = "sql")]
+            pool: self.pool.clone(),
+            secrets: self.secrets.clone(),
+            scratch_dir,
+            log: Arc::new(
+                LogSink::new(log_path, task_id, self.opts.echo).with_secrets(self.secrets.clone()),
+            ),
+            cancel,
+        })
+    }
+
+    /// Starts an attempt of task `t`. One that cannot start (its template
+    /// does not render, its operator is missing) or that finishes inline
+    /// is completed at once; any other runs as an [`Event`] source.
+    pub(super) fn launch(&mut self, t: usize) -> Result<(), ExecError> {
+        let task = self.tasks[t].def;
+        let attempt = self.tasks[t]
+            .instance
+            .start_attempt()
+            .map_err(|bug| ExecError::transition(task.id, bug))?;
+        let started_at = now();
+        let started = Instant::now();
+        if task.operator == "noop" && task.timeout_ms.is_none() {
+            // noop does nothing: no context, no rendering, no log; one row
+            // records the attempt.
+            let inline = Inline {
+                started_at,
+                log_path: String::new(),
+            };
+            return self.complete(t, attempt, Ok(None), started.elapsed(), Some(inline));
+        }
+        let log_path = self.task_dir(t).join(format!("{attempt}.log"));
+        let log_text = log_path.display().to_string();
+        let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
+        let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
+        let rendered =
+            template::render(&self.env, &self.run, &self.outputs, item.as_ref(), &params);
+        let op = self.ops.get(task.operator).copied();
+        let (params, op) = match (rendered, op) {
+            (Ok(p), Some(op)) => (p, op),
+            (rendered, _) => {
+                // A template that does not render, or an operator this binary
+                // lacks: the attempt fails before it starts anything.
+                let e = match rendered {
+                    Err(e) => e,
+                    Ok(_) => format!(
+                        "operator `{}` is not available in this binary",
+                        task.operator
+                    ),
+                };
+                self.record_start(t, attempt, started_at, log_text);
+                let failed = Err(TaskError::failed(e));
+                return self.complete(t, attempt, failed, started.elapsed(), None);
+            }
+        };
+        let (handle, cancel) = cancel_pair();
+        let upstream_outputs = match self.outputs.by_task.lock() {
+            Ok(map) => task
+                .upstream
+                .iter()
+                .filter_map(|&u| {
+                    let id = self.tasks[u].def.id;
+                    map.get(id).map(|o| (id.to_string(), o.clone()))
+                })
+                .collect(),
+            Err(_) => serde_json::Map::new(),
+        };
+        let scratch = self.task_dir(t).join(format!("{attempt}.scratch"));
+        let ctx = self.task_context(
+            task.id,
+            attempt,
+            upstream_outputs,
+            scratch,
+            log_path,
+            cancel,
+        );
+        let log = ctx.log.clone();
+        let mut fut = (op.run)(ctx, params);
+        if op.instant && task.timeout_ms.is_none() {
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            if let std::task::Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
+                // One row for the whole attempt, no `running` state: saves
+                // two writes per task on DAGs of many instant tasks.
+                let inline = Inline {
+                    started_at,
+                    log_path: log_text,
+                };
+                let result = log.fail_on_write_error(result);
+                return self.complete(t, attempt, result, started.elapsed(), Some(inline));
+            }
+        }
+        self.record_start(t, attempt, started_at, log_text);
+        self.say(|| format!("{} started (attempt {attempt})", task.id));
+        self.running += 1;
+        let timeout = task.timeout_ms.map(Duration::from_millis);
+        let mut shutdown = self.shutdown.subscribe();
+        self.events.spawn(async move {
+            let mut op_task = tokio::spawn(fut);
+            let sleep = async {
+                match timeout {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                loop {
+                    if *shutdown.borrow() {
+                        return;
+                    }
+                    if shutdown.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let joined = tokio::select! {
+                r = &mut op_task => r,
+                () = sleep => stop_attempt(&handle, StopReason::TimedOut, &mut op_task).await,
+                () = stop => stop_attempt(&handle, StopReason::Interrupted, &mut op_task).await,
+            };
+            let result = match joined {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => Err(TaskError::Panicked(panic_message(e.into_panic()))),
+                Err(_) => Err(TaskError::Interrupted),
+            };
+            let result = log.fail_on_write_error(result);
+            Event::Done {
+                t,
+                attempt,
+                result,
+                elapsed: started.elapsed(),
+            }
+        });
+        Ok(())
+    }
+
+    /// Records that an attempt started: the instance is `running` in the
+    /// state, and the attempt has a row.
+    fn record_start(&mut self, t: usize, attempt: u32, at: String, log_path: String) {
+        self.record(t, None);
+        self.changes.push(Change::AttemptStarted {
+            run_id: self.run_id.clone(),
+            task_id: self.tasks[t].def.id.to_string(),
+            attempt,
+            at,
+            log_path,
+        });
+    }
+
+    /// Records an attempt's end, and the task's new state: success, a
+    /// retry, failed, or none when it was interrupted (it runs again on
+    /// resume). `inline`: the attempt finished inline and its start was
+    /// never recorded.
+    pub(super) fn complete(
+        &mut self,
+        t: usize,
+        attempt: u32,
+        result: TaskResult,
+        elapsed: Duration,
+        inline: Option<Inline>,
+    ) -> Result<(), ExecError> {
+        let task = self.tasks[t].def;
+        let secs = elapsed.as_secs_f64();
+        // Any operator's output is stored, shown and passed downstream
+        // whole: one over the limit fails the task (see MAX_OUTPUT_BYTES).
+        let result = match result {
+            Ok(Some(o)) => {
+                let text = o.to_string();
+                if text.len() > MAX_OUTPUT_BYTES {
+                    Err(TaskError::failed(format!(
+                        "the task's output is {} bytes of JSON, over the limit of {MAX_OUTPUT_BYTES} bytes for an output; write large results to a file or a table and output its name",
+                        text.len()
+                    )))
+                } else {
+                    Ok(Some(o))
+                }
+            }
+            other => other,
+        };
+        self.record_attempt_end(t, attempt, &result, elapsed, inline);
+        let mut work = Vec::new();
+        match result {
+            Ok(output) => {
+                // Secrets are sealed in the state, never stored.
+                let text = output.as_ref().map(|o| self.secrets.seal(o).to_string());
+                if let Some(o) = output {
+                    self.record_output(t, o);
+                }
+                self.set_state(t, TaskState::Success, text)?;
+                self.say(|| format!("{} success in {secs:.2}s", task.id));
+                self.finish(t, &mut work);
+            }
+            Err(TaskError::Interrupted) => {
+                // Not a failure of the task: it runs again on resume.
+                self.set_state(t, TaskState::None, None)?;
+                self.say(|| format!("{} interrupted after {secs:.2}s", task.id));
+            }
+            Err(e) => {
+                self.tasks[t].failures += 1;
+                let failures = self.tasks[t].failures;
+                if failures <= task.retries && !*self.shutdown.borrow() {
+                    let delay = task.retry_delay(attempt + 1);
+                    self.set_state(t, TaskState::UpForRetry, None)?;
+                    self.say(|| {
+                        format!(
+                            "{} failed in {secs:.2}s: {e}; retry {failures} of {} in {:.1}s",
+                            task.id,
+                            task.retries,
+                            delay.as_secs_f64()
+                        )
+                    });
+                    self.retrying += 1;
+                    let timer = self.events.spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        Event::RetryDue { t }
+                    });
+                    self.retry_timers.push(timer);
+                } else {
+                    self.set_state(t, TaskState::Failed, None)?;
+                    self.say(|| format!("{} failed in {secs:.2}s: {e}", task.id));
+                    self.finish(t, &mut work);
+                }
+            }
+        }
+        for d in work {
+            self.decide(d)?;
+        }
+        Ok(())
+    }
+
+    /// The attempt's row: its end, or the whole attempt when it finished
+    /// inline.
+    fn record_attempt_end(
+        &mut self,
+        t: usize,
+        attempt: u32,
+        result: &TaskResult,
+        elapsed: Duration,
+        inline: Option<Inline>,
+    ) {
+        let (outcome, exit_code, error) = match result {
+            Ok(_) => (AttemptOutcome::Success, None, None),
+            Err(e) => {
+                let code = match e {
+                    TaskError::Failed { exit_code, .. } => *exit_code,
+                    _ => None,
+                };
+                (
+                    attempt_outcome(e),
+                    code,
+                    Some(self.secrets.redact(&e.to_string()).into_owned()),
+                )
+            }
+        };
+        let run_id = self.run_id.clone();
+        let task_id = self.tasks[t].def.id.to_string();
+        self.changes.push(match inline {
+            Some(Inline {
+                started_at,
+                log_path,
+            }) => Change::Attempt {
+                run_id,
+                task_id,
+                attempt,
+                ended_at: if elapsed < Duration::from_millis(1) {
+                    started_at.clone()
+                } else {
+                    now()
+                },
+                started_at,
+                outcome,
+                log_path,
+            },
+            None => Change::AttemptEnded {
+                run_id,
+                task_id,
+                attempt,
+                at: now(),
+                outcome,
+                exit_code,
+                error,
+            },
+        });
+    }
+}
+
+/// Asks the operator to stop; one that ignores it is abandoned after
+/// [`ABANDON_AFTER`].
+async fn stop_attempt(
+    handle: &crate::context::CancelHandle,
+    reason: StopReason,
+    op_task: &mut tokio::task::JoinHandle<TaskResult>,
+) -> Result<TaskResult, tokio::task::JoinError> {
+    handle.cancel(reason);
+    let as_error = match reason {
+        StopReason::TimedOut => TaskError::TimedOut,
+        StopReason::Interrupted => TaskError::Interrupted,
+    };
+    match tokio::time::timeout(ABANDON_AFTER, &mut *op_task).await {
+        Ok(Ok(Err(e))) => Ok(Err(e)),
+        Ok(Ok(Ok(_))) | Ok(Err(_)) | Err(_) => {
+            op_task.abort();
+            Ok(Err(as_error))
+        }
+    }
+}
+
+/// How an attempt that ended with `e` is recorded.
+fn attempt_outcome(e: &TaskError) -> AttemptOutcome {
+    // The one mapping is TaskError::outcome's; its names are AttemptOutcome's.
+    AttemptOutcome::parse(e.outcome()).unwrap_or(AttemptOutcome::Failed)
+}

@@ -1,0 +1,163 @@
+//! The scheduling rounds of a run: launching ready tasks, collecting
+//! their ends, signals and draining, and the run's final state.
+
+use super::{Event, Exec, ExecError, RunOutcome, now};
+use crate::state::{RunState, TaskState};
+use crate::store::Change;
+
+impl Exec<'_> {
+    pub(super) async fn main_loop(&mut self) -> Result<RunOutcome, ExecError> {
+        let mut signal: Option<i32> = None;
+        let mut sigint =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let max = self.opts.max_active_tasks.max(1);
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        let mut stopped = false;
+        loop {
+            // Everything decided so far is committed before anything new starts.
+            self.flush()?;
+            while signal.is_none() && self.running < max {
+                let Some(t) = self.ready.pop_front() else {
+                    break;
+                };
+                self.launch(t)?;
+                if !self.changes.is_empty() && self.ready.is_empty() {
+                    // Instant tasks finished inline: commit before their downstream start.
+                    self.flush()?;
+                }
+            }
+            self.flush()?;
+            if self.running == 0
+                && (self.retrying == 0 || signal.is_some())
+                && (self.ready.is_empty() || signal.is_some())
+            {
+                break;
+            }
+            let grace_over = async {
+                match drain_deadline {
+                    Some(d) if !stopped => tokio::time::sleep_until(d).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let event = tokio::select! {
+                e = self.events.join_next() => e,
+                _ = recv(&mut sigint), if signal.is_none() => { signal = Some(2); self.on_signal(&mut drain_deadline, &mut stopped); continue }
+                _ = recv(&mut sigterm), if signal.is_none() => { signal = Some(15); self.on_signal(&mut drain_deadline, &mut stopped); continue }
+                () = grace_over => { self.stop(); stopped = true; continue }
+            };
+            let mut next = event;
+            while let Some(joined) = next {
+                match joined {
+                    Ok(Event::Done {
+                        t,
+                        attempt,
+                        result,
+                        elapsed,
+                    }) => {
+                        self.running -= 1;
+                        self.complete(t, attempt, result, elapsed, None)?;
+                    }
+                    Ok(Event::RetryDue { t }) => {
+                        self.retrying -= 1;
+                        if signal.is_none() {
+                            self.ready.push_back(t);
+                        }
+                    }
+                    Err(_) => {} // an aborted retry timer
+                }
+                next = self.events.try_join_next();
+            }
+        }
+        if let Some(sig) = signal {
+            self.changes.push(Change::Run {
+                run_id: self.run_id.clone(),
+                state: RunState::Queued,
+                at: now(),
+            });
+            let run_id = self.run_id.clone();
+            self.say(|| {
+                format!("run {run_id} interrupted by signal {sig}; `run` again resumes it")
+            });
+            self.flush()?;
+            return Ok(RunOutcome::Interrupted(sig));
+        }
+        let state = self.run_state();
+        self.changes.push(Change::Run {
+            run_id: self.run_id.clone(),
+            state,
+            at: now(),
+        });
+        self.flush()?;
+        if state == RunState::Failed {
+            self.on_failure().await;
+        }
+        Ok(RunOutcome::Finished(state))
+    }
+
+    /// A signal: stop at once, or (draining) launch nothing new and give
+    /// running tasks the grace period.
+    fn on_signal(&mut self, deadline: &mut Option<tokio::time::Instant>, stopped: &mut bool) {
+        match self.opts.drain {
+            Some(grace) => {
+                *deadline = Some(tokio::time::Instant::now() + grace);
+                for timer in self.retry_timers.drain(..) {
+                    timer.abort();
+                }
+                self.retrying = 0;
+                self.ready.clear();
+                let n = self.running;
+                self.say(|| {
+                    format!("stopping: letting {n} running task(s) finish (up to {grace:?})")
+                });
+            }
+            None => {
+                self.stop();
+                *stopped = true;
+            }
+        }
+    }
+
+    pub(super) fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for timer in self.retry_timers.drain(..) {
+            timer.abort();
+        }
+        self.retrying = 0;
+        self.ready.clear();
+    }
+
+    /// Airflow's rule: the run succeeds when every leaf task succeeded or
+    /// was skipped (only the selected tasks count for `task`).
+    fn run_state(&self) -> RunState {
+        let tasks = &self.tasks;
+        let leaves_ok = tasks
+            .iter()
+            .filter(|t| t.downstream.is_empty())
+            .all(|t| matches!(t.state(), TaskState::Success | TaskState::Skipped));
+        let all_decided = tasks.iter().all(|t| t.state().is_finished());
+        // `task` ran part of the run: the rest is still to come.
+        let partial = tasks.iter().any(|t| !t.selected);
+        let failed = tasks
+            .iter()
+            .any(|t| matches!(t.state(), TaskState::Failed | TaskState::UpstreamFailed));
+        if partial && !all_decided && !failed {
+            return RunState::Queued;
+        }
+        if leaves_ok && all_decided {
+            RunState::Success
+        } else {
+            RunState::Failed
+        }
+    }
+}
+
+async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}

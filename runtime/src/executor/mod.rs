@@ -1,0 +1,469 @@
+//! One run of the DAG.
+//!
+//! Invariants:
+//! - A task starts only after its upstreams' final states are committed:
+//!   each scheduling round first commits every change it collected (task
+//!   ends, attempt records), then launches the tasks those ends made ready.
+//!   Persistence therefore costs one transaction per round, not per task.
+//! - Ready tasks are launched as soon as their trigger rule is met, at most
+//!   `max_active_tasks` at once. Retries wait `retry_delay` (fixed or
+//!   doubling, capped by `max_retry_delay`) without holding a slot.
+//!
+//! What a crash leaves, and how `run` again resumes it:
+//! - Tasks committed as `success` or `skipped` are kept and never re-run;
+//!   their outputs feed downstream templates as before.
+//! - A task committed as `running` was cut off mid-attempt: that attempt is
+//!   closed as `interrupted` and the task runs again. Interrupted attempts
+//!   do not count against `retries`.
+//! - Anything else (`none`, `scheduled`, `up_for_retry`, `failed`,
+//!   `upstream_failed`) is reset and decided again.
+//! - Before any task runs again, the process groups its attempts recorded
+//!   and that outlived a killed runner are stopped
+//!   ([`crate::process_group`]): a task never runs beside its own leftover.
+//!
+//! On SIGINT/SIGTERM nothing new is launched, running attempts are stopped
+//! (their process groups get SIGTERM, then SIGKILL), recorded as
+//! `interrupted`, and the run is left `queued` for `run` (or the next
+//! `scheduler`) to resume. With `drain` (the scheduler), running tasks get
+//! a grace period to finish before they are stopped.
+
+mod decide;
+mod launch;
+mod main_loop;
+mod on_failure;
+mod resume;
+mod task;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use self::task::TaskRun;
+use crate::context::{Secrets, TaskResult};
+use crate::def::PipelineDef;
+use crate::operators::registry::Registered;
+use crate::secrets::passwords_of;
+use crate::state::{InvalidTransition, RunState, TaskState};
+use crate::store::{Change, RunRecord, Store, StoreError};
+use crate::template::{self, Outputs, RunContext};
+
+/// What `run` asks for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub run: RunRecord,
+    /// `2026-11-24`.
+    pub ds: String,
+    pub params: serde_json::Value,
+    /// Only these tasks (by index) are run; the others must be finished
+    /// already (used by `task`). `None`: the whole DAG.
+    pub only: Option<Vec<usize>>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Finished(RunState),
+    /// Stopped by a signal (its number).
+    Interrupted(i32),
+}
+
+/// Options of the executor.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Where `logs/` goes (beside the state file).
+    pub log_dir: PathBuf,
+    pub max_active_tasks: usize,
+    /// Print task starts, ends and output lines.
+    pub echo: bool,
+    /// On SIGINT/SIGTERM: `None` stops running tasks at once (`run`);
+    /// `Some(grace)` lets them finish for up to `grace` first (`scheduler`).
+    pub drain: Option<Duration>,
+}
+
+/// Why a run could not be executed to its end.
+#[derive(Debug)]
+pub enum ExecError {
+    /// The state store failed (the environment's problem).
+    Store(StoreError),
+    /// A bug in chime: a change of a task's state that the state machine
+    /// does not allow. The run is stopped and recorded as failed.
+    Transition {
+        task: String,
+        bug: InvalidTransition,
+    },
+}
+
+impl ExecError {
+    fn transition(task: &str, bug: InvalidTransition) -> ExecError {
+        ExecError::Transition {
+            task: task.to_string(),
+            bug,
+        }
+    }
+}
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecError::Store(e) => e.fmt(f),
+            ExecError::Transition { task, bug } => write!(f, "task `{task}`: {bug}"),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExecError::Store(e) => Some(e),
+            ExecError::Transition { bug, .. } => Some(bug),
+        }
+    }
+}
+
+impl From<StoreError> for ExecError {
+    fn from(e: StoreError) -> ExecError {
+        ExecError::Store(e)
+    }
+}
+
+enum Event {
+    Done {
+        t: usize,
+        attempt: u32,
+        result: TaskResult,
+        elapsed: Duration,
+    },
+    RetryDue {
+        t: usize,
+    },
+}
+
+struct Exec<'s> {
+    def: &'static PipelineDef,
+    store: &'s mut dyn Store,
+    ops: HashMap<&'static str, Registered>,
+    opts: ExecOptions,
+    run: RunContext,
+    run_id: String,
+    /// The pipeline's tasks, in its order (topological).
+    tasks: Vec<TaskRun>,
+    /// Decided to run, waiting for a slot.
+    ready: VecDeque<usize>,
+    /// Attempts running.
+    running: usize,
+    /// Tasks waiting for their retry delay.
+    retrying: usize,
+    /// Collected, not yet committed (see [`Exec::flush`]).
+    changes: Vec<Change>,
+    outputs: Arc<Outputs>,
+    env: minijinja::Environment<'static>,
+    events: JoinSet<Event>,
+    shutdown: watch::Sender<bool>,
+    console: std::io::BufWriter<std::io::Stdout>,
+    retry_timers: Vec<tokio::task::AbortHandle>,
+    /// `connections:`, rendered once per run.
+    connections: Arc<std::collections::BTreeMap<String, String>>,
+    /// The run's open connections, shared by its tasks.
+    #[cfg(feature = "sql")]
+    pool: Arc<crate::conn::Pool>,
+    /// What logs, errors and outputs must not show.
+    secrets: Secrets,
+    /// `for_each` groups: the indices of their instances, in item order.
+    groups: HashMap<&'static str, Vec<usize>>,
+}
+
+/// A run or task id as one file name under `logs/`: `/`, `\\`, control
+/// characters and a leading `.` are written as `%XX`, so no id (a
+/// `for_each` item, say) can name a path outside its folder.
+pub fn path_component(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for (i, c) in id.chars().enumerate() {
+        let unsafe_char = matches!(c, '/' | '\\' | '%') || c.is_control() || (i == 0 && c == '.');
+        if unsafe_char {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Runs (or resumes) one run to its end.
+pub async fn execute(
+    def: &'static PipelineDef,
+    ops: &[Registered],
+    store: &mut dyn Store,
+    req: RunRequest,
+    opts: ExecOptions,
+) -> Result<RunOutcome, ExecError> {
+    let run_id = req.run.run_id.clone();
+    let resuming = store.get_run(&run_id)?.is_some();
+    if !resuming {
+        store.create_run(&req.run)?;
+    }
+    let records = store.task_records(&run_id)?;
+    let mut tasks: Vec<TaskRun> = def
+        .tasks
+        .iter()
+        .map(|d| TaskRun::new(d, req.only.is_none()))
+        .collect();
+    for (t, task) in def.tasks.iter().enumerate() {
+        for &u in task.upstream {
+            tasks[u].downstream.push(t);
+        }
+    }
+    for &t in req.only.iter().flatten() {
+        tasks[t].selected = true;
+    }
+    let (shutdown, _) = watch::channel(false);
+    let mut ex = Exec {
+        def,
+        store,
+        ops: ops.iter().map(|o| (o.name, *o)).collect(),
+        opts,
+        run: RunContext {
+            run_id: run_id.clone(),
+            logical_date: req.run.logical_date.clone(),
+            data_interval_start: req.run.interval_start.clone(),
+            data_interval_end: req.run.interval_end.clone(),
+            ds: req.ds.clone(),
+            params: req.params.clone(),
+        },
+        run_id: run_id.clone(),
+        tasks,
+        ready: VecDeque::new(),
+        running: 0,
+        retrying: 0,
+        changes: Vec::new(),
+        outputs: Arc::new(Outputs::default()),
+        env: template::environment(),
+        events: JoinSet::new(),
+        shutdown,
+        console: std::io::BufWriter::new(std::io::stdout()),
+        retry_timers: Vec::new(),
+        connections: Arc::default(),
+        #[cfg(feature = "sql")]
+        pool: Arc::default(),
+        secrets: Secrets::default(),
+        groups: HashMap::new(),
+    };
+    for (t, task) in def.tasks.iter().enumerate() {
+        if task.group != task.id {
+            ex.groups.entry(task.group).or_default().push(t);
+        }
+    }
+    ex.connections = Arc::new(ex.render_connections());
+    ex.secrets = ex.collect_secrets();
+    #[cfg(feature = "sql")]
+    {
+        ex.pool = Arc::new(crate::conn::Pool::new(
+            (*ex.connections).clone(),
+            ex.secrets.clone(),
+        ));
+    }
+    match ex.start(&records, resuming).await {
+        Err(ExecError::Transition { task, bug }) => {
+            ex.abandon();
+            Err(ExecError::Transition { task, bug })
+        }
+        other => other,
+    }
+}
+
+impl Exec<'_> {
+    async fn start(
+        &mut self,
+        records: &[crate::store::TaskRecord],
+        resuming: bool,
+    ) -> Result<RunOutcome, ExecError> {
+        self.resume(records)?;
+        if resuming {
+            self.stop_leftovers();
+        }
+        self.changes.push(Change::Run {
+            run_id: self.run_id.clone(),
+            state: RunState::Running,
+            at: now(),
+        });
+        self.flush()?;
+        self.decide_all()?;
+        self.main_loop().await
+    }
+
+    /// After a bug (an illegal transition): running attempts are told to
+    /// stop, and the run is recorded as failed, with what was collected.
+    fn abandon(&mut self) {
+        self.stop();
+        self.changes.push(Change::Run {
+            run_id: self.run_id.clone(),
+            state: RunState::Failed,
+            at: now(),
+        });
+        let _ = self.flush();
+    }
+
+    /// `logs/<run>/<task>/`: the task's logs and scratch directories.
+    fn task_dir(&self, t: usize) -> PathBuf {
+        self.opts
+            .log_dir
+            .join(path_component(&self.run_id))
+            .join(path_component(self.tasks[t].def.id))
+    }
+
+    /// Each task's position, by id.
+    fn task_index(&self) -> HashMap<&'static str, usize> {
+        let tasks = self.tasks.iter().enumerate();
+        tasks.map(|(i, t)| (t.def.id, i)).collect()
+    }
+
+    /// Renders `connections:` (templates over env, params and dates). One
+    /// that fails to render is left out, with a line on the console; a task
+    /// that uses it fails with a clear message.
+    fn render_connections(&mut self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, template) in self.def.connections {
+            let value = serde_json::Value::String((*template).to_string());
+            match template::render(&self.env, &self.run, &self.outputs, None, &value) {
+                Ok(serde_json::Value::String(s)) => {
+                    out.insert((*name).to_string(), s);
+                }
+                Ok(_) => {}
+                Err(e) => self.say(|| format!("connection `{name}`: {e}")),
+            }
+        }
+        out
+    }
+
+    /// The secrets of this run: the values of the environment variables
+    /// that `connections:`, `on_failure:` and `http`/`wait_for` tasks read,
+    /// and the passwords of the rendered connections.
+    fn collect_secrets(&self) -> Secrets {
+        let mut values: Vec<(String, String)> = Vec::new();
+        let templates = self
+            .def
+            .connections
+            .iter()
+            .map(|(_, t)| *t)
+            .chain(self.def.on_failure.iter().map(|a| a.params))
+            // Requests carry tokens in their URLs and headers.
+            .chain(
+                self.def
+                    .tasks
+                    .iter()
+                    .filter(|t| matches!(t.operator, "http" | "wait_for"))
+                    .map(|t| t.params),
+            );
+        for template in templates {
+            for name in template::env_names(template) {
+                if let Ok(v) = std::env::var(&name) {
+                    values.push((format!("env.{name}"), v));
+                }
+            }
+        }
+        for (name, url) in self.connections.iter() {
+            for (i, pw) in passwords_of(url).into_iter().enumerate() {
+                values.push((format!("connection.{name}.{i}"), pw));
+            }
+        }
+        Secrets::named(values)
+    }
+
+    /// Moves task `t` to `state` (through its state machine) and records it.
+    fn set_state(
+        &mut self,
+        t: usize,
+        state: TaskState,
+        output: Option<String>,
+    ) -> Result<(), ExecError> {
+        let task = &mut self.tasks[t];
+        task.instance
+            .set(state)
+            .map_err(|bug| ExecError::transition(task.def.id, bug))?;
+        self.record(t, output);
+        Ok(())
+    }
+
+    /// Records task `t`'s current state and try number.
+    fn record(&mut self, t: usize, output: Option<String>) {
+        let task = &self.tasks[t];
+        self.changes.push(Change::Task {
+            run_id: self.run_id.clone(),
+            task_id: task.def.id.to_string(),
+            state: task.state(),
+            try_number: task.instance.try_number(),
+            output,
+        });
+    }
+
+    fn record_output(&mut self, t: usize, out: serde_json::Value) {
+        let task = self.tasks[t].def;
+        let Ok(mut map) = self.outputs.by_task.lock() else {
+            return;
+        };
+        map.insert(task.id.to_string(), out);
+        if let Some(members) = self.groups.get(task.group) {
+            // `tasks.group.output`: the instances' outputs, in item order.
+            let list: Vec<serde_json::Value> = members
+                .iter()
+                .map(|&o| {
+                    map.get(self.tasks[o].def.id)
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null)
+                })
+                .collect();
+            map.insert(task.group.to_string(), serde_json::Value::Array(list));
+        }
+    }
+
+    /// Prints a progress line (built only when printing is on).
+    fn say(&mut self, line: impl FnOnce() -> String) {
+        use std::io::Write;
+        if self.opts.echo {
+            let line = line();
+            let line = self.secrets.redact(&line);
+            // Errors and ids may carry a task's own text.
+            let _ = writeln!(self.console, "{}", crate::terminal::escape_controls(&line));
+        }
+    }
+
+    /// Commits the changes collected so far, in one transaction.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        use std::io::Write;
+        let _ = self.console.flush();
+        let changes = std::mem::take(&mut self.changes);
+        self.store.apply(&changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_component;
+
+    /// Issue 11, item 5: ids become one path component under `logs/`.
+    #[test]
+    fn ids_cannot_name_paths_outside_the_log_folder() {
+        assert_eq!(path_component("../../etc/x"), "%2E.%2F..%2Fetc%2Fx");
+        assert_eq!(path_component(".."), "%2E.");
+        assert_eq!(path_component("a\\b\nc"), "a%5Cb%0Ac");
+        assert_eq!(path_component(""), "%00");
+        assert_eq!(path_component("per_region[kr]"), "per_region[kr]");
+        assert_eq!(
+            path_component("manual__2026-11-24T00:00:00+00:00"),
+            "manual__2026-11-24T00:00:00+00:00"
+        );
+    }
+}

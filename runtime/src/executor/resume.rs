@@ -1,0 +1,112 @@
+//! Resuming a run that an earlier process left: what is kept, what runs
+//! again, and the leftovers of attempts that were cut off.
+
+use std::collections::HashMap;
+
+use super::{Exec, ExecError, now, path_component};
+use crate::spec::AttemptOutcome;
+use crate::state::{TaskInstance, TaskState};
+use crate::store::{Change, TaskRecord};
+
+impl Exec<'_> {
+    /// Takes over the run's recorded task instances (see the module's
+    /// documentation for what is kept) and closes the attempts left open.
+    pub(super) fn resume(&mut self, records: &[TaskRecord]) -> Result<(), ExecError> {
+        let attempts = self.store.attempts(&self.run_id)?;
+        let index = self.task_index();
+        for a in &attempts {
+            let t = index.get(a.task_id.as_str()).copied();
+            if let Some(t) = t
+                && a.outcome.is_some_and(AttemptOutcome::is_failure)
+            {
+                self.tasks[t].failures += 1;
+            }
+            // An open attempt is dead, unless another `task` process (its
+            // claim shared with ours) is running that task right now.
+            if a.ended_at.is_none() && t.is_none_or(|t| self.tasks[t].selected) {
+                self.changes.push(Change::AttemptEnded {
+                    run_id: self.run_id.clone(),
+                    task_id: a.task_id.clone(),
+                    attempt: a.attempt,
+                    at: now(),
+                    outcome: AttemptOutcome::Interrupted,
+                    exit_code: None,
+                    error: Some("the pipeline's process stopped during this attempt".into()),
+                });
+            }
+        }
+        let records: HashMap<&str, &TaskRecord> =
+            records.iter().map(|r| (r.task_id.as_str(), r)).collect();
+        // A run started by an older build: its tasks that this build no
+        // longer has are kept in the state and reported; new ones run.
+        let mut gone: Vec<&str> = records
+            .keys()
+            .copied()
+            .filter(|id| !index.contains_key(id))
+            .collect();
+        if !gone.is_empty() {
+            gone.sort_unstable();
+            let list = gone.join(", ");
+            self.say(|| {
+                format!("tasks of this run no longer in the pipeline (kept in the state, not run): {list}")
+            });
+        }
+        for t in 0..self.tasks.len() {
+            let Some(rec) = records.get(self.tasks[t].def.id) else {
+                continue;
+            };
+            let task = &mut self.tasks[t];
+            task.instance = TaskInstance::restored(rec.state, rec.try_number);
+            let keep = rec.state.kept_on_resume() || (!task.selected && rec.state.is_finished());
+            if keep {
+                task.decided = true;
+                if rec.state == TaskState::Success {
+                    // Stored sealed: downstream tasks get the real values back.
+                    if let Some(out) = rec
+                        .output
+                        .as_deref()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                    {
+                        let out = self.secrets.unseal(&out);
+                        self.record_output(t, out);
+                    }
+                }
+            } else if rec.state != TaskState::None {
+                self.set_state(t, TaskState::None, None)?;
+            }
+        }
+        for t in 0..self.tasks.len() {
+            if self.tasks[t].state().is_finished() {
+                let mut work = Vec::new();
+                self.finish(t, &mut work);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the process groups that attempts of the tasks about to run
+    /// again left running when an earlier runner was killed (see
+    /// [`crate::process_group`]), so that no task runs twice at once.
+    pub(super) fn stop_leftovers(&mut self) {
+        let index = self.task_index();
+        let runs_again = |id: &str| {
+            index
+                .get(id)
+                .is_some_and(|&t| !self.tasks[t].decided && self.tasks[t].selected)
+        };
+        let run_dir = self.opts.log_dir.join(path_component(&self.run_id));
+        let stopped = crate::process_group::stop_leftovers(&run_dir, &self.run_id, runs_again);
+        for s in stopped {
+            self.say(|| {
+                format!(
+                    "{} attempt {}: stopped {} process(es) of process group {} left running by a runner that died{}",
+                    s.task_id,
+                    s.attempt,
+                    s.processes,
+                    s.pgid,
+                    if s.still_exiting { " (some are still exiting)" } else { "" }
+                )
+            });
+        }
+    }
+}
