@@ -99,6 +99,30 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The run the change is about.
+    pub fn run_id(&self) -> &str {
+        match self {
+            Change::Run { run_id, .. }
+            | Change::Task { run_id, .. }
+            | Change::AttemptStarted { run_id, .. }
+            | Change::Attempt { run_id, .. }
+            | Change::AttemptEnded { run_id, .. } => run_id,
+        }
+    }
+
+    /// The task the change is about (none for a run's state).
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Change::Run { .. } => None,
+            Change::Task { task_id, .. }
+            | Change::AttemptStarted { task_id, .. }
+            | Change::Attempt { task_id, .. }
+            | Change::AttemptEnded { task_id, .. } => Some(task_id),
+        }
+    }
+}
+
 /// A state store's failure: the environment's, never the user's pipeline.
 #[derive(Debug)]
 pub enum StoreError {
