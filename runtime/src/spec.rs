@@ -206,34 +206,29 @@ mod tests {
         );
     }
 
+    /// A closed vocabulary's `as_str` indexes `NAMES` by the variant's
+    /// number: `ALL` must list the variants in order, one name each.
+    fn names_every_variant_once<T: Copy + PartialEq + std::fmt::Debug>(
+        all: &[T],
+        names: &[&str],
+        number: fn(T) -> usize,
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Option<T>,
+    ) {
+        assert_eq!(all.len(), names.len());
+        for (i, v) in all.iter().enumerate() {
+            assert_eq!(number(*v), i);
+            assert_eq!(parse(as_str(*v)), Some(*v));
+        }
+    }
+
     #[test]
     fn closed_vocabularies_name_every_variant_once() {
-        for (i, r) in super::TriggerRule::ALL.iter().enumerate() {
-            assert_eq!(*r as usize, i);
-            assert_eq!(super::TriggerRule::parse(r.as_str()), Some(*r));
-        }
-        assert_eq!(
-            super::TriggerRule::ALL.len(),
-            super::TriggerRule::NAMES.len()
-        );
-        for (i, b) in super::Backoff::ALL.iter().enumerate() {
-            assert_eq!(*b as usize, i);
-            assert_eq!(super::Backoff::parse(b.as_str()), Some(*b));
-        }
-        assert_eq!(super::Backoff::ALL.len(), super::Backoff::NAMES.len());
-        for (i, o) in super::AttemptOutcome::ALL.iter().enumerate() {
-            assert_eq!(*o as usize, i);
-            assert_eq!(super::AttemptOutcome::parse(o.as_str()), Some(*o));
-        }
-        assert_eq!(
-            super::AttemptOutcome::ALL.len(),
-            super::AttemptOutcome::NAMES.len()
-        );
-        for (i, k) in super::RunKind::ALL.iter().enumerate() {
-            assert_eq!(*k as usize, i);
-            assert_eq!(super::RunKind::parse(k.as_str()), Some(*k));
-        }
-        assert_eq!(super::RunKind::ALL.len(), super::RunKind::NAMES.len());
+        use super::{AttemptOutcome as O, Backoff as B, RunKind as K, TriggerRule as R};
+        names_every_variant_once(R::ALL, R::NAMES, |v| v as usize, R::as_str, R::parse);
+        names_every_variant_once(B::ALL, B::NAMES, |v| v as usize, B::as_str, B::parse);
+        names_every_variant_once(O::ALL, O::NAMES, |v| v as usize, O::as_str, O::parse);
+        names_every_variant_once(K::ALL, K::NAMES, |v| v as usize, K::as_str, K::parse);
     }
 
     use super::*;

@@ -3,7 +3,7 @@
 
 use super::task::Counts;
 use super::{Exec, ExecError};
-use crate::def::{TaskDef, TriggerRule};
+use crate::def::TriggerRule;
 use crate::state::TaskState;
 
 /// What a task's trigger rule says, given its upstreams' states so far.
@@ -15,13 +15,14 @@ enum Decision {
     UpstreamFailed,
 }
 
-fn evaluate(task: &TaskDef, c: Counts) -> Decision {
-    let total = task.upstream.len() as u32;
+/// Trigger rule `rule` of a task with `total` upstreams, `c` of which
+/// have finished.
+fn evaluate(rule: TriggerRule, total: u32, c: Counts) -> Decision {
     let all_done = c.done == total;
     if total == 0 {
         return Decision::Run;
     }
-    match task.trigger_rule {
+    match rule {
         TriggerRule::AllSuccess if c.failed > 0 => Decision::UpstreamFailed,
         TriggerRule::AllSuccess if c.skipped > 0 => Decision::Skip,
         TriggerRule::AllFailed if c.success > 0 || c.skipped > 0 => Decision::Skip,
@@ -53,7 +54,8 @@ impl Exec<'_> {
             if task.decided || !task.selected {
                 continue;
             }
-            let final_state = match evaluate(task.def, task.upstream) {
+            let total = task.def.upstream.len() as u32;
+            let final_state = match evaluate(task.def.trigger_rule, total, task.upstream) {
                 Decision::Wait => continue,
                 Decision::Run => {
                     self.tasks[t].decided = true;
@@ -80,6 +82,57 @@ impl Exec<'_> {
             let d = self.tasks[t].downstream[i];
             self.tasks[d].upstream.add(state);
             work.push(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Counts, Decision, TriggerRule, evaluate};
+
+    /// Each rule on two upstreams, as their states come in.
+    #[test]
+    fn trigger_rules() {
+        use Decision::*;
+        use TriggerRule::*;
+        // (rule, success, failed, skipped) of 2 upstreams -> decision
+        let table = [
+            (AllSuccess, 1, 0, 0, Wait),
+            (AllSuccess, 2, 0, 0, Run),
+            (AllSuccess, 0, 1, 0, UpstreamFailed),
+            (AllSuccess, 0, 0, 1, Skip),
+            (AllDone, 1, 0, 0, Wait),
+            (AllDone, 0, 1, 1, Run),
+            (AllFailed, 0, 1, 0, Wait),
+            (AllFailed, 0, 2, 0, Run),
+            (AllFailed, 1, 0, 0, Skip),
+            (AllFailed, 0, 1, 1, Skip),
+            (OneSuccess, 1, 0, 0, Run),
+            (OneSuccess, 0, 1, 0, Wait),
+            (OneSuccess, 0, 0, 2, Skip),
+            (OneSuccess, 0, 1, 1, UpstreamFailed),
+            (OneFailed, 0, 1, 0, Run),
+            (OneFailed, 1, 0, 0, Wait),
+            (OneFailed, 1, 0, 1, Skip),
+            (NoneFailed, 1, 0, 0, Wait),
+            (NoneFailed, 1, 0, 1, Run),
+            (NoneFailed, 0, 1, 0, UpstreamFailed),
+        ];
+        for (rule, success, failed, skipped, expected) in table {
+            let c = Counts {
+                success,
+                failed,
+                skipped,
+                done: success + failed + skipped,
+            };
+            assert_eq!(
+                evaluate(rule, 2, c),
+                expected,
+                "{rule:?} {success} {failed} {skipped}"
+            );
+        }
+        for rule in TriggerRule::ALL {
+            assert_eq!(evaluate(*rule, 0, Counts::default()), Run, "no upstream");
         }
     }
 }

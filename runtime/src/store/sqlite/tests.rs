@@ -14,11 +14,17 @@ fn run(id: &str) -> RunRecord {
     }
 }
 
-#[test]
-fn round_trip_and_batches() {
+/// A new state file's path, in a folder removed with the returned guard.
+fn state_file() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.state.db");
-    let path = path.to_str().unwrap();
+    (dir, path.to_str().unwrap().to_string())
+}
+
+#[test]
+fn round_trip_and_batches() {
+    let (_dir, path) = state_file();
+    let path = path.as_str();
     let mut s = SqliteStore::open(path, "p").unwrap();
     s.create_run(&run("r1")).unwrap();
     s.apply(&[
@@ -68,9 +74,8 @@ fn task(id: &str, state: TaskState, output: Option<&str>) -> Change {
 /// not write into the rows of tasks the run already has.
 #[test]
 fn rows_are_keyed_by_task_id_not_by_position_in_the_pipeline() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.state.db");
-    let path = path.to_str().unwrap();
+    let (_dir, path) = state_file();
+    let path = path.as_str();
     let mut s = SqliteStore::open(path, "p").unwrap();
     s.create_run(&run("r1")).unwrap();
     s.apply(&[
@@ -135,9 +140,8 @@ fn rows_are_keyed_by_task_id_not_by_position_in_the_pipeline() {
 /// build writes is the text it always wrote.
 #[test]
 fn kinds_and_outcomes_keep_their_stored_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.state.db");
-    let path = path.to_str().unwrap();
+    let (_dir, path) = state_file();
+    let path = path.as_str();
     drop(SqliteStore::open(path, "p").unwrap());
     let c = Connection::open(path).unwrap();
     c.execute_batch(
