@@ -113,8 +113,21 @@ pub fn task(state: &Path, logical: &str, task: &str, doing: &str) -> Result<Clai
 #[derive(Debug)]
 pub enum ClaimError {
     Busy(Busy),
-    /// The claim file could not be made or locked (permissions, disk).
-    Io(String),
+    /// The folder of claim files could not be made (permissions, disk).
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// A claim file could not be opened.
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A claim file could not be locked, for another reason than a holder.
+    Lock {
+        path: PathBuf,
+        source: Errno,
+    },
 }
 
 impl ClaimError {
@@ -130,15 +143,35 @@ impl std::fmt::Display for ClaimError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ClaimError::Busy(b) => b.fmt(f),
-            ClaimError::Io(e) => f.write_str(e),
+            ClaimError::CreateDir { dir, source } => {
+                write!(f, "cannot create {}: {source}", dir.display())
+            }
+            ClaimError::Open { path, source } => {
+                write!(f, "cannot open {}: {source}", path.display())
+            }
+            ClaimError::Lock { path, source } => {
+                write!(f, "cannot lock {}: {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClaimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClaimError::Busy(_) => None,
+            ClaimError::CreateDir { source, .. } | ClaimError::Open { source, .. } => Some(source),
+            ClaimError::Lock { source, .. } => Some(source),
         }
     }
 }
 
 fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<File>, ClaimError> {
     let dir = dir(state);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ClaimError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|source| ClaimError::CreateDir {
+        dir: dir.clone(),
+        source,
+    })?;
     let path = dir.join(name);
     let file = OpenOptions::new()
         .read(true)
@@ -146,7 +179,10 @@ fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<Fi
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| ClaimError::Io(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|source| ClaimError::Open {
+            path: path.clone(),
+            source,
+        })?;
     match Flock::lock(file, how) {
         Ok(mut locked) => {
             if matches!(how, FlockArg::LockExclusiveNonblock) {
@@ -175,10 +211,7 @@ fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<Fi
                 what: String::new(),
             }))
         }
-        Err((_, e)) => Err(ClaimError::Io(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
+        Err((_, source)) => Err(ClaimError::Lock { path, source }),
     }
 }
 
@@ -213,6 +246,21 @@ mod tests {
         assert!(err.contains("task `a` of the run of"), "{err}");
         assert!(run(&state, d, "run").is_err(), "a run waits for its tasks");
         drop(a);
+    }
+
+    #[test]
+    fn a_claim_folder_that_cannot_be_made_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not_a_dir");
+        std::fs::write(&file, "").unwrap();
+        let state = file.join("p.state.db");
+        let err = run(&state, "2026-11-24T00:00:00+00:00", "run").unwrap_err();
+        assert!(matches!(err, ClaimError::CreateDir { .. }), "{err}");
+        let expected = format!(
+            "cannot create {}: ",
+            file.join("p.state.db.claims").display()
+        );
+        assert!(err.to_string().starts_with(&expected), "{err}");
     }
 
     #[test]
