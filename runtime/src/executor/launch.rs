@@ -344,10 +344,7 @@ async fn stop_attempt(
     op_task: &mut tokio::task::JoinHandle<TaskResult>,
 ) -> Result<TaskResult, tokio::task::JoinError> {
     handle.cancel(reason);
-    let as_error = match reason {
-        StopReason::TimedOut => TaskError::TimedOut,
-        StopReason::Interrupted => TaskError::Interrupted,
-    };
+    let as_error = TaskError::from(reason);
     match tokio::time::timeout(ABANDON_AFTER, &mut *op_task).await {
         Ok(Ok(Err(e))) => Ok(Err(e)),
         Ok(Ok(Ok(_))) | Ok(Err(_)) | Err(_) => {
