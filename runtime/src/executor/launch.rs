@@ -72,9 +72,10 @@ impl Exec<'_> {
             .map_err(|bug| ExecError::transition(task.id, bug))?;
         let started_at = now();
         let started = Instant::now();
-        if task.operator == "noop" && task.timeout_ms.is_none() {
-            // noop does nothing: no context, no rendering, no log; one row
-            // records the attempt.
+        let inert = self.ops.get(task.operator).is_some_and(|o| o.inert);
+        if inert && task.timeout_ms.is_none() {
+            // The operator does nothing (noop): no context, no rendering, no
+            // log; one row records the attempt.
             let inline = Inline {
                 started_at,
                 log_path: String::new(),

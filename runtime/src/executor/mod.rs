@@ -349,7 +349,8 @@ impl Exec<'_> {
     }
 
     /// The secrets of this run: the values of the environment variables
-    /// that `connections:`, `on_failure:` and `http`/`wait_for` tasks read,
+    /// that `connections:`, `on_failure:` and tasks whose operator's
+    /// parameters carry credentials (`http`, `wait_for`) read,
     /// and the passwords of the rendered connections.
     fn collect_secrets(&self) -> Secrets {
         let mut values: Vec<(String, String)> = Vec::new();
@@ -359,12 +360,11 @@ impl Exec<'_> {
             .iter()
             .map(|(_, t)| *t)
             .chain(self.def.on_failure.iter().map(|a| a.params))
-            // Requests carry tokens in their URLs and headers.
             .chain(
                 self.def
                     .tasks
                     .iter()
-                    .filter(|t| matches!(t.operator, "http" | "wait_for"))
+                    .filter(|t| self.ops.get(t.operator).is_some_and(|o| o.secret_env))
                     .map(|t| t.params),
             );
         for template in templates {

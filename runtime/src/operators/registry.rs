@@ -24,6 +24,13 @@ pub struct Registered {
     /// Runs to completion without awaiting (noop): the executor calls it
     /// inline, without a task of its own.
     pub instant: bool,
+    /// Does nothing with its parameters (noop): without a `timeout`, the
+    /// executor records a success without rendering them or opening a log.
+    pub inert: bool,
+    /// Its parameters carry credentials (requests put tokens in URLs and
+    /// headers): the values of the environment variables they read are
+    /// secrets of the run, hidden from logs, outputs and the state.
+    pub secret_env: bool,
 }
 
 /// The built-in operators this build of the runtime implements.
@@ -33,34 +40,46 @@ pub fn builtins() -> Vec<Registered> {
             name: "noop",
             run: |c, p| Box::pin(noop::run(c, p)),
             instant: true,
+            inert: true,
+            secret_env: false,
         },
         Registered {
             name: "shell",
             run: |c, p| Box::pin(shell::run(c, p)),
             instant: false,
+            inert: false,
+            secret_env: false,
         },
         #[cfg(feature = "http")]
         Registered {
             name: "http",
             run: |c, p| Box::pin(super::http::run(c, p)),
             instant: false,
+            inert: false,
+            secret_env: true,
         },
         Registered {
             name: "wait_for",
             run: |c, p| Box::pin(super::wait_for::run(c, p)),
             instant: false,
+            inert: false,
+            secret_env: true,
         },
         #[cfg(feature = "predict")]
         Registered {
             name: "predict",
             run: |c, p| Box::pin(super::predict::run(c, p)),
             instant: false,
+            inert: false,
+            secret_env: false,
         },
         #[cfg(feature = "sql")]
         Registered {
             name: "sql",
             run: |c, p| Box::pin(super::sql::run(c, p)),
             instant: false,
+            inert: false,
+            secret_env: false,
         },
     ]
 }
