@@ -1,6 +1,7 @@
 //! How an attempt ends when it does not succeed, as the executor reads it.
 
 use super::cancel::StopReason;
+use crate::spec::AttemptOutcome;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +27,12 @@ impl TaskError {
         }
     }
 
-    pub fn outcome(&self) -> &'static str {
+    /// How the attempt that ended with this error is recorded.
+    pub fn outcome(&self) -> AttemptOutcome {
         match self {
-            TaskError::Failed { .. } | TaskError::Panicked(_) => "failed",
-            TaskError::TimedOut => "timed_out",
-            TaskError::Interrupted => "interrupted",
+            TaskError::Failed { .. } | TaskError::Panicked(_) => AttemptOutcome::Failed,
+            TaskError::TimedOut => AttemptOutcome::TimedOut,
+            TaskError::Interrupted => AttemptOutcome::Interrupted,
         }
     }
 }

@@ -299,7 +299,7 @@ impl Exec<'_> {
                     _ => None,
                 };
                 (
-                    attempt_outcome(e),
+                    e.outcome(),
                     code,
                     Some(self.secrets.redact(&e.to_string()).into_owned()),
                 )
@@ -353,10 +353,4 @@ async fn stop_attempt(
             Ok(Err(as_error))
         }
     }
-}
-
-/// How an attempt that ended with `e` is recorded.
-fn attempt_outcome(e: &TaskError) -> AttemptOutcome {
-    // The one mapping is TaskError::outcome's; its names are AttemptOutcome's.
-    AttemptOutcome::parse(e.outcome()).unwrap_or(AttemptOutcome::Failed)
 }
