@@ -243,7 +243,7 @@ fn execute(
                 Ok(result_json(affected, rows, count))
             } else {
                 let stmt = c.prepare(sql).map_err(|e| pg_error(&e))?;
-                let params = rows::pg_args(stmt.params(), args)?;
+                let params = rows::postgres::args(stmt.params(), args)?;
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     params.iter().map(|p| p.as_ref()).collect();
                 if stmt.columns().is_empty() {
@@ -267,7 +267,7 @@ fn execute(
                             // A type chime does not read shows as its text
                             // if it has one, else as null.
                             rows.push(row_json(names, |i| {
-                                rows::pg_cell(&r, i)
+                                rows::postgres::cell(&r, i)
                                     .ok()
                                     .or_else(|| {
                                         r.try_get::<_, Option<String>>(i)
@@ -352,7 +352,7 @@ fn sqlite_one<'s>(
     }
     let mut stmt = c.prepare(sql).map_err(|e| e.to_string())?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-    let params = rows::sqlite_args(args);
+    let params = rows::sqlite::args(args);
     let mut result = stmt
         .query(rusqlite::params_from_iter(params.iter()))
         .map_err(|e| e.to_string())?;

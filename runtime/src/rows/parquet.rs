@@ -22,7 +22,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::rows::{Cell, RowSink, Want};
+use super::model::{Cell, RowSink, Want};
 
 /// Rows per record batch read.
 const READ_BATCH: usize = 8192;
