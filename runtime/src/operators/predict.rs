@@ -113,7 +113,8 @@ impl Job {
             .get("batch_size")
             .and_then(|v| v.as_u64())
             .map_or(DEFAULT_BATCH, |n| n.max(1) as usize);
-        let output = output_of(p.get("output").ok_or("`predict` needs `output`")?, None)?;
+        let output = output_of(p.get("output").ok_or("`predict` needs `output`")?, None)
+            .map_err(|e| e.to_string())?;
         // A template renders to a string: "true" is true.
         let allow_nan = match p.get("allow_nan") {
             None | Some(serde_json::Value::Null) => false,
@@ -188,7 +189,8 @@ impl Job {
         self.check_columns(&model)?;
         let mut columns = self.keep.clone();
         columns.extend(model.columns.iter().cloned());
-        let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))?;
+        let writer = Writer::open(&self.output, &ctx.pool, columns, &ds_of(ctx))
+            .map_err(|e| e.to_string())?;
         let mut consumer = Consumer {
             model: &model,
             keep: &self.keep,
@@ -218,7 +220,7 @@ impl Job {
                     next: Batch::new(&model.inputs, batch),
                     tx,
                 };
-                rows::read(&self.input, &ctx.pool, &mut reader)?;
+                rows::read(&self.input, &ctx.pool, &mut reader).map_err(|e| e.to_string())?;
                 reader.send()
             });
             let written = scope.spawn(move || -> Result<Writer<'_>, String> {
@@ -226,7 +228,7 @@ impl Job {
                 for rows in out_rx.iter() {
                     // Returning drops the receiver: inference stops at its
                     // next batch, and the reader after it.
-                    writer.write(&rows)?;
+                    writer.write(&rows).map_err(|e| e.to_string())?;
                 }
                 Ok(writer)
             });
@@ -268,7 +270,7 @@ impl Job {
         if consumer.progress.is_some() {
             eprintln!();
         }
-        writer.finish()?;
+        writer.finish().map_err(|e| e.to_string())?;
         let secs = started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { rows as f64 / secs } else { 0.0 };
         ctx.log(format!(
@@ -952,7 +954,7 @@ impl Consumer<'_> {
 }
 
 impl RowSink for Reader<'_> {
-    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, rows::SinkError> {
         let find = |c: &String| {
             names.iter().position(|n| n == c).ok_or_else(|| {
                 format!(
@@ -984,7 +986,13 @@ impl RowSink for Reader<'_> {
         Ok(wants)
     }
 
-    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
+    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), rows::SinkError> {
+        Ok(self.push_row(cells, at)?)
+    }
+}
+
+impl Reader<'_> {
+    fn push_row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String> {
         let nan_ok = self.job.allow_nan;
         for (((b, positions), col), &handles) in self
             .model

@@ -85,13 +85,17 @@ pub enum Want {
     Any,
 }
 
+/// A [`RowSink`]'s own error, handed back by the read it stopped as it
+/// is (the sink's type survives: downcast it).
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Receives the rows of a [`read`](super::reader::read).
 pub trait RowSink {
     /// The source's column names, before any row: what to make of each.
-    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String>;
+    fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, SinkError>;
     /// One row: a cell per column (`Cell::Null` where `Want::Skip`).
     /// `at` names the row for messages.
-    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), String>;
+    fn row(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), SinkError>;
 }
 
 /// Where rows come from.
@@ -107,14 +111,14 @@ pub enum Input {
     },
 }
 
-/// Why a Parquet path cannot be used by this binary.
-pub fn no_parquet(path: &str) -> String {
-    format!(
-        "{path}: this binary was built without Parquet support (`chime build` adds it when the \
-         pipeline's YAML names a Parquet file: a `parquet:` key or a path ending in .parquet; \
-         a path made by a template that only renders to .parquet is not seen)"
-    )
-}
+/// Why a Parquet path (this one) cannot be used by this binary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0}: this binary was built without Parquet support (`chime build` adds it when the \
+     pipeline's YAML names a Parquet file: a `parquet:` key or a path ending in .parquet; \
+     a path made by a template that only renders to .parquet is not seen)"
+)]
+pub struct NoParquet(pub String);
 
 /// How rows are written to a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,17 +131,20 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn parse(s: Option<&str>) -> Result<Mode, String> {
+    pub fn parse(s: Option<&str>) -> Result<Mode, UnknownMode> {
         match s.unwrap_or("append") {
             "append" => Ok(Mode::Append),
             "replace" => Ok(Mode::Replace),
             "replace_partition" => Ok(Mode::ReplacePartition),
-            other => Err(format!(
-                "`mode: {other}`: use append, replace or replace_partition"
-            )),
+            other => Err(UnknownMode(other.to_string())),
         }
     }
 }
+
+/// A `mode:` that is none of [`Mode`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`mode: {0}`: use append, replace or replace_partition")]
+pub struct UnknownMode(pub String);
 
 /// Where rows go.
 #[derive(Debug, Clone)]
@@ -180,7 +187,7 @@ pub fn quote_ident(name: &str) -> String {
 
 /// Refuses a column name a table cannot take as it is: empty, holding a
 /// NUL (SQLite reads a statement's text only up to it), or too long.
-pub fn check_column(name: &str, pg: bool) -> Result<(), String> {
+pub fn check_column(name: &str, pg: bool) -> Result<(), BadColumn> {
     let shown = || {
         let short: String = name.chars().take(80).collect();
         if short.len() < name.len() {
@@ -200,11 +207,22 @@ pub fn check_column(name: &str, pg: bool) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!(
-        "the column {} cannot be written to a table: {why}; name it with `AS` in the query \
-         (or rename the model's output or the source's column)",
-        shown()
-    ))
+    Err(BadColumn {
+        shown: shown(),
+        why,
+    })
+}
+
+/// A column name a table cannot take: `shown` is the name quoted (cut at
+/// 80 characters), `why` the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the column {shown} cannot be written to a table: {why}; name it with `AS` in the query \
+     (or rename the model's output or the source's column)"
+)]
+pub struct BadColumn {
+    pub shown: String,
+    pub why: &'static str,
 }
 
 /// A table name (`schema.table` or `table`) as SQL, each part quoted.

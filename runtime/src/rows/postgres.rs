@@ -4,25 +4,67 @@
 
 use std::io::Write;
 
-use super::model::{Cell, Mode, RowSink, Want};
+use super::model::{Cell, Mode, RowSink, SinkError, Want};
 use crate::conn::pg_error;
+
+/// Why a query on PostgreSQL, or a write to it, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The server's message and detail (see [`pg_error`]).
+    #[error("{}", pg_error(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("the statement has {params} parameters ($1 ...), `args` has {args}")]
+    ArgCount { params: usize, args: usize },
+    /// Argument `n` (1-based).
+    #[error("argument ${n}: {value} does not fit the type {ty}")]
+    Arg {
+        n: usize,
+        value: serde_json::Value,
+        ty: postgres::types::Type,
+    },
+    #[error("column `{column}`: {source}")]
+    Value {
+        column: String,
+        source: postgres::Error,
+    },
+    #[error(
+        "column `{column}` has the type {ty}, which chime does not read: cast it in the query (`{column}::float8` or `{column}::text`)"
+    )]
+    Type {
+        column: String,
+        ty: postgres::types::Type,
+    },
+    #[error("row {row}, column `{column}`: `{text}` is not a number")]
+    NotANumber {
+        row: u64,
+        column: String,
+        text: String,
+    },
+    #[error(transparent)]
+    Copy(#[from] std::io::Error),
+    #[error("{0}")]
+    Sink(SinkError),
+}
 
 /// JSON arguments as values of the statement's parameter types.
 pub fn args(
     types: &[postgres::types::Type],
     args: &[serde_json::Value],
-) -> Result<Vec<Box<dyn postgres::types::ToSql + Sync>>, String> {
+) -> Result<Vec<Box<dyn postgres::types::ToSql + Sync>>, PgError> {
     use postgres::types::Type;
     if types.len() != args.len() {
-        return Err(format!(
-            "the statement has {} parameters ($1 ...), `args` has {}",
-            types.len(),
-            args.len()
-        ));
+        return Err(PgError::ArgCount {
+            params: types.len(),
+            args: args.len(),
+        });
     }
     let mut out: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
     for (i, (ty, v)) in types.iter().zip(args).enumerate() {
-        let bad = || format!("argument ${}: {v} does not fit the type {ty}", i + 1);
+        let bad = || PgError::Arg {
+            n: i + 1,
+            value: v.clone(),
+            ty: ty.clone(),
+        };
         let text = match v {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -63,10 +105,13 @@ pub fn args(
 }
 
 /// Value `i` of a PostgreSQL row as a cell.
-pub fn cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
+pub fn cell(row: &postgres::Row, i: usize) -> Result<Cell, PgError> {
     use postgres::types::Type;
     let col = &row.columns()[i];
-    let err = |e: postgres::Error| format!("column `{}`: {e}", col.name());
+    let err = |source| PgError::Value {
+        column: col.name().to_string(),
+        source,
+    };
     let ty = col.type_().clone();
     Ok(match ty {
         Type::INT2 => row
@@ -117,13 +162,11 @@ pub fn cell(row: &postgres::Row, i: usize) -> Result<Cell, String> {
             .try_get::<_, Option<Numeric>>(i)
             .map_err(err)?
             .map_or(Cell::Null, |n| n.cell()),
-        other => {
-            return Err(format!(
-                "column `{}` has the type {other}, which chime does not read: cast it in the query (`{}::float8` or `{}::text`)",
-                col.name(),
-                col.name(),
-                col.name()
-            ));
+        ty => {
+            return Err(PgError::Type {
+                column: col.name().to_string(),
+                ty,
+            });
         }
     })
 }
@@ -149,16 +192,21 @@ impl Numeric {
     }
 }
 
+/// A `numeric` value shorter than its header says.
+#[derive(Debug, thiserror::Error)]
+#[error("a numeric value cut short")]
+struct CutShort;
+
 impl<'a> postgres::types::FromSql<'a> for Numeric {
     fn from_sql(
         _: &postgres::types::Type,
         raw: &'a [u8],
     ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         use std::fmt::Write as _;
-        let word = |k: usize| -> Result<u16, String> {
+        let word = |k: usize| -> Result<u16, CutShort> {
             raw.get(k * 2..k * 2 + 2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .ok_or_else(|| "a numeric value cut short".to_string())
+                .ok_or(CutShort)
         };
         let (ndigits, weight, sign, scale) = (word(0)?, word(1)? as i16, word(2)?, word(3)?);
         let special = match sign {
@@ -175,7 +223,7 @@ impl<'a> postgres::types::FromSql<'a> for Numeric {
         }
         let digits = (0..usize::from(ndigits))
             .map(|k| word(4 + k))
-            .collect::<Result<Vec<u16>, String>>()?;
+            .collect::<Result<Vec<u16>, CutShort>>()?;
         // Digit group `g` counts 10000^(weight - g).
         let group = |g: i32| usize::try_from(g).ok().and_then(|g| digits.get(g)).copied();
         let mut text = String::new();
@@ -218,27 +266,25 @@ pub fn read(
     query: &str,
     args: &[serde_json::Value],
     sink: &mut dyn RowSink,
-) -> Result<(), String> {
+) -> Result<(), PgError> {
     use postgres::fallible_iterator::FallibleIterator;
-    let stmt = c.prepare(query).map_err(|e| pg_error(&e))?;
+    let stmt = c.prepare(query)?;
     let names: Vec<String> = stmt
         .columns()
         .iter()
         .map(|c| c.name().to_string())
         .collect();
-    let wants = sink.columns(&names)?;
+    let wants = sink.columns(&names).map_err(PgError::Sink)?;
     let params = self::args(stmt.params(), args)?;
-    let mut rows = c
-        .query_raw(
-            &stmt,
-            params
-                .iter()
-                .map(|p| p.as_ref() as &dyn postgres::types::ToSql),
-        )
-        .map_err(|e| pg_error(&e))?;
+    let mut rows = c.query_raw(
+        &stmt,
+        params
+            .iter()
+            .map(|p| p.as_ref() as &dyn postgres::types::ToSql),
+    )?;
     let mut cells = vec![Cell::Null; names.len()];
     let mut n = 0u64;
-    while let Some(row) = rows.next().map_err(|e| pg_error(&e))? {
+    while let Some(row) = rows.next()? {
         n += 1;
         for (i, want) in wants.iter().enumerate() {
             cells[i] = match want {
@@ -247,10 +293,11 @@ pub fn read(
                     Cell::Text(t) => match t.trim().parse::<f64>() {
                         Ok(f) => Cell::Float(f),
                         Err(_) => {
-                            return Err(format!(
-                                "row {n}, column `{}`: `{t}` is not a number",
-                                names[i]
-                            ));
+                            return Err(PgError::NotANumber {
+                                row: n,
+                                column: names[i].clone(),
+                                text: t,
+                            });
                         }
                     },
                     other => other,
@@ -258,7 +305,8 @@ pub fn read(
                 Want::Any => cell(&row, i)?,
             };
         }
-        sink.row(&cells, &|| format!("query row {n}"))?;
+        sink.row(&cells, &|| format!("query row {n}"))
+            .map_err(PgError::Sink)?;
     }
     Ok(())
 }
@@ -290,7 +338,7 @@ pub(super) fn copy_in(
     ds: Option<&str>,
     rows: &[Vec<Cell>],
     buf: &mut String,
-) -> Result<(), String> {
+) -> Result<(), PgError> {
     buf.clear();
     let ds = ds.map(|d| Cell::Text(d.to_string()));
     for r in rows {
@@ -302,17 +350,16 @@ pub(super) fn copy_in(
         }
         buf.push('\n');
     }
-    let mut w = c
-        .copy_in(&format!("COPY {into} FROM STDIN"))
-        .map_err(|e| pg_error(&e))?;
-    w.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
-    w.finish().map_err(|e| pg_error(&e))?;
+    let mut w = c.copy_in(&format!("COPY {into} FROM STDIN"))?;
+    w.write_all(buf.as_bytes())?;
+    w.finish()?;
     Ok(())
 }
 
 /// Runs one statement (never a batch).
-pub(super) fn exec_one(c: &mut postgres::Client, sql: &str) -> Result<(), String> {
-    c.execute(sql, &[]).map(|_| ()).map_err(|e| pg_error(&e))
+pub(super) fn exec_one(c: &mut postgres::Client, sql: &str) -> Result<(), PgError> {
+    c.execute(sql, &[])?;
+    Ok(())
 }
 
 /// The column type for a first value.
@@ -326,7 +373,12 @@ pub(super) fn sql_type(c: &Cell) -> &'static str {
 
 /// Deletes the rows `mode` replaces from the table `q` (quoted); a table
 /// that does not exist has none.
-pub(super) fn empty(c: &mut postgres::Client, q: &str, mode: Mode, ds: &str) -> Result<(), String> {
+pub(super) fn empty(
+    c: &mut postgres::Client,
+    q: &str,
+    mode: Mode,
+    ds: &str,
+) -> Result<(), PgError> {
     let sql = match mode {
         Mode::Append => return Ok(()),
         Mode::Replace => format!("DELETE FROM {q} WHERE $1::text IS NOT NULL"),
@@ -334,19 +386,15 @@ pub(super) fn empty(c: &mut postgres::Client, q: &str, mode: Mode, ds: &str) -> 
     };
     // A missing table has nothing to replace; SAVEPOINT keeps the
     // transaction usable after that error.
-    c.execute("SAVEPOINT chime_empty", &[])
-        .map_err(|e| pg_error(&e))?;
-    match c.execute(&sql, &[&ds]) {
-        Ok(_) => c
-            .execute("RELEASE SAVEPOINT chime_empty", &[])
-            .map(|_| ())
-            .map_err(|e| pg_error(&e)),
-        Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => c
-            .execute("ROLLBACK TO SAVEPOINT chime_empty", &[])
-            .map(|_| ())
-            .map_err(|e| pg_error(&e)),
-        Err(e) => Err(pg_error(&e)),
-    }
+    c.execute("SAVEPOINT chime_empty", &[])?;
+    let end = match c.execute(&sql, &[&ds]) {
+        Ok(_) => "RELEASE SAVEPOINT chime_empty",
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => {
+            "ROLLBACK TO SAVEPOINT chime_empty"
+        }
+        Err(e) => return Err(e.into()),
+    };
+    exec_one(c, end)
 }
 
 #[cfg(test)]

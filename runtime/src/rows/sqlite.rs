@@ -1,7 +1,24 @@
 //! SQLite: a query's rows read as they come, rows written by multi-row
 //! INSERTs in the writer's transaction.
 
-use super::model::{Cell, Mode, RowSink, Want};
+use super::model::{Cell, Mode, RowSink, SinkError, Want};
+
+/// Why a query on SQLite, or a write to it, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("row {row}, column `{column}`: `{text}` is not a number")]
+    NotANumber {
+        row: u64,
+        column: String,
+        text: String,
+    },
+    #[error("row {row}, column `{column}`: a BLOB, which chime cannot use")]
+    Blob { row: u64, column: String },
+    #[error("{0}")]
+    Sink(SinkError),
+}
 
 /// Parameters one SQLite statement may bind (SQLITE_MAX_VARIABLE_NUMBER
 /// of the bundled SQLite).
@@ -33,21 +50,19 @@ pub fn read(
     query: &str,
     args: &[serde_json::Value],
     sink: &mut dyn RowSink,
-) -> Result<(), String> {
-    let mut stmt = c.prepare(query).map_err(|e| e.to_string())?;
+) -> Result<(), SqliteError> {
+    let mut stmt = c.prepare(query)?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-    let wants = sink.columns(&names)?;
+    let wants = sink.columns(&names).map_err(SqliteError::Sink)?;
     let params = self::args(args);
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(params.iter()))
-        .map_err(|e| e.to_string())?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut cells = vec![Cell::Null; names.len()];
     let mut n = 0u64;
-    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+    while let Some(row) = rows.next()? {
         n += 1;
         for (i, want) in wants.iter().enumerate() {
             use rusqlite::types::ValueRef;
-            let v = row.get_ref(i).map_err(|e| e.to_string())?;
+            let v = row.get_ref(i)?;
             cells[i] = match (want, v) {
                 (Want::Skip, _) => Cell::Null,
                 (_, ValueRef::Null) => Cell::Null,
@@ -60,24 +75,25 @@ pub fn read(
                     {
                         Some(f) => Cell::Float(f),
                         None => {
-                            return Err(format!(
-                                "row {n}, column `{}`: `{}` is not a number",
-                                names[i],
-                                String::from_utf8_lossy(t)
-                            ));
+                            return Err(SqliteError::NotANumber {
+                                row: n,
+                                column: names[i].clone(),
+                                text: String::from_utf8_lossy(t).into_owned(),
+                            });
                         }
                     }
                 }
                 (_, ValueRef::Text(t)) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
                 (_, ValueRef::Blob(_)) => {
-                    return Err(format!(
-                        "row {n}, column `{}`: a BLOB, which chime cannot use",
-                        names[i]
-                    ));
+                    return Err(SqliteError::Blob {
+                        row: n,
+                        column: names[i].clone(),
+                    });
                 }
             };
         }
-        sink.row(&cells, &|| format!("query row {n}"))?;
+        sink.row(&cells, &|| format!("query row {n}"))
+            .map_err(SqliteError::Sink)?;
     }
     Ok(())
 }
@@ -90,11 +106,10 @@ pub(super) fn insert(
     width: usize,
     ds: Option<&str>,
     rows: &[Vec<Cell>],
-) -> Result<(), String> {
+) -> Result<(), SqliteError> {
     // Many rows per INSERT (fewer statements to step), values bound in
     // place (no copy of a row).
     let per_insert = (SQLITE_MAX_PARAMS / width).clamp(1, 256);
-    let err = |e: rusqlite::Error| e.to_string();
     let offset = usize::from(ds.is_some());
     for chunk in rows.chunks(per_insert) {
         let one = format!("({})", vec!["?"; width].join(", "));
@@ -102,11 +117,11 @@ pub(super) fn insert(
             "INSERT INTO {into} VALUES {}",
             vec![one; chunk.len()].join(", ")
         );
-        let mut stmt = c.prepare_cached(&sql).map_err(err)?;
+        let mut stmt = c.prepare_cached(&sql)?;
         for (n, r) in chunk.iter().enumerate() {
             let base = n * width;
             if let Some(ds) = ds {
-                stmt.raw_bind_parameter(base + 1, ds).map_err(err)?;
+                stmt.raw_bind_parameter(base + 1, ds)?;
             }
             for (i, v) in r.iter().enumerate() {
                 let at = base + i + 1 + offset;
@@ -115,18 +130,18 @@ pub(super) fn insert(
                     Cell::Int(x) => stmt.raw_bind_parameter(at, x),
                     Cell::Float(x) => stmt.raw_bind_parameter(at, x),
                     Cell::Text(x) => stmt.raw_bind_parameter(at, x.as_str()),
-                }
-                .map_err(err)?;
+                }?;
             }
         }
-        stmt.raw_execute().map_err(err)?;
+        stmt.raw_execute()?;
     }
     Ok(())
 }
 
 /// Runs one statement (never a batch).
-pub(super) fn exec_one(c: &mut rusqlite::Connection, sql: &str) -> Result<(), String> {
-    c.execute(sql, []).map(|_| ()).map_err(|e| e.to_string())
+pub(super) fn exec_one(c: &mut rusqlite::Connection, sql: &str) -> Result<(), SqliteError> {
+    c.execute(sql, [])?;
+    Ok(())
 }
 
 /// The column type for a first value.
@@ -145,7 +160,7 @@ pub(super) fn empty(
     q: &str,
     mode: Mode,
     ds: &str,
-) -> Result<(), String> {
+) -> Result<(), SqliteError> {
     match mode {
         Mode::Append => Ok(()),
         Mode::Replace => c
@@ -159,10 +174,10 @@ pub(super) fn empty(
     }
 }
 
-fn missing_ok(e: rusqlite::Error) -> Result<(), String> {
+fn missing_ok(e: rusqlite::Error) -> Result<(), SqliteError> {
     if e.to_string().contains("no such table") {
         Ok(())
     } else {
-        Err(e.to_string())
+        Err(e.into())
     }
 }

@@ -1,9 +1,62 @@
 //! The output side: a [`Writer`] picks the codec for an [`Output`] and
 //! makes its rows visible at once, or not at all.
 
-use super::csv::CsvWriter;
-use super::model::{Cell, Mode, Output, check_column, is_table_name, quote_ident, quote_table};
-use crate::conn::{Conn, Lease, Pool};
+use super::csv::{CsvError, CsvWriter};
+use super::model::{
+    BadColumn, Cell, Mode, Output, check_column, is_table_name, quote_ident, quote_table,
+};
+use super::postgres::PgError;
+use super::sqlite::SqliteError;
+use crate::conn::{Conn, ConnError, Lease, Pool};
+
+/// Why rows could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("`{0}` is not a table name (letters, digits and _, optionally schema.table)")]
+    NotATable(String),
+    #[error(transparent)]
+    Column(#[from] BadColumn),
+    #[error(transparent)]
+    Connection(#[from] ConnError),
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", .path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+    #[cfg(not(feature = "parquet"))]
+    #[error(transparent)]
+    NoParquet(#[from] super::model::NoParquet),
+    #[cfg(feature = "parquet")]
+    #[error(transparent)]
+    Parquet(#[from] super::parquet::ParquetError),
+    /// A batch the Parquet file at `path` refused.
+    #[cfg(feature = "parquet")]
+    #[error("{path}: {source}")]
+    ParquetBatch {
+        path: String,
+        source: super::parquet::ParquetError,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] SqliteError),
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+}
+
+impl WriteError {
+    fn file(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> WriteError {
+        WriteError::File {
+            path: path.into(),
+            source,
+        }
+    }
+}
 
 /// Writes rows; nothing is visible until [`Writer::finish`], and a writer
 /// dropped before it leaves the target as it was.
@@ -57,10 +110,10 @@ impl<'p> Writer<'p> {
         pool: &'p Pool,
         columns: Vec<String>,
         ds: &str,
-    ) -> Result<Writer<'p>, String> {
+    ) -> Result<Writer<'p>, WriteError> {
         let target = match output {
             #[cfg(not(feature = "parquet"))]
-            Output::Parquet(path) => return Err(super::model::no_parquet(path)),
+            Output::Parquet(path) => return Err(super::model::NoParquet(path.clone()).into()),
             #[cfg(feature = "parquet")]
             Output::Parquet(path) => {
                 let (tmp, file) = partial_file(path)?;
@@ -84,9 +137,7 @@ impl<'p> Writer<'p> {
                 mode,
             } => {
                 if !is_table_name(table) {
-                    return Err(format!(
-                        "`{table}` is not a table name (letters, digits and _, optionally schema.table)"
-                    ));
+                    return Err(WriteError::NotATable(table.clone()));
                 }
                 let pg = matches!(pool.target(connection)?, crate::conn::Target::Postgres(_));
                 for c in &columns {
@@ -124,7 +175,7 @@ impl<'p> Writer<'p> {
 
     /// Writes a batch of rows (each with the columns given to `open`, in
     /// order, without the added `ds`).
-    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), String> {
+    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), WriteError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -132,7 +183,12 @@ impl<'p> Writer<'p> {
         let ds = self.add_ds.then_some(self.ds.as_str());
         match &mut self.target {
             #[cfg(feature = "parquet")]
-            Target::Parquet { w, path, .. } => w.write(rows).map_err(|e| format!("{path}: {e}"))?,
+            Target::Parquet { w, path, .. } => {
+                w.write(rows).map_err(|source| WriteError::ParquetBatch {
+                    path: path.clone(),
+                    source,
+                })?
+            }
             Target::Csv { w, .. } => w.write(rows)?,
             Target::Table {
                 conn,
@@ -172,16 +228,16 @@ impl<'p> Writer<'p> {
 
     /// Makes the rows visible (commits, or moves the file into place) and
     /// returns how many were written.
-    pub fn finish(mut self) -> Result<u64, String> {
+    pub fn finish(mut self) -> Result<u64, WriteError> {
         match &mut self.target {
             #[cfg(feature = "parquet")]
             Target::Parquet { path, tmp, w } => {
                 w.finish()?;
-                std::fs::rename(&*tmp, &*path).map_err(|e| format!("cannot write {path}: {e}"))?;
+                std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
             }
             Target::Csv { path, tmp, w } => {
                 w.flush()?;
-                std::fs::rename(&*tmp, &*path).map_err(|e| format!("cannot write {path}: {e}"))?;
+                std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
             }
             Target::Table {
                 conn,
@@ -225,27 +281,29 @@ impl Drop for Writer<'_> {
 
 /// `PATH.partial` beside `path` (its folder created), opened for writing:
 /// renamed to `path` when complete, so a reader never sees half a file.
-fn partial_file(path: &str) -> Result<(std::path::PathBuf, std::fs::File), String> {
+fn partial_file(path: &str) -> Result<(std::path::PathBuf, std::fs::File), WriteError> {
     let p = std::path::Path::new(path);
     if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
     let mut tmp = p.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = std::path::PathBuf::from(tmp);
-    let file =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let file = std::fs::File::create(&tmp).map_err(|e| WriteError::file(&tmp, e))?;
     Ok((tmp, file))
 }
 
 /// Runs one statement of SQL chime generated, never a batch: whatever a
 /// name in it held, at most this one statement runs.
-fn exec_one(conn: &mut Conn, sql: &str) -> Result<(), String> {
+fn exec_one(conn: &mut Conn, sql: &str) -> Result<(), WriteError> {
     match conn {
-        Conn::Sqlite(c) => super::sqlite::exec_one(c, sql),
-        Conn::Postgres(c) => super::postgres::exec_one(c, sql),
+        Conn::Sqlite(c) => super::sqlite::exec_one(c, sql)?,
+        Conn::Postgres(c) => super::postgres::exec_one(c, sql)?,
     }
+    Ok(())
 }
 
 /// Creates the table if it does not exist (column types from the first
@@ -257,7 +315,7 @@ fn prepare_table(
     columns: &[String],
     first: &[Cell],
     ds: &str,
-) -> Result<(), String> {
+) -> Result<(), WriteError> {
     let defs = columns
         .iter()
         .zip(first)
@@ -277,12 +335,13 @@ fn prepare_table(
 
 /// Deletes the rows `mode` replaces (none for `append`); a table that does
 /// not exist yet has none.
-fn empty_table(conn: &mut Conn, table: &str, mode: Mode, ds: &str) -> Result<(), String> {
+fn empty_table(conn: &mut Conn, table: &str, mode: Mode, ds: &str) -> Result<(), WriteError> {
     let q = quote_table(table);
     match conn {
-        Conn::Sqlite(c) => super::sqlite::empty(c, &q, mode, ds),
-        Conn::Postgres(c) => super::postgres::empty(c, &q, mode, ds),
+        Conn::Sqlite(c) => super::sqlite::empty(c, &q, mode, ds)?,
+        Conn::Postgres(c) => super::postgres::empty(c, &q, mode, ds)?,
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -342,7 +401,7 @@ mod tests {
         )
         .unwrap();
         w.write(&[vec![Cell::Int(5)]]).unwrap();
-        assert_eq!(w.finish(), Ok(1));
+        assert_eq!(w.finish().unwrap(), 1);
         let (names, rows) = names_and_rows(&db, "out");
         assert_eq!(names, ["ds", HOSTILE], "the column has the name as it was");
         assert_eq!(rows, [["Text(\"2026-11-24\")", "Integer(5)"]]);
@@ -357,7 +416,7 @@ mod tests {
             (&*"x".repeat(256), false, "longer than 255 bytes"),
             (&*"x".repeat(64), true, "63 bytes"),
         ] {
-            let err = check_column(name, pg).unwrap_err();
+            let err = check_column(name, pg).unwrap_err().to_string();
             assert!(err.contains(why), "{name:?}: {err}");
         }
         assert_eq!(check_column(&"x".repeat(64), false), Ok(()));
@@ -368,7 +427,9 @@ mod tests {
         let mut w = Writer::open(&table(Mode::Append), &pool, vec!["x".into()], "d").unwrap();
         w.write(&[vec![Cell::Int(1)]]).unwrap();
         w.finish().unwrap();
-        let err = Writer::open(&table(Mode::Replace), &pool, vec!["a\0b".into()], "d").unwrap_err();
+        let err = Writer::open(&table(Mode::Replace), &pool, vec!["a\0b".into()], "d")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"a\\0b\"") && err.contains("NUL"), "{err}");
         assert_eq!(
             names_and_rows(&db, "out").1,
