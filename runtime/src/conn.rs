@@ -14,6 +14,69 @@ use std::sync::Mutex;
 
 pub use crate::secrets::{Secrets, password_of, redact_url};
 
+/// A connection URL chime cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`sqlite://` needs a path, as in sqlite://data/app.db")]
+    NoPath,
+    /// The URL, its password hidden.
+    #[error(
+        "`{0}` is not a connection URL chime knows: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
+    )]
+    Unknown(String),
+}
+
+/// Why a connection could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("no connection `{0}`: the pipeline has no `connections:`")]
+    NoConnections(String),
+    #[error(
+        "no connection `{name}` (the pipeline's connections: {known}); if it is listed, its template did not render: see the run's first lines"
+    )]
+    Unknown { name: String, known: String },
+    /// An error of the connection `name`.
+    #[error("connection `{name}`: {source}")]
+    Named {
+        name: String,
+        source: Box<ConnError>,
+    },
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the SQLite database {path}: {source}")]
+    OpenSqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// `url` with its password hidden.
+    #[error("cannot read the PostgreSQL URL {url}: {source}")]
+    PostgresUrl {
+        url: String,
+        source: postgres::Error,
+    },
+    #[error("cannot connect to PostgreSQL at {url}: {}", pg_error(.source))]
+    PostgresConnect {
+        url: String,
+        source: postgres::Error,
+    },
+}
+
+impl ConnError {
+    fn named(name: &str, e: impl Into<ConnError>) -> ConnError {
+        ConnError::Named {
+            name: name.to_string(),
+            source: Box::new(e.into()),
+        }
+    }
+}
+
 /// What a connection URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -23,14 +86,14 @@ pub enum Target {
 
 impl Target {
     /// Reads a connection URL.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub fn parse(url: &str) -> Result<Target, UrlError> {
         let url = url.trim();
         if url == "sqlite::memory:" || url == "sqlite://:memory:" {
             return Ok(Target::Sqlite(":memory:".into()));
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("`sqlite://` needs a path, as in sqlite://data/app.db".into());
+                return Err(UrlError::NoPath);
             }
             return Ok(Target::Sqlite(path.to_string()));
         }
@@ -41,10 +104,7 @@ impl Target {
         {
             return Ok(Target::Postgres(url.to_string()));
         }
-        Err(format!(
-            "`{}` is not a connection URL chime knows: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
-            redact_url(url)
-        ))
+        Err(UrlError::Unknown(redact_url(url)))
     }
 }
 
@@ -67,7 +127,7 @@ impl std::fmt::Debug for Conn {
 const CONNECT_TIMEOUT_S: u64 = 10;
 
 impl Conn {
-    fn open(target: &Target) -> Result<Conn, String> {
+    fn open(target: &Target) -> Result<Conn, ConnError> {
         match target {
             Target::Sqlite(path) => {
                 // A database in a folder that does not exist yet: make it,
@@ -76,15 +136,19 @@ impl Conn {
                     .parent()
                     .filter(|d| path != ":memory:" && !d.as_os_str().is_empty())
                 {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(|source| ConnError::CreateDir {
+                        dir: dir.to_path_buf(),
+                        source,
+                    })?;
                 }
-                let c = rusqlite::Connection::open(path)
-                    .map_err(|e| format!("cannot open the SQLite database {path}: {e}"))?;
+                let c =
+                    rusqlite::Connection::open(path).map_err(|source| ConnError::OpenSqlite {
+                        path: path.clone(),
+                        source,
+                    })?;
                 // Readers and a writer at once (a query streamed into a table
                 // of the same database) need WAL; wait for locks, do not fail.
-                c.busy_timeout(std::time::Duration::from_secs(30))
-                    .map_err(|e| e.to_string())?;
+                c.busy_timeout(std::time::Duration::from_secs(30))?;
                 if path != ":memory:" {
                     let _: Option<String> = c
                         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -93,18 +157,19 @@ impl Conn {
                 Ok(Conn::Sqlite(c))
             }
             Target::Postgres(url) => {
-                let mut config: postgres::Config = url.parse().map_err(|e| {
-                    format!("cannot read the PostgreSQL URL {}: {e}", redact_url(url))
-                })?;
+                let mut config: postgres::Config =
+                    url.parse().map_err(|source| ConnError::PostgresUrl {
+                        url: redact_url(url),
+                        source,
+                    })?;
                 if config.get_connect_timeout().is_none() {
                     config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
                 }
-                let client = config.connect(postgres::NoTls).map_err(|e| {
-                    format!(
-                        "cannot connect to PostgreSQL at {}: {}",
-                        redact_url(url),
-                        pg_error(&e)
-                    )
+                let client = config.connect(postgres::NoTls).map_err(|source| {
+                    ConnError::PostgresConnect {
+                        url: redact_url(url),
+                        source,
+                    }
                 })?;
                 Ok(Conn::Postgres(Box::new(client)))
             }
@@ -208,24 +273,23 @@ impl Pool {
     }
 
     /// What connection `name` points at.
-    pub fn target(&self, name: &str) -> Result<Target, String> {
+    pub fn target(&self, name: &str) -> Result<Target, ConnError> {
         let url = self.urls.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.names().collect();
             if known.is_empty() {
-                format!("no connection `{name}`: the pipeline has no `connections:`")
+                ConnError::NoConnections(name.to_string())
             } else {
-                format!(
-                    "no connection `{name}` (the pipeline's connections: {}); \
-                     if it is listed, its template did not render: see the run's first lines",
-                    known.join(", ")
-                )
+                ConnError::Unknown {
+                    name: name.to_string(),
+                    known: known.join(", "),
+                }
             }
         })?;
-        Target::parse(url).map_err(|e| format!("connection `{name}`: {e}"))
+        Target::parse(url).map_err(|e| ConnError::named(name, e))
     }
 
     /// A connection to `name`: an idle one of this run, or a new one.
-    pub fn get(&self, name: &str) -> Result<Lease<'_>, String> {
+    pub fn get(&self, name: &str) -> Result<Lease<'_>, ConnError> {
         let reused = self
             .idle
             .lock()
@@ -235,7 +299,7 @@ impl Pool {
             Some(c) => c,
             None => {
                 let target = self.target(name)?;
-                Conn::open(&target).map_err(|e| format!("connection `{name}`: {e}"))?
+                Conn::open(&target).map_err(|e| ConnError::named(name, e))?
             }
         };
         Ok(Lease {
@@ -260,7 +324,9 @@ mod tests {
             Target::parse("postgres://u:pw@localhost:5432/db"),
             Ok(Target::Postgres(_))
         ));
-        let err = Target::parse("mysql://u:hunter22@h/db").unwrap_err();
+        let err = Target::parse("mysql://u:hunter22@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter22"), "{err}");
         assert_eq!(
             redact_url("postgres://u:hunter22@h:5432/db"),
@@ -299,6 +365,7 @@ mod tests {
         assert!(
             pool.get("nope")
                 .unwrap_err()
+                .to_string()
                 .contains("no connection `nope`")
         );
     }

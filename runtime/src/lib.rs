@@ -27,8 +27,6 @@ pub mod executor;
 pub mod ml;
 #[cfg(feature = "rt")]
 pub mod operator;
-#[cfg(feature = "parquet")]
-pub mod parquet_io;
 #[cfg(feature = "rt")]
 pub mod pipe_lines;
 #[cfg(feature = "rt")]

@@ -11,15 +11,64 @@
 
 use std::sync::Arc;
 
-use crate::conn::{Conn, Pool, pg_error};
+use crate::conn::{Conn, ConnError, Pool};
 use crate::context::{TaskContext, TaskError, TaskResult};
-use crate::rows::{self, Cell, Input, Mode, Output, RowSink, Want, Writer};
+use crate::rows::postgres::PgError;
+use crate::rows::reader::ReadError;
+use crate::rows::writer::WriteError;
+use crate::rows::{self, Cell, Input, Mode, Output, RowSink, SinkError, UnknownMode, Want, Writer};
+
+/// Why a `sql` task failed (and why an `output:` could not be read).
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// A parameter missing or of the wrong form (the message says which).
+    #[error("{0}")]
+    Param(&'static str),
+    #[error("cannot read the SQL file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Mode(#[from] UnknownMode),
+    #[error(transparent)]
+    Connection(#[from] ConnError),
+    /// The statements on the connection `connection` failed.
+    #[error("connection `{connection}`: {source}")]
+    Execute {
+        connection: String,
+        source: Box<SqlError>,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] PgError),
+    #[error("with `args`, `query` must be one statement")]
+    OneStatement,
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("the query returned no columns")]
+    NoColumns,
+    /// The task was cancelled while its rows were being written.
+    #[error("stopped")]
+    Stopped,
+    #[error("no writer")]
+    NoWriter,
+}
+
+impl From<postgres::Error> for SqlError {
+    fn from(e: postgres::Error) -> SqlError {
+        SqlError::Postgres(e.into())
+    }
+}
 
 /// Rows of a query without `output` kept in the task's output.
 const SHOWN_ROWS: usize = 100;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
-    let job = Job::from_params(&params).map_err(TaskError::failed)?;
+    let job = Job::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
     crate::operator::blocking(move || {
         job.run(&ctx)
             .map(|v| crate::context::Output(Some(v)))
@@ -40,9 +89,9 @@ struct Job {
 pub fn output_of(
     v: &serde_json::Value,
     default_connection: Option<&str>,
-) -> Result<Output, String> {
+) -> Result<Output, SqlError> {
     if let Some(path) = v.as_str() {
-        return file_output(path);
+        return Ok(file_output(path));
     }
     let s = |k: &str| v.get(k).and_then(|x| x.as_str());
     if let Some(path) = s("csv") {
@@ -51,10 +100,14 @@ pub fn output_of(
     if let Some(path) = s("parquet") {
         return Ok(Output::Parquet(path.to_string()));
     }
-    let table = s("table").ok_or("`output` needs `table`, `csv` or `parquet`")?;
+    let table = s("table").ok_or(SqlError::Param(
+        "`output` needs `table`, `csv` or `parquet`",
+    ))?;
     let connection = s("connection")
         .or(default_connection)
-        .ok_or("`output` needs `connection` (the connection `table` is on)")?;
+        .ok_or(SqlError::Param(
+            "`output` needs `connection` (the connection `table` is on)",
+        ))?;
     Ok(Output::Table {
         connection: connection.to_string(),
         table: table.to_string(),
@@ -62,28 +115,30 @@ pub fn output_of(
     })
 }
 
-fn file_output(path: &str) -> Result<Output, String> {
+fn file_output(path: &str) -> Output {
     if crate::spec::is_parquet(path) {
-        return Ok(Output::Parquet(path.to_string()));
+        return Output::Parquet(path.to_string());
     }
-    Ok(Output::Csv(path.to_string()))
+    Output::Csv(path.to_string())
 }
 
 impl Job {
-    fn from_params(p: &serde_json::Value) -> Result<Job, String> {
+    fn from_params(p: &serde_json::Value) -> Result<Job, SqlError> {
         let connection = p
             .get("connection")
             .and_then(|v| v.as_str())
-            .ok_or("`sql` needs `connection`")?
+            .ok_or(SqlError::Param("`sql` needs `connection`"))?
             .to_string();
         let sql = match (
             p.get("query").and_then(|v| v.as_str()),
             p.get("file").and_then(|v| v.as_str()),
         ) {
             (Some(q), _) => q.to_string(),
-            (None, Some(f)) => std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read the SQL file {f}: {e}"))?,
-            (None, None) => return Err("`sql` needs `query` or `file`".into()),
+            (None, Some(f)) => std::fs::read_to_string(f).map_err(|source| SqlError::File {
+                path: f.to_string(),
+                source,
+            })?,
+            (None, None) => return Err(SqlError::Param("`sql` needs `query` or `file`")),
         };
         let args = match p.get("args") {
             None | Some(serde_json::Value::Null) => Vec::new(),
@@ -102,14 +157,16 @@ impl Job {
         })
     }
 
-    fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, String> {
+    fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, SqlError> {
         let pool = &ctx.pool;
         match &self.output {
             Some(output) => self.export(ctx, pool, output),
             None => {
                 let mut conn = pool.get(&self.connection)?;
-                execute(&mut conn, &self.sql, &self.args)
-                    .map_err(|e| format!("connection `{}`: {e}", self.connection))
+                execute(&mut conn, &self.sql, &self.args).map_err(|e| SqlError::Execute {
+                    connection: self.connection.clone(),
+                    source: Box::new(e),
+                })
             }
         }
     }
@@ -119,7 +176,7 @@ impl Job {
         ctx: &TaskContext,
         pool: &Pool,
         output: &Output,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, SqlError> {
         struct Export<'p> {
             pool: &'p Pool,
             output: &'p Output,
@@ -129,7 +186,7 @@ impl Job {
             ctx: &'p TaskContext,
         }
         impl RowSink for Export<'_> {
-            fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+            fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, SinkError> {
                 self.writer = Some(Writer::open(
                     self.output,
                     self.pool,
@@ -138,13 +195,13 @@ impl Job {
                 )?);
                 Ok(vec![Want::Any; names.len()])
             }
-            fn row(&mut self, cells: &[Cell], _at: &dyn Fn() -> String) -> Result<(), String> {
+            fn row(&mut self, cells: &[Cell], _at: &dyn Fn() -> String) -> Result<(), SinkError> {
                 self.batch.push(cells.to_vec());
                 if self.batch.len() >= 10_000 {
                     if self.ctx.is_cancelled() {
-                        return Err("stopped".into());
+                        return Err(SqlError::Stopped.into());
                     }
-                    let w = self.writer.as_mut().ok_or("no writer")?;
+                    let w = self.writer.as_mut().ok_or(SqlError::NoWriter)?;
                     w.write(&self.batch)?;
                     self.batch.clear();
                 }
@@ -165,7 +222,7 @@ impl Job {
             args: self.args.clone(),
         };
         rows::read(&input, pool, &mut sink)?;
-        let mut writer = sink.writer.take().ok_or("the query returned no columns")?;
+        let mut writer = sink.writer.take().ok_or(SqlError::NoColumns)?;
         writer.write(&sink.batch)?;
         let n = writer.finish()?;
         ctx.log(format!("{n} rows written to {}", describe(output)));
@@ -200,17 +257,17 @@ fn execute(
     conn: &mut Conn,
     sql: &str,
     args: &[serde_json::Value],
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, SqlError> {
     match conn {
         Conn::Sqlite(c) => {
             let own = !has_transaction(sql);
             if own {
-                c.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+                c.execute_batch("BEGIN")?;
             }
             let result = sqlite_execute(c, sql, args);
             if own {
                 let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                let done = c.execute_batch(end).map_err(|e| e.to_string());
+                let done = c.execute_batch(end);
                 if result.is_ok() {
                     done?;
                 }
@@ -221,7 +278,7 @@ fn execute(
             if args.is_empty() {
                 // One simple query: PostgreSQL runs its statements as one
                 // transaction unless the SQL has its own.
-                let messages = c.simple_query(sql).map_err(|e| pg_error(&e))?;
+                let messages = c.simple_query(sql)?;
                 let mut affected = 0u64;
                 let mut rows = Vec::new();
                 let mut count = 0u64;
@@ -242,32 +299,30 @@ fn execute(
                 }
                 Ok(result_json(affected, rows, count))
             } else {
-                let stmt = c.prepare(sql).map_err(|e| pg_error(&e))?;
-                let params = rows::pg_args(stmt.params(), args)?;
+                let stmt = c.prepare(sql)?;
+                let params = rows::postgres::args(stmt.params(), args)?;
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     params.iter().map(|p| p.as_ref()).collect();
                 if stmt.columns().is_empty() {
-                    let n = c.execute(&stmt, &refs).map_err(|e| pg_error(&e))?;
+                    let n = c.execute(&stmt, &refs)?;
                     Ok(result_json(n, Vec::new(), 0))
                 } else {
                     // Streamed: every row counted, the first SHOWN_ROWS kept.
                     use postgres::fallible_iterator::FallibleIterator;
-                    let mut result = c
-                        .query_raw(
-                            &stmt,
-                            refs.iter().map(|p| *p as &dyn postgres::types::ToSql),
-                        )
-                        .map_err(|e| pg_error(&e))?;
+                    let mut result = c.query_raw(
+                        &stmt,
+                        refs.iter().map(|p| *p as &dyn postgres::types::ToSql),
+                    )?;
                     let mut rows = Vec::new();
                     let mut count = 0u64;
-                    while let Some(r) = result.next().map_err(|e| pg_error(&e))? {
+                    while let Some(r) = result.next()? {
                         count += 1;
                         if rows.len() < SHOWN_ROWS {
                             let names = r.columns().iter().map(|c| c.name());
                             // A type chime does not read shows as its text
                             // if it has one, else as null.
                             rows.push(row_json(names, |i| {
-                                rows::pg_cell(&r, i)
+                                rows::postgres::cell(&r, i)
                                     .ok()
                                     .or_else(|| {
                                         r.try_get::<_, Option<String>>(i)
@@ -312,7 +367,7 @@ fn sqlite_execute(
     c: &mut rusqlite::Connection,
     sql: &str,
     args: &[serde_json::Value],
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, SqlError> {
     let before = c.total_changes();
     if args.is_empty() {
         // Statement by statement, so the last one's rows can be shown.
@@ -331,7 +386,7 @@ fn sqlite_execute(
     } else {
         let (rows, count, tail) = sqlite_one(c, sql.trim(), args)?;
         if !tail.trim().is_empty() {
-            return Err("with `args`, `query` must be one statement".into());
+            return Err(SqlError::OneStatement);
         }
         Ok(result_json(c.total_changes() - before, rows, count))
     }
@@ -343,22 +398,20 @@ fn sqlite_one<'s>(
     c: &mut rusqlite::Connection,
     sql: &'s str,
     args: &[serde_json::Value],
-) -> Result<(Vec<serde_json::Value>, u64, &'s str), String> {
+) -> Result<(Vec<serde_json::Value>, u64, &'s str), SqlError> {
     if let Some(end) = first_statement_end(sql).filter(|e| !sql[*e..].trim().is_empty()) {
         // Several statements: the first, then the rest.
         let (head, tail) = sql.split_at(end);
         let (rows, count, _) = sqlite_one(c, head, args)?;
         return Ok((rows, count, tail));
     }
-    let mut stmt = c.prepare(sql).map_err(|e| e.to_string())?;
+    let mut stmt = c.prepare(sql)?;
     let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
-    let params = rows::sqlite_args(args);
-    let mut result = stmt
-        .query(rusqlite::params_from_iter(params.iter()))
-        .map_err(|e| e.to_string())?;
+    let params = rows::sqlite::args(args);
+    let mut result = stmt.query(rusqlite::params_from_iter(params.iter()))?;
     let mut out = Vec::new();
     let mut count = 0u64;
-    while let Some(row) = result.next().map_err(|e| e.to_string())? {
+    while let Some(row) = result.next()? {
         count += 1;
         if out.len() < SHOWN_ROWS {
             out.push(row_json(names.iter().map(String::as_str), |i| {

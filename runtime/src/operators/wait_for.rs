@@ -48,17 +48,18 @@ impl Probe {
                     fn columns(
                         &mut self,
                         names: &[String],
-                    ) -> Result<Vec<crate::rows::Want>, String> {
+                    ) -> Result<Vec<crate::rows::Want>, crate::rows::SinkError>
+                    {
                         Ok(vec![crate::rows::Want::Skip; names.len()])
                     }
                     fn row(
                         &mut self,
                         _: &[crate::rows::Cell],
                         _: &dyn Fn() -> String,
-                    ) -> Result<(), String> {
+                    ) -> Result<(), crate::rows::SinkError> {
                         self.0 = true;
                         // One row is enough: stop reading.
-                        Err(String::new())
+                        Err(String::new().into())
                     }
                 }
                 let mut any = Any(false);
@@ -70,7 +71,7 @@ impl Probe {
                 match crate::rows::read(&input, &ctx.pool, &mut any) {
                     Ok(()) => Ok(any.0),
                     Err(_) if any.0 => Ok(true),
-                    Err(e) => Err(CheckError::Query(e)),
+                    Err(e) => Err(CheckError::Query(e.to_string())),
                 }
             }
             #[cfg(not(feature = "sql"))]

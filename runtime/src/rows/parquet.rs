@@ -22,23 +22,105 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::rows::{Cell, RowSink, Want};
+use super::model::{Cell, RowSink, SinkError, Want};
+
+/// Why a Parquet file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ParquetError {
+    #[error("cannot open {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a Parquet file chime can read: {source}")]
+    NotParquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: {source}")]
+    Batch {
+        path: String,
+        source: arrow_schema::ArrowError,
+    },
+    #[error("{path}: column `{column}` is missing from a row group")]
+    MissingColumn { path: String, column: String },
+    #[error("{path} row {row}, column `{column}`: {source}")]
+    Value {
+        path: String,
+        row: usize,
+        column: String,
+        source: ValueError,
+    },
+    /// `value` described by [`Cell::describe`].
+    #[error("{path} row {row}, column `{column}`: {value} is not a number")]
+    NotANumber {
+        path: String,
+        row: usize,
+        column: String,
+        value: String,
+    },
+    #[error("{0}")]
+    Sink(SinkError),
+    /// Row `row` (1-based) of the file written has a value its column,
+    /// typed `kind` ("integers", "numbers"), cannot hold.
+    #[error(
+        "row {row}, column `{column}`: {value} in a column of {kind} (its type comes from the \
+         first rows): cast the column to one type"
+    )]
+    Mixed {
+        row: usize,
+        column: String,
+        value: String,
+        kind: &'static str,
+    },
+    #[error("the Parquet file is already open")]
+    AlreadyOpen,
+    #[error("the Parquet file is closed")]
+    Closed,
+    #[error("no schema")]
+    NoSchema,
+    #[error(transparent)]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+/// A value of an Arrow column chime does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("dictionary keys of type {0} are not read")]
+    DictionaryKeys(DataType),
+    #[error("a dictionary key out of range")]
+    KeyOutOfRange,
+    #[error(
+        "the type {0} is not one chime reads (integers, floats, booleans, strings, dates, \
+         timestamps and dictionaries of them are)"
+    )]
+    Type(DataType),
+}
 
 /// Rows per record batch read.
 const READ_BATCH: usize = 8192;
 
 /// Reads every row of the Parquet file at `path` into `sink`.
-pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), ParquetError> {
+    let at = || path.to_string();
+    let file =
+        std::fs::File::open(path).map_err(|source| ParquetError::Open { path: at(), source })?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| format!("{path}: not a Parquet file chime can read: {e}"))?;
+        .map_err(|source| ParquetError::NotParquet { path: at(), source })?;
     let names: Vec<String> = builder
         .schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let wants = sink.columns(&names)?;
+    let wants = sink.columns(&names).map_err(ParquetError::Sink)?;
     // Only the columns the sink wants are decoded.
     let read: Vec<usize> = (0..names.len())
         .filter(|&i| wants.get(i).is_some_and(|w| *w != Want::Skip))
@@ -48,36 +130,47 @@ pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), String> {
         .with_projection(mask)
         .with_batch_size(READ_BATCH)
         .build()
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|source| ParquetError::Read { path: at(), source })?;
     let mut cells = vec![Cell::Null; names.len()];
     let mut row = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| format!("{path}: {e}"))?;
+        let batch = batch.map_err(|source| ParquetError::Batch { path: at(), source })?;
         for r in 0..batch.num_rows() {
             row += 1;
             for (j, &i) in read.iter().enumerate() {
                 let name = &names[i];
-                let column = batch.columns().get(j).ok_or_else(|| {
-                    format!("{path}: column `{name}` is missing from a row group")
+                let column = batch
+                    .columns()
+                    .get(j)
+                    .ok_or_else(|| ParquetError::MissingColumn {
+                        path: at(),
+                        column: name.clone(),
+                    })?;
+                cells[i] = cell(column, r).map_err(|source| ParquetError::Value {
+                    path: at(),
+                    row,
+                    column: name.clone(),
+                    source,
                 })?;
-                cells[i] = cell(column, r)
-                    .map_err(|e| format!("{path} row {row}, column `{name}`: {e}"))?;
                 if wants[i] == Want::Number && cells[i].as_f64().is_none() && cells[i] != Cell::Null
                 {
-                    return Err(format!(
-                        "{path} row {row}, column `{name}`: {} is not a number",
-                        cells[i].describe()
-                    ));
+                    return Err(ParquetError::NotANumber {
+                        path: at(),
+                        row,
+                        column: name.clone(),
+                        value: cells[i].describe(),
+                    });
                 }
             }
-            sink.row(&cells, &|| format!("{path} row {row}"))?;
+            sink.row(&cells, &|| format!("{path} row {row}"))
+                .map_err(ParquetError::Sink)?;
         }
     }
     Ok(())
 }
 
 /// Value `r` of an Arrow column.
-fn cell(a: &ArrayRef, r: usize) -> Result<Cell, String> {
+fn cell(a: &ArrayRef, r: usize) -> Result<Cell, ValueError> {
     if a.is_null(r) {
         return Ok(Cell::Null);
     }
@@ -128,7 +221,7 @@ fn cell(a: &ArrayRef, r: usize) -> Result<Cell, String> {
                             let d = a.as_dictionary::<$t>();
                             (d.values(), usize::try_from(d.keys().value(r)).ok())
                         })*
-                        other => return Err(format!("dictionary keys of type {other} are not read")),
+                        other => return Err(ValueError::DictionaryKeys(other.clone())),
                     }
                 };
             }
@@ -138,15 +231,10 @@ fn cell(a: &ArrayRef, r: usize) -> Result<Cell, String> {
             );
             match at.filter(|&i| i < values.len()) {
                 Some(i) => return cell(values, i),
-                None => return Err("a dictionary key out of range".into()),
+                None => return Err(ValueError::KeyOutOfRange),
             }
         }
-        other => {
-            return Err(format!(
-                "the type {other} is not one chime reads (integers, floats, booleans, \
-                 strings, dates, timestamps and dictionaries of them are)"
-            ));
-        }
+        other => return Err(ValueError::Type(other.clone())),
     })
 }
 
@@ -183,7 +271,7 @@ impl ParquetWriter {
     /// Opens the writer with column types read from the first batch: text
     /// if any value is text (or none is set), else floats if any is a
     /// float, else integers.
-    fn start(&mut self, first: &[Vec<Cell>]) -> Result<(), String> {
+    fn start(&mut self, first: &[Vec<Cell>]) -> Result<(), ParquetError> {
         let fields: Vec<Field> = self
             .columns
             .iter()
@@ -210,23 +298,21 @@ impl ParquetWriter {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let file = self.file.take().ok_or("the Parquet file is already open")?;
-        self.writer = Some(
-            ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| e.to_string())?,
-        );
+        let file = self.file.take().ok_or(ParquetError::AlreadyOpen)?;
+        self.writer = Some(ArrowWriter::try_new(file, schema.clone(), Some(props))?);
         self.schema = Some(schema);
         Ok(())
     }
 
     /// Writes a batch of rows (each with a cell per column).
-    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), String> {
+    pub fn write(&mut self, rows: &[Vec<Cell>]) -> Result<(), ParquetError> {
         if rows.is_empty() {
             return Ok(());
         }
         if self.schema.is_none() {
             self.start(rows)?;
         }
-        let schema = self.schema.clone().ok_or("no schema")?;
+        let schema = self.schema.clone().ok_or(ParquetError::NoSchema)?;
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for (i, field) in schema.fields().iter().enumerate() {
             let column = |r: &Vec<Cell>| r.get(i).cloned().unwrap_or(Cell::Null);
@@ -238,13 +324,7 @@ impl ParquetWriter {
                             Cell::Int(x) => Some(x),
                             Cell::Null => None,
                             other => {
-                                return Err(format!(
-                                    "row {}, column `{}`: {} in a column of integers (its type \
-                                     comes from the first rows): cast the column to one type",
-                                    self.written + n + 1,
-                                    field.name(),
-                                    other.describe()
-                                ));
+                                return Err(mixed(self.written + n + 1, field, &other));
                             }
                         });
                     }
@@ -255,15 +335,11 @@ impl ParquetWriter {
                     for (n, r) in rows.iter().enumerate() {
                         values.push(match column(r) {
                             Cell::Null => None,
-                            other => Some(other.as_f64().ok_or_else(|| {
-                                format!(
-                                    "row {}, column `{}`: {} in a column of numbers (its type \
-                                     comes from the first rows): cast the column to one type",
-                                    self.written + n + 1,
-                                    field.name(),
-                                    other.describe()
-                                )
-                            })?),
+                            other => Some(
+                                other
+                                    .as_f64()
+                                    .ok_or_else(|| mixed(self.written + n + 1, field, &other))?,
+                            ),
                         });
                     }
                     Arc::new(Float64Array::from(values))
@@ -283,26 +359,36 @@ impl ParquetWriter {
             };
             arrays.push(array);
         }
-        let batch = RecordBatch::try_new(schema, arrays).map_err(|e| e.to_string())?;
+        let batch = RecordBatch::try_new(schema, arrays)?;
         self.written += rows.len();
-        self.writer
+        Ok(self
+            .writer
             .as_mut()
-            .ok_or("the Parquet file is closed")?
-            .write(&batch)
-            .map_err(|e| e.to_string())
+            .ok_or(ParquetError::Closed)?
+            .write(&batch)?)
     }
 
     /// Writes the footer (an empty file still gets the columns, as text).
-    pub fn finish(&mut self) -> Result<(), String> {
+    pub fn finish(&mut self) -> Result<(), ParquetError> {
         if self.schema.is_none() {
             self.start(&[])?;
         }
-        self.writer
-            .take()
-            .ok_or("the Parquet file is closed")?
-            .close()
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.writer.take().ok_or(ParquetError::Closed)?.close()?;
+        Ok(())
+    }
+}
+
+/// A value the column `field` (typed by the first rows) cannot hold, in
+/// row `row` (1-based) of the file.
+fn mixed(row: usize, field: &Field, value: &Cell) -> ParquetError {
+    ParquetError::Mixed {
+        row,
+        column: field.name().clone(),
+        value: value.describe(),
+        kind: match field.data_type() {
+            DataType::Int64 => "integers",
+            _ => "numbers",
+        },
     }
 }
 
@@ -319,11 +405,11 @@ mod tests {
     }
 
     impl RowSink for Rows {
-        fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, String> {
+        fn columns(&mut self, names: &[String]) -> Result<Vec<Want>, SinkError> {
             self.seen = names.to_vec();
             Ok(self.wants.clone())
         }
-        fn row(&mut self, cells: &[Cell], _: &dyn Fn() -> String) -> Result<(), String> {
+        fn row(&mut self, cells: &[Cell], _: &dyn Fn() -> String) -> Result<(), SinkError> {
             self.rows.push(cells.to_vec());
             Ok(())
         }
@@ -333,7 +419,7 @@ mod tests {
         path: &std::path::Path,
         columns: &[&str],
         batches: &[Vec<Vec<Cell>>],
-    ) -> Result<(), String> {
+    ) -> Result<(), ParquetError> {
         let file = std::fs::File::create(path).unwrap();
         let mut w = ParquetWriter::new(file, columns.iter().map(|c| c.to_string()).collect());
         for b in batches {
@@ -342,7 +428,7 @@ mod tests {
         w.finish()
     }
 
-    fn read_all(path: &std::path::Path, wants: Vec<Want>) -> Result<Rows, String> {
+    fn read_all(path: &std::path::Path, wants: Vec<Want>) -> Result<Rows, ParquetError> {
         let mut rows = Rows {
             wants,
             seen: vec![],
@@ -417,21 +503,22 @@ mod tests {
                 vec![vec![Cell::Int(2)], vec![Cell::Float(2.5)]],
             ],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("row 3, column `n`: the number 2.5 in a column of integers"),
             "{err}"
         );
 
         write(&path, &["x"], &[vec![vec![Cell::Text("high".into())]]]).unwrap();
-        let err = read_all(&path, vec![Want::Number]).unwrap_err();
+        let err = read_all(&path, vec![Want::Number]).unwrap_err().to_string();
         assert!(
             err.ends_with("row 1, column `x`: the text \"high\" is not a number"),
             "{err}"
         );
 
         std::fs::write(&path, "id,score\n1,2\n").unwrap();
-        let err = read_all(&path, vec![Want::Any]).unwrap_err();
+        let err = read_all(&path, vec![Want::Any]).unwrap_err().to_string();
         assert!(err.contains("not a Parquet file chime can read"), "{err}");
     }
 
