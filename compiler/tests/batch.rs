@@ -826,6 +826,40 @@ fn nan_and_infinite_features_and_predictions_are_refused() {
     );
 }
 
+/// A model that fails on a row of a query's input names that row, as it
+/// does for a file: the reader, stopped by the failure while it still had
+/// rows to send, used to be reported instead ("connection `db`: stopped").
+#[test]
+fn a_model_failure_on_a_query_input_is_reported_as_the_models() {
+    let bin = build("predict_checks");
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("app.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("CREATE TABLE numbers (n INTEGER, id TEXT, x REAL)")
+            .unwrap();
+        // Far more rows than the reader can queue ahead of the model.
+        for n in 1..=2000 {
+            let x = if n == 3 { -1.0 } else { n as f64 };
+            c.execute(
+                "INSERT INTO numbers VALUES (?1, ?2, ?3)",
+                rusqlite::params![n, format!("r{n}"), x],
+            )
+            .unwrap();
+        }
+    }
+    let db = Db::Sqlite(path);
+    let r = run_check(&bin, &db, "roots_from_sql", "unused\n");
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "input row 3 (`id` = the text \"r3\"): the model's output `root` is the number NaN"
+        ) && !r.stdout.contains("stopped"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn csv_keep_columns_stay_text_as_written() {
     let bin = build("predict_checks");

@@ -31,6 +31,24 @@ pub enum ReadError {
 impl ReadError {
     /// The sink's own error, where the read gives it as it is (a file's;
     /// a query's is named after its connection): else the error back.
+    /// The sink's error that stopped the read, whatever the input.
+    pub fn sink(&self) -> Option<&SinkError> {
+        match self {
+            ReadError::Csv(CsvError::Sink(e)) => Some(e),
+            #[cfg(feature = "parquet")]
+            ReadError::Parquet(super::parquet::ParquetError::Sink(e)) => Some(e),
+            ReadError::Sqlite {
+                source: SqliteError::Sink(e),
+                ..
+            } => Some(e),
+            ReadError::Postgres {
+                source: PgError::Sink(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn into_sink(self) -> Result<SinkError, ReadError> {
         match self {
             ReadError::Csv(CsvError::Sink(e)) => Ok(e),

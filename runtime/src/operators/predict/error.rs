@@ -240,6 +240,14 @@ impl PredictError {
     /// What a read ended with: the reader's own error as it is, else the
     /// read's.
     pub fn of_read(e: ReadError) -> PredictError {
+        // Stopped by a later stage, which reports the cause (a query's
+        // read included, whose other sink errors keep its connection's name).
+        if e.sink()
+            .and_then(|s| s.downcast_ref::<PredictError>())
+            .is_some_and(|p| matches!(p, PredictError::Stopped))
+        {
+            return PredictError::Stopped;
+        }
         match e.into_sink() {
             Ok(sink) => match sink.downcast::<PredictError>() {
                 Ok(own) => *own,
