@@ -1,7 +1,7 @@
 //! Binding a table's columns to a model's inputs: what `predict`'s
 //! `features` means, shared by the runtime and `chime check`.
 
-use super::Port;
+use super::model::Port;
 
 /// How `features` binds input columns to the model's inputs.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::model::{Model, Port};
 use super::ops::{self, Op};
 use super::value::{Shared, Value};
-use super::{Model, Port};
 
 #[derive(Debug)]
 struct Step {

@@ -1,7 +1,8 @@
 //! SVMClassifier and SVMRegressor, as onnxruntime computes them (libsvm's
 //! one-against-one votes, Platt probabilities coupled pairwise).
 
-use super::{Attrs, Labels, Op, Post, tensor_in};
+use super::op::{Attrs, Op, tensor_in};
+use super::post::{Labels, Post, first_max, logistic, probit};
 use crate::ml::value::{Arr, Tensor, Value};
 
 pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, String> {
@@ -269,7 +270,7 @@ impl Op for Classifier {
                 }
                 (best, 0f32)
             } else {
-                let best = super::ml::first_max(&scores);
+                let best = first_max(&scores);
                 (best, scores[best])
             };
             if pairs == 1 {
@@ -298,20 +299,18 @@ impl Op for Classifier {
                 match add {
                     // onnxruntime 1.32: the logistic first, then [1 - p, p].
                     0 | 1 if self.post == Post::Logistic => {
-                        let p = super::logistic(s);
+                        let p = logistic(s);
                         out.extend([1.0 - p, p])
                     }
                     0 | 1 => out.extend([1.0 - s, s]),
-                    _ if self.post == Post::Logistic => {
-                        out.extend([super::logistic(-s), super::logistic(s)])
-                    }
+                    _ if self.post == Post::Logistic => out.extend([logistic(-s), logistic(s)]),
                     _ => out.extend([-s, s]),
                 }
             } else {
                 if scores_per_row > 1 {
                     self.post.apply(&mut scores);
                 } else if self.post == Post::Probit {
-                    scores[0] = super::probit(scores[0]);
+                    scores[0] = probit(scores[0]);
                 }
                 scores.resize(width, 0.0);
                 out.extend(scores);
@@ -337,7 +336,7 @@ impl Op for Classifier {
 }
 
 fn sigmoid_probability(score: f32, a: f32, b: f32) -> f32 {
-    1.0 - super::logistic(score * a + b)
+    1.0 - logistic(score * a + b)
 }
 
 /// Pairwise coupling of probabilities (Wu, Lin and Weng 2004, method 2),
@@ -455,7 +454,7 @@ impl Op for Regressor {
                 kern[0]
             };
             if self.post == Post::Probit {
-                s = super::probit(s);
+                s = probit(s);
             }
             if self.one_class {
                 s = if s > 0.0 { 1.0 } else { -1.0 };
