@@ -454,7 +454,7 @@ impl Scan {
 
 /// Slice `t` of a tensor along its first axis.
 fn slice0(t: &super::value::Tensor, i: usize) -> Result<super::value::Tensor, String> {
-    use super::value::{Arr, Tensor};
+    use super::value::{Arr, map_arr};
     fn take<T: Clone>(a: &Arr<T>, i: usize) -> Result<Arr<T>, String> {
         let inner: usize = a.shape[1..].iter().product();
         Arr::new(
@@ -462,13 +462,7 @@ fn slice0(t: &super::value::Tensor, i: usize) -> Result<super::value::Tensor, St
             a.data[i * inner..(i + 1) * inner].to_vec(),
         )
     }
-    Ok(match t {
-        Tensor::F32(a) => Tensor::F32(take(a, i)?),
-        Tensor::F64(a) => Tensor::F64(take(a, i)?),
-        Tensor::I64(a) => Tensor::I64(take(a, i)?),
-        Tensor::Str(a) => Tensor::Str(take(a, i)?),
-        Tensor::Bool(a) => Tensor::Bool(take(a, i)?),
-    })
+    Ok(map_arr!(t, a => take(a, i)?))
 }
 
 /// Stacks same-shaped tensors along a new first axis.

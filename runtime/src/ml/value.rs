@@ -106,25 +106,43 @@ pub enum Value {
 
 pub type Shared = Arc<Value>;
 
+/// `$body` with `$a` bound to the array inside the tensor `$t`, whatever
+/// its element type: one arm per type, each compiled for its own.
+macro_rules! with_arr {
+    ($t:expr, $a:ident => $body:expr) => {
+        match $t {
+            $crate::ml::value::Tensor::F32($a) => $body,
+            $crate::ml::value::Tensor::F64($a) => $body,
+            $crate::ml::value::Tensor::I64($a) => $body,
+            $crate::ml::value::Tensor::Str($a) => $body,
+            $crate::ml::value::Tensor::Bool($a) => $body,
+        }
+    };
+}
+
+/// [`with_arr`] for a `$body` that makes an array of the same element
+/// type: the tensor of that array.
+macro_rules! map_arr {
+    ($t:expr, $a:ident => $body:expr) => {
+        match $t {
+            $crate::ml::value::Tensor::F32($a) => $crate::ml::value::Tensor::F32($body),
+            $crate::ml::value::Tensor::F64($a) => $crate::ml::value::Tensor::F64($body),
+            $crate::ml::value::Tensor::I64($a) => $crate::ml::value::Tensor::I64($body),
+            $crate::ml::value::Tensor::Str($a) => $crate::ml::value::Tensor::Str($body),
+            $crate::ml::value::Tensor::Bool($a) => $crate::ml::value::Tensor::Bool($body),
+        }
+    };
+}
+
+pub(crate) use map_arr;
+
 impl Tensor {
     pub fn shape(&self) -> &[usize] {
-        match self {
-            Tensor::F32(a) => &a.shape,
-            Tensor::F64(a) => &a.shape,
-            Tensor::I64(a) => &a.shape,
-            Tensor::Str(a) => &a.shape,
-            Tensor::Bool(a) => &a.shape,
-        }
+        with_arr!(self, a => &a.shape)
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            Tensor::F32(a) => a.data.len(),
-            Tensor::F64(a) => a.data.len(),
-            Tensor::I64(a) => a.data.len(),
-            Tensor::Str(a) => a.data.len(),
-            Tensor::Bool(a) => a.data.len(),
-        }
+        with_arr!(self, a => a.data.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,15 +161,18 @@ impl Tensor {
 
     /// The same values under another shape.
     pub fn reshaped(self, shape: Vec<usize>) -> Result<Tensor, String> {
-        fn re<T: Clone>(a: Arr<T>, shape: Vec<usize>) -> Result<Arr<T>, String> {
-            Arr::new(shape, a.data)
-        }
-        Ok(match self {
-            Tensor::F32(a) => Tensor::F32(re(a, shape)?),
-            Tensor::F64(a) => Tensor::F64(re(a, shape)?),
-            Tensor::I64(a) => Tensor::I64(re(a, shape)?),
-            Tensor::Str(a) => Tensor::Str(re(a, shape)?),
-            Tensor::Bool(a) => Tensor::Bool(re(a, shape)?),
+        Ok(map_arr!(self, a => Arr::new(shape, a.data)?))
+    }
+
+    /// A double tensor of `data`, or (not `double`) a float one.
+    pub fn floats(data: Vec<f64>, shape: Vec<usize>, double: bool) -> Result<Tensor, String> {
+        Ok(if double {
+            Tensor::F64(Arr::new(shape, data)?)
+        } else {
+            Tensor::F32(Arr::new(
+                shape,
+                data.into_iter().map(|v| v as f32).collect(),
+            )?)
         })
     }
 

@@ -3,10 +3,10 @@
 //! turns scores into maps.
 
 use crate::ml::ops::op::{Attrs, Op, tensor_in};
-use crate::ml::value::{Arr, Keys, Tensor, Value, map};
+use crate::ml::value::{Arr, Keys, Tensor, Value, map, map_arr};
 
 /// A per-column parameter: one value for all columns, or one each.
-pub fn per_col(v: &[f32], j: usize, default: f32) -> f32 {
+fn per_col(v: &[f32], j: usize, default: f32) -> f32 {
     match v.len() {
         0 => default,
         1 => v[0],
@@ -222,13 +222,9 @@ impl Op for ArrayFeatureExtractor {
             }
             Arr::new(shape, data)
         }
-        Ok(vec![Value::T(match x {
-            Tensor::F32(a) => Tensor::F32(take(a, outer, last, &picks, out_shape)?),
-            Tensor::F64(a) => Tensor::F64(take(a, outer, last, &picks, out_shape)?),
-            Tensor::I64(a) => Tensor::I64(take(a, outer, last, &picks, out_shape)?),
-            Tensor::Str(a) => Tensor::Str(take(a, outer, last, &picks, out_shape)?),
-            Tensor::Bool(a) => Tensor::Bool(take(a, outer, last, &picks, out_shape)?),
-        })])
+        Ok(vec![Value::T(
+            map_arr!(x, a => take(a, outer, last, &picks, out_shape)?),
+        )])
     }
 }
 

@@ -6,7 +6,7 @@ use crate::ml::value::{Arr, Tensor, Value};
 
 /// The input as a [rows, features] f32 matrix (a vector is one row), as
 /// the ai.onnx.ml kernels read numbers.
-pub fn matrix<'v>(
+fn matrix<'v>(
     inputs: &[Option<&'v Value>],
     op: &str,
 ) -> Result<(usize, usize, std::borrow::Cow<'v, [f32]>), String> {
@@ -22,7 +22,7 @@ pub fn matrix<'v>(
 }
 
 /// X times W (one row of `cols` weights per target), plus the intercepts.
-pub fn gemm(x: &[f32], rows: usize, cols: usize, w: &[f32], b: &[f32], targets: usize) -> Vec<f32> {
+fn gemm(x: &[f32], rows: usize, cols: usize, w: &[f32], b: &[f32], targets: usize) -> Vec<f32> {
     let mut out = vec![0f32; rows * targets];
     for (xr, or) in x.chunks_exact(cols).zip(out.chunks_exact_mut(targets)) {
         for (t, o) in or.iter_mut().enumerate() {

@@ -190,47 +190,38 @@ pub enum Unary {
     Sign,
 }
 
-impl Unary {
-    fn f64(self, x: f64) -> f64 {
-        match self {
-            Unary::Abs => x.abs(),
-            Unary::Neg => -x,
-            Unary::Relu => x.max(0.0),
-            Unary::Sqrt => x.sqrt(),
-            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Unary::Tanh => x.tanh(),
-            Unary::Exp => x.exp(),
-            Unary::Log => x.ln(),
-            Unary::Reciprocal => 1.0 / x,
-            Unary::Sign => sign(x),
+/// Unary's function on one float type (`$t`, f32 or f64), named after it.
+macro_rules! unary {
+    ($t:ident) => {
+        fn $t(self, x: $t) -> $t {
+            match self {
+                Unary::Abs => x.abs(),
+                Unary::Neg => -x,
+                Unary::Relu => x.max(0.0),
+                Unary::Sqrt => x.sqrt(),
+                Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+                Unary::Tanh => x.tanh(),
+                Unary::Exp => x.exp(),
+                Unary::Log => x.ln(),
+                Unary::Reciprocal => 1.0 / x,
+                // -1, 0 or 1 (NaN stays NaN), as ONNX's Sign.
+                Unary::Sign => {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        x
+                    }
+                }
+            }
         }
-    }
-
-    fn f32(self, x: f32) -> f32 {
-        match self {
-            Unary::Abs => x.abs(),
-            Unary::Neg => -x,
-            Unary::Relu => x.max(0.0),
-            Unary::Sqrt => x.sqrt(),
-            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-            Unary::Tanh => x.tanh(),
-            Unary::Exp => x.exp(),
-            Unary::Log => x.ln(),
-            Unary::Reciprocal => 1.0 / x,
-            Unary::Sign => sign(f64::from(x)) as f32,
-        }
-    }
+    };
 }
 
-/// -1, 0 or 1 (NaN stays NaN), as ONNX's Sign.
-pub fn sign(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        x
-    }
+impl Unary {
+    unary!(f32);
+    unary!(f64);
 }
 
 impl Op for Unary {

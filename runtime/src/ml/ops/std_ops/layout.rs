@@ -1,7 +1,7 @@
 //! The index arithmetic the standard operators share: axes, numpy
 //! broadcasting, a tensor split at an axis.
 
-use crate::ml::value::{Arr, Tensor, numel};
+use crate::ml::value::{Arr, numel};
 
 pub fn axis_of(axis: i64, rank: usize) -> Result<usize, String> {
     let r = rank as i64;
@@ -39,7 +39,7 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 
 /// A broadcast: the result's shape, and for each of its elements the flat
 /// index into each operand.
-pub type Broadcast = (Vec<usize>, Vec<usize>, Vec<usize>);
+type Broadcast = (Vec<usize>, Vec<usize>, Vec<usize>);
 
 /// How two operands broadcast.
 pub fn broadcast_indices(a: &[usize], b: &[usize]) -> Result<Broadcast, String> {
@@ -61,10 +61,20 @@ pub fn indices(shape: &[usize], out: &[usize]) -> Vec<usize> {
         s *= shape[i];
     }
     let mut idx = Vec::with_capacity(n);
+    strided(out, &strides, |flat| idx.push(flat));
+    idx
+}
+
+/// Visits every element of a tensor of shape `out` in row-major order,
+/// calling `f` with the flat index `strides` give it (numbers of elements,
+/// one per axis of `out`).
+pub fn strided(out: &[usize], strides: &[usize], mut f: impl FnMut(usize)) {
+    let n: usize = out.iter().product();
+    let rank = out.len();
     let mut counter = vec![0usize; rank];
     let mut flat = 0usize;
     for _ in 0..n {
-        idx.push(flat);
+        f(flat);
         for d in (0..rank).rev() {
             counter[d] += 1;
             flat += strides[d];
@@ -75,7 +85,6 @@ pub fn indices(shape: &[usize], out: &[usize]) -> Vec<usize> {
             counter[d] = 0;
         }
     }
-    idx
 }
 
 pub fn zip_broadcast<A: Copy, B: Copy, C>(
@@ -116,15 +125,4 @@ pub fn split_at(shape: &[usize], axis: usize) -> (usize, usize, usize) {
         shape.get(axis).copied().unwrap_or(1),
         shape.get(axis + 1..).map_or(1, |s| s.iter().product()),
     )
-}
-
-pub fn out_float(data: Vec<f64>, shape: Vec<usize>, double: bool) -> Result<Tensor, String> {
-    Ok(if double {
-        Tensor::F64(Arr::new(shape, data)?)
-    } else {
-        Tensor::F32(Arr::new(
-            shape,
-            data.into_iter().map(|v| v as f32).collect(),
-        )?)
-    })
 }

@@ -1,11 +1,11 @@
 //! Matrix products: MatMul and Gemm.
 
-use super::layout::{out_float, zip_broadcast};
+use super::layout::zip_broadcast;
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value};
 
 /// A numeric input as f32 or f64 (the product's type).
-pub fn float_pair(a: &Tensor, b: &Tensor) -> Result<(Arr<f64>, Arr<f64>, bool), String> {
+fn float_pair(a: &Tensor, b: &Tensor) -> Result<(Arr<f64>, Arr<f64>, bool), String> {
     let double = matches!(a, Tensor::F64(_)) || matches!(b, Tensor::F64(_));
     Ok((a.to_f64()?, b.to_f64()?, double))
 }
@@ -13,8 +13,7 @@ pub fn float_pair(a: &Tensor, b: &Tensor) -> Result<(Arr<f64>, Arr<f64>, bool), 
 /// `a` [m, k] times `b` [k, n] in f32, with ndarray's (matrixmultiply's)
 /// blocked kernels. (Without the `predict` feature, as in `chime check`,
 /// which loads graphs but never runs them, a plain loop.)
-#[cfg(feature = "predict")]
-pub fn sgemm(
+fn sgemm(
     a: &[f32],
     b: &[f32],
     m: usize,
@@ -22,32 +21,26 @@ pub fn sgemm(
     n: usize,
     out: &mut [f32],
 ) -> Result<(), String> {
-    use ndarray::{ArrayView2, ArrayViewMut2};
-    let err = |e: ndarray::ShapeError| e.to_string();
-    let a = ArrayView2::from_shape((m, k), a).map_err(err)?;
-    let b = ArrayView2::from_shape((k, n), b).map_err(err)?;
-    let mut c = ArrayViewMut2::from_shape((m, n), out).map_err(err)?;
-    ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
-    Ok(())
-}
-
-#[cfg(not(feature = "predict"))]
-pub fn sgemm(
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    out: &mut [f32],
-) -> Result<(), String> {
-    if a.len() != m * k || b.len() != k * n || out.len() != m * n {
-        return Err("a matrix product of mismatched shapes".into());
+    #[cfg(feature = "predict")]
+    {
+        use ndarray::{ArrayView2, ArrayViewMut2};
+        let err = |e: ndarray::ShapeError| e.to_string();
+        let a = ArrayView2::from_shape((m, k), a).map_err(err)?;
+        let b = ArrayView2::from_shape((k, n), b).map_err(err)?;
+        let mut c = ArrayViewMut2::from_shape((m, n), out).map_err(err)?;
+        ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
     }
-    for i in 0..m {
-        for p in 0..k {
-            let v = a[i * k + p];
-            for j in 0..n {
-                out[i * n + j] += v * b[p * n + j];
+    #[cfg(not(feature = "predict"))]
+    {
+        if a.len() != m * k || b.len() != k * n || out.len() != m * n {
+            return Err("a matrix product of mismatched shapes".into());
+        }
+        for i in 0..m {
+            for p in 0..k {
+                let v = a[i * k + p];
+                for j in 0..n {
+                    out[i * n + j] += v * b[p * n + j];
+                }
             }
         }
     }
@@ -92,7 +85,7 @@ impl Op for MatMul {
                 }
             }
         }
-        Ok(vec![Value::T(out_float(out, shape, double)?)])
+        Ok(vec![Value::T(Tensor::floats(out, shape, double)?)])
     }
 }
 
@@ -104,7 +97,7 @@ pub struct Gemm {
     pub trans_b: bool,
 }
 
-pub fn transpose2(a: &[f32], r: usize, c: usize) -> Vec<f32> {
+fn transpose2(a: &[f32], r: usize, c: usize) -> Vec<f32> {
     let mut t = vec![0f32; r * c];
     for i in 0..r {
         for j in 0..c {

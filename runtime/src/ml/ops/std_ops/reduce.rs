@@ -1,7 +1,7 @@
 //! Operators along an axis: Softmax, ArgMax and ArgMin, the Reduce
 //! family and TopK.
 
-use super::layout::{axis_of, indices, out_float, split_at};
+use super::layout::{axis_of, indices, split_at};
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::ops::post::softmax;
 use crate::ml::value::{Arr, Tensor, Value, numel};
@@ -167,7 +167,7 @@ impl Op for Reduce {
                 shape,
                 acc.into_iter().map(|v| v as i64).collect(),
             )?),
-            _ => out_float(acc, shape, double)?,
+            _ => Tensor::floats(acc, shape, double)?,
         })])
     }
 }
@@ -238,7 +238,7 @@ impl Op for TopK {
 }
 
 /// Numbers in order, -0 equal to 0 (a tie), NaN after everything.
-pub fn cmp(a: f64, b: f64) -> std::cmp::Ordering {
+fn cmp(a: f64, b: f64) -> std::cmp::Ordering {
     a.partial_cmp(&b)
         .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
 }

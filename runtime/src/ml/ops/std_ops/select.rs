@@ -1,12 +1,12 @@
 //! Operators that pick or move elements: Concat, Transpose, Gather and
 //! Where.
 
-use super::layout::{axis_of, broadcast, indices, split_at};
+use super::layout::{axis_of, broadcast, indices, split_at, strided};
 use crate::ml::ops::op::{Op, tensor_in};
-use crate::ml::value::{Arr, Tensor, Value, numel};
+use crate::ml::value::{Arr, Tensor, Value, map_arr, numel};
 
 /// Concatenates arrays of one type along `axis`.
-pub fn concat<T: Clone>(parts: &[&Arr<T>], axis: usize) -> Result<Arr<T>, String> {
+fn concat<T: Clone>(parts: &[&Arr<T>], axis: usize) -> Result<Arr<T>, String> {
     let first = parts.first().ok_or("Concat of nothing")?;
     let mut shape = first.shape.clone();
     if axis >= shape.len() {
@@ -83,7 +83,7 @@ pub struct Transpose {
     pub perm: Option<Vec<i64>>,
 }
 
-pub fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, String> {
+fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, String> {
     let shape: Vec<usize> = perm.iter().map(|&p| a.shape[p]).collect();
     let rank = a.shape.len();
     let mut strides = vec![1usize; rank];
@@ -91,22 +91,8 @@ pub fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, String> {
         strides[i] = strides[i + 1] * a.shape[i + 1];
     }
     let pstrides: Vec<usize> = perm.iter().map(|&p| strides[p]).collect();
-    let n = a.data.len();
-    let mut data = Vec::with_capacity(n);
-    let mut counter = vec![0usize; rank];
-    let mut flat = 0usize;
-    for _ in 0..n {
-        data.push(a.data[flat].clone());
-        for d in (0..rank).rev() {
-            counter[d] += 1;
-            flat += pstrides[d];
-            if counter[d] < shape[d] {
-                break;
-            }
-            flat -= pstrides[d] * counter[d];
-            counter[d] = 0;
-        }
-    }
+    let mut data = Vec::with_capacity(a.data.len());
+    strided(&shape, &pstrides, |flat| data.push(a.data[flat].clone()));
     Arr::new(shape, data)
 }
 
@@ -126,13 +112,7 @@ impl Op for Transpose {
         if sorted != (0..rank).collect::<Vec<_>>() {
             return Err(format!("Transpose: {perm:?} is not a permutation"));
         }
-        Ok(vec![Value::T(match x {
-            Tensor::F32(a) => Tensor::F32(permute(a, &perm)?),
-            Tensor::F64(a) => Tensor::F64(permute(a, &perm)?),
-            Tensor::I64(a) => Tensor::I64(permute(a, &perm)?),
-            Tensor::Str(a) => Tensor::Str(permute(a, &perm)?),
-            Tensor::Bool(a) => Tensor::Bool(permute(a, &perm)?),
-        })])
+        Ok(vec![Value::T(map_arr!(x, a => permute(a, &perm)?))])
     }
 }
 
@@ -141,7 +121,7 @@ pub struct Gather {
     pub axis: i64,
 }
 
-pub fn gather<T: Clone>(a: &Arr<T>, axis: usize, idx: &Arr<i64>) -> Result<Arr<T>, String> {
+fn gather<T: Clone>(a: &Arr<T>, axis: usize, idx: &Arr<i64>) -> Result<Arr<T>, String> {
     let (outer, len, inner) = split_at(&a.shape, axis);
     let mut data = Vec::with_capacity(outer * idx.data.len() * inner);
     for o in 0..outer {
@@ -165,13 +145,7 @@ impl Op for Gather {
         let x = tensor_in(inputs, 0, "Gather")?;
         let idx = tensor_in(inputs, 1, "Gather")?.to_i64()?;
         let axis = axis_of(self.axis, x.shape().len())?;
-        Ok(vec![Value::T(match x {
-            Tensor::F32(a) => Tensor::F32(gather(a, axis, &idx)?),
-            Tensor::F64(a) => Tensor::F64(gather(a, axis, &idx)?),
-            Tensor::I64(a) => Tensor::I64(gather(a, axis, &idx)?),
-            Tensor::Str(a) => Tensor::Str(gather(a, axis, &idx)?),
-            Tensor::Bool(a) => Tensor::Bool(gather(a, axis, &idx)?),
-        })])
+        Ok(vec![Value::T(map_arr!(x, a => gather(a, axis, &idx)?))])
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::layout::axis_of;
 use crate::ml::ops::op::{Op, tensor_in};
-use crate::ml::value::{Arr, Tensor, Value, numel};
+use crate::ml::value::{Arr, Tensor, Value, map_arr, numel};
 
 #[derive(Debug)]
 pub struct Identity;
@@ -159,7 +159,7 @@ impl Op for ShapeOf {
 #[derive(Debug)]
 pub struct ConstantOfShape(pub Tensor);
 
-pub const MAX_CONSTANT: usize = 1 << 26;
+const MAX_CONSTANT: usize = 1 << 26;
 
 impl Op for ConstantOfShape {
     fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
@@ -184,12 +184,6 @@ impl Op for ConstantOfShape {
                 .ok_or("ConstantOfShape: `value` is empty")?;
             Arr::new(shape, vec![v; n])
         }
-        Ok(vec![Value::T(match &self.0 {
-            Tensor::F32(a) => Tensor::F32(fill(a, shape, n)?),
-            Tensor::F64(a) => Tensor::F64(fill(a, shape, n)?),
-            Tensor::I64(a) => Tensor::I64(fill(a, shape, n)?),
-            Tensor::Str(a) => Tensor::Str(fill(a, shape, n)?),
-            Tensor::Bool(a) => Tensor::Bool(fill(a, shape, n)?),
-        })])
+        Ok(vec![Value::T(map_arr!(&self.0, a => fill(a, shape, n)?))])
     }
 }

@@ -111,7 +111,7 @@ impl<T: Num> Trees<T> {
     }
 
     /// A regressor's row: aggregate, base values, post-transform.
-    pub fn regress(&self, sums: &[T], has: &[bool], out: &mut Vec<f32>) {
+    fn regress(&self, sums: &[T], has: &[bool], out: &mut Vec<f32>) {
         let k = self.ensemble.targets;
         let n_trees = self.ensemble.roots.len() as f64;
         let mut row: Vec<f32> = Vec::with_capacity(k);
@@ -219,7 +219,7 @@ pub enum Pick {
 impl<T: Num> Trees<T> {
     /// One row of a classifier: onnxruntime's rules for base values,
     /// the binary case and the scores of the second class.
-    pub fn classify(&self, c: &Classes, sums: &[T], has: &[bool]) -> (Pick, Vec<f32>) {
+    fn classify(&self, c: &Classes, sums: &[T], has: &[bool]) -> (Pick, Vec<f32>) {
         let k = sums.len();
         let mut s: Vec<f64> = sums.iter().map(|v| v.to_f64()).collect();
         let mut h = has.to_vec();

@@ -144,7 +144,7 @@ pub struct Flat<T> {
     pub sets: Vec<Vec<T>>,
 }
 
-pub const MAX_DEPTH: usize = 10_000;
+const MAX_DEPTH: usize = 10_000;
 
 /// Targets (or classes) an ensemble may have: each row keeps one sum per
 /// target, so a damaged count must not size an allocation.
@@ -152,7 +152,7 @@ pub const MAX_TARGETS: usize = 100_000;
 
 /// A node to lay out: its index, the parent branch (parent, true side)
 /// that leads to it, its depth.
-pub type Visit = (usize, Option<(usize, bool)>, usize);
+type Visit = (usize, Option<(usize, bool)>, usize);
 
 impl<T: Num> Ensemble<T> {
     pub fn compile(f: Flat<T>, targets: usize) -> Result<Ensemble<T>, String> {

@@ -3,7 +3,7 @@
 use super::ensemble::{Agg, Ensemble, Flat, MAX_TARGETS, Mode, Num};
 use crate::ml::ops::op::{Attrs, Op};
 use crate::ml::ops::post::Post;
-use crate::ml::value::{Arr, Tensor, Value};
+use crate::ml::value::{Tensor, Value};
 
 /// TreeEnsemble (ai.onnx.ml 5): nodes and leaves in separate lists,
 /// modes and splits as tensors, set membership.
@@ -26,7 +26,7 @@ pub struct V5<T> {
 }
 
 impl<T: Num> V5<T> {
-    pub fn new(a: &Attrs) -> Result<Self, String> {
+    fn new(a: &Attrs) -> Result<Self, String> {
         let t64 = |name: &str| -> Result<Vec<T>, String> {
             Ok(match a.tensor(name)? {
                 Some(t) => t.to_f64()?.data.into_iter().map(T::from_f64).collect(),
@@ -223,13 +223,6 @@ impl<T: Num> Op for V5<T> {
             out.extend(row);
         }
         let shape = vec![rows, k];
-        Ok(vec![Value::T(if self.double {
-            Tensor::F64(Arr::new(shape, out)?)
-        } else {
-            Tensor::F32(Arr::new(
-                shape,
-                out.into_iter().map(|v| v as f32).collect(),
-            )?)
-        })])
+        Ok(vec![Value::T(Tensor::floats(out, shape, self.double)?)])
     }
 }

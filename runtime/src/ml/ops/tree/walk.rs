@@ -35,7 +35,7 @@ impl<T: Num> Ensemble<T> {
     /// split by rows over the machine's cores (each row's sum is still
     /// taken over the trees in order, so the result does not depend on
     /// the split).
-    pub fn sums(
+    fn sums(
         &self,
         x: &[T],
         rows: usize,
@@ -84,7 +84,7 @@ impl<T: Num> Ensemble<T> {
 
     /// [`Ensemble::sums`] for the rows of `x`, with the walk and the
     /// aggregation chosen once (each a separate, inlined loop).
-    pub fn fill(&self, x: &[T], cols: usize, sums: &mut [T], has: &mut [bool], agg: Agg) {
+    fn fill(&self, x: &[T], cols: usize, sums: &mut [T], has: &mut [bool], agg: Agg) {
         match agg {
             Agg::Sum | Agg::Average => {
                 self.fill_with(x, cols, sums, has, |s: &mut T, _: bool, w: T| *s = s.add(w))
@@ -102,7 +102,7 @@ impl<T: Num> Ensemble<T> {
         }
     }
 
-    pub fn fill_with(
+    fn fill_with(
         &self,
         x: &[T],
         cols: usize,
@@ -149,7 +149,7 @@ impl<T: Num> Ensemble<T> {
     /// chains of loads the CPU overlaps, and no branch on the comparison:
     /// a leaf points to itself, so the walk ends when no row moves).
     #[inline(always)]
-    pub fn blocks(
+    fn blocks(
         &self,
         x: &[T],
         cols: usize,
@@ -215,7 +215,7 @@ impl<T: Num> Ensemble<T> {
 }
 
 /// Rows that walk a tree together.
-pub const LANES: usize = 8;
+const LANES: usize = 8;
 
 /// Rows walked together, tree by tree.
-pub const BLOCK: usize = 128;
+const BLOCK: usize = 128;
