@@ -12,12 +12,14 @@
 pub mod bind;
 pub mod proto;
 
+mod error;
 mod graph;
 mod model;
 mod operators;
 pub mod ops;
 pub mod value;
 
+pub use error::ModelError;
 pub use graph::{Graph, Role, declared_widths, roles};
 pub use model::{Missing, Model, Port, elem_name};
 pub use operators::{OPERATORS, TRACT_OPERATORS, is_ml, supported};

@@ -1,6 +1,7 @@
 //! A model file, parsed: its inputs and outputs, and the nodes chime
 //! cannot run.
 
+use crate::ml::error::ModelError;
 use prost::Message;
 
 use super::operators::{TRACT_OPERATORS, is_ml, is_standard, supported};
@@ -33,14 +34,14 @@ pub struct Missing {
 impl Model {
     /// Parses a model file's bytes. Refuses what is not an ONNX model
     /// with a graph.
-    pub fn read(bytes: &[u8]) -> Result<Model, String> {
+    pub fn read(bytes: &[u8]) -> Result<Model, ModelError> {
         let proto = proto::ModelProto::decode(bytes)
-            .map_err(|e| format!("not an ONNX model (its protobuf does not parse: {e})"))?;
+            .map_err(|e| ModelError::NotOnnx(format!("its protobuf does not parse: {e}")))?;
         let Some(graph) = &proto.graph else {
-            return Err("not an ONNX model (it has no graph)".into());
+            return Err(ModelError::NotOnnx("it has no graph".into()));
         };
         if graph.node.is_empty() && graph.output.is_empty() {
-            return Err("not an ONNX model (its graph is empty)".into());
+            return Err(ModelError::NotOnnx("its graph is empty".into()));
         }
         Ok(Model { proto })
     }

@@ -44,7 +44,7 @@ fn damaged_model_files_are_errors_not_panics() {
                     bytes[i] = next() as u8;
                 }
             }
-            let outcome = std::panic::catch_unwind(|| -> Result<(), String> {
+            let outcome = std::panic::catch_unwind(|| -> Result<(), ModelError> {
                 let m = Model::read(&bytes)?;
                 let g = Graph::load(&m)?;
                 let feeds = g
@@ -62,7 +62,7 @@ fn damaged_model_files_are_errors_not_panics() {
                         };
                         Ok(Value::T(t))
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, ModelError>>()?;
                 g.run(feeds).map(|_| ())
             });
             assert!(outcome.is_ok(), "{name}, damage round {round}: a panic");

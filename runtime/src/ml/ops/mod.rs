@@ -4,6 +4,7 @@
 //! Each is built once from its node's attributes (checked then), and run
 //! on whole batches.
 
+use crate::ml::error::ModelError;
 mod ml;
 mod op;
 mod post;
@@ -18,7 +19,7 @@ use crate::ml::proto::NodeProto;
 
 /// Builds the operator for `node`; `opset` is the version of its domain
 /// the model imports. An operator chime does not have is `Ok(None)`.
-pub fn build(node: &NodeProto, opset: i64) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(node: &NodeProto, opset: i64) -> Result<Option<Box<dyn Op>>, ModelError> {
     let a = Attrs(node);
     match node.domain.as_str() {
         "ai.onnx.ml" => match node.op_type.as_str() {

@@ -1,6 +1,7 @@
 //! What every operator shares: the [`Op`] trait, a node's attributes, and
 //! the tensors of its constants and inputs.
 
+use crate::ml::error::ModelError;
 use std::fmt::Debug;
 
 use crate::ml::proto::{AttributeProto, NodeProto, TensorProto};
@@ -10,7 +11,7 @@ use crate::ml::value::{Arr, Tensor, Value};
 pub trait Op: Send + Sync + Debug {
     /// Computes the node's outputs from its inputs (`None`: an optional
     /// input left out).
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String>;
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError>;
 }
 
 /// A node's attributes, read by name.
@@ -33,11 +34,10 @@ impl<'a> Attrs<'a> {
         self.get(name).map_or(default, |a| a.f)
     }
 
-    pub fn string(&self, name: &str, default: &str) -> Result<String, String> {
+    pub fn string(&self, name: &str, default: &str) -> Result<String, ModelError> {
         match self.get(name) {
             None => Ok(default.to_string()),
-            Some(a) => String::from_utf8(a.s.clone())
-                .map_err(|_| format!("the attribute `{name}` is not UTF-8")),
+            Some(a) => String::from_utf8(a.s.clone()).map_err(|_| not_utf8(name)),
         }
     }
 
@@ -49,21 +49,18 @@ impl<'a> Attrs<'a> {
         self.get(name).map(|a| a.floats.clone()).unwrap_or_default()
     }
 
-    pub fn strings(&self, name: &str) -> Result<Vec<String>, String> {
+    pub fn strings(&self, name: &str) -> Result<Vec<String>, ModelError> {
         self.get(name)
             .map(|a| {
                 a.strings
                     .iter()
-                    .map(|s| {
-                        String::from_utf8(s.clone())
-                            .map_err(|_| format!("the attribute `{name}` is not UTF-8"))
-                    })
+                    .map(|s| String::from_utf8(s.clone()).map_err(|_| not_utf8(name)))
                     .collect()
             })
             .unwrap_or_else(|| Ok(Vec::new()))
     }
 
-    pub fn tensor(&self, name: &str) -> Result<Option<Tensor>, String> {
+    pub fn tensor(&self, name: &str) -> Result<Option<Tensor>, ModelError> {
         match self.get(name).and_then(|a| a.t.as_ref()) {
             None => Ok(None),
             Some(t) => tensor_of(t).map(Some),
@@ -72,7 +69,7 @@ impl<'a> Attrs<'a> {
 
     /// A list of numbers given either as `name` (floats) or as
     /// `name_as_tensor` (a float or double tensor), as f64.
-    pub fn floats_or_tensor(&self, name: &str) -> Result<Vec<f64>, String> {
+    pub fn floats_or_tensor(&self, name: &str) -> Result<Vec<f64>, ModelError> {
         if let Some(t) = self.tensor(&format!("{name}_as_tensor"))? {
             return Ok(t.to_f64()?.data);
         }
@@ -80,21 +77,27 @@ impl<'a> Attrs<'a> {
     }
 }
 
+fn not_utf8(name: &str) -> ModelError {
+    ModelError::NotUtf8 {
+        attribute: name.to_string(),
+    }
+}
+
 /// A constant tensor (an initializer or an attribute), checked: its data
 /// has as many values as its shape says.
-pub fn tensor_of(t: &TensorProto) -> Result<Tensor, String> {
+pub fn tensor_of(t: &TensorProto) -> Result<Tensor, ModelError> {
     if t.data_location == 1 {
-        return Err(format!(
-            "the tensor `{}` is stored in another file (external data): save the model as one file",
-            t.name
-        ));
+        return Err(ModelError::ExternalData {
+            tensor: t.name.clone(),
+        });
     }
     let shape: Vec<usize> = t
         .dims
         .iter()
         .map(|&d| {
-            usize::try_from(d)
-                .map_err(|_| format!("the tensor `{}` has a negative dimension", t.name))
+            usize::try_from(d).map_err(|_| ModelError::NegativeDimension {
+                tensor: t.name.clone(),
+            })
         })
         .collect::<Result<_, _>>()?;
     fn raw<const N: usize, T>(bytes: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
@@ -169,12 +172,11 @@ pub fn tensor_of(t: &TensorProto) -> Result<Tensor, String> {
                 .collect(),
         )?),
         other => {
-            return Err(format!(
-                "the tensor `{}` has element type {} ({}), which chime does not read",
-                t.name,
-                other,
-                elem_type_name(other)
-            ));
+            return Err(ModelError::ElementType {
+                tensor: t.name.clone(),
+                code: other,
+                name: elem_type_name(other),
+            });
         }
     };
     Ok(tensor)
@@ -187,12 +189,16 @@ pub fn tensor_in<'v>(
     inputs: &[Option<&'v Value>],
     i: usize,
     op: &str,
-) -> Result<&'v Tensor, String> {
+) -> Result<&'v Tensor, ModelError> {
     match inputs.get(i).copied().flatten() {
         Some(Value::T(t)) => Ok(t),
-        Some(Value::Maps { .. }) => Err(format!(
-            "{op}: input {i} is a sequence of maps, not a tensor"
-        )),
-        None => Err(format!("{op}: input {i} is missing")),
+        Some(Value::Maps { .. }) => Err(ModelError::MapsInput {
+            op: op.to_string(),
+            index: i,
+        }),
+        None => Err(ModelError::MissingInput {
+            op: op.to_string(),
+            index: i,
+        }),
     }
 }

@@ -2,6 +2,7 @@
 //! post-transforms and class labels.
 
 use super::op::Attrs;
+use crate::ml::error::ModelError;
 use crate::ml::value::{Arr, Tensor};
 
 /// The post-transforms of the ai.onnx.ml classifiers and regressors.
@@ -15,14 +16,14 @@ pub enum Post {
 }
 
 impl Post {
-    pub fn parse(s: &str) -> Result<Post, String> {
+    pub fn parse(s: &str) -> Result<Post, ModelError> {
         Ok(match s {
             "NONE" | "" => Post::None,
             "LOGISTIC" => Post::Logistic,
             "SOFTMAX" => Post::Softmax,
             "SOFTMAX_ZERO" => Post::SoftmaxZero,
             "PROBIT" => Post::Probit,
-            other => return Err(format!("unknown post_transform `{other}`")),
+            other => return Err(ModelError::unknown("post_transform", other)),
         })
     }
 
@@ -96,7 +97,7 @@ pub enum Labels {
 }
 
 impl Labels {
-    pub fn from_attrs(a: &Attrs, ints: &str, strings: &str) -> Result<Labels, String> {
+    pub fn from_attrs(a: &Attrs, ints: &str, strings: &str) -> Result<Labels, ModelError> {
         let s = a.strings(strings)?;
         if !s.is_empty() {
             return Ok(Labels::Str(s));

@@ -3,9 +3,10 @@
 
 use super::op::{Attrs, Op, tensor_in};
 use super::post::{Labels, Post, first_max, logistic, probit};
+use crate::ml::error::ModelError;
 use crate::ml::value::{Arr, Tensor, Value};
 
-pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, ModelError> {
     let kernel = Kernel::new(a)?;
     Ok(Some(if op == "SVMClassifier" {
         Box::new(Classifier::new(a, kernel)?)
@@ -31,13 +32,13 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn new(a: &Attrs) -> Result<Kernel, String> {
+    fn new(a: &Attrs) -> Result<Kernel, ModelError> {
         let kind = match a.string("kernel_type", "LINEAR")?.as_str() {
             "LINEAR" => KernelType::Linear,
             "POLY" => KernelType::Poly,
             "RBF" => KernelType::Rbf,
             "SIGMOID" => KernelType::Sigmoid,
-            other => return Err(format!("unknown SVM kernel `{other}`")),
+            other => return Err(ModelError::unknown("SVM kernel", other)),
         };
         let p = a.floats("kernel_params");
         Ok(Kernel {
@@ -85,7 +86,7 @@ impl Kernel {
     }
 }
 
-fn rows_of(inputs: &[Option<&Value>], op: &str) -> Result<(usize, usize, Vec<f32>), String> {
+fn rows_of(inputs: &[Option<&Value>], op: &str) -> Result<(usize, usize, Vec<f32>), ModelError> {
     let x = tensor_in(inputs, 0, op)?.to_f32()?;
     let (r, c) = x.rows_cols();
     Ok((r, c, x.data))
@@ -109,7 +110,7 @@ struct Classifier {
 }
 
 impl Classifier {
-    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Classifier, String> {
+    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Classifier, ModelError> {
         let labels = Labels::from_attrs(a, "classlabels_ints", "classlabels_strings")?;
         let classes = labels.len();
         if classes == 0 {
@@ -182,13 +183,14 @@ impl Classifier {
 }
 
 impl Op for Classifier {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = rows_of(inputs, "SVMClassifier")?;
         if cols != self.features {
             return Err(format!(
                 "SVMClassifier: rows have {cols} features, the model {}",
                 self.features
-            ));
+            )
+            .into());
         }
         let c = self.labels.len();
         let pairs = c * (c - 1) / 2;
@@ -395,7 +397,7 @@ struct Regressor {
 }
 
 impl Regressor {
-    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Regressor, String> {
+    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Regressor, ModelError> {
         let vectors = usize::try_from(a.int("n_supports", 0)).unwrap_or(0);
         let support = a.floats("support_vectors");
         let coef = a.floats("coefficients");
@@ -428,13 +430,14 @@ impl Regressor {
 }
 
 impl Op for Regressor {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = rows_of(inputs, "SVMRegressor")?;
         if cols != self.features {
             return Err(format!(
                 "SVMRegressor: rows have {cols} features, the model {}",
                 self.features
-            ));
+            )
+            .into());
         }
         let mut out = Vec::with_capacity(rows);
         let mut kern = Vec::new();

@@ -1,6 +1,7 @@
 //! Encoders of categories: OneHotEncoder, LabelEncoder and
 //! CategoryMapper.
 
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Attrs, Op, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value, map};
 
@@ -15,7 +16,7 @@ pub struct OneHotEncoder {
 }
 
 impl OneHotEncoder {
-    pub fn new(a: &Attrs) -> Result<Self, String> {
+    pub fn new(a: &Attrs) -> Result<Self, ModelError> {
         let ints = a.ints("cats_int64s");
         let strings = a.strings("cats_strings")?;
         let mut int_at = std::collections::HashMap::new();
@@ -37,7 +38,7 @@ impl OneHotEncoder {
 }
 
 impl Op for OneHotEncoder {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "OneHotEncoder")?;
         let k = self.ints.len().max(self.strings.len());
         let find = |i: usize| -> Option<usize> {
@@ -77,17 +78,7 @@ impl Op for OneHotEncoder {
                     } else {
                         self.strings.clone()
                     };
-                    let shown = known
-                        .iter()
-                        .take(20)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(format!(
-                        "{value} is not one of the categories the model was trained on ({shown}{}); \
-                         export the encoder with handle_unknown=\"ignore\" to map unknown values to zeros",
-                        if known.len() > 20 { ", ..." } else { "" }
-                    ));
+                    return Err(ModelError::UnknownCategory { value, known });
                 }
             }
         }
@@ -109,7 +100,7 @@ pub struct LabelEncoder {
 }
 
 impl LabelEncoder {
-    pub fn new(a: &Attrs, opset: i64) -> Result<Self, String> {
+    pub fn new(a: &Attrs, opset: i64) -> Result<Self, ModelError> {
         if opset < 2 {
             let classes = a.strings("classes_strings")?;
             let n = classes.len() as i64;
@@ -120,7 +111,7 @@ impl LabelEncoder {
                 v1_to_string: Some((classes, a.string("default_string", "_Unused")?)),
             });
         }
-        let pick = |prefix: &str| -> Result<Option<Tensor>, String> {
+        let pick = |prefix: &str| -> Result<Option<Tensor>, ModelError> {
             if let Some(t) = a.tensor(&format!("{prefix}_tensor"))? {
                 return Ok(Some(t));
             }
@@ -145,7 +136,8 @@ impl LabelEncoder {
                 "LabelEncoder has {} keys for {} values",
                 keys.len(),
                 values.len()
-            ));
+            )
+            .into());
         }
         let default = if let Some(t) = a.tensor("default_tensor")? {
             t
@@ -166,7 +158,7 @@ impl LabelEncoder {
 }
 
 impl Op for LabelEncoder {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "LabelEncoder")?;
         if let (Some((classes, default)), Tensor::I64(a)) = (&self.v1_to_string, x) {
             return Ok(vec![Value::T(Tensor::Str(map(a, |&i| {
@@ -242,7 +234,7 @@ pub struct CategoryMapper {
 }
 
 impl Op for CategoryMapper {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         // Each category's position (the first, if listed twice), looked
         // up in a map rather than by scanning the list for every value.
         Ok(vec![Value::T(
@@ -270,10 +262,9 @@ impl Op for CategoryMapper {
                     }))
                 }
                 other => {
-                    return Err(format!(
-                        "CategoryMapper: cannot map {} values",
-                        other.type_name()
-                    ));
+                    return Err(
+                        format!("CategoryMapper: cannot map {} values", other.type_name()).into(),
+                    );
                 }
             },
         )])

@@ -2,6 +2,7 @@
 //! Binarizer, ArrayFeatureExtractor, FeatureVectorizer, and ZipMap, which
 //! turns scores into maps.
 
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Attrs, Op, tensor_in};
 use crate::ml::value::{Arr, Keys, Tensor, Value, map, map_arr};
 
@@ -21,12 +22,12 @@ pub struct Scaler {
 }
 
 impl Op for Scaler {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Scaler")?.to_f32()?;
         let (_, cols) = x.rows_cols();
         for v in [&self.offset, &self.scale] {
             if v.len() > 1 && v.len() != cols {
-                return Err(format!("Scaler: {} parameters for {cols} columns", v.len()));
+                return Err(format!("Scaler: {} parameters for {cols} columns", v.len()).into());
             }
         }
         let mut y = x;
@@ -45,7 +46,7 @@ pub struct Normalizer {
 }
 
 impl Op for Normalizer {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let mut y = tensor_in(inputs, 0, "Normalizer")?.to_f32()?;
         let (_, cols) = y.rows_cols();
         for row in y.data.chunks_exact_mut(cols.max(1)) {
@@ -53,7 +54,7 @@ impl Op for Normalizer {
                 "MAX" => row.iter().copied().fold(f32::MIN, f32::max),
                 "L1" => row.iter().map(|v| v.abs()).sum(),
                 "L2" => row.iter().map(|v| v * v).sum::<f32>().sqrt(),
-                other => return Err(format!("Normalizer: unknown norm `{other}`")),
+                other => return Err(format!("Normalizer: unknown norm `{other}`").into()),
             };
             if d != 0.0 {
                 row.iter_mut().for_each(|v| *v /= d);
@@ -72,7 +73,7 @@ pub struct Imputer {
 }
 
 impl Imputer {
-    pub fn new(a: &Attrs) -> Result<Self, String> {
+    pub fn new(a: &Attrs) -> Result<Self, ModelError> {
         Ok(Imputer {
             floats: a.floats("imputed_value_floats"),
             replaced_float: a.float("replaced_value_float", 0.0),
@@ -83,24 +84,23 @@ impl Imputer {
 }
 
 impl Op for Imputer {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Imputer")?;
         let (_, cols) = match x {
             Tensor::F32(a) => a.rows_cols(),
             Tensor::F64(a) => a.rows_cols(),
             Tensor::I64(a) => a.rows_cols(),
             other => {
-                return Err(format!(
-                    "Imputer: cannot impute {} values",
-                    other.type_name()
-                ));
+                return Err(format!("Imputer: cannot impute {} values", other.type_name()).into());
             }
         };
         let check = |n: usize| {
             if n > 1 && n != cols {
-                Err(format!("Imputer: {n} imputed values for {cols} columns"))
+                Err(ModelError::from(format!(
+                    "Imputer: {n} imputed values for {cols} columns"
+                )))
             } else if n == 0 {
-                Err("Imputer: no imputed values".to_string())
+                Err(ModelError::from("Imputer: no imputed values"))
             } else {
                 Ok(())
             }
@@ -141,17 +141,14 @@ pub struct Binarizer {
 }
 
 impl Op for Binarizer {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let t = self.threshold;
         Ok(vec![Value::T(match tensor_in(inputs, 0, "Binarizer")? {
             Tensor::F32(a) => Tensor::F32(map(a, |&v| if v > t { 1.0 } else { 0.0 })),
             Tensor::F64(a) => Tensor::F64(map(a, |&v| if v > f64::from(t) { 1.0 } else { 0.0 })),
             Tensor::I64(a) => Tensor::I64(map(a, |&v| i64::from(v as f32 > t))),
             other => {
-                return Err(format!(
-                    "Binarizer: cannot read {} values",
-                    other.type_name()
-                ));
+                return Err(format!("Binarizer: cannot read {} values", other.type_name()).into());
             }
         })])
     }
@@ -163,14 +160,15 @@ pub struct ZipMap {
 }
 
 impl Op for ZipMap {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "ZipMap")?.to_f32()?;
         let (rows, cols) = x.rows_cols();
         if cols != self.keys.len() {
             return Err(format!(
                 "ZipMap: {cols} values per row for {} classes",
                 self.keys.len()
-            ));
+            )
+            .into());
         }
         Ok(vec![Value::Maps {
             keys: self.keys.clone(),
@@ -183,7 +181,7 @@ impl Op for ZipMap {
 pub struct ArrayFeatureExtractor;
 
 impl Op for ArrayFeatureExtractor {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "ArrayFeatureExtractor")?;
         let idx = tensor_in(inputs, 1, "ArrayFeatureExtractor")?.to_i64()?;
         let shape = x.shape();
@@ -213,7 +211,7 @@ impl Op for ArrayFeatureExtractor {
             last: usize,
             picks: &[usize],
             shape: Vec<usize>,
-        ) -> Result<Arr<T>, String> {
+        ) -> Result<Arr<T>, ModelError> {
             let mut data = Vec::with_capacity(outer * picks.len());
             for o in 0..outer {
                 for &i in picks {
@@ -234,7 +232,7 @@ pub struct FeatureVectorizer {
 }
 
 impl Op for FeatureVectorizer {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let parts: Vec<Arr<f32>> = (0..inputs.len())
             .map(|i| tensor_in(inputs, i, "FeatureVectorizer").and_then(Tensor::to_f32))
             .collect::<Result<_, _>>()?;
@@ -251,16 +249,14 @@ impl Op for FeatureVectorizer {
             .collect();
         let total: usize = widths.iter().sum();
         if total > 1 << 14 {
-            return Err(format!("FeatureVectorizer: {total} values per row"));
+            return Err(format!("FeatureVectorizer: {total} values per row").into());
         }
         let mut out = vec![0f32; rows * total];
         let mut at = 0;
         for (p, &w) in parts.iter().zip(&widths) {
             let (r, c) = p.rows_cols();
             if r != rows {
-                return Err(format!(
-                    "FeatureVectorizer: inputs have {r} and {rows} rows"
-                ));
+                return Err(format!("FeatureVectorizer: inputs have {r} and {rows} rows").into());
             }
             for i in 0..rows {
                 for j in 0..w.min(c) {

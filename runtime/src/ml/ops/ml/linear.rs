@@ -1,5 +1,6 @@
 //! Linear models: LinearClassifier and LinearRegressor.
 
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Attrs, Op, tensor_in};
 use crate::ml::ops::post::{Labels, Post, first_max, logistic, probit};
 use crate::ml::value::{Arr, Tensor, Value};
@@ -9,7 +10,7 @@ use crate::ml::value::{Arr, Tensor, Value};
 fn matrix<'v>(
     inputs: &[Option<&'v Value>],
     op: &str,
-) -> Result<(usize, usize, std::borrow::Cow<'v, [f32]>), String> {
+) -> Result<(usize, usize, std::borrow::Cow<'v, [f32]>), ModelError> {
     let x = tensor_in(inputs, 0, op)?;
     // Floats are read where they are (a batch's features: no copy).
     if let Tensor::F32(a) = x {
@@ -46,7 +47,7 @@ pub struct LinearClassifier {
 }
 
 impl LinearClassifier {
-    pub fn new(a: &Attrs) -> Result<Self, String> {
+    pub fn new(a: &Attrs) -> Result<Self, ModelError> {
         let s = LinearClassifier {
             coef: a.floats("coefficients"),
             intercepts: a.floats("intercepts"),
@@ -61,21 +62,22 @@ impl LinearClassifier {
                 "LinearClassifier has {} coefficients for {} intercepts",
                 s.coef.len(),
                 s.intercepts.len()
-            ));
+            )
+            .into());
         }
         Ok(s)
     }
 }
 
 impl Op for LinearClassifier {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = matrix(inputs, "LinearClassifier")?;
         let targets = self.intercepts.len();
         if cols * targets != self.coef.len() {
             return Err(format!(
                 "LinearClassifier: {cols} features per row, but the model has {} coefficients per class",
                 self.coef.len() / targets
-            ));
+            ).into());
         }
         let mut scores = gemm(&x, rows, cols, &self.coef, &self.intercepts, targets);
         let labels = if targets == 1 {
@@ -152,7 +154,7 @@ pub struct LinearRegressor {
 }
 
 impl LinearRegressor {
-    pub fn new(a: &Attrs) -> Result<Self, String> {
+    pub fn new(a: &Attrs) -> Result<Self, ModelError> {
         let targets = usize::try_from(a.int("targets", 1)).unwrap_or(0);
         let coef = a.floats("coefficients");
         if targets == 0
@@ -163,7 +165,8 @@ impl LinearRegressor {
             return Err(format!(
                 "LinearRegressor has {} coefficients for {targets} targets",
                 coef.len()
-            ));
+            )
+            .into());
         }
         Ok(LinearRegressor {
             coef,
@@ -175,13 +178,13 @@ impl LinearRegressor {
 }
 
 impl Op for LinearRegressor {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = matrix(inputs, "LinearRegressor")?;
         if cols * self.targets != self.coef.len() {
             return Err(format!(
                 "LinearRegressor: {cols} features per row, but the model has {} coefficients per target",
                 self.coef.len() / self.targets
-            ));
+            ).into());
         }
         let mut y = gemm(&x, rows, cols, &self.coef, &self.intercepts, self.targets);
         if self.targets > 1 {

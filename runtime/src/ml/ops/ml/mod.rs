@@ -6,6 +6,7 @@
 
 use super::op::{Attrs, Op};
 use super::post::Labels;
+use crate::ml::error::ModelError;
 use crate::ml::value::Keys;
 
 mod encoders;
@@ -18,7 +19,7 @@ use features::{
 };
 use linear::{LinearClassifier, LinearRegressor};
 
-pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, ModelError> {
     Ok(Some(match op {
         "LinearClassifier" => Box::new(LinearClassifier::new(a)?),
         "LinearRegressor" => Box::new(LinearRegressor::new(a)?),

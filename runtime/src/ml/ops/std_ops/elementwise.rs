@@ -2,6 +2,7 @@
 //! broadcasting, the unary functions, Not, Cast and Clip.
 
 use super::layout::{broadcast_indices, zip_broadcast};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Op, elem_type_name, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value, map};
 
@@ -83,7 +84,7 @@ impl Binary {
         }
     }
 
-    fn apply(self, a: &Tensor, b: &Tensor) -> Result<Tensor, String> {
+    fn apply(self, a: &Tensor, b: &Tensor) -> Result<Tensor, ModelError> {
         Ok(match (a, b) {
             (Tensor::F32(x), Tensor::F32(y)) => {
                 Tensor::F32(zip_broadcast(x, y, |p, q| self.float(p, q))?)
@@ -102,14 +103,15 @@ impl Binary {
                     "{self:?} of {} and {} tensors",
                     x.type_name(),
                     y.type_name()
-                ));
+                )
+                .into());
             }
         })
     }
 }
 
 impl Op for Binary {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let mut acc = tensor_in(inputs, 0, "a binary operator")?.clone();
         for i in 1..inputs.len() {
             acc = self.apply(&acc, tensor_in(inputs, i, "a binary operator")?)?;
@@ -140,7 +142,7 @@ impl Compare {
 }
 
 impl Op for Compare {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let a = tensor_in(inputs, 0, "a comparison")?;
         let b = tensor_in(inputs, 1, "a comparison")?;
         let out = match (a, b) {
@@ -170,7 +172,7 @@ impl Op for Compare {
 pub struct Not;
 
 impl Op for Not {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let a = tensor_in(inputs, 0, "Not")?.to_bool()?;
         Ok(vec![Value::T(Tensor::Bool(map(&a, |v| !v)))])
     }
@@ -225,7 +227,7 @@ impl Unary {
 }
 
 impl Op for Unary {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         Ok(vec![Value::T(
             match tensor_in(inputs, 0, "a unary operator")? {
                 Tensor::F32(a) => Tensor::F32(map(a, |&v| self.f32(v))),
@@ -235,9 +237,9 @@ impl Op for Unary {
                     Unary::Neg => Tensor::I64(map(a, |v| v.wrapping_neg())),
                     Unary::Relu => Tensor::I64(map(a, |&v| v.max(0))),
                     Unary::Sign => Tensor::I64(map(a, |v| v.signum())),
-                    other => return Err(format!("{other:?} of an int64 tensor")),
+                    other => return Err(format!("{other:?} of an int64 tensor").into()),
                 },
-                other => return Err(format!("{self:?} of a {} tensor", other.type_name())),
+                other => return Err(format!("{self:?} of a {} tensor", other.type_name()).into()),
             },
         )])
     }
@@ -249,7 +251,7 @@ pub struct Cast {
 }
 
 impl Op for Cast {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Cast")?;
         Ok(vec![Value::T(match self.to {
             1 => Tensor::F32(x.to_f32()?),
@@ -258,10 +260,7 @@ impl Op for Cast {
             8 => Tensor::Str(x.to_str()),
             9 => Tensor::Bool(x.to_bool()?),
             other => {
-                return Err(format!(
-                    "Cast to {} is not supported",
-                    elem_type_name(other)
-                ));
+                return Err(format!("Cast to {} is not supported", elem_type_name(other)).into());
             }
         })])
     }
@@ -273,16 +272,16 @@ pub struct Clip {
 }
 
 impl Op for Clip {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Clip")?;
-        let bound = |i: usize, default: f64| -> Result<f64, String> {
+        let bound = |i: usize, default: f64| -> Result<f64, ModelError> {
             match inputs.get(i).copied().flatten() {
                 Some(Value::T(t)) => t
                     .to_f64()?
                     .data
                     .first()
                     .copied()
-                    .ok_or_else(|| "Clip: an empty bound".to_string()),
+                    .ok_or_else(|| "Clip: an empty bound".into()),
                 _ => Ok(default),
             }
         };
@@ -296,7 +295,7 @@ impl Op for Clip {
             Tensor::F32(a) => Tensor::F32(map(a, |&v| clip(f64::from(v)) as f32)),
             Tensor::F64(a) => Tensor::F64(map(a, |&v| clip(v))),
             Tensor::I64(a) => Tensor::I64(map(a, |&v| clip(v as f64) as i64)),
-            other => return Err(format!("Clip of a {} tensor", other.type_name())),
+            other => return Err(format!("Clip of a {} tensor", other.type_name()).into()),
         })])
     }
 }

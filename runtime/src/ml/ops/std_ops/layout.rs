@@ -1,19 +1,20 @@
 //! The index arithmetic the standard operators share: axes, numpy
 //! broadcasting, a tensor split at an axis.
 
+use crate::ml::error::ModelError;
 use crate::ml::value::{Arr, numel};
 
-pub fn axis_of(axis: i64, rank: usize) -> Result<usize, String> {
+pub fn axis_of(axis: i64, rank: usize) -> Result<usize, ModelError> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r {
-        return Err(format!("axis {axis} is outside a tensor of rank {rank}"));
+        return Err(ModelError::Axis { axis, rank });
     }
     Ok(a as usize)
 }
 
 /// The shape both operands broadcast to (numpy's rules).
-pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, ModelError> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
@@ -31,7 +32,12 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+            _ => {
+                return Err(ModelError::Broadcast {
+                    a: a.to_vec(),
+                    b: b.to_vec(),
+                });
+            }
         };
     }
     Ok(out)
@@ -42,7 +48,7 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 type Broadcast = (Vec<usize>, Vec<usize>, Vec<usize>);
 
 /// How two operands broadcast.
-pub fn broadcast_indices(a: &[usize], b: &[usize]) -> Result<Broadcast, String> {
+pub fn broadcast_indices(a: &[usize], b: &[usize]) -> Result<Broadcast, ModelError> {
     let shape = broadcast(a, b)?;
     numel(&shape)?;
     let (ia, ib) = (indices(a, &shape), indices(b, &shape));
@@ -91,7 +97,7 @@ pub fn zip_broadcast<A: Copy, B: Copy, C>(
     a: &Arr<A>,
     b: &Arr<B>,
     f: impl Fn(A, B) -> C,
-) -> Result<Arr<C>, String> {
+) -> Result<Arr<C>, ModelError> {
     if a.shape == b.shape {
         return Ok(Arr {
             shape: a.shape.clone(),

@@ -1,11 +1,12 @@
 //! Matrix products: MatMul and Gemm.
 
 use super::layout::zip_broadcast;
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value};
 
 /// A numeric input as f32 or f64 (the product's type).
-fn float_pair(a: &Tensor, b: &Tensor) -> Result<(Arr<f64>, Arr<f64>, bool), String> {
+fn float_pair(a: &Tensor, b: &Tensor) -> Result<(Arr<f64>, Arr<f64>, bool), ModelError> {
     let double = matches!(a, Tensor::F64(_)) || matches!(b, Tensor::F64(_));
     Ok((a.to_f64()?, b.to_f64()?, double))
 }
@@ -20,7 +21,7 @@ fn sgemm(
     k: usize,
     n: usize,
     out: &mut [f32],
-) -> Result<(), String> {
+) -> Result<(), ModelError> {
     #[cfg(feature = "predict")]
     {
         use ndarray::{ArrayView2, ArrayViewMut2};
@@ -51,20 +52,18 @@ fn sgemm(
 pub struct MatMul;
 
 impl Op for MatMul {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let a = tensor_in(inputs, 0, "MatMul")?;
         let b = tensor_in(inputs, 1, "MatMul")?;
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         if sb.len() != 2 || sa.is_empty() {
-            return Err(format!(
-                "MatMul of shapes {sa:?} and {sb:?} is not supported"
-            ));
+            return Err(format!("MatMul of shapes {sa:?} and {sb:?} is not supported").into());
         }
         let k = *sa.last().unwrap_or(&0);
         if k != sb[0] {
-            return Err(format!(
-                "MatMul of shapes {sa:?} and {sb:?}: inner dimensions differ"
-            ));
+            return Err(
+                format!("MatMul of shapes {sa:?} and {sb:?}: inner dimensions differ").into(),
+            );
         }
         let n = sb[1];
         let m = a.len() / k.max(1);
@@ -108,7 +107,7 @@ fn transpose2(a: &[f32], r: usize, c: usize) -> Vec<f32> {
 }
 
 impl Op for Gemm {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let a = tensor_in(inputs, 0, "Gemm")?.to_f32()?;
         let b = tensor_in(inputs, 1, "Gemm")?.to_f32()?;
         if a.shape.len() != 2 || b.shape.len() != 2 {
@@ -129,7 +128,7 @@ impl Op for Gemm {
             b.data
         };
         if k != kb {
-            return Err(format!("Gemm: inner dimensions {k} and {kb} differ"));
+            return Err(format!("Gemm: inner dimensions {k} and {kb} differ").into());
         }
         let mut out = vec![0f32; m * n];
         sgemm(&ad, &bd, m, k, n, &mut out)?;

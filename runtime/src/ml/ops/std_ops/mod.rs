@@ -6,6 +6,7 @@
 //! (`select`); `layout` holds the index arithmetic they share.
 
 use super::op::{Attrs, Op};
+use crate::ml::error::ModelError;
 use crate::ml::value::{Arr, Tensor};
 
 mod elementwise;
@@ -21,7 +22,7 @@ use reduce::{Arg, Reduce, Softmax, TopK};
 use select::{Concat, Gather, Transpose, Where};
 use shape::{Constant, ConstantOfShape, Flatten, Identity, Reshape, ShapeOf, Squeeze};
 
-pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(op: &str, a: &Attrs, opset: i64) -> Result<Option<Box<dyn Op>>, ModelError> {
     use Binary as B;
     use Unary as U;
     Ok(Some(match op {

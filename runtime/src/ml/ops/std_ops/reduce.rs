@@ -2,6 +2,7 @@
 //! family and TopK.
 
 use super::layout::{axis_of, indices, split_at};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::ops::post::softmax;
 use crate::ml::value::{Arr, Tensor, Value, numel};
@@ -14,7 +15,7 @@ pub struct Softmax {
 }
 
 impl Op for Softmax {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Softmax")?;
         let shape = x.shape().to_vec();
         let axis = axis_of(self.axis, shape.len())?;
@@ -43,7 +44,7 @@ pub struct Arg {
 }
 
 impl Op for Arg {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "ArgMax")?.to_f64()?;
         let axis = axis_of(self.axis, x.shape.len())?;
         let (outer, len, inner) = split_at(&x.shape, axis);
@@ -88,7 +89,7 @@ pub struct Reduce {
 }
 
 impl Op for Reduce {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let t = tensor_in(inputs, 0, &self.kind)?;
         let double = matches!(t, Tensor::F64(_));
         let x = t.to_f64()?;
@@ -180,7 +181,7 @@ pub struct TopK {
 }
 
 impl Op for TopK {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let t = tensor_in(inputs, 0, "TopK")?;
         let x = t.to_f64()?;
         let k = match self.k {

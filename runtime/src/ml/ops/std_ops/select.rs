@@ -2,11 +2,12 @@
 //! Where.
 
 use super::layout::{axis_of, broadcast, indices, split_at, strided};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value, map_arr, numel};
 
 /// Concatenates arrays of one type along `axis`.
-fn concat<T: Clone>(parts: &[&Arr<T>], axis: usize) -> Result<Arr<T>, String> {
+fn concat<T: Clone>(parts: &[&Arr<T>], axis: usize) -> Result<Arr<T>, ModelError> {
     let first = parts.first().ok_or("Concat of nothing")?;
     let mut shape = first.shape.clone();
     if axis >= shape.len() {
@@ -22,10 +23,7 @@ fn concat<T: Clone>(parts: &[&Arr<T>], axis: usize) -> Result<Arr<T>, String> {
                 .enumerate()
                 .any(|(i, (a, b))| i != axis && a != b)
         {
-            return Err(format!(
-                "Concat of shapes {:?} and {:?}",
-                first.shape, p.shape
-            ));
+            return Err(format!("Concat of shapes {:?} and {:?}", first.shape, p.shape).into());
         }
         total += p.shape[axis];
     }
@@ -46,7 +44,7 @@ pub struct Concat {
 }
 
 impl Op for Concat {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let ts: Vec<&Tensor> = (0..inputs.len())
             .map(|i| tensor_in(inputs, i, "Concat"))
             .collect::<Result<_, _>>()?;
@@ -83,7 +81,7 @@ pub struct Transpose {
     pub perm: Option<Vec<i64>>,
 }
 
-fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, String> {
+fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, ModelError> {
     let shape: Vec<usize> = perm.iter().map(|&p| a.shape[p]).collect();
     let rank = a.shape.len();
     let mut strides = vec![1usize; rank];
@@ -97,7 +95,7 @@ fn permute<T: Clone>(a: &Arr<T>, perm: &[usize]) -> Result<Arr<T>, String> {
 }
 
 impl Op for Transpose {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Transpose")?;
         let rank = x.shape().len();
         let perm: Vec<usize> = match &self.perm {
@@ -110,7 +108,7 @@ impl Op for Transpose {
         let mut sorted = perm.clone();
         sorted.sort_unstable();
         if sorted != (0..rank).collect::<Vec<_>>() {
-            return Err(format!("Transpose: {perm:?} is not a permutation"));
+            return Err(format!("Transpose: {perm:?} is not a permutation").into());
         }
         Ok(vec![Value::T(map_arr!(x, a => permute(a, &perm)?))])
     }
@@ -121,7 +119,7 @@ pub struct Gather {
     pub axis: i64,
 }
 
-fn gather<T: Clone>(a: &Arr<T>, axis: usize, idx: &Arr<i64>) -> Result<Arr<T>, String> {
+fn gather<T: Clone>(a: &Arr<T>, axis: usize, idx: &Arr<i64>) -> Result<Arr<T>, ModelError> {
     let (outer, len, inner) = split_at(&a.shape, axis);
     let mut data = Vec::with_capacity(outer * idx.data.len() * inner);
     for o in 0..outer {
@@ -141,7 +139,7 @@ fn gather<T: Clone>(a: &Arr<T>, axis: usize, idx: &Arr<i64>) -> Result<Arr<T>, S
 }
 
 impl Op for Gather {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Gather")?;
         let idx = tensor_in(inputs, 1, "Gather")?.to_i64()?;
         let axis = axis_of(self.axis, x.shape().len())?;
@@ -153,7 +151,7 @@ impl Op for Gather {
 pub struct Where;
 
 impl Op for Where {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let c = tensor_in(inputs, 0, "Where")?.to_bool()?;
         let x = tensor_in(inputs, 1, "Where")?;
         let y = tensor_in(inputs, 2, "Where")?;
@@ -194,7 +192,7 @@ impl Op for Where {
                             "Where of {} and {} tensors (the two must have one type)",
                             a.type_name(),
                             b.type_name()
-                        ));
+                        ).into());
                     }
                 }
             };

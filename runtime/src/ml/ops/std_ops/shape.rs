@@ -3,6 +3,7 @@
 //! ConstantOfShape.
 
 use super::layout::axis_of;
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Op, tensor_in};
 use crate::ml::value::{Arr, Tensor, Value, map_arr, numel};
 
@@ -10,7 +11,7 @@ use crate::ml::value::{Arr, Tensor, Value, map_arr, numel};
 pub struct Identity;
 
 impl Op for Identity {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         Ok(vec![
             inputs
                 .first()
@@ -26,7 +27,7 @@ impl Op for Identity {
 pub struct Constant(pub Tensor);
 
 impl Op for Constant {
-    fn run(&self, _: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, _: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         Ok(vec![Value::T(self.0.clone())])
     }
 }
@@ -37,7 +38,7 @@ pub struct Reshape {
 }
 
 impl Op for Reshape {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Reshape")?;
         let want = tensor_in(inputs, 1, "Reshape")?.to_i64()?.data;
         let old = x.shape();
@@ -53,7 +54,7 @@ impl Op for Reshape {
                     shape.push(*old.get(i).ok_or("Reshape: 0 past the input's rank")?)
                 }
                 d if d >= 0 => shape.push(d as usize),
-                _ => return Err(format!("Reshape to {want:?}")),
+                _ => return Err(format!("Reshape to {want:?}").into()),
             }
         }
         if let Some(i) = infer {
@@ -64,7 +65,7 @@ impl Op for Reshape {
                 .map(|(_, d)| *d)
                 .product();
             if known == 0 || x.len() % known != 0 {
-                return Err(format!("Reshape of {old:?} to {want:?}"));
+                return Err(format!("Reshape of {old:?} to {want:?}").into());
             }
             shape[i] = x.len() / known;
         }
@@ -78,7 +79,7 @@ pub struct Flatten {
 }
 
 impl Op for Flatten {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Flatten")?;
         let shape = x.shape();
         let r = shape.len() as i64;
@@ -101,7 +102,7 @@ pub struct Squeeze {
 }
 
 impl Op for Squeeze {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Squeeze")?;
         let axes: Vec<i64> = match (inputs.get(1).copied().flatten(), &self.axes) {
             (Some(Value::T(a)), _) => a.to_i64()?.data,
@@ -145,7 +146,7 @@ impl Op for Squeeze {
 pub struct ShapeOf;
 
 impl Op for ShapeOf {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let x = tensor_in(inputs, 0, "Shape")?;
         Ok(vec![Value::T(Tensor::I64(Arr::vector(
             x.shape().iter().map(|&d| d as i64).collect(),
@@ -162,7 +163,7 @@ pub struct ConstantOfShape(pub Tensor);
 const MAX_CONSTANT: usize = 1 << 26;
 
 impl Op for ConstantOfShape {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let dims = tensor_in(inputs, 0, "ConstantOfShape")?.to_i64()?.data;
         let shape: Vec<usize> = dims
             .iter()
@@ -172,11 +173,9 @@ impl Op for ConstantOfShape {
             .collect::<Result<_, _>>()?;
         let n = numel(&shape)?;
         if n > MAX_CONSTANT {
-            return Err(format!(
-                "ConstantOfShape: {n} values (at most {MAX_CONSTANT})"
-            ));
+            return Err(format!("ConstantOfShape: {n} values (at most {MAX_CONSTANT})").into());
         }
-        fn fill<T: Clone>(a: &Arr<T>, shape: Vec<usize>, n: usize) -> Result<Arr<T>, String> {
+        fn fill<T: Clone>(a: &Arr<T>, shape: Vec<usize>, n: usize) -> Result<Arr<T>, ModelError> {
             let v = a
                 .data
                 .first()

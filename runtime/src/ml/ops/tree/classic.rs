@@ -3,6 +3,7 @@
 //! case and the post-transform.
 
 use super::ensemble::{Agg, Ensemble, Flat, MAX_TARGETS, Mode, Num};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Attrs, Op};
 use crate::ml::ops::post::{Labels, Post, logistic, probit};
 use crate::ml::value::{Arr, Tensor, Value};
@@ -27,8 +28,8 @@ pub struct Classes {
 }
 
 impl<T: Num> Trees<T> {
-    pub fn new(a: &Attrs, classifier: bool) -> Result<Self, String> {
-        let nums = |name: &str| -> Result<Vec<T>, String> {
+    pub fn new(a: &Attrs, classifier: bool) -> Result<Self, ModelError> {
+        let nums = |name: &str| -> Result<Vec<T>, ModelError> {
             Ok(a.floats_or_tensor(name)?
                 .into_iter()
                 .map(T::from_f64)
@@ -60,7 +61,7 @@ impl<T: Num> Trees<T> {
         {
             return Err(format!(
                 "the tree ensemble's `{ids}`, `{node_ids}`, `{tree_ids}` and `{ws}` differ in length"
-            ));
+            ).into());
         }
         let leaf_weights: Vec<(i64, i64, i64, T)> = (0..t_ids.len())
             .map(|i| (t_trees[i], t_nodes[i], t_ids[i], t_ws[i]))
@@ -83,7 +84,8 @@ impl<T: Num> Trees<T> {
         if targets == 0 || targets > MAX_TARGETS {
             return Err(format!(
                 "the tree ensemble has {targets} targets or classes (1 to {MAX_TARGETS})"
-            ));
+            )
+            .into());
         }
         let flat = Flat {
             tree: a.ints("nodes_treeids"),
@@ -150,7 +152,7 @@ impl<T: Num> Trees<T> {
 }
 
 impl<T: Num> Op for Trees<T> {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, sums, has) = self.ensemble.run(inputs, self.agg)?;
         let k = self.ensemble.targets;
         match &self.classes {

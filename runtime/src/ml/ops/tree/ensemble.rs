@@ -1,6 +1,7 @@
 //! The trees compiled into one flat array of nodes (see the module's
 //! documentation), checked as they are laid out.
 
+use crate::ml::error::ModelError;
 use std::collections::HashMap;
 
 use crate::ml::value::Tensor;
@@ -21,7 +22,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn parse(s: &str) -> Result<Mode, String> {
+    pub fn parse(s: &str) -> Result<Mode, ModelError> {
         Ok(match s {
             "BRANCH_LEQ" => Mode::Leq,
             "BRANCH_LT" => Mode::Lt,
@@ -30,7 +31,7 @@ impl Mode {
             "BRANCH_EQ" => Mode::Eq,
             "BRANCH_NEQ" => Mode::Neq,
             "LEAF" => Mode::Leaf,
-            other => return Err(format!("unknown node mode `{other}`")),
+            other => return Err(ModelError::unknown("node mode", other)),
         })
     }
 }
@@ -43,7 +44,7 @@ pub trait Num: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
     fn to_f64(self) -> f64;
     fn add(self, o: Self) -> Self;
     fn is_nan(self) -> bool;
-    fn inputs(t: &Tensor) -> Result<Vec<Self>, String>;
+    fn inputs(t: &Tensor) -> Result<Vec<Self>, ModelError>;
 }
 
 impl Num for f32 {
@@ -61,7 +62,7 @@ impl Num for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
-    fn inputs(t: &Tensor) -> Result<Vec<f32>, String> {
+    fn inputs(t: &Tensor) -> Result<Vec<f32>, ModelError> {
         Ok(match t {
             Tensor::F32(a) => a.data.clone(),
             other => other.to_f32()?.data,
@@ -84,7 +85,7 @@ impl Num for f64 {
     fn is_nan(self) -> bool {
         f64::is_nan(self)
     }
-    fn inputs(t: &Tensor) -> Result<Vec<f64>, String> {
+    fn inputs(t: &Tensor) -> Result<Vec<f64>, ModelError> {
         t.to_f64().map(|a| a.data)
     }
 }
@@ -155,7 +156,7 @@ pub const MAX_TARGETS: usize = 100_000;
 type Visit = (usize, Option<(usize, bool)>, usize);
 
 impl<T: Num> Ensemble<T> {
-    pub fn compile(f: Flat<T>, targets: usize) -> Result<Ensemble<T>, String> {
+    pub fn compile(f: Flat<T>, targets: usize) -> Result<Ensemble<T>, ModelError> {
         let n = f.id.len();
         for (name, len) in [
             ("nodes_treeids", f.tree.len()),
@@ -166,9 +167,7 @@ impl<T: Num> Ensemble<T> {
             ("nodes_falsenodeids", f.no.len()),
         ] {
             if len != n {
-                return Err(format!(
-                    "the tree ensemble has {n} node ids but {len} {name}"
-                ));
+                return Err(format!("the tree ensemble has {n} node ids but {len} {name}").into());
             }
         }
         if n >= u32::MAX as usize / 2 {
@@ -177,10 +176,9 @@ impl<T: Num> Ensemble<T> {
         let mut at: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
         for i in 0..n {
             if at.insert((f.tree[i], f.id[i]), i).is_some() {
-                return Err(format!(
-                    "node {} of tree {} is given twice",
-                    f.id[i], f.tree[i]
-                ));
+                return Err(
+                    format!("node {} of tree {} is given twice", f.id[i], f.tree[i]).into(),
+                );
             }
         }
         let find = |tree: i64, id: i64| {
@@ -195,7 +193,8 @@ impl<T: Num> Ensemble<T> {
             if usize::try_from(target).map_or(true, |t| t >= targets) {
                 return Err(format!(
                     "a leaf of tree {tree} adds to target {target}, but the model has {targets}"
-                ));
+                )
+                .into());
             }
             leaf_weights.push((i, k));
         }
@@ -225,10 +224,9 @@ impl<T: Num> Ensemble<T> {
             let mut stack: Vec<Visit> = vec![(i, None, 0)];
             while let Some((j, parent, depth)) = stack.pop() {
                 if depth > MAX_DEPTH {
-                    return Err(format!(
-                        "tree {} is deeper than {MAX_DEPTH} nodes",
-                        f.tree[i]
-                    ));
+                    return Err(
+                        format!("tree {} is deeper than {MAX_DEPTH} nodes", f.tree[i]).into(),
+                    );
                 }
                 let pos = match placed[j] {
                     Some(p) => p,
@@ -273,7 +271,8 @@ impl<T: Num> Ensemble<T> {
                                 return Err(format!(
                                     "node {} of tree {} points to itself",
                                     f.id[j], f.tree[j]
-                                ));
+                                )
+                                .into());
                             }
                             // Pushed in reverse: the false branch is laid out next.
                             stack.push((yes, Some((p as usize, true)), depth + 1));
@@ -387,13 +386,13 @@ pub enum Agg {
 }
 
 impl Agg {
-    pub fn parse(s: &str) -> Result<Agg, String> {
+    pub fn parse(s: &str) -> Result<Agg, ModelError> {
         Ok(match s {
             "SUM" => Agg::Sum,
             "AVERAGE" => Agg::Average,
             "MIN" => Agg::Min,
             "MAX" => Agg::Max,
-            other => return Err(format!("unknown aggregate_function `{other}`")),
+            other => return Err(ModelError::unknown("aggregate_function", other)),
         })
     }
 }

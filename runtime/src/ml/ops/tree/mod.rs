@@ -13,6 +13,7 @@
 //! is TreeEnsembleClassifier and TreeEnsembleRegressor, `v5` TreeEnsemble.
 
 use super::op::{Attrs, Op};
+use crate::ml::error::ModelError;
 use crate::ml::value::Tensor;
 
 mod classic;
@@ -23,7 +24,7 @@ mod walk;
 use classic::Trees;
 use v5::v5;
 
-pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, ModelError> {
     if op == "TreeEnsemble" {
         return v5(a).map(Some);
     }

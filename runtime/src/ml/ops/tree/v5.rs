@@ -1,13 +1,14 @@
 //! TreeEnsemble (ai.onnx.ml 5).
 
 use super::ensemble::{Agg, Ensemble, Flat, MAX_TARGETS, Mode, Num};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::{Attrs, Op};
 use crate::ml::ops::post::Post;
 use crate::ml::value::{Tensor, Value};
 
 /// TreeEnsemble (ai.onnx.ml 5): nodes and leaves in separate lists,
 /// modes and splits as tensors, set membership.
-pub fn v5(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn v5(a: &Attrs) -> Result<Box<dyn Op>, ModelError> {
     let splits = a
         .tensor("nodes_splits")?
         .ok_or("TreeEnsemble needs nodes_splits")?;
@@ -26,8 +27,8 @@ pub struct V5<T> {
 }
 
 impl<T: Num> V5<T> {
-    fn new(a: &Attrs) -> Result<Self, String> {
-        let t64 = |name: &str| -> Result<Vec<T>, String> {
+    fn new(a: &Attrs) -> Result<Self, ModelError> {
+        let t64 = |name: &str| -> Result<Vec<T>, ModelError> {
             Ok(match a.tensor(name)? {
                 Some(t) => t.to_f64()?.data.into_iter().map(T::from_f64).collect(),
                 None => Vec::new(),
@@ -58,9 +59,7 @@ impl<T: Num> V5<T> {
             ("nodes_falseleafs", no_leaf.len()),
         ] {
             if len != n {
-                return Err(format!(
-                    "TreeEnsemble has {n} nodes_splits but {len} {name}"
-                ));
+                return Err(format!("TreeEnsemble has {n} nodes_splits but {len} {name}").into());
             }
         }
         if leaf_targets.len() != leaf_weights.len() {
@@ -128,7 +127,7 @@ impl<T: Num> V5<T> {
                 4 => Mode::Eq,
                 5 => Mode::Neq,
                 6 => Mode::Member,
-                m => return Err(format!("TreeEnsemble: unknown node mode {m}")),
+                m => return Err(format!("TreeEnsemble: unknown node mode {m}").into()),
             };
             let threshold = if mode == Mode::Member {
                 flat.sets.push(set_of[i].clone().unwrap_or_default());
@@ -164,16 +163,16 @@ impl<T: Num> V5<T> {
         // Roots must come first in their tree for `compile`.
         let targets = usize::try_from(a.int("n_targets", 1)).unwrap_or(0).max(1);
         if targets > MAX_TARGETS {
-            return Err(format!(
-                "TreeEnsemble has {targets} targets (at most {MAX_TARGETS})"
-            ));
+            return Err(
+                format!("TreeEnsemble has {targets} targets (at most {MAX_TARGETS})").into(),
+            );
         }
         let agg = match a.int("aggregate_function", 1) {
             0 => Agg::Average,
             1 => Agg::Sum,
             2 => Agg::Min,
             3 => Agg::Max,
-            f => return Err(format!("TreeEnsemble: unknown aggregate_function {f}")),
+            f => return Err(format!("TreeEnsemble: unknown aggregate_function {f}").into()),
         };
         // The spec's numbering. (onnxruntime 1.32 reads 1 as LOGISTIC and
         // 2 as SOFTMAX, its own enum's order: with several targets its
@@ -184,7 +183,7 @@ impl<T: Num> V5<T> {
             2 => Post::Logistic,
             3 => Post::SoftmaxZero,
             4 => Post::Probit,
-            p => return Err(format!("TreeEnsemble: unknown post_transform {p}")),
+            p => return Err(format!("TreeEnsemble: unknown post_transform {p}").into()),
         };
         Ok(V5 {
             double: matches!(a.tensor("nodes_splits")?, Some(Tensor::F64(_))),
@@ -196,7 +195,7 @@ impl<T: Num> V5<T> {
 }
 
 impl<T: Num> Op for V5<T> {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, sums, has) = self.ensemble.run(inputs, self.agg)?;
         let k = self.ensemble.targets;
         let n_trees = self.ensemble.roots.len() as f64;

@@ -2,6 +2,7 @@
 //! cores, and the aggregation of the leaves' weights.
 
 use super::ensemble::{Agg, Ensemble, Mode, Node, Num};
+use crate::ml::error::ModelError;
 use crate::ml::ops::op::tensor_in;
 use crate::ml::value::{Tensor, Value};
 
@@ -12,7 +13,7 @@ impl<T: Num> Ensemble<T> {
         &self,
         inputs: &[Option<&Value>],
         agg: Agg,
-    ) -> Result<(usize, Vec<T>, Vec<bool>), String> {
+    ) -> Result<(usize, Vec<T>, Vec<bool>), ModelError> {
         let x = tensor_in(inputs, 0, "TreeEnsemble")?;
         let (rows, cols) = match x.shape() {
             [] => (1, 1),
@@ -41,12 +42,13 @@ impl<T: Num> Ensemble<T> {
         rows: usize,
         cols: usize,
         agg: Agg,
-    ) -> Result<(Vec<T>, Vec<bool>), String> {
+    ) -> Result<(Vec<T>, Vec<bool>), ModelError> {
         if cols < self.width {
             return Err(format!(
                 "the trees read feature {}, but rows have {cols} features",
                 self.width - 1
-            ));
+            )
+            .into());
         }
         let k = self.targets;
         let mut sums = vec![T::ZERO; rows * k];
