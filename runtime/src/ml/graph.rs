@@ -2,13 +2,13 @@
 //! in a numbered slot, constants loaded once, every value dropped after
 //! its last reader.
 
-use crate::ml::error::ModelError;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::model::{Model, Port};
 use super::ops::{self, Op};
 use super::value::{Shared, Value};
+use crate::ml::error::ModelError;
 
 #[derive(Debug)]
 struct Step {

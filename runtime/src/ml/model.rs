@@ -1,11 +1,11 @@
 //! A model file, parsed: its inputs and outputs, and the nodes chime
 //! cannot run.
 
-use crate::ml::error::ModelError;
 use prost::Message;
 
 use super::operators::{TRACT_OPERATORS, is_ml, is_standard, supported};
 use super::proto;
+use crate::ml::error::ModelError;
 
 /// A model file, parsed (the protobuf only: nothing is evaluated).
 #[derive(Debug, Clone)]

@@ -1,8 +1,9 @@
 //! The values that flow between nodes: dense tensors of a few element
 //! types, and the sequence of maps that ZipMap makes (kept dense).
 
-use crate::ml::error::ModelError;
 use std::sync::Arc;
+
+use crate::ml::error::ModelError;
 
 /// A dense, row-major array.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,6 @@
 //! Each is built once from its node's attributes (checked then), and run
 //! on whole batches.
 
-use crate::ml::error::ModelError;
 mod ml;
 mod op;
 mod post;
@@ -15,6 +14,7 @@ mod tree;
 pub use op::{Attrs, Op, elem_type_name, tensor_in, tensor_of};
 pub use post::{Labels, Post, first_max, logistic, probit, softmax, softmax_zero};
 
+use crate::ml::error::ModelError;
 use crate::ml::proto::NodeProto;
 
 /// Builds the operator for `node`; `opset` is the version of its domain

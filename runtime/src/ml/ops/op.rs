@@ -1,9 +1,9 @@
 //! What every operator shares: the [`Op`] trait, a node's attributes, and
 //! the tensors of its constants and inputs.
 
-use crate::ml::error::ModelError;
 use std::fmt::Debug;
 
+use crate::ml::error::ModelError;
 use crate::ml::proto::{AttributeProto, NodeProto, TensorProto};
 use crate::ml::value::{Arr, Tensor, Value};
 

@@ -1,9 +1,9 @@
 //! The trees compiled into one flat array of nodes (see the module's
 //! documentation), checked as they are laid out.
 
-use crate::ml::error::ModelError;
 use std::collections::HashMap;
 
+use crate::ml::error::ModelError;
 use crate::ml::value::Tensor;
 
 /// How a node compares the feature with its threshold.
