@@ -58,7 +58,15 @@ impl<T: Num> Ensemble<T> {
             .min(8);
         let work = rows.saturating_mul(self.roots.len());
         if threads < 2 || rows < 2 * BLOCK || work < 50_000 {
-            self.fill(x, cols, &mut sums, &mut has, agg);
+            self.fill(
+                Rows {
+                    x,
+                    cols,
+                    sums: &mut sums,
+                    has: &mut has,
+                },
+                agg,
+            );
         } else {
             // Blocks of rows handed out one at a time: a thread slowed by
             // the pipeline's reader or writer takes fewer, instead of the
@@ -75,7 +83,7 @@ impl<T: Num> Ensemble<T> {
                         loop {
                             let next = queue.lock().ok().and_then(|mut q| q.pop());
                             let Some(((x, sums), has)) = next else { break };
-                            self.fill(x, cols, sums, has, agg);
+                            self.fill(Rows { x, cols, sums, has }, agg);
                         }
                     });
                 }
@@ -86,17 +94,17 @@ impl<T: Num> Ensemble<T> {
 
     /// [`Ensemble::sums`] for the rows of `x`, with the walk and the
     /// aggregation chosen once (each a separate, inlined loop).
-    fn fill(&self, x: &[T], cols: usize, sums: &mut [T], has: &mut [bool], agg: Agg) {
+    fn fill(&self, rows: Rows<T>, agg: Agg) {
         match agg {
             Agg::Sum | Agg::Average => {
-                self.fill_with(x, cols, sums, has, |s: &mut T, _: bool, w: T| *s = s.add(w))
+                self.fill_with(rows, |s: &mut T, _: bool, w: T| *s = s.add(w))
             }
-            Agg::Min => self.fill_with(x, cols, sums, has, |s: &mut T, h: bool, w: T| {
+            Agg::Min => self.fill_with(rows, |s: &mut T, h: bool, w: T| {
                 if !h || w < *s {
                     *s = w
                 }
             }),
-            Agg::Max => self.fill_with(x, cols, sums, has, |s: &mut T, h: bool, w: T| {
+            Agg::Max => self.fill_with(rows, |s: &mut T, h: bool, w: T| {
                 if !h || w > *s {
                     *s = w
                 }
@@ -104,29 +112,22 @@ impl<T: Num> Ensemble<T> {
         }
     }
 
-    fn fill_with(
-        &self,
-        x: &[T],
-        cols: usize,
-        sums: &mut [T],
-        has: &mut [bool],
-        acc: impl Fn(&mut T, bool, T) + Copy,
-    ) {
+    fn fill_with(&self, rows: Rows<T>, acc: impl Fn(&mut T, bool, T) + Copy) {
         let m = self.missing;
         match self.same {
-            Some(Mode::Leq) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+            Some(Mode::Leq) => self.blocks(rows, acc, move |n: &Node<T>, v: T| {
                 v <= n.threshold || (m && n.missing_true && v.is_nan())
             }),
-            Some(Mode::Lt) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+            Some(Mode::Lt) => self.blocks(rows, acc, move |n: &Node<T>, v: T| {
                 v < n.threshold || (m && n.missing_true && v.is_nan())
             }),
-            Some(Mode::Gte) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+            Some(Mode::Gte) => self.blocks(rows, acc, move |n: &Node<T>, v: T| {
                 v >= n.threshold || (m && n.missing_true && v.is_nan())
             }),
-            Some(Mode::Gt) => self.blocks(x, cols, sums, has, acc, move |n: &Node<T>, v: T| {
+            Some(Mode::Gt) => self.blocks(rows, acc, move |n: &Node<T>, v: T| {
                 v > n.threshold || (m && n.missing_true && v.is_nan())
             }),
-            _ => self.blocks(x, cols, sums, has, acc, |n: &Node<T>, v: T| {
+            _ => self.blocks(rows, acc, |n: &Node<T>, v: T| {
                 let t = n.threshold;
                 (match n.mode {
                     Mode::Leq => v <= t,
@@ -153,13 +154,11 @@ impl<T: Num> Ensemble<T> {
     #[inline(always)]
     fn blocks(
         &self,
-        x: &[T],
-        cols: usize,
-        sums: &mut [T],
-        has: &mut [bool],
+        rows: Rows<T>,
         acc: impl Fn(&mut T, bool, T) + Copy,
         go: impl Fn(&Node<T>, T) -> bool + Copy,
     ) {
+        let Rows { x, cols, sums, has } = rows;
         let k = self.targets;
         let rows = x.len() / cols.max(1);
         let nodes = self.nodes.as_slice();
@@ -214,6 +213,15 @@ impl<T: Num> Ensemble<T> {
             }
         }
     }
+}
+
+/// Rows of features to walk (`cols` a row) and where their per-target
+/// sums go, and whether each target got a weight.
+struct Rows<'a, T> {
+    x: &'a [T],
+    cols: usize,
+    sums: &'a mut [T],
+    has: &'a mut [bool],
 }
 
 /// Rows that walk a tree together.
