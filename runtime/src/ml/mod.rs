@@ -19,7 +19,7 @@ mod operators;
 pub mod ops;
 pub mod value;
 
-pub use error::ModelError;
+pub use error::{ModelError, TreeError};
 pub use graph::{Graph, Role, declared_widths, roles};
 pub use model::{Missing, Model, Port, elem_name};
 pub use operators::{OPERATORS, TRACT_OPERATORS, is_ml, supported};

@@ -3,7 +3,7 @@
 //! case and the post-transform.
 
 use super::ensemble::{Agg, Ensemble, Flat, MAX_TARGETS, Mode, Num};
-use crate::ml::error::ModelError;
+use crate::ml::error::{ModelError, TreeError};
 use crate::ml::ops::op::{Attrs, Op};
 use crate::ml::ops::post::{Labels, Post, logistic, probit};
 use crate::ml::value::{Arr, Tensor, Value};
@@ -59,9 +59,13 @@ impl<T: Num> Trees<T> {
             (a.ints(ids), a.ints(node_ids), a.ints(tree_ids), nums(ws)?);
         if t_nodes.len() != t_ids.len() || t_trees.len() != t_ids.len() || t_ws.len() != t_ids.len()
         {
-            return Err(format!(
-                "the tree ensemble's `{ids}`, `{node_ids}`, `{tree_ids}` and `{ws}` differ in length"
-            ).into());
+            return Err(TreeError::WeightLengths {
+                ids,
+                nodes: node_ids,
+                trees: tree_ids,
+                weights: ws,
+            }
+            .into());
         }
         let leaf_weights: Vec<(i64, i64, i64, T)> = (0..t_ids.len())
             .map(|i| (t_trees[i], t_nodes[i], t_ids[i], t_ws[i]))
@@ -82,9 +86,10 @@ impl<T: Num> Trees<T> {
             None => usize::try_from(a.int("n_targets", 1)).unwrap_or(0),
         };
         if targets == 0 || targets > MAX_TARGETS {
-            return Err(format!(
-                "the tree ensemble has {targets} targets or classes (1 to {MAX_TARGETS})"
-            )
+            return Err(TreeError::Targets {
+                targets,
+                max: MAX_TARGETS,
+            }
             .into());
         }
         let flat = Flat {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::ml::error::ModelError;
+use crate::ml::error::{ModelError, TreeError};
 use crate::ml::value::Tensor;
 
 /// How a node compares the feature with its threshold.
@@ -167,33 +167,42 @@ impl<T: Num> Ensemble<T> {
             ("nodes_falsenodeids", f.no.len()),
         ] {
             if len != n {
-                return Err(format!("the tree ensemble has {n} node ids but {len} {name}").into());
+                return Err(TreeError::Lengths {
+                    ids: n,
+                    len,
+                    attribute: name,
+                }
+                .into());
             }
         }
         if n >= u32::MAX as usize / 2 {
-            return Err("the tree ensemble has too many nodes".into());
+            return Err(TreeError::TooManyNodes.into());
         }
         let mut at: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
         for i in 0..n {
             if at.insert((f.tree[i], f.id[i]), i).is_some() {
-                return Err(
-                    format!("node {} of tree {} is given twice", f.id[i], f.tree[i]).into(),
-                );
+                return Err(TreeError::Twice {
+                    tree: f.tree[i],
+                    node: f.id[i],
+                }
+                .into());
             }
         }
         let find = |tree: i64, id: i64| {
             at.get(&(tree, id))
                 .copied()
-                .ok_or_else(|| format!("tree {tree} names node {id}, which it does not have"))
+                .ok_or(TreeError::NoSuchNode { tree, node: id })
         };
         // Leaf weights, in (tree, node, given order).
         let mut leaf_weights: Vec<(usize, usize)> = Vec::with_capacity(f.leaf_weights.len());
         for (k, &(tree, id, target, _)) in f.leaf_weights.iter().enumerate() {
             let i = find(tree, id)?;
             if usize::try_from(target).map_or(true, |t| t >= targets) {
-                return Err(format!(
-                    "a leaf of tree {tree} adds to target {target}, but the model has {targets}"
-                )
+                return Err(TreeError::LeafTarget {
+                    tree,
+                    target,
+                    targets,
+                }
                 .into());
             }
             leaf_weights.push((i, k));
@@ -224,9 +233,11 @@ impl<T: Num> Ensemble<T> {
             let mut stack: Vec<Visit> = vec![(i, None, 0)];
             while let Some((j, parent, depth)) = stack.pop() {
                 if depth > MAX_DEPTH {
-                    return Err(
-                        format!("tree {} is deeper than {MAX_DEPTH} nodes", f.tree[i]).into(),
-                    );
+                    return Err(TreeError::TooDeep {
+                        tree: f.tree[i],
+                        max: MAX_DEPTH,
+                    }
+                    .into());
                 }
                 let pos = match placed[j] {
                     Some(p) => p,
@@ -247,11 +258,9 @@ impl<T: Num> Ensemble<T> {
                             let ft = usize::try_from(f.feature[j])
                                 .ok()
                                 .filter(|&x| x < u32::MAX as usize)
-                                .ok_or_else(|| {
-                                    format!(
-                                        "a node of tree {} reads feature {}",
-                                        f.tree[j], f.feature[j]
-                                    )
+                                .ok_or(TreeError::Feature {
+                                    tree: f.tree[j],
+                                    feature: f.feature[j],
                                 })?;
                             width = width.max(ft + 1);
                             ft as u32
@@ -268,10 +277,10 @@ impl<T: Num> Ensemble<T> {
                             let yes = find(f.tree[j], f.yes[j])?;
                             let no = find(f.tree[j], f.no[j])?;
                             if yes == j || no == j {
-                                return Err(format!(
-                                    "node {} of tree {} points to itself",
-                                    f.id[j], f.tree[j]
-                                )
+                                return Err(TreeError::SelfLoop {
+                                    tree: f.tree[j],
+                                    node: f.id[j],
+                                }
                                 .into());
                             }
                             // Pushed in reverse: the false branch is laid out next.
@@ -303,7 +312,7 @@ impl<T: Num> Ensemble<T> {
                 }
                 match state[p] {
                     2 => continue,
-                    1 => return Err("a tree of the ensemble has a cycle".into()),
+                    1 => return Err(TreeError::Cycle.into()),
                     _ => {}
                 }
                 state[p] = 1;
@@ -313,10 +322,10 @@ impl<T: Num> Ensemble<T> {
                     for next in [nd.next_true, nd.next_false] {
                         let next = next as usize;
                         if next >= nodes.len() {
-                            return Err("a tree of the ensemble points past its nodes".into());
+                            return Err(TreeError::PastNodes.into());
                         }
                         if state[next] == 1 {
-                            return Err("a tree of the ensemble has a cycle".into());
+                            return Err(TreeError::Cycle.into());
                         }
                         if state[next] == 0 {
                             stack.push((next, false));

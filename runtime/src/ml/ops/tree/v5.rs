@@ -1,7 +1,7 @@
 //! TreeEnsemble (ai.onnx.ml 5).
 
 use super::ensemble::{Agg, Ensemble, Flat, MAX_TARGETS, Mode, Num};
-use crate::ml::error::ModelError;
+use crate::ml::error::{ModelError, TreeError};
 use crate::ml::ops::op::{Attrs, Op};
 use crate::ml::ops::post::Post;
 use crate::ml::value::{Tensor, Value};
@@ -9,9 +9,7 @@ use crate::ml::value::{Tensor, Value};
 /// TreeEnsemble (ai.onnx.ml 5): nodes and leaves in separate lists,
 /// modes and splits as tensors, set membership.
 pub fn v5(a: &Attrs) -> Result<Box<dyn Op>, ModelError> {
-    let splits = a
-        .tensor("nodes_splits")?
-        .ok_or("TreeEnsemble needs nodes_splits")?;
+    let splits = a.tensor("nodes_splits")?.ok_or(TreeError::NoSplits)?;
     match splits {
         Tensor::F64(_) => Ok(Box::new(V5::<f64>::new(a)?)),
         _ => Ok(Box::new(V5::<f32>::new(a)?)),
@@ -59,11 +57,16 @@ impl<T: Num> V5<T> {
             ("nodes_falseleafs", no_leaf.len()),
         ] {
             if len != n {
-                return Err(format!("TreeEnsemble has {n} nodes_splits but {len} {name}").into());
+                return Err(TreeError::SplitLengths {
+                    splits: n,
+                    len,
+                    attribute: name,
+                }
+                .into());
             }
         }
         if leaf_targets.len() != leaf_weights.len() {
-            return Err("TreeEnsemble's leaf_targetids and leaf_weights differ in length".into());
+            return Err(TreeError::LeafLengths.into());
         }
         // Into the flat form: tree 0 holds everything, interior nodes are
         // ids 0..n, leaf i is id n + i.
@@ -96,7 +99,7 @@ impl<T: Num> V5<T> {
                 let i = usize::try_from(i)
                     .ok()
                     .filter(|&i| i < n)
-                    .ok_or("TreeEnsemble: a node id is out of range")?;
+                    .ok_or(TreeError::NodeId)?;
                 if tree_of[i] != -1 {
                     continue;
                 }
@@ -106,7 +109,7 @@ impl<T: Num> V5<T> {
                         let l = usize::try_from(next)
                             .ok()
                             .filter(|&l| l < leaf_tree.len())
-                            .ok_or("TreeEnsemble: a leaf id is out of range")?;
+                            .ok_or(TreeError::LeafId)?;
                         leaf_tree[l] = t as i64;
                     } else {
                         stack.push(next);
@@ -127,7 +130,7 @@ impl<T: Num> V5<T> {
                 4 => Mode::Eq,
                 5 => Mode::Neq,
                 6 => Mode::Member,
-                m => return Err(format!("TreeEnsemble: unknown node mode {m}").into()),
+                m => return Err(unknown("node mode", m)),
             };
             let threshold = if mode == Mode::Member {
                 flat.sets.push(set_of[i].clone().unwrap_or_default());
@@ -163,16 +166,18 @@ impl<T: Num> V5<T> {
         // Roots must come first in their tree for `compile`.
         let targets = usize::try_from(a.int("n_targets", 1)).unwrap_or(0).max(1);
         if targets > MAX_TARGETS {
-            return Err(
-                format!("TreeEnsemble has {targets} targets (at most {MAX_TARGETS})").into(),
-            );
+            return Err(TreeError::TooManyTargets {
+                targets,
+                max: MAX_TARGETS,
+            }
+            .into());
         }
         let agg = match a.int("aggregate_function", 1) {
             0 => Agg::Average,
             1 => Agg::Sum,
             2 => Agg::Min,
             3 => Agg::Max,
-            f => return Err(format!("TreeEnsemble: unknown aggregate_function {f}").into()),
+            f => return Err(unknown("aggregate_function", f)),
         };
         // The spec's numbering. (onnxruntime 1.32 reads 1 as LOGISTIC and
         // 2 as SOFTMAX, its own enum's order: with several targets its
@@ -183,7 +188,7 @@ impl<T: Num> V5<T> {
             2 => Post::Logistic,
             3 => Post::SoftmaxZero,
             4 => Post::Probit,
-            p => return Err(format!("TreeEnsemble: unknown post_transform {p}").into()),
+            p => return Err(unknown("post_transform", p)),
         };
         Ok(V5 {
             double: matches!(a.tensor("nodes_splits")?, Some(Tensor::F64(_))),
@@ -224,4 +229,9 @@ impl<T: Num> Op for V5<T> {
         let shape = vec![rows, k];
         Ok(vec![Value::T(Tensor::floats(out, shape, self.double)?)])
     }
+}
+
+/// A numbered attribute's value TreeEnsemble does not know.
+fn unknown(what: &'static str, value: i64) -> ModelError {
+    TreeError::Unknown { what, value }.into()
 }

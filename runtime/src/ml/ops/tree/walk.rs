@@ -2,7 +2,7 @@
 //! cores, and the aggregation of the leaves' weights.
 
 use super::ensemble::{Agg, Ensemble, Mode, Node, Num};
-use crate::ml::error::ModelError;
+use crate::ml::error::{ModelError, TreeError};
 use crate::ml::ops::op::tensor_in;
 use crate::ml::value::{Tensor, Value};
 
@@ -44,10 +44,10 @@ impl<T: Num> Ensemble<T> {
         agg: Agg,
     ) -> Result<(Vec<T>, Vec<bool>), ModelError> {
         if cols < self.width {
-            return Err(format!(
-                "the trees read feature {}, but rows have {cols} features",
-                self.width - 1
-            )
+            return Err(TreeError::Width {
+                feature: self.width - 1,
+                cols,
+            }
             .into());
         }
         let k = self.targets;

@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+mod tree;
+
+pub use tree::TreeError;
+
 /// A model chime cannot read, load or run, or a batch it cannot run on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelError {
@@ -83,6 +87,8 @@ pub enum ModelError {
     },
     /// Scan's body that cannot be built.
     ScanBody(Box<ModelError>),
+    /// A tree ensemble's.
+    Tree(TreeError),
     /// What one operator finds wrong with its attributes or inputs, in
     /// its own words (each wording used once).
     Op(String),
@@ -164,6 +170,7 @@ impl fmt::Display for ModelError {
             E::Initializer { name, source } => write!(f, "initializer `{name}`: {source}"),
             E::Node { name, op, source } => write!(f, "node `{name}` ({op}): {source}"),
             E::ScanBody(source) => write!(f, "Scan's body: {source}"),
+            E::Tree(e) => e.fmt(f),
             E::Op(text) => f.write_str(text),
         }
     }
@@ -187,6 +194,12 @@ impl std::error::Error for ModelError {
             | ModelError::ScanBody(source) => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+impl From<TreeError> for ModelError {
+    fn from(e: TreeError) -> ModelError {
+        ModelError::Tree(e)
     }
 }
 
