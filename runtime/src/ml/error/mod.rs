@@ -222,3 +222,44 @@ impl From<ModelError> for String {
         e.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wrappers read as the texts they replaced: each adds its prefix
+    /// to the error it explains, which stays reachable as source().
+    #[test]
+    fn wrapped_errors_read_as_before() {
+        let inner = ModelError::ElementType {
+            tensor: "w".into(),
+            code: 10,
+            name: "float16",
+        };
+        let e = ModelError::ScanBody(Box::new(ModelError::Initializer {
+            name: "w".into(),
+            source: Box::new(inner.clone()),
+        }));
+        assert_eq!(
+            e.to_string(),
+            "Scan's body: initializer `w`: the tensor `w` has element type 10 (float16), which chime does not read"
+        );
+        let e = ModelError::Node {
+            name: "n1".into(),
+            op: "TreeEnsemble".into(),
+            source: Box::new(
+                TreeError::Unknown {
+                    what: "post_transform",
+                    value: 9,
+                }
+                .into(),
+            ),
+        };
+        assert_eq!(
+            e.to_string(),
+            "node `n1` (TreeEnsemble): TreeEnsemble: unknown post_transform 9"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(String::from(inner.clone()), inner.to_string());
+    }
+}
