@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::model::{Model, Port};
 use super::ops::{self, Op};
 use super::value::{Shared, Value};
-use super::{Model, Port};
+use crate::ml::error::ModelError;
 
 #[derive(Debug)]
 struct Step {
@@ -18,6 +19,15 @@ struct Step {
     outputs: Vec<Option<usize>>,
     /// Slots read for the last time by this step.
     frees: Vec<usize>,
+}
+
+/// `e`, from the node `name` of operator `op`.
+fn in_node(name: &str, op: &str, e: ModelError) -> ModelError {
+    ModelError::Node {
+        name: name.to_string(),
+        op: op.to_string(),
+        source: Box::new(e),
+    }
 }
 
 /// A graph chime evaluates itself (see the module's documentation).
@@ -37,7 +47,7 @@ pub struct Graph {
 impl Graph {
     /// Builds every node's operator (checking its attributes) and orders
     /// the nodes. Fails naming the first node chime cannot run.
-    pub fn load(model: &Model) -> Result<Graph, String> {
+    pub fn load(model: &Model) -> Result<Graph, ModelError> {
         let opsets: HashMap<String, i64> = model
             .proto
             .opset_import
@@ -62,9 +72,9 @@ impl Graph {
         inputs: Vec<Port>,
         outputs: Vec<Port>,
         depth: usize,
-    ) -> Result<Graph, String> {
+    ) -> Result<Graph, ModelError> {
         if depth > 8 {
-            return Err("subgraphs are nested more than 8 deep".into());
+            return Err(ModelError::TooDeep);
         }
         let mut slot_of: HashMap<String, usize> = HashMap::new();
         let slot = |name: &str, slot_of: &mut HashMap<String, usize>| -> usize {
@@ -73,7 +83,10 @@ impl Graph {
         };
         let mut consts = Vec::new();
         for t in &g.initializer {
-            let v = ops::tensor_of(t).map_err(|e| format!("initializer `{}`: {e}", t.name))?;
+            let v = ops::tensor_of(t).map_err(|e| ModelError::Initializer {
+                name: t.name.clone(),
+                source: Box::new(e),
+            })?;
             consts.push((slot(&t.name, &mut slot_of), Arc::new(Value::T(v))));
         }
         let input_slots: Vec<usize> = inputs.iter().map(|p| slot(&p.name, &mut slot_of)).collect();
@@ -127,10 +140,11 @@ impl Graph {
                 .find(|x| !ready.contains(x.as_str()))
                 .cloned()
                 .unwrap_or_default();
-            return Err(format!(
-                "node `{}` ({}) reads `{missing}`, which no node, input or initializer gives (or the graph has a cycle)",
-                n.name, n.op_type
-            ));
+            return Err(ModelError::Unresolved {
+                node: n.name.clone(),
+                op: n.op_type.clone(),
+                value: missing,
+            });
         }
         let mut steps = Vec::with_capacity(order.len());
         for i in order {
@@ -147,14 +161,11 @@ impl Graph {
                 ops::build(n, opset)
             };
             let op = op
-                .map_err(|e| format!("node `{}` ({}): {e}", n.name, n.op_type))?
-                .ok_or_else(|| {
-                    format!(
-                        "node `{}` uses the operator {} of {}, which chime cannot run",
-                        n.name,
-                        n.op_type,
-                        if domain.is_empty() { "ai.onnx" } else { domain }
-                    )
+                .map_err(|e| in_node(&n.name, &n.op_type, e))?
+                .ok_or_else(|| ModelError::Unsupported {
+                    node: n.name.clone(),
+                    op: n.op_type.clone(),
+                    domain: if domain.is_empty() { "ai.onnx" } else { domain }.to_string(),
                 })?;
             let inputs = n
                 .input
@@ -177,11 +188,9 @@ impl Graph {
         }
         let mut output_slots = Vec::with_capacity(outputs.len());
         for p in &outputs {
-            output_slots.push(
-                *slot_of.get(&p.name).ok_or_else(|| {
-                    format!("the graph's output `{}` is given by no node", p.name)
-                })?,
-            );
+            output_slots.push(*slot_of.get(&p.name).ok_or_else(|| ModelError::NoProducer {
+                output: p.name.clone(),
+            })?);
         }
         // Drop each computed value after its last reader (never constants
         // or outputs).
@@ -214,13 +223,12 @@ impl Graph {
 
     /// Runs the graph on one value per input (in [`Graph::inputs`]'
     /// order) and returns the outputs in order.
-    pub fn run(&self, feeds: Vec<Value>) -> Result<Vec<Shared>, String> {
+    pub fn run(&self, feeds: Vec<Value>) -> Result<Vec<Shared>, ModelError> {
         if feeds.len() != self.input_slots.len() {
-            return Err(format!(
-                "the model takes {} inputs, given {}",
-                self.input_slots.len(),
-                feeds.len()
-            ));
+            return Err(ModelError::InputCount {
+                takes: self.input_slots.len(),
+                given: feeds.len(),
+            });
         }
         let mut env: Vec<Option<Shared>> = vec![None; self.slots];
         for (s, v) in &self.consts {
@@ -238,7 +246,7 @@ impl Graph {
             let out = step
                 .op
                 .run(&args)
-                .map_err(|e| format!("node `{}` ({}): {e}", step.name, step.op_type))?;
+                .map_err(|e| in_node(&step.name, &step.op_type, e))?;
             for s in &step.frees {
                 env[*s] = None;
             }
@@ -252,9 +260,9 @@ impl Graph {
             .iter()
             .zip(&self.outputs)
             .map(|(&s, p)| {
-                env[s]
-                    .clone()
-                    .ok_or_else(|| format!("the output `{}` was not computed", p.name))
+                env[s].clone().ok_or_else(|| ModelError::NotComputed {
+                    output: p.name.clone(),
+                })
             })
             .collect()
     }
@@ -406,7 +414,7 @@ impl Scan {
         n: &super::proto::NodeProto,
         opsets: &HashMap<String, i64>,
         depth: usize,
-    ) -> Result<Scan, String> {
+    ) -> Result<Scan, ModelError> {
         let a = ops::Attrs(n);
         let scans = usize::try_from(a.int("num_scan_inputs", 0)).unwrap_or(0);
         for name in [
@@ -416,7 +424,7 @@ impl Scan {
             "scan_output_directions",
         ] {
             if a.ints(name).iter().any(|&v| v != 0) {
-                return Err(format!("Scan with `{name}` other than 0 is not supported"));
+                return Err(format!("Scan with `{name}` other than 0 is not supported").into());
             }
         }
         let body = n
@@ -437,12 +445,13 @@ impl Scan {
             },
         };
         let body = Graph::of(body, opsets, model.inputs(), model.outputs(), depth + 1)
-            .map_err(|e| format!("Scan's body: {e}"))?;
+            .map_err(|e| ModelError::ScanBody(Box::new(e)))?;
         if body.outputs.len() < states {
             return Err(format!(
                 "Scan's body gives {} outputs for {states} state variables",
                 body.outputs.len()
-            ));
+            )
+            .into());
         }
         Ok(Scan {
             body,
@@ -453,26 +462,20 @@ impl Scan {
 }
 
 /// Slice `t` of a tensor along its first axis.
-fn slice0(t: &super::value::Tensor, i: usize) -> Result<super::value::Tensor, String> {
-    use super::value::{Arr, Tensor};
-    fn take<T: Clone>(a: &Arr<T>, i: usize) -> Result<Arr<T>, String> {
+fn slice0(t: &super::value::Tensor, i: usize) -> Result<super::value::Tensor, ModelError> {
+    use super::value::{Arr, map_arr};
+    fn take<T: Clone>(a: &Arr<T>, i: usize) -> Result<Arr<T>, ModelError> {
         let inner: usize = a.shape[1..].iter().product();
         Arr::new(
             a.shape[1..].to_vec(),
             a.data[i * inner..(i + 1) * inner].to_vec(),
         )
     }
-    Ok(match t {
-        Tensor::F32(a) => Tensor::F32(take(a, i)?),
-        Tensor::F64(a) => Tensor::F64(take(a, i)?),
-        Tensor::I64(a) => Tensor::I64(take(a, i)?),
-        Tensor::Str(a) => Tensor::Str(take(a, i)?),
-        Tensor::Bool(a) => Tensor::Bool(take(a, i)?),
-    })
+    Ok(map_arr!(t, a => take(a, i)?))
 }
 
 /// Stacks same-shaped tensors along a new first axis.
-fn stack(parts: &[super::value::Tensor]) -> Result<super::value::Tensor, String> {
+fn stack(parts: &[super::value::Tensor]) -> Result<super::value::Tensor, ModelError> {
     use super::value::{Arr, Tensor};
     let first = parts.first().ok_or("Scan ran no iteration")?;
     let mut shape = vec![parts.len()];
@@ -503,7 +506,7 @@ fn stack(parts: &[super::value::Tensor]) -> Result<super::value::Tensor, String>
 }
 
 impl Op for Scan {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let mut states: Vec<Value> = (0..self.states)
             .map(|i| ops::tensor_in(inputs, i, "Scan").map(|t| Value::T(t.clone())))
             .collect::<Result<_, _>>()?;

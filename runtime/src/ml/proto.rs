@@ -136,13 +136,13 @@ pub mod type_proto {
         #[prost(int32, tag = "1")]
         pub elem_type: i32,
         #[prost(message, optional, tag = "2")]
-        pub shape: Option<super::TensorShapeProto>,
+        pub shape: Option<crate::ml::proto::TensorShapeProto>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct Sequence {
         #[prost(message, optional, boxed, tag = "1")]
-        pub elem_type: Option<Box<super::TypeProto>>,
+        pub elem_type: Option<Box<crate::ml::proto::TypeProto>>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -150,7 +150,7 @@ pub mod type_proto {
         #[prost(int32, tag = "1")]
         pub key_type: i32,
         #[prost(message, optional, boxed, tag = "2")]
-        pub value_type: Option<Box<super::TypeProto>>,
+        pub value_type: Option<Box<crate::ml::proto::TypeProto>>,
     }
 }
 

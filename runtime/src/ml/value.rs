@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::ml::error::ModelError;
+
 /// A dense, row-major array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arr<T> {
@@ -11,13 +13,14 @@ pub struct Arr<T> {
 }
 
 impl<T: Clone> Arr<T> {
-    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<Arr<T>, String> {
+    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<Arr<T>, ModelError> {
         let n = numel(&shape)?;
         if n != data.len() {
-            return Err(format!(
-                "a tensor of shape {shape:?} needs {n} values, not {}",
-                data.len()
-            ));
+            return Err(ModelError::DataLength {
+                shape,
+                needs: n,
+                got: data.len(),
+            });
         }
         Ok(Arr { shape, data })
     }
@@ -48,11 +51,11 @@ impl<T: Clone> Arr<T> {
 
 /// Elements in a tensor of `shape`, refusing a shape whose product
 /// overflows (a hostile model).
-pub fn numel(shape: &[usize]) -> Result<usize, String> {
+pub fn numel(shape: &[usize]) -> Result<usize, ModelError> {
     shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| format!("the shape {shape:?} is too large"))
+        .ok_or_else(|| ModelError::ShapeTooLarge(shape.to_vec()))
 }
 
 /// A tensor of one of the element types converters use.
@@ -106,25 +109,43 @@ pub enum Value {
 
 pub type Shared = Arc<Value>;
 
+/// `$body` with `$a` bound to the array inside the tensor `$t`, whatever
+/// its element type: one arm per type, each compiled for its own.
+macro_rules! with_arr {
+    ($t:expr, $a:ident => $body:expr) => {
+        match $t {
+            $crate::ml::value::Tensor::F32($a) => $body,
+            $crate::ml::value::Tensor::F64($a) => $body,
+            $crate::ml::value::Tensor::I64($a) => $body,
+            $crate::ml::value::Tensor::Str($a) => $body,
+            $crate::ml::value::Tensor::Bool($a) => $body,
+        }
+    };
+}
+
+/// [`with_arr`] for a `$body` that makes an array of the same element
+/// type: the tensor of that array.
+macro_rules! map_arr {
+    ($t:expr, $a:ident => $body:expr) => {
+        match $t {
+            $crate::ml::value::Tensor::F32($a) => $crate::ml::value::Tensor::F32($body),
+            $crate::ml::value::Tensor::F64($a) => $crate::ml::value::Tensor::F64($body),
+            $crate::ml::value::Tensor::I64($a) => $crate::ml::value::Tensor::I64($body),
+            $crate::ml::value::Tensor::Str($a) => $crate::ml::value::Tensor::Str($body),
+            $crate::ml::value::Tensor::Bool($a) => $crate::ml::value::Tensor::Bool($body),
+        }
+    };
+}
+
+pub(crate) use map_arr;
+
 impl Tensor {
     pub fn shape(&self) -> &[usize] {
-        match self {
-            Tensor::F32(a) => &a.shape,
-            Tensor::F64(a) => &a.shape,
-            Tensor::I64(a) => &a.shape,
-            Tensor::Str(a) => &a.shape,
-            Tensor::Bool(a) => &a.shape,
-        }
+        with_arr!(self, a => &a.shape)
     }
 
     pub fn len(&self) -> usize {
-        match self {
-            Tensor::F32(a) => a.data.len(),
-            Tensor::F64(a) => a.data.len(),
-            Tensor::I64(a) => a.data.len(),
-            Tensor::Str(a) => a.data.len(),
-            Tensor::Bool(a) => a.data.len(),
-        }
+        with_arr!(self, a => a.data.len())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -142,21 +163,24 @@ impl Tensor {
     }
 
     /// The same values under another shape.
-    pub fn reshaped(self, shape: Vec<usize>) -> Result<Tensor, String> {
-        fn re<T: Clone>(a: Arr<T>, shape: Vec<usize>) -> Result<Arr<T>, String> {
-            Arr::new(shape, a.data)
-        }
-        Ok(match self {
-            Tensor::F32(a) => Tensor::F32(re(a, shape)?),
-            Tensor::F64(a) => Tensor::F64(re(a, shape)?),
-            Tensor::I64(a) => Tensor::I64(re(a, shape)?),
-            Tensor::Str(a) => Tensor::Str(re(a, shape)?),
-            Tensor::Bool(a) => Tensor::Bool(re(a, shape)?),
+    pub fn reshaped(self, shape: Vec<usize>) -> Result<Tensor, ModelError> {
+        Ok(map_arr!(self, a => Arr::new(shape, a.data)?))
+    }
+
+    /// A double tensor of `data`, or (not `double`) a float one.
+    pub fn floats(data: Vec<f64>, shape: Vec<usize>, double: bool) -> Result<Tensor, ModelError> {
+        Ok(if double {
+            Tensor::F64(Arr::new(shape, data)?)
+        } else {
+            Tensor::F32(Arr::new(
+                shape,
+                data.into_iter().map(|v| v as f32).collect(),
+            )?)
         })
     }
 
     /// Values as f32 (numbers only), as ONNX's Cast does.
-    pub fn to_f32(&self) -> Result<Arr<f32>, String> {
+    pub fn to_f32(&self) -> Result<Arr<f32>, ModelError> {
         Ok(match self {
             Tensor::F32(a) => a.clone(),
             Tensor::F64(a) => map(a, |&v| v as f32),
@@ -173,7 +197,7 @@ impl Tensor {
         })
     }
 
-    pub fn to_f64(&self) -> Result<Arr<f64>, String> {
+    pub fn to_f64(&self) -> Result<Arr<f64>, ModelError> {
         Ok(match self {
             Tensor::F32(a) => map(a, |&v| f64::from(v)),
             Tensor::F64(a) => a.clone(),
@@ -190,7 +214,7 @@ impl Tensor {
         })
     }
 
-    pub fn to_i64(&self) -> Result<Arr<i64>, String> {
+    pub fn to_i64(&self) -> Result<Arr<i64>, ModelError> {
         Ok(match self {
             // Cast truncates toward zero; NaN becomes 0 (Rust's `as`
             // saturates where C++ is undefined).
@@ -221,20 +245,20 @@ impl Tensor {
         }
     }
 
-    pub fn to_bool(&self) -> Result<Arr<bool>, String> {
+    pub fn to_bool(&self) -> Result<Arr<bool>, ModelError> {
         Ok(match self {
             Tensor::F32(a) => map(a, |&v| v != 0.0),
             Tensor::F64(a) => map(a, |&v| v != 0.0),
             Tensor::I64(a) => map(a, |&v| v != 0),
             Tensor::Bool(a) => a.clone(),
-            Tensor::Str(_) => return Err("cannot cast strings to bool".into()),
+            Tensor::Str(_) => return Err(ModelError::StringsToBool),
         })
     }
 }
 
 /// Text to a number as C's strtod reads it (and onnxruntime's Cast): the
 /// longest number at the start, after spaces; text with none is an error.
-fn parse_float(s: &str) -> Result<f64, String> {
+fn parse_float(s: &str) -> Result<f64, ModelError> {
     let t = s.trim_start();
     let b = t.as_bytes();
     let mut end = 0;
@@ -246,7 +270,7 @@ fn parse_float(s: &str) -> Result<f64, String> {
         if lower.starts_with(word) {
             return t[..end + word.len()]
                 .parse::<f64>()
-                .map_err(|_| format!("cannot cast `{s}` to a number"));
+                .map_err(|_| not_a_number(s, false));
         }
     }
     let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
@@ -258,7 +282,7 @@ fn parse_float(s: &str) -> Result<f64, String> {
         end += 1 + frac;
     }
     if whole + frac == 0 {
-        return Err(format!("cannot cast `{s}` to a number"));
+        return Err(not_a_number(s, false));
     }
     if matches!(b.get(end), Some(b'e' | b'E')) {
         let mut e = end + 1;
@@ -270,24 +294,29 @@ fn parse_float(s: &str) -> Result<f64, String> {
             end = e + n;
         }
     }
-    t[..end]
-        .parse::<f64>()
-        .map_err(|_| format!("cannot cast `{s}` to a number"))
+    t[..end].parse::<f64>().map_err(|_| not_a_number(s, false))
+}
+
+fn not_a_number(s: &str, integer: bool) -> ModelError {
+    ModelError::NotANumber {
+        text: s.to_string(),
+        integer,
+    }
 }
 
 /// Text to an integer as C's strtoll reads it: the digits at the start
 /// (`3.0` is 3); text with none, or out of range, is an error.
-fn parse_int(s: &str) -> Result<i64, String> {
+fn parse_int(s: &str) -> Result<i64, ModelError> {
     let t = s.trim_start();
     let b = t.as_bytes();
     let sign = usize::from(matches!(b.first(), Some(b'+' | b'-')));
     let n = b[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
     if n == 0 {
-        return Err(format!("cannot cast `{s}` to an integer"));
+        return Err(not_a_number(s, true));
     }
     t[..sign + n]
         .parse::<i64>()
-        .map_err(|_| format!("cannot cast `{s}` to an integer: out of range"))
+        .map_err(|_| ModelError::IntegerOutOfRange(s.to_string()))
 }
 
 /// `v` as C's `%.{precision}g` writes it: `0.1`, `3`, `1e+20`,

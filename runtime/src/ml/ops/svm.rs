@@ -1,10 +1,12 @@
 //! SVMClassifier and SVMRegressor, as onnxruntime computes them (libsvm's
 //! one-against-one votes, Platt probabilities coupled pairwise).
 
-use super::{Attrs, Labels, Op, Post, tensor_in};
+use super::op::{Attrs, Op, tensor_in};
+use super::post::{Labels, Post, first_max, logistic, probit};
+use crate::ml::error::ModelError;
 use crate::ml::value::{Arr, Tensor, Value};
 
-pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, String> {
+pub fn build(op: &str, a: &Attrs) -> Result<Option<Box<dyn Op>>, ModelError> {
     let kernel = Kernel::new(a)?;
     Ok(Some(if op == "SVMClassifier" {
         Box::new(Classifier::new(a, kernel)?)
@@ -30,13 +32,13 @@ struct Kernel {
 }
 
 impl Kernel {
-    fn new(a: &Attrs) -> Result<Kernel, String> {
+    fn new(a: &Attrs) -> Result<Kernel, ModelError> {
         let kind = match a.string("kernel_type", "LINEAR")?.as_str() {
             "LINEAR" => KernelType::Linear,
             "POLY" => KernelType::Poly,
             "RBF" => KernelType::Rbf,
             "SIGMOID" => KernelType::Sigmoid,
-            other => return Err(format!("unknown SVM kernel `{other}`")),
+            other => return Err(ModelError::unknown("SVM kernel", other)),
         };
         let p = a.floats("kernel_params");
         Ok(Kernel {
@@ -84,7 +86,7 @@ impl Kernel {
     }
 }
 
-fn rows_of(inputs: &[Option<&Value>], op: &str) -> Result<(usize, usize, Vec<f32>), String> {
+fn rows_of(inputs: &[Option<&Value>], op: &str) -> Result<(usize, usize, Vec<f32>), ModelError> {
     let x = tensor_in(inputs, 0, op)?.to_f32()?;
     let (r, c) = x.rows_cols();
     Ok((r, c, x.data))
@@ -108,7 +110,7 @@ struct Classifier {
 }
 
 impl Classifier {
-    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Classifier, String> {
+    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Classifier, ModelError> {
         let labels = Labels::from_attrs(a, "classlabels_ints", "classlabels_strings")?;
         let classes = labels.len();
         if classes == 0 {
@@ -181,13 +183,14 @@ impl Classifier {
 }
 
 impl Op for Classifier {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = rows_of(inputs, "SVMClassifier")?;
         if cols != self.features {
             return Err(format!(
                 "SVMClassifier: rows have {cols} features, the model {}",
                 self.features
-            ));
+            )
+            .into());
         }
         let c = self.labels.len();
         let pairs = c * (c - 1) / 2;
@@ -269,7 +272,7 @@ impl Op for Classifier {
                 }
                 (best, 0f32)
             } else {
-                let best = super::ml::first_max(&scores);
+                let best = first_max(&scores);
                 (best, scores[best])
             };
             if pairs == 1 {
@@ -298,20 +301,18 @@ impl Op for Classifier {
                 match add {
                     // onnxruntime 1.32: the logistic first, then [1 - p, p].
                     0 | 1 if self.post == Post::Logistic => {
-                        let p = super::logistic(s);
+                        let p = logistic(s);
                         out.extend([1.0 - p, p])
                     }
                     0 | 1 => out.extend([1.0 - s, s]),
-                    _ if self.post == Post::Logistic => {
-                        out.extend([super::logistic(-s), super::logistic(s)])
-                    }
+                    _ if self.post == Post::Logistic => out.extend([logistic(-s), logistic(s)]),
                     _ => out.extend([-s, s]),
                 }
             } else {
                 if scores_per_row > 1 {
                     self.post.apply(&mut scores);
                 } else if self.post == Post::Probit {
-                    scores[0] = super::probit(scores[0]);
+                    scores[0] = probit(scores[0]);
                 }
                 scores.resize(width, 0.0);
                 out.extend(scores);
@@ -337,7 +338,7 @@ impl Op for Classifier {
 }
 
 fn sigmoid_probability(score: f32, a: f32, b: f32) -> f32 {
-    1.0 - super::logistic(score * a + b)
+    1.0 - logistic(score * a + b)
 }
 
 /// Pairwise coupling of probabilities (Wu, Lin and Weng 2004, method 2),
@@ -396,7 +397,7 @@ struct Regressor {
 }
 
 impl Regressor {
-    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Regressor, String> {
+    fn new(a: &Attrs, mut kernel: Kernel) -> Result<Regressor, ModelError> {
         let vectors = usize::try_from(a.int("n_supports", 0)).unwrap_or(0);
         let support = a.floats("support_vectors");
         let coef = a.floats("coefficients");
@@ -429,13 +430,14 @@ impl Regressor {
 }
 
 impl Op for Regressor {
-    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, String> {
+    fn run(&self, inputs: &[Option<&Value>]) -> Result<Vec<Value>, ModelError> {
         let (rows, cols, x) = rows_of(inputs, "SVMRegressor")?;
         if cols != self.features {
             return Err(format!(
                 "SVMRegressor: rows have {cols} features, the model {}",
                 self.features
-            ));
+            )
+            .into());
         }
         let mut out = Vec::with_capacity(rows);
         let mut kern = Vec::new();
@@ -455,7 +457,7 @@ impl Op for Regressor {
                 kern[0]
             };
             if self.post == Post::Probit {
-                s = super::probit(s);
+                s = probit(s);
             }
             if self.one_class {
                 s = if s > 0.0 { 1.0 } else { -1.0 };
