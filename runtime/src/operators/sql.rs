@@ -16,7 +16,9 @@ use crate::context::{TaskContext, TaskError, TaskResult};
 use crate::rows::postgres::PgError;
 use crate::rows::reader::ReadError;
 use crate::rows::writer::WriteError;
-use crate::rows::{self, Cell, Input, Mode, Output, RowSink, SinkError, UnknownMode, Want, Writer};
+use crate::rows::{
+    self, Cell, Destination, Input, Mode, RowSink, SinkError, UnknownMode, Want, Writer,
+};
 
 /// Why a `sql` task failed (and why an `output:` could not be read).
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +70,7 @@ impl From<postgres::Error> for SqlError {
 const SHOWN_ROWS: usize = 100;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
-    let job = Job::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
+    let job = SqlTask::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
     crate::operator::blocking(move || {
         job.run(&ctx)
             .map(|v| crate::context::Output(Some(v)))
@@ -78,27 +80,27 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
 }
 
 #[derive(Debug)]
-struct Job {
+struct SqlTask {
     connection: String,
     sql: String,
     args: Vec<serde_json::Value>,
-    output: Option<Output>,
+    output: Option<Destination>,
 }
 
 /// Reads an `output:` of `sql` or `predict`: a file path, or a mapping.
 pub fn output_of(
     v: &serde_json::Value,
     default_connection: Option<&str>,
-) -> Result<Output, SqlError> {
+) -> Result<Destination, SqlError> {
     if let Some(path) = v.as_str() {
         return Ok(file_output(path));
     }
     let s = |k: &str| v.get(k).and_then(|x| x.as_str());
     if let Some(path) = s("csv") {
-        return Ok(Output::Csv(path.to_string()));
+        return Ok(Destination::Csv(path.to_string()));
     }
     if let Some(path) = s("parquet") {
-        return Ok(Output::Parquet(path.to_string()));
+        return Ok(Destination::Parquet(path.to_string()));
     }
     let table = s("table").ok_or(SqlError::Param(
         "`output` needs `table`, `csv` or `parquet`",
@@ -108,22 +110,22 @@ pub fn output_of(
         .ok_or(SqlError::Param(
             "`output` needs `connection` (the connection `table` is on)",
         ))?;
-    Ok(Output::Table {
+    Ok(Destination::Table {
         connection: connection.to_string(),
         table: table.to_string(),
         mode: Mode::parse(s("mode"))?,
     })
 }
 
-fn file_output(path: &str) -> Output {
+fn file_output(path: &str) -> Destination {
     if crate::spec::is_parquet(path) {
-        return Output::Parquet(path.to_string());
+        return Destination::Parquet(path.to_string());
     }
-    Output::Csv(path.to_string())
+    Destination::Csv(path.to_string())
 }
 
-impl Job {
-    fn from_params(p: &serde_json::Value) -> Result<Job, SqlError> {
+impl SqlTask {
+    fn from_params(p: &serde_json::Value) -> Result<SqlTask, SqlError> {
         let connection = p
             .get("connection")
             .and_then(|v| v.as_str())
@@ -149,7 +151,7 @@ impl Job {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => Some(output_of(v, Some(&connection))?),
         };
-        Ok(Job {
+        Ok(SqlTask {
             connection,
             sql,
             args,
@@ -175,11 +177,11 @@ impl Job {
         &self,
         ctx: &TaskContext,
         pool: &Pool,
-        output: &Output,
+        output: &Destination,
     ) -> Result<serde_json::Value, SqlError> {
         struct Export<'p> {
             pool: &'p Pool,
-            output: &'p Output,
+            output: &'p Destination,
             ds: String,
             writer: Option<Writer<'p>>,
             batch: Vec<Vec<Cell>>,
@@ -237,10 +239,10 @@ pub fn ds_of(ctx: &TaskContext) -> String {
         .unwrap_or_else(|_| ctx.logical_date.chars().take(10).collect())
 }
 
-pub fn describe(output: &Output) -> String {
+pub fn describe(output: &Destination) -> String {
     match output {
-        Output::Csv(p) | Output::Parquet(p) => p.clone(),
-        Output::Table {
+        Destination::Csv(p) | Destination::Parquet(p) => p.clone(),
+        Destination::Table {
             connection, table, ..
         } => format!("{connection}.{table}"),
     }

@@ -5,7 +5,7 @@
 //!
 //! `model` is what every codec shares: a [`Cell`], what a reader makes of
 //! a column ([`Want`]), where rows come from ([`Input`]) and go
-//! ([`Output`]), and how a name becomes SQL. One file per codec (`csv`,
+//! ([`Destination`]), and how a name becomes SQL. One file per codec (`csv`,
 //! `sqlite`, `postgres`, `parquet`) reads (and writes) its format with the
 //! model only; [`read`] and [`Writer`] pick the codec for an input or an
 //! output. Dependencies point one way: codecs to the model, `reader` and

@@ -148,7 +148,7 @@ pub struct UnknownMode(pub String);
 
 /// Where rows go.
 #[derive(Debug, Clone)]
-pub enum Output {
+pub enum Destination {
     Csv(String),
     /// A Parquet file (feature `parquet`).
     Parquet(String),

@@ -1,9 +1,9 @@
-//! The output side: a [`Writer`] picks the codec for an [`Output`] and
+//! The output side: a [`Writer`] picks the codec for an [`Destination`] and
 //! makes its rows visible at once, or not at all.
 
 use super::csv::{CsvError, CsvWriter};
 use super::model::{
-    BadColumn, Cell, Mode, Output, check_column, is_table_name, quote_ident, quote_table,
+    BadColumn, Cell, Destination, Mode, check_column, is_table_name, quote_ident, quote_table,
 };
 use super::postgres::PgError;
 use super::sqlite::SqliteError;
@@ -66,7 +66,7 @@ pub struct Writer<'p> {
     add_ds: bool,
     ds: String,
     rows: u64,
-    target: Target<'p>,
+    target: Staged<'p>,
 }
 
 impl std::fmt::Debug for Writer<'_> {
@@ -78,7 +78,7 @@ impl std::fmt::Debug for Writer<'_> {
     }
 }
 
-enum Target<'p> {
+enum Staged<'p> {
     Csv {
         path: String,
         tmp: std::path::PathBuf,
@@ -106,32 +106,32 @@ impl<'p> Writer<'p> {
     /// Opens `output` for rows with `columns`. Tables get a `ds` column
     /// (the run's logical date) unless the rows have one.
     pub fn open(
-        output: &Output,
+        output: &Destination,
         pool: &'p Pool,
         columns: Vec<String>,
         ds: &str,
     ) -> Result<Writer<'p>, WriteError> {
         let target = match output {
             #[cfg(not(feature = "parquet"))]
-            Output::Parquet(path) => return Err(super::model::NoParquet(path.clone()).into()),
+            Destination::Parquet(path) => return Err(super::model::NoParquet(path.clone()).into()),
             #[cfg(feature = "parquet")]
-            Output::Parquet(path) => {
+            Destination::Parquet(path) => {
                 let (tmp, file) = partial_file(path)?;
-                Target::Parquet {
+                Staged::Parquet {
                     path: path.clone(),
                     tmp,
                     w: Box::new(super::parquet::ParquetWriter::new(file, columns.clone())),
                 }
             }
-            Output::Csv(path) => {
+            Destination::Csv(path) => {
                 let (tmp, file) = partial_file(path)?;
-                Target::Csv {
+                Staged::Csv {
                     path: path.clone(),
                     tmp,
                     w: Box::new(CsvWriter::new(file, &columns)?),
                 }
             }
-            Output::Table {
+            Destination::Table {
                 connection,
                 table,
                 mode,
@@ -149,7 +149,7 @@ impl<'p> Writer<'p> {
                     Conn::Postgres(_) => "BEGIN",
                 };
                 exec_one(&mut conn, begin)?;
-                Target::Table {
+                Staged::Table {
                     conn,
                     table: table.clone(),
                     mode: *mode,
@@ -159,7 +159,7 @@ impl<'p> Writer<'p> {
                 }
             }
         };
-        let add_ds = matches!(target, Target::Table { .. }) && !columns.iter().any(|c| c == "ds");
+        let add_ds = matches!(target, Staged::Table { .. }) && !columns.iter().any(|c| c == "ds");
         let mut columns = columns;
         if add_ds {
             columns.insert(0, "ds".into());
@@ -183,14 +183,14 @@ impl<'p> Writer<'p> {
         let ds = self.add_ds.then_some(self.ds.as_str());
         match &mut self.target {
             #[cfg(feature = "parquet")]
-            Target::Parquet { w, path, .. } => {
+            Staged::Parquet { w, path, .. } => {
                 w.write(rows).map_err(|source| WriteError::ParquetBatch {
                     path: path.clone(),
                     source,
                 })?
             }
-            Target::Csv { w, .. } => w.write(rows)?,
-            Target::Table {
+            Staged::Csv { w, .. } => w.write(rows)?,
+            Staged::Table {
                 conn,
                 table,
                 mode,
@@ -231,15 +231,15 @@ impl<'p> Writer<'p> {
     pub fn finish(mut self) -> Result<u64, WriteError> {
         match &mut self.target {
             #[cfg(feature = "parquet")]
-            Target::Parquet { path, tmp, w } => {
+            Staged::Parquet { path, tmp, w } => {
                 w.finish()?;
                 std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
             }
-            Target::Csv { path, tmp, w } => {
+            Staged::Csv { path, tmp, w } => {
                 w.flush()?;
                 std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
             }
-            Target::Table {
+            Staged::Table {
                 conn,
                 table,
                 mode,
@@ -262,19 +262,19 @@ impl<'p> Writer<'p> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         match &mut self.target {
-            Target::Csv { tmp, .. } => {
+            Staged::Csv { tmp, .. } => {
                 let _ = std::fs::remove_file(&*tmp);
             }
             #[cfg(feature = "parquet")]
-            Target::Parquet { tmp, .. } => {
+            Staged::Parquet { tmp, .. } => {
                 let _ = std::fs::remove_file(&*tmp);
             }
-            Target::Table {
+            Staged::Table {
                 conn, done: false, ..
             } => {
                 let _ = exec_one(conn, "ROLLBACK");
             }
-            Target::Table { .. } => {}
+            Staged::Table { .. } => {}
         }
     }
 }
@@ -357,8 +357,8 @@ mod tests {
         (pool, db)
     }
 
-    fn table(mode: Mode) -> Output {
-        Output::Table {
+    fn table(mode: Mode) -> Destination {
+        Destination::Table {
             connection: "db".into(),
             table: "out".into(),
             mode,
@@ -452,7 +452,7 @@ mod tests {
         drop(w);
         assert_eq!(names_and_rows(&db, "out"), before);
         // A new table that a failed task started is not left behind.
-        let out2 = Output::Table {
+        let out2 = Destination::Table {
             connection: "db".into(),
             table: "fresh".into(),
             mode: Mode::Append,

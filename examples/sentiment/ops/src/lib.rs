@@ -33,7 +33,7 @@ fn default_threshold() -> f64 {
 /// row writer (one transaction: a failure leaves the table as it was).
 #[chime::operator]
 pub fn score_reviews(ctx: &TaskContext, p: ScoreParams) -> chime::Result<Output> {
-    use chime::rows::{Cell, Mode, Output as Target, Writer};
+    use chime::rows::{Cell, Destination, Mode, Writer};
     let text = std::fs::read_to_string(&p.input).map_err(|e| format!("reading {}: {e}", p.input))?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
@@ -57,7 +57,7 @@ pub fn score_reviews(ctx: &TaskContext, p: ScoreParams) -> chime::Result<Output>
         };
         rows.push((id.to_string(), score, label));
     }
-    let target = Target::Table { connection: p.connection.clone(), table: p.table.clone(), mode: Mode::ReplacePartition };
+    let target = Destination::Table { connection: p.connection.clone(), table: p.table.clone(), mode: Mode::ReplacePartition };
     let columns = vec!["id".to_string(), "score".to_string(), "label".to_string()];
     let mut writer = Writer::open(&target, &ctx.pool, columns, &p.day)?;
     let cells: Vec<Vec<Cell>> = rows

@@ -45,7 +45,7 @@ use batch::Batch;
 use consumer::Consumer;
 pub use error::PredictError;
 use model::Model;
-use params::Job;
+use params::PredictTask;
 use reader::Reader;
 
 use super::sql::{describe, ds_of};
@@ -56,7 +56,7 @@ use crate::rows::{self, Cell, Writer};
 const MAX_BATCH_CELLS: usize = 4_000_000;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
-    let job = Job::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
+    let job = PredictTask::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
     crate::operator::blocking(move || {
         job.run(&ctx)
             .map(|v| crate::context::Output(Some(v)))
@@ -65,7 +65,7 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     .await
 }
 
-impl Job {
+impl PredictTask {
     /// Runs the task: the model loaded, the rows read, predicted and
     /// written in three threads.
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, PredictError> {

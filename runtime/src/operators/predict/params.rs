@@ -3,19 +3,19 @@
 use super::error::PredictError;
 use crate::ml::bind::Features;
 use crate::operators::sql::output_of;
-use crate::rows::{Input, Output};
+use crate::rows::{Destination, Input};
 
 const DEFAULT_BATCH: usize = 4096;
 
 /// A `predict` task, as its parameters say.
 #[derive(Debug)]
-pub(super) struct Job {
+pub(super) struct PredictTask {
     pub model: String,
     pub input: Input,
     pub features: Features,
     pub keep: Vec<String>,
     pub batch_size: usize,
-    pub output: Output,
+    pub output: Destination,
     /// NaN and infinite features go to the model, and NaN or infinite
     /// predictions are written, instead of failing the task.
     pub allow_nan: bool,
@@ -31,8 +31,8 @@ fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-impl Job {
-    pub fn from_params(p: &serde_json::Value) -> Result<Job, PredictError> {
+impl PredictTask {
+    pub fn from_params(p: &serde_json::Value) -> Result<PredictTask, PredictError> {
         let model = p
             .get("model")
             .and_then(|v| v.as_str())
@@ -81,7 +81,7 @@ impl Job {
             Some(serde_json::Value::String(s)) if s.trim() == "false" => false,
             Some(other) => return Err(PredictError::AllowNan(other.clone())),
         };
-        Ok(Job {
+        Ok(PredictTask {
             model,
             input,
             features,
@@ -105,7 +105,7 @@ impl Job {
                     name: name.clone(),
                 });
             }
-            if name == "ds" && matches!(self.output, Output::Table { .. }) {
+            if name == "ds" && matches!(self.output, Destination::Table { .. }) {
                 return Err(PredictError::DsOutput(path.clone()));
             }
         }

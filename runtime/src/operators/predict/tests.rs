@@ -3,11 +3,11 @@
 
 use super::batch::{Batch, Col};
 use super::model::{Model, cell};
-use super::params::Job;
+use super::params::PredictTask;
 use crate::ml::bind::Features;
 use crate::rows::Cell;
 
-fn job(extra: serde_json::Value) -> Result<Job, super::error::PredictError> {
+fn job(extra: serde_json::Value) -> Result<PredictTask, super::error::PredictError> {
     let mut p = serde_json::json!({
         "model": "m.onnx",
         "input": { "csv": "in.csv" },
@@ -17,7 +17,7 @@ fn job(extra: serde_json::Value) -> Result<Job, super::error::PredictError> {
     if let (Some(p), Some(extra)) = (p.as_object_mut(), extra.as_object()) {
         p.extend(extra.clone());
     }
-    Job::from_params(&p)
+    PredictTask::from_params(&p)
 }
 
 #[test]
