@@ -158,7 +158,7 @@ pub fn render(
     outputs: &Arc<Outputs>,
     item: Option<&serde_json::Value>,
     params: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, TemplateError> {
     if !needs_rendering(params) {
         return Ok(params.clone());
     }
@@ -209,10 +209,13 @@ fn render_value(
     env: &Environment<'static>,
     ctx: &Value,
     v: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, TemplateError> {
     Ok(match v {
         serde_json::Value::String(s) if s.contains("{{") || s.contains("{%") => {
-            let rendered = env.render_str(s, ctx).map_err(|e| describe(&e, s))?;
+            let rendered = env.render_str(s, ctx).map_err(|error| TemplateError {
+                template: s.clone(),
+                error,
+            })?;
             serde_json::Value::String(rendered)
         }
         serde_json::Value::Array(a) => serde_json::Value::Array(
@@ -223,23 +226,40 @@ fn render_value(
         serde_json::Value::Object(o) => serde_json::Value::Object(
             o.iter()
                 .map(|(k, x)| Ok((k.clone(), render_value(env, ctx, x)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, TemplateError>>()?,
         ),
         other => other.clone(),
     })
 }
 
-fn describe(e: &Error, template: &str) -> String {
-    let mut s = format!("template `{template}`: {}", e.kind());
-    if let Some(detail) = e.detail() {
-        s += &format!(": {detail}");
+/// A template that did not render: the template and MiniJinja's error.
+#[derive(Debug)]
+pub struct TemplateError {
+    pub template: String,
+    pub error: Error,
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = &self.error;
+        write!(f, "template `{}`: {}", self.template, e.kind())?;
+        if let Some(detail) = e.detail() {
+            write!(f, ": {detail}")?;
+        }
+        if e.kind() == ErrorKind::OutOfFuel {
+            write!(
+                f,
+                " (a template may do about {FUEL} steps or make ~128 MB of text; loop over less, or do the work in a task)"
+            )?;
+        }
+        Ok(())
     }
-    if e.kind() == ErrorKind::OutOfFuel {
-        s += &format!(
-            " (a template may do about {FUEL} steps or make ~128 MB of text; loop over less, or do the work in a task)"
-        );
+}
+
+impl std::error::Error for TemplateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
     }
-    s
 }
 
 #[cfg(test)]
@@ -335,7 +355,9 @@ mod tests {
         let env = environment();
         let outputs = Arc::new(Outputs::default());
         let p = serde_json::json!({ "command": "{{ tasks.missing.output }}" });
-        let err = render(&env, &run(), &outputs, None, &p).unwrap_err();
+        let err = render(&env, &run(), &outputs, None, &p)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("undefined"), "{err}");
     }
 
@@ -348,11 +370,15 @@ mod tests {
         let slow = serde_json::json!(
             "{% for i in range(10000) %}{% for j in range(10000) %}{{ j }}{% endfor %}{% endfor %}"
         );
-        let err = render(&env, &run(), &outputs, None, &slow).unwrap_err();
+        let err = render(&env, &run(), &outputs, None, &slow)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ran out of fuel"), "{err}");
         assert!(err.contains("loop over less"), "{err}");
         let big = serde_json::json!("{{ 'x' * 1000000000 }}");
-        let err = render(&env, &run(), &outputs, None, &big).unwrap_err();
+        let err = render(&env, &run(), &outputs, None, &big)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ran out of fuel"), "{err}");
         // An ordinary template is far from the limit.
         let ok = serde_json::json!("{% for i in range(1000) %}{{ params.region }}{% endfor %}");

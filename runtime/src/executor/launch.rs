@@ -95,7 +95,7 @@ impl Exec<'_> {
                 // A template that does not render, or an operator this binary
                 // lacks: the attempt fails before it starts anything.
                 let e = match rendered {
-                    Err(e) => e,
+                    Err(e) => e.to_string(),
                     Ok(_) => format!(
                         "operator `{}` is not available in this binary",
                         task.operator
