@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::scheduler::Clock;
+
 /// A held claim; dropping it releases the lock.
 #[derive(Debug)]
 pub struct Claim {
@@ -79,13 +81,20 @@ fn file_name(key: &str) -> String {
     out
 }
 
-/// Claims logical date `logical` (RFC 3339) exclusively, for a whole run.
-pub fn run(state: &Path, logical: &str, doing: &str) -> Result<Claim, ClaimError> {
+/// Claims logical date `logical` (RFC 3339) exclusively, for a whole run;
+/// the holder's line says since when by `clock`.
+pub fn run(
+    state: &Path,
+    logical: &str,
+    doing: &str,
+    clock: &dyn Clock,
+) -> Result<Claim, ClaimError> {
     let date = lock(
         state,
         &file_name(logical),
         FlockArg::LockExclusiveNonblock,
         doing,
+        clock,
     )
     .map_err(|e| e.named(format!("the run of {logical}")))?;
     Ok(Claim { _locks: vec![date] })
@@ -93,16 +102,23 @@ pub fn run(state: &Path, logical: &str, doing: &str) -> Result<Claim, ClaimError
 
 /// Claims task `task` of the run of `logical`: the date shared, the task
 /// exclusively.
-pub fn task(state: &Path, logical: &str, task: &str, doing: &str) -> Result<Claim, ClaimError> {
+pub fn task(
+    state: &Path,
+    logical: &str,
+    task: &str,
+    doing: &str,
+    clock: &dyn Clock,
+) -> Result<Claim, ClaimError> {
     let date = lock(
         state,
         &file_name(logical),
         FlockArg::LockSharedNonblock,
         doing,
+        clock,
     )
     .map_err(|e| e.named(format!("the run of {logical}")))?;
     let name = format!("{}__{}", file_name(logical), file_name(task));
-    let one = lock(state, &name, FlockArg::LockExclusiveNonblock, doing)
+    let one = lock(state, &name, FlockArg::LockExclusiveNonblock, doing, clock)
         .map_err(|e| e.named(format!("task `{task}` of the run of {logical}")))?;
     Ok(Claim {
         _locks: vec![date, one],
@@ -166,7 +182,13 @@ impl std::error::Error for ClaimError {
     }
 }
 
-fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<File>, ClaimError> {
+fn lock(
+    state: &Path,
+    name: &str,
+    how: FlockArg,
+    doing: &str,
+    clock: &dyn Clock,
+) -> Result<Flock<File>, ClaimError> {
     let dir = dir(state);
     std::fs::create_dir_all(&dir).map_err(|source| ClaimError::CreateDir {
         dir: dir.clone(),
@@ -190,7 +212,7 @@ fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<Fi
                 let line = format!(
                     "pid {} (`{doing}`, since {})",
                     std::process::id(),
-                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                    clock.now().format("%Y-%m-%dT%H:%M:%SZ")
                 );
                 let _ = locked.set_len(0);
                 let _ = locked.rewind();
@@ -218,33 +240,45 @@ fn lock(state: &Path, name: &str, how: FlockArg, doing: &str) -> Result<Flock<Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::{ManualClock, SystemClock};
 
     #[test]
     fn a_second_claim_of_a_date_is_refused_and_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("p.state.db");
         let d = "2026-11-24T00:00:00+00:00";
-        let first = run(&state, d, "run --date 2026-11-24").unwrap();
-        let err = run(&state, d, "run").unwrap_err().to_string();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-24T03:00:00Z").unwrap();
+        let clock = ManualClock::new(at.into());
+        let first = run(&state, d, "run --date 2026-11-24", &clock).unwrap();
+        let err = run(&state, d, "run", &SystemClock).unwrap_err().to_string();
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
-        assert!(err.contains("`run --date 2026-11-24`"), "{err}");
+        // Since when, by the clock of the holder.
+        assert!(
+            err.contains("(`run --date 2026-11-24`, since 2026-11-24T03:00:00Z)"),
+            "{err}"
+        );
         assert!(
             err.contains("the run of 2026-11-24T00:00:00+00:00"),
             "{err}"
         );
         // Tasks of a date that a whole run holds are refused too.
-        assert!(task(&state, d, "a", "task a").is_err());
+        assert!(task(&state, d, "a", "task a", &SystemClock).is_err());
         // Another date is free.
-        let _other = run(&state, "2026-11-25T00:00:00+00:00", "run").unwrap();
+        let _other = run(&state, "2026-11-25T00:00:00+00:00", "run", &SystemClock).unwrap();
         drop(first);
-        let a = task(&state, d, "a", "task a").unwrap();
-        let _b = task(&state, d, "b", "task b").unwrap();
-        let err = task(&state, d, "a", "task a").unwrap_err().to_string();
+        let a = task(&state, d, "a", "task a", &SystemClock).unwrap();
+        let _b = task(&state, d, "b", "task b", &SystemClock).unwrap();
+        let err = task(&state, d, "a", "task a", &SystemClock)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("task `a` of the run of"), "{err}");
-        assert!(run(&state, d, "run").is_err(), "a run waits for its tasks");
+        assert!(
+            run(&state, d, "run", &SystemClock).is_err(),
+            "a run waits for its tasks"
+        );
         drop(a);
     }
 
@@ -254,7 +288,7 @@ mod tests {
         let file = dir.path().join("not_a_dir");
         std::fs::write(&file, "").unwrap();
         let state = file.join("p.state.db");
-        let err = run(&state, "2026-11-24T00:00:00+00:00", "run").unwrap_err();
+        let err = run(&state, "2026-11-24T00:00:00+00:00", "run", &SystemClock).unwrap_err();
         assert!(matches!(err, ClaimError::CreateDir { .. }), "{err}");
         let expected = format!(
             "cannot create {}: ",

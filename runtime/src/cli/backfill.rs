@@ -104,7 +104,7 @@ pub fn backfill(
             return Ok(None);
         }
         // Claimed before its tasks are reset: never under a running process.
-        let claim = match claim::run(runs.state(), &logical, &doing) {
+        let claim = match claim::run(runs.state(), &logical, &doing, &*clock) {
             Ok(c) => c,
             Err(e) => {
                 println!("not run {logical}: {e}");
@@ -141,7 +141,7 @@ pub fn backfill(
         let launcher = Launcher {
             runs: runs.clone(),
             ops: Rc::new(ops),
-            clock,
+            clock: clock.clone(),
             drain: None,
             wait: false,
         };

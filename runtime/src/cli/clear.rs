@@ -8,6 +8,7 @@ use super::error::{CliError, CliResult};
 use super::show::get_run;
 use crate::claim;
 use crate::runs::{self, Runs};
+use crate::scheduler::SystemClock;
 use crate::state::TaskState;
 use crate::store::{Store, TaskRecord};
 
@@ -27,7 +28,7 @@ pub fn clear(
     let run = get_run(runs, &store, run_id)?;
     // Not while a process executes this run.
     let doing = claim::doing();
-    let _claim = claim::run(runs.state(), &run.logical_date, &doing)?;
+    let _claim = claim::run(runs.state(), &run.logical_date, &doing, &SystemClock)?;
     let records = store.task_records(run_id)?;
     let mut selected: std::collections::HashSet<&str> = match task {
         Some(id) => {

@@ -189,7 +189,9 @@ pub async fn next_signal(l: &mut Listeners) -> i32 {
 }
 
 /// Claims a run's logical date; with `wait`, polls (once a second) until
-/// the holder lets go, or returns `None` on SIGTERM/SIGINT.
+/// the holder lets go, or returns `None` on SIGTERM/SIGINT. The poll is in
+/// real time, not on the clock: it waits for another process, not for an
+/// instant (a ManualClock's wait returns at once and would make it spin).
 async fn claim_date(
     state: &Path,
     logical: &str,
@@ -200,7 +202,7 @@ async fn claim_date(
     let mut told = false;
     let mut listen = listeners();
     loop {
-        match claim::run(state, logical, doing) {
+        match claim::run(state, logical, doing, clock) {
             Ok(c) => return Ok(Some(c)),
             Err(ClaimError::Busy(b)) if wait => {
                 if !told {

@@ -194,8 +194,8 @@ fn execute(
     // One process executes a date at a time (held until this returns).
     let doing = claim::doing();
     let _claim = match &only {
-        Some(t) => claim::task(runs.state(), &logical, def.tasks[t[0]].id, &doing),
-        None => claim::run(runs.state(), &logical, &doing),
+        Some(t) => claim::task(runs.state(), &logical, def.tasks[t[0]].id, &doing, clock),
+        None => claim::run(runs.state(), &logical, &doing, clock),
     }?;
     // The run of this date, whoever started it (a manual run, the scheduler,
     // a backfill); a new manual run if there is none.
