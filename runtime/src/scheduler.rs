@@ -5,7 +5,8 @@
 //!
 //! Everything here is a pure function of the schedule and the instants it
 //! is given; the long-running loop (`cli/scheduler.rs`) asks a [`Clock`]
-//! for "now", so tests drive time without sleeping.
+//! for "now" and waits for its next fire time on that clock, so tests
+//! drive it through hours of fire times without sleeping.
 //!
 //! DST: fire times come from croner iterating in the zone. A local time
 //! skipped when clocks go forward fires once, at the first valid instant
@@ -13,14 +14,28 @@
 //! occurrence); both are covered by tests for America/New_York and
 //! Europe/Berlin.
 
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Poll, Waker};
+
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 
-/// Where the scheduler gets "now". The binary uses [`SystemClock`]; tests
-/// step a fake one through days, DST changes included, without sleeping.
+/// A future a [`Clock`] returns.
+pub type Wait<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Where the scheduler gets "now", and how it waits for a later instant.
+/// The binary uses [`SystemClock`]; tests step a [`ManualClock`] through
+/// days, DST changes included, without sleeping.
 pub trait Clock {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Ready at `t` by this clock (at once if `t` has passed). Only with
+    /// `rt`: the compiler, which shares this file, never waits.
+    #[cfg(feature = "rt")]
+    fn sleep_until(&self, t: DateTime<Utc>) -> Wait<'_>;
 }
 
 /// The real time.
@@ -31,26 +46,71 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+
+    /// Sleeps for real (tokio's timer: a monotonic clock).
+    #[cfg(feature = "rt")]
+    fn sleep_until(&self, t: DateTime<Utc>) -> Wait<'_> {
+        let wait = (t - Utc::now()).to_std().unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
 }
 
-/// A clock that stands still until it is moved: tests step it through
-/// days, DST changes included, without sleeping.
+/// A clock that stands still until it is moved: by [`ManualClock::set`],
+/// or by waiting on it, which moves it to the instant waited for at once.
+/// Tests step it through days, DST changes included, without sleeping.
 #[derive(Debug)]
-pub struct ManualClock(std::cell::Cell<DateTime<Utc>>);
+pub struct ManualClock {
+    now: Cell<DateTime<Utc>>,
+    /// Who waits in [`ManualClock::reaches`], woken when the time moves.
+    waiting: RefCell<Vec<Waker>>,
+}
 
 impl ManualClock {
     pub fn new(now: DateTime<Utc>) -> ManualClock {
-        ManualClock(std::cell::Cell::new(now))
+        ManualClock {
+            now: Cell::new(now),
+            waiting: RefCell::new(Vec::new()),
+        }
     }
 
     pub fn set(&self, now: DateTime<Utc>) {
-        self.0.set(now);
+        self.now.set(now);
+        for w in self.waiting.take() {
+            w.wake();
+        }
+    }
+
+    /// Ready once this clock reads `t` or later, however it got there
+    /// (what stops a scheduler loop under test at a given instant).
+    pub fn reaches(&self, t: DateTime<Utc>) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.now() >= t {
+                Poll::Ready(())
+            } else {
+                let mut waiting = self.waiting.borrow_mut();
+                if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0.get()
+        self.now.get()
+    }
+
+    /// Moves the time to `t` (never back) when first polled, and is
+    /// ready at once.
+    #[cfg(feature = "rt")]
+    fn sleep_until(&self, t: DateTime<Utc>) -> Wait<'_> {
+        Box::pin(async move {
+            if t > self.now() {
+                self.set(t);
+            }
+        })
     }
 }
 

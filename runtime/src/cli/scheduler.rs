@@ -1,9 +1,14 @@
-//! `scheduler`: fires runs on the schedule until SIGTERM. One scheduler
-//! per state store, by a lease it renews; every "now" it reads comes from
-//! its [`Clock`], so tests drive its decisions with a [`ManualClock`].
+//! `scheduler`: fires runs on the schedule until SIGTERM or SIGINT. One
+//! scheduler per state store, by a lease it renews. The loop runs on its
+//! [`Clock`]: every "now" it reads and every wait for a fire time, and
+//! what stops it is given to it ([`serve`]): signals in the binary, an
+//! instant of a [`ManualClock`] in tests, which drive the whole loop
+//! through hours of fire times without sleeping.
 //!
 //! [`ManualClock`]: crate::scheduler::ManualClock
 
+use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -12,7 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::error::{CliError, CliResult};
-use super::launch::{Launcher, Planned, schedule, stamp};
+use super::launch::{Launcher, Listeners, Planned, next_signal, schedule, stamp};
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, parse_date};
@@ -25,7 +30,7 @@ use crate::store::sqlite::SqliteStore;
 pub const LEASE_TTL: i64 = 30;
 /// How often a running scheduler renews its lease.
 const LEASE_RENEW: Duration = Duration::from_secs(10);
-/// How long running tasks may take to finish after SIGTERM.
+/// How long running tasks may take to finish after SIGTERM or SIGINT.
 const GRACE: Duration = Duration::from_secs(60);
 
 fn holder() -> String {
@@ -64,8 +69,34 @@ struct Scheduler {
     me: String,
 }
 
-/// `scheduler`: fires runs on the schedule until SIGTERM.
+/// `scheduler`: fires runs on the schedule until SIGTERM or SIGINT, then
+/// exits 0.
 pub fn scheduler(runs: Runs, ops: Vec<Registered>, clock: Rc<dyn Clock>) -> CliResult {
+    serve(runs, ops, clock, signals)
+}
+
+/// What stops the binary's scheduler: the next SIGTERM or SIGINT, both
+/// listened to from the moment the loop starts (made inside its runtime).
+fn signals() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut listen: Listeners = (
+        Some(signal(SignalKind::terminate())?),
+        Some(signal(SignalKind::interrupt())?),
+    );
+    Ok(async move {
+        next_signal(&mut listen).await;
+    })
+}
+
+/// The scheduler on `clock` until the future `stop` makes is ready (made
+/// once its runtime is up): takes the lease, runs the loop, releases the
+/// lease.
+fn serve<F: Future<Output = ()>>(
+    runs: Runs,
+    ops: Vec<Registered>,
+    clock: Rc<dyn Clock>,
+    stop: impl FnOnce() -> std::io::Result<F>,
+) -> CliResult {
     let def = runs.def;
     let s = schedule(def)?;
     let me = holder();
@@ -113,7 +144,7 @@ pub fn scheduler(runs: Runs, ops: Vec<Registered>, clock: Rc<dyn Clock>) -> CliR
         schedule: s,
         me,
     };
-    let result = runs::block_on(scheduler.run()).map_err(CliError::from);
+    let result = runs::block_on(scheduler.run(stop)).map_err(CliError::from);
     if let Ok(mut store) = runs.open() {
         let _ = store.release_lease(&scheduler.me);
     }
@@ -128,10 +159,16 @@ impl Scheduler {
 
     /// Renews the lease (every 10 s) for as long as the scheduler lives,
     /// runs in progress included, so a long run never lets it lapse.
-    async fn run(&self) -> CliResult {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
+    async fn run<F: Future<Output = ()>>(
+        &self,
+        stop: impl FnOnce() -> std::io::Result<F>,
+    ) -> CliResult {
+        let stop = std::pin::pin!(stop()?);
+        // The renewer waits in real time, not on the clock: it is a
+        // keep-alive for other processes, which read the lease's expiry
+        // against their own clocks, not a decision of this loop (the
+        // lease's instants are the clock's). A ManualClock's wait returns
+        // at once, so waiting on it here would spin.
         let renewer = {
             let (runs, me, clock) = (
                 self.launcher.runs.clone(),
@@ -157,7 +194,7 @@ impl Scheduler {
                 }
             })
         };
-        let result = self.steps(&mut sigterm, &mut sigint).await;
+        let result = self.steps(stop).await;
         renewer.abort();
         result
     }
@@ -233,11 +270,11 @@ impl Scheduler {
         Ok((due, decision.wake_at))
     }
 
-    async fn steps(
-        &self,
-        sigterm: &mut tokio::signal::unix::Signal,
-        sigint: &mut tokio::signal::unix::Signal,
-    ) -> CliResult {
+    /// The loop: resume what was left unfinished, then run what is due and
+    /// wait on the clock for the next fire time, until `stop` is ready
+    /// (exit 0). A stop that comes while runs execute is the launcher's:
+    /// SIGTERM and SIGINT reach it and its runs' executors directly.
+    async fn steps(&self, mut stop: Pin<&mut dyn Future<Output = ()>>) -> CliResult {
         // 1. Runs a crash or a signal left unfinished.
         let resumed = self.unfinished(&self.launcher.runs.open()?)?;
         if !resumed.is_empty() {
@@ -261,25 +298,23 @@ impl Scheduler {
                     "{} no fire time left (end_date passed); idle until stopped",
                     stamp(self.clock())
                 );
-                tokio::select! {
-                    _ = sigterm.recv() => return Ok(ExitCode::SUCCESS),
-                    _ = sigint.recv() => return Ok(ExitCode::SUCCESS),
-                }
+                stop.await;
+                return Ok(ExitCode::SUCCESS);
             };
-            let wait = (next.with_timezone(&Utc) - self.clock().now())
-                .to_std()
-                .unwrap_or_default();
+            let next_utc = next.with_timezone(&Utc);
+            let wait = (next_utc - self.clock().now()).to_std().unwrap_or_default();
             eprintln!(
                 "{} next run at {} (in {}s)",
                 stamp(self.clock()),
                 next.format("%Y-%m-%d %H:%M %Z"),
                 wait.as_secs()
             );
-            // Sleep until the fire time (the renewer keeps the lease).
+            // Wait for the fire time on the clock (the renewer keeps the
+            // lease); a stop already due wins.
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = sigterm.recv() => return Ok(ExitCode::SUCCESS),
-                _ = sigint.recv() => return Ok(ExitCode::SUCCESS),
+                biased;
+                () = stop.as_mut() => return Ok(ExitCode::SUCCESS),
+                () = self.clock().sleep_until(next_utc) => {}
             }
         }
     }
@@ -288,24 +323,14 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::def::PipelineDef;
+    use crate::def::{PipelineDef, TaskDef, TriggerRule};
+    use crate::operators::registry::builtins;
     use crate::scheduler::ManualClock;
+    use crate::spec::Backoff;
+    use crate::state::{RunState, TaskState};
+    use crate::store::RunRecord;
 
-    static HOURLY: PipelineDef = PipelineDef {
-        name: "hourly",
-        description: "",
-        schedule: Some("0 * * * *"),
-        timezone: "UTC",
-        start_date: Some("2026-01-01"),
-        end_date: None,
-        catchup: true,
-        max_active_runs: 1,
-        max_active_tasks: None,
-        params: "{\"n\": 1}",
-        connections: &[],
-        on_failure: &[],
-        tasks: &[],
-    };
+    static HOURLY: PipelineDef = HOURLY_DEF;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -393,5 +418,184 @@ mod tests {
         // Once that lease has expired, by the clock, it is taken over.
         clock.set(utc("2026-01-01T02:31:00Z"));
         assert!(s.due(&mut store).is_ok());
+    }
+
+    const fn noop(id: &'static str, upstream: &'static [usize]) -> TaskDef {
+        TaskDef {
+            id,
+            group: id,
+            operator: "noop",
+            upstream,
+            trigger_rule: TriggerRule::AllSuccess,
+            retries: 0,
+            retry_delay_ms: 0,
+            retry_backoff: Backoff::Fixed,
+            max_retry_delay_ms: None,
+            timeout_ms: None,
+            params: "{}",
+            item: None,
+        }
+    }
+
+    const HOURLY_DEF: PipelineDef = PipelineDef {
+        name: "hourly",
+        description: "",
+        schedule: Some("0 * * * *"),
+        timezone: "UTC",
+        start_date: Some("2026-01-01"),
+        end_date: None,
+        catchup: true,
+        max_active_runs: 1,
+        max_active_tasks: None,
+        params: "{\"n\": 1}",
+        connections: &[],
+        on_failure: &[],
+        tasks: &[],
+    };
+    /// Hourly noop tasks `a` then `b`, from 2026-01-01 00:00 to 04:00 UTC
+    /// (the last logical date), with catchup.
+    const HOURS: PipelineDef = PipelineDef {
+        name: "hours",
+        end_date: Some("2026-01-01T04:00:00Z"),
+        tasks: &[noop("a", &[]), noop("b", &[0])],
+        ..HOURLY_DEF
+    };
+    static CATCHUP: PipelineDef = HOURS;
+    static LATEST: PipelineDef = PipelineDef {
+        catchup: false,
+        end_date: None,
+        ..HOURS
+    };
+
+    /// Runs `f` on a thread of its own and fails if it takes 5 s: the loop
+    /// under test waits for fire times hours apart, which a real sleep
+    /// would take hours to reach.
+    fn in_5s(f: impl FnOnce() + Send + 'static) {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(Duration::from_secs(5)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the scheduler loop waited in real time")
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the scheduler loop panicked")
+            }
+        }
+    }
+
+    /// The whole scheduler (lease, loop, release) on `clock` until it
+    /// reads `stop_at`; the runs it recorded, oldest first.
+    fn serve_until(runs: &Runs, clock: &Rc<ManualClock>, stop_at: &str) -> Vec<RunRecord> {
+        let stop_at = utc(stop_at);
+        let code = serve(runs.clone(), builtins(), clock.clone(), || {
+            Ok(clock.reaches(stop_at))
+        })
+        .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let mut store = runs.open().unwrap();
+        // The lease is given up.
+        let t = clock.now().timestamp();
+        assert_eq!(
+            store.acquire_lease("pid 2 on other", t, t + 1).unwrap(),
+            None
+        );
+        store.release_lease("pid 2 on other").unwrap();
+        let mut recorded = store.runs(100).unwrap();
+        recorded.reverse();
+        for r in &recorded {
+            assert_eq!((r.kind, r.state), (RunKind::Scheduled, RunState::Success));
+            let tasks = store.task_records(&r.run_id).unwrap();
+            assert_eq!(tasks.len(), 2, "{}", r.run_id);
+            assert!(tasks.iter().all(|t| t.state == TaskState::Success));
+        }
+        // One after the other, in the order of their intervals.
+        for w in recorded.windows(2) {
+            assert!(w[0].ended_at <= w[1].started_at, "{w:?}");
+        }
+        recorded
+    }
+
+    fn starts(recorded: &[RunRecord]) -> Vec<&str> {
+        recorded.iter().map(|r| r.interval_start.as_str()).collect()
+    }
+
+    /// The whole loop on a ManualClock, nothing slept for real: it resumes
+    /// the run a crash left unfinished, catches up the hours owed since
+    /// start_date, waits on the clock for each following hour, runs none
+    /// after end_date, and stops when told.
+    #[test]
+    fn the_whole_loop_runs_on_the_injected_clock() {
+        in_5s(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let runs = Runs::new(&CATCHUP, &dir.path().join("hours.state.db"));
+            // Left running by a crash, with params of its own.
+            let tz = chrono_tz::UTC;
+            let first = Interval {
+                start: utc("2026-01-01T00:00:00Z").with_timezone(&tz),
+                end: utc("2026-01-01T01:00:00Z").with_timezone(&tz),
+            };
+            let logical = first.start.to_rfc3339();
+            let req = runs::request(
+                RunKind::Scheduled.run_id(&logical),
+                RunKind::Scheduled,
+                &first,
+                serde_json::json!({"n": 7}),
+                None,
+            );
+            runs.open().unwrap().create_run(&req.run).unwrap();
+            let clock = Rc::new(ManualClock::new(utc("2026-01-01T02:30:00Z")));
+            let recorded = serve_until(&runs, &clock, "2026-01-01T06:00:00Z");
+            assert_eq!(
+                starts(&recorded),
+                [
+                    "2026-01-01T00:00:00+00:00",
+                    "2026-01-01T01:00:00+00:00",
+                    "2026-01-01T02:00:00+00:00",
+                    "2026-01-01T03:00:00+00:00",
+                    "2026-01-01T04:00:00+00:00",
+                ]
+            );
+            assert_eq!(recorded[0].run_id, req.run.run_id);
+            assert_eq!(recorded[4].interval_end, "2026-01-01T05:00:00+00:00");
+            // The resumed run kept its params; the others have the defaults.
+            let params: Vec<serde_json::Value> = recorded
+                .iter()
+                .map(|r| serde_json::from_str(&r.params).unwrap())
+                .collect();
+            assert_eq!(params[0], serde_json::json!({"n": 7}));
+            assert!(
+                params[1..]
+                    .iter()
+                    .all(|p| *p == serde_json::json!({"n": 1}))
+            );
+            // Stopped at the first wait at or after the instant it was given.
+            assert_eq!(clock.now(), utc("2026-01-01T06:00:00Z"));
+        });
+    }
+
+    /// Without catchup, the hours owed since start_date are not run: only
+    /// the latest that ended, then each hour as it ends.
+    #[test]
+    fn without_catchup_the_loop_runs_only_the_latest_interval() {
+        in_5s(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let runs = Runs::new(&LATEST, &dir.path().join("latest.state.db"));
+            let clock = Rc::new(ManualClock::new(utc("2026-01-01T05:30:00Z")));
+            let recorded = serve_until(&runs, &clock, "2026-01-01T05:30:00Z");
+            assert_eq!(starts(&recorded), ["2026-01-01T04:00:00+00:00"]);
+            let recorded = serve_until(&runs, &clock, "2026-01-01T07:00:00Z");
+            assert_eq!(
+                starts(&recorded),
+                [
+                    "2026-01-01T04:00:00+00:00",
+                    "2026-01-01T05:00:00+00:00",
+                    "2026-01-01T06:00:00+00:00",
+                ]
+            );
+        });
     }
 }
