@@ -70,7 +70,7 @@ impl Analysis<'_> {
     }
 
     /// The parameter contract of operator `name`, built-in or custom.
-    pub fn operator_params(&self, name: &str) -> Option<&'static runtime::spec::Object> {
+    pub fn operator_params(&self, name: &str) -> Option<&'static runtime::vocabulary::Object> {
         runtime::operators::builtin(name)
             .map(|o| o.params)
             .or_else(|| {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use runtime::spec::parse_duration;
+use runtime::vocabulary::parse_duration;
 use serde_json::Value as Json;
 
 use crate::analysis::Analysis;
@@ -47,10 +47,10 @@ pub struct Task {
     pub operator: String,
     pub description: String,
     pub upstream: Vec<usize>,
-    pub trigger_rule: runtime::spec::TriggerRule,
+    pub trigger_rule: runtime::vocabulary::TriggerRule,
     pub retries: u32,
     pub retry_delay_ms: u64,
-    pub retry_backoff: runtime::spec::Backoff,
+    pub retry_backoff: runtime::vocabulary::Backoff,
     pub max_retry_delay_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub params: Json,
@@ -163,7 +163,7 @@ impl Ir {
                     trigger_rule: task
                         .trigger_rule
                         .and_then(Node::as_str)
-                        .and_then(runtime::spec::TriggerRule::parse)
+                        .and_then(runtime::vocabulary::TriggerRule::parse)
                         .unwrap_or_default(),
                     retries: int(settings.retries).unwrap_or(0).max(0) as u32,
                     retry_delay_ms: duration(settings.retry_delay)
@@ -171,7 +171,7 @@ impl Ir {
                     retry_backoff: settings
                         .retry_backoff
                         .and_then(Node::as_str)
-                        .and_then(runtime::spec::Backoff::parse)
+                        .and_then(runtime::vocabulary::Backoff::parse)
                         .unwrap_or_default(),
                     max_retry_delay_ms: duration(settings.max_retry_delay),
                     timeout_ms: duration(settings.timeout),

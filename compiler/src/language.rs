@@ -3,10 +3,10 @@
 //! The structural checks (E002-E004) walk a file against these tables, and
 //! `chime schema` prints them as JSON Schema, so the two cannot drift.
 
-use runtime::spec::{Field, Object, Ty, field};
+use runtime::vocabulary::{Field, Object, Ty, field};
 
-pub const TRIGGER_RULES: &[&str] = runtime::spec::TriggerRule::NAMES;
-pub const BACKOFFS: &[&str] = runtime::spec::Backoff::NAMES;
+pub const TRIGGER_RULES: &[&str] = runtime::vocabulary::TriggerRule::NAMES;
+pub const BACKOFFS: &[&str] = runtime::vocabulary::Backoff::NAMES;
 
 const RETRY_FIELDS: [Field; 5] = [
     field(

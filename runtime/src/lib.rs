@@ -2,25 +2,25 @@
 //!
 //! Without features this crate holds only the contracts that the compiler
 //! and the runtime share: the value types of the pipeline language
-//! ([`spec`]) and the parameters of every built-in operator
+//! ([`vocabulary`]) and the parameters of every built-in operator
 //! ([`operators`]). The `rt` feature adds the executor, the state store,
 //! the operators' implementations and the binary's command line.
 
 pub mod broken_pipe;
 pub mod operators;
 pub mod shell_quote;
-pub mod spec;
+pub mod vocabulary;
 
 #[cfg(feature = "rt")]
 pub mod claim;
 #[cfg(feature = "rt")]
 pub mod cli;
+#[cfg(feature = "rt")]
+pub mod compiled;
 #[cfg(feature = "sql")]
 pub mod conn;
 #[cfg(feature = "rt")]
 pub mod context;
-#[cfg(feature = "rt")]
-pub mod def;
 #[cfg(feature = "rt")]
 pub mod executor;
 #[cfg(feature = "onnx")]

@@ -12,14 +12,14 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 use crate::executor::{self, ExecError, ExecOptions, RunOutcome, RunRequest};
 use crate::operators::registry::Registered;
 use crate::scheduler::Interval;
-use crate::spec::RunKind;
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Change, RunRecord, Store, StoreError, TaskRecord};
+use crate::vocabulary::RunKind;
 
 /// A pipeline's runs: its state store, and the logs beside it.
 #[derive(Debug, Clone)]

@@ -233,7 +233,7 @@ pub fn day_start(tz: Tz, d: NaiveDate) -> Option<DateTime<Tz>> {
 impl Schedule {
     /// The pipeline's schedule, or `None` when it has none.
     #[cfg(feature = "rt")]
-    pub fn of(def: &crate::def::PipelineDef) -> Result<Option<Schedule>, ScheduleError> {
+    pub fn of(def: &crate::compiled::PipelineDef) -> Result<Option<Schedule>, ScheduleError> {
         let Some(expr) = def.schedule else {
             return Ok(None);
         };

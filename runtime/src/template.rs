@@ -167,7 +167,7 @@ pub fn render(
     render_value(env, &ctx, params)
 }
 
-/// A task's template context: spec::TEMPLATE_VARIABLES, valued.
+/// A task's template context: vocabulary::TEMPLATE_VARIABLES, valued.
 fn context(
     run: &RunContext,
     outputs: &Arc<Outputs>,
@@ -282,7 +282,7 @@ mod tests {
         let outputs = Arc::new(Outputs::default());
         let item = serde_json::json!("kr");
         let mut keys: Vec<&str> = context(&run(), &outputs, Some(&item)).into_keys().collect();
-        let mut known = crate::spec::TEMPLATE_VARIABLES.to_vec();
+        let mut known = crate::vocabulary::TEMPLATE_VARIABLES.to_vec();
         keys.sort_unstable();
         known.sort_unstable();
         assert_eq!(keys, known);

@@ -1,7 +1,7 @@
 //! E004 missing-key: a required key is absent. Under `with:` the same check
 //! is E021 (missing operator parameter).
 
-use runtime::spec::Object;
+use runtime::vocabulary::Object;
 
 use super::walk::Walk;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};

@@ -1,11 +1,11 @@
-//! Walks a YAML tree against a type description ([`runtime::spec::Ty`]):
+//! Walks a YAML tree against a type description ([`runtime::vocabulary::Ty`]):
 //! closed keys, value types, required keys.
 //!
 //! The same walk checks the pipeline's own keys (reported as E002, E003,
 //! E004) and an operator's `with:` block (reported as E022, E023, E021), so
 //! the two sets of messages read alike.
 
-use runtime::spec::{self, Object, Ty};
+use runtime::vocabulary::{self, Object, Ty};
 
 pub use super::walk::{Codes, PARAM_CODES, PIPELINE_CODES, Walk};
 use super::{missing_key, unknown_key, value_type};
@@ -89,13 +89,17 @@ pub fn check_value(
             false
         }
         (Ty::String | Ty::Cron | Ty::Timezone | Ty::Date, Value::Str { .. }) => true,
-        (Ty::Identifier, Value::Str { text, .. }) => spec::is_identifier(text) || templated_string,
-        (Ty::TableName, Value::Str { text, .. }) => spec::is_table_name(text) || templated_string,
+        (Ty::Identifier, Value::Str { text, .. }) => {
+            vocabulary::is_identifier(text) || templated_string
+        }
+        (Ty::TableName, Value::Str { text, .. }) => {
+            vocabulary::is_table_name(text) || templated_string
+        }
         (Ty::Integer { min }, Value::Int(i)) => i >= min,
         (Ty::Number, Value::Int(_) | Value::Float(_)) => true,
         (Ty::Bool, Value::Bool(_)) => true,
         (Ty::Duration, Value::Str { text, .. }) => {
-            spec::parse_duration(text).is_some() || templated_string
+            vocabulary::parse_duration(text).is_some() || templated_string
         }
         (Ty::Enum(values), Value::Str { text, .. }) => {
             values.contains(&text.as_str()) || templated_string

@@ -3,7 +3,7 @@
 //! under `params:`, `item` outside a `for_each` task, `tasks.X` where X is
 //! not a task, or `tasks.X.<not output>`.
 
-use runtime::spec::{RUN_VARIABLES, TEMPLATE_VARIABLES};
+use runtime::vocabulary::{RUN_VARIABLES, TEMPLATE_VARIABLES};
 
 use super::template_reference::{Reference, Scope};
 use crate::analysis::Analysis;

@@ -1,7 +1,7 @@
 //! E002 unknown-key: every mapping's keys are closed; a typo is reported
 //! with the nearest valid key. Under `with:` the same check is E022.
 
-use runtime::spec::Object;
+use runtime::vocabulary::Object;
 
 use super::walk::Walk;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};

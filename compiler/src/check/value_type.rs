@@ -2,7 +2,7 @@
 //! without a unit, a bad id, a negative count, a `for_each` that is not a
 //! literal list). Under `with:` the same check is E023.
 
-use runtime::spec::Ty;
+use runtime::vocabulary::Ty;
 
 use super::walk::Walk;
 use crate::analysis::Analysis;
@@ -107,7 +107,7 @@ pub fn report_conflict(
 /// folders, CLI arguments and template variables.
 pub fn task_ids(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for task in &ctx.pipeline.tasks {
-        if !runtime::spec::is_identifier(task.id) {
+        if !runtime::vocabulary::is_identifier(task.id) {
             let walk = Walk {
                 codes: super::walk::PIPELINE_CODES,
                 templated: false,

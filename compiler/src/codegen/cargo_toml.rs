@@ -39,7 +39,7 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
 /// ending in `.parquet` / `.pq`.
 fn names_parquet(v: &serde_json::Value) -> bool {
     match v {
-        serde_json::Value::String(s) => runtime::spec::is_parquet(s.trim()),
+        serde_json::Value::String(s) => runtime::vocabulary::is_parquet(s.trim()),
         serde_json::Value::Array(items) => items.iter().any(names_parquet),
         serde_json::Value::Object(map) => {
             map.contains_key("parquet") || map.values().any(names_parquet)

@@ -2,7 +2,7 @@
 //! generated from the same tables the checks use (`language.rs` and the
 //! runtime's operator contracts), so editors flag what `check` flags.
 
-use runtime::spec::{Object, Ty};
+use runtime::vocabulary::{Object, Ty};
 use serde_json::{Map, Value, json};
 
 use crate::language::{PIPELINE, TASK};

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use runtime::spec::{Field, Object, Ty};
+use runtime::vocabulary::{Field, Object, Ty};
 use syn::{Attribute, Expr, Fields, Item, Lit, Meta, Type};
 
 /// One `#[chime::operator]` function.

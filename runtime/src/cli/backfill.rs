@@ -11,9 +11,9 @@ use crate::claim;
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, When, day_start, parse_when};
-use crate::spec::RunKind;
 use crate::state::RunState;
 use crate::store::Store;
+use crate::vocabulary::RunKind;
 
 /// Which existing runs a backfill runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

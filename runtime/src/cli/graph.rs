@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 
 use super::error::CliResult;
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum GraphFormat {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::error::CliError;
 use crate::claim::{self, Claim, ClaimError};
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 use crate::executor::{RunOutcome, RunRequest};
 use crate::operators::registry::Registered;
 use crate::runs::Runs;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
 
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 use crate::operators::registry::Registered;
 use crate::runs::Runs;
 use crate::scheduler::SystemClock;

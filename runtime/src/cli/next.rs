@@ -7,7 +7,7 @@ use chrono::format::StrftimeItems;
 
 use super::error::CliResult;
 use super::launch::schedule;
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 use crate::scheduler::Clock;
 
 /// `next [--count N]`.

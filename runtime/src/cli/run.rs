@@ -7,15 +7,15 @@ use chrono::Utc;
 
 use super::error::{CliError, CliResult};
 use crate::claim;
-use crate::def::PipelineDef;
+use crate::compiled::PipelineDef;
 use crate::executor::RunOutcome;
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, When, day_start, parse_when};
-use crate::spec::RunKind;
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{RunRecord, Store};
+use crate::vocabulary::RunKind;
 
 /// `run [--date D] [--param K=V]... [--quiet]`.
 pub fn run(

@@ -21,9 +21,9 @@ use super::launch::{Launcher, Listeners, Planned, next_signal, schedule, stamp};
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, parse_date};
-use crate::spec::RunKind;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::vocabulary::RunKind;
 
 /// How long a scheduler's lease lasts without renewal: a crashed
 /// scheduler blocks its successor for at most this long.
@@ -323,12 +323,12 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::def::{PipelineDef, TaskDef, TriggerRule};
+    use crate::compiled::{PipelineDef, TaskDef, TriggerRule};
     use crate::operators::registry::builtins;
     use crate::scheduler::ManualClock;
-    use crate::spec::Backoff;
     use crate::state::{RunState, TaskState};
     use crate::store::RunRecord;
+    use crate::vocabulary::Backoff;
 
     static HOURLY: PipelineDef = HOURLY_DEF;
 

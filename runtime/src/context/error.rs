@@ -1,7 +1,7 @@
 //! How an attempt ends when it does not succeed, as the executor reads it.
 
 use super::cancel::StopReason;
-use crate::spec::AttemptOutcome;
+use crate::vocabulary::AttemptOutcome;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

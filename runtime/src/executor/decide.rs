@@ -3,7 +3,7 @@
 
 use super::task::Counts;
 use super::{Exec, ExecError};
-use crate::def::TriggerRule;
+use crate::compiled::TriggerRule;
 use crate::state::TaskState;
 
 /// What a task's trigger rule says, given its upstreams' states so far.

@@ -11,10 +11,10 @@ use crate::context::{
     Cancel, LogSink, MAX_OUTPUT_BYTES, StopReason, TaskContext, TaskError, TaskResult, cancel_pair,
     panic_message,
 };
-use crate::spec::AttemptOutcome;
 use crate::state::TaskState;
 use crate::store::Change;
 use crate::template;
+use crate::vocabulary::AttemptOutcome;
 
 /// How long an operator that ignores its cancellation gets before its
 /// future is dropped.

@@ -43,8 +43,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use self::task::TaskRun;
+use crate::compiled::PipelineDef;
 use crate::context::{Secrets, TaskResult};
-use crate::def::PipelineDef;
 use crate::operators::registry::Registered;
 use crate::secrets::passwords_of;
 use crate::state::{InvalidTransition, RunState, TaskState};

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::{Exec, ExecError, now, path_component};
-use crate::spec::AttemptOutcome;
 use crate::state::{TaskInstance, TaskState};
 use crate::store::{Change, TaskRecord};
+use crate::vocabulary::AttemptOutcome;
 
 impl Exec<'_> {
     /// Takes over the run's recorded task instances (see the module's

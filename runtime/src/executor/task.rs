@@ -1,6 +1,6 @@
 //! One task of the run as the executor holds it.
 
-use crate::def::TaskDef;
+use crate::compiled::TaskDef;
 use crate::state::{TaskInstance, TaskState};
 
 /// A task of the run: its definition, its instance (state and attempts),

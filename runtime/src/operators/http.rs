@@ -46,7 +46,7 @@ fn request(ctx: &TaskContext, p: &serde_json::Value) -> TaskResult {
     let method = p.get("method").and_then(|v| v.as_str()).unwrap_or("GET");
     let mut req = agent().request(method, url);
     if let Some(t) = p.get("timeout").and_then(|v| v.as_str()) {
-        let d = crate::spec::parse_duration(t)
+        let d = crate::vocabulary::parse_duration(t)
             .ok_or_else(|| TaskError::failed(format!("`timeout: {t}` is not a duration")))?;
         req = req.timeout(d);
     }

@@ -7,7 +7,7 @@
 //! the executor will deserialise the rendered parameters against the same
 //! list, so a parameter cannot be added to one side only.
 
-use crate::spec::{Object, Ty, field};
+use crate::vocabulary::{Object, Ty, field};
 
 #[cfg(feature = "http")]
 pub mod http;

@@ -118,7 +118,7 @@ pub fn output_of(
 }
 
 fn file_output(path: &str) -> Destination {
-    if crate::spec::is_parquet(path) {
+    if crate::vocabulary::is_parquet(path) {
         return Destination::Parquet(path.to_string());
     }
     Destination::Csv(path.to_string())

@@ -122,7 +122,7 @@ impl std::fmt::Display for CheckError {
 fn duration(p: &serde_json::Value, key: &str, default: Duration) -> Result<Duration, TaskError> {
     match p.get(key).and_then(|v| v.as_str()) {
         None => Ok(default),
-        Some(text) => crate::spec::parse_duration(text).ok_or_else(|| {
+        Some(text) => crate::vocabulary::parse_duration(text).ok_or_else(|| {
             TaskError::failed(format!(
                 "`{key}: {text}` is not a duration (500ms, 30s, 10m, 2h, 1d)"
             ))

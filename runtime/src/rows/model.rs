@@ -159,7 +159,7 @@ pub enum Destination {
     },
 }
 
-pub use crate::spec::is_table_name;
+pub use crate::vocabulary::is_table_name;
 
 /// Longest column name chime writes to a table. PostgreSQL cuts names at
 /// 63 bytes ([`PG_MAX_NAME`]), so there a longer one is refused rather than

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use crate::spec::{AttemptOutcome, RunKind};
 use crate::state::{RunState, TaskState};
+use crate::vocabulary::{AttemptOutcome, RunKind};
 
 pub mod sqlite;
 

@@ -9,8 +9,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{AttemptRecord, Change, RunRecord, Store, StoreError, TaskRecord};
-use crate::spec::{AttemptOutcome, RunKind};
 use crate::state::{RunState, TaskState};
+use crate::vocabulary::{AttemptOutcome, RunKind};
 
 mod write;
 

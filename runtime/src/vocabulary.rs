@@ -1,6 +1,10 @@
-//! The value types of the pipeline language, as data.
+//! The pipeline language's vocabulary, each word defined once and shared
+//! by the compiler and the runtime (this module needs no feature): the
+//! value types of pipeline.yaml as data, trigger rules, retry backoffs,
+//! attempt outcomes, run kinds, the template variables, durations and
+//! identifiers.
 //!
-//! One description drives three things: the compiler's type checks (E002,
+//! The value types drive three things: the compiler's type checks (E002,
 //! E003, E004, E021-E023), the JSON Schema that `chime schema` prints for
 //! editors, and (later) the runtime's validation of rendered parameters.
 //! Keeping them as `const` data rather than Rust types lets the compiler

@@ -59,7 +59,7 @@ pub struct ActionDef {
     pub params: &'static str,
 }
 
-pub use crate::spec::{Backoff, TriggerRule};
+pub use crate::vocabulary::{Backoff, TriggerRule};
 
 impl TaskDef {
     /// The wait before try number `next_try` (2 for the first retry).
