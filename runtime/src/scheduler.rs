@@ -133,7 +133,9 @@ pub fn step(
     let now = clock.now();
     Step {
         due: schedule.due(now, last_logical, catchup),
-        wake_at: schedule.fire_after(now),
+        // The end of the next interval inside start_date..end_date: none
+        // once end_date has passed (the scheduler then idles).
+        wake_at: schedule.upcoming(now, 1).first().map(|i| i.end),
     }
 }
 
@@ -689,6 +691,41 @@ mod tests {
                 "2026-10-26 02:30 CET"
             ]
         );
+    }
+
+    /// The scheduler wakes only for intervals it will run: before
+    /// start_date at the end of the first one, and not at all once
+    /// end_date has passed (it used to wake at every fire time, forever,
+    /// printing "next run at" for runs it would never start).
+    #[test]
+    fn the_scheduler_wakes_only_for_intervals_inside_its_dates() {
+        let tz: Tz = "UTC".parse().unwrap();
+        let s = Schedule::new(
+            "0 * * * *",
+            tz,
+            Some(utc("2026-01-01T10:00:00Z")),
+            Some(utc("2026-01-01T12:00:00Z")),
+        )
+        .unwrap();
+        let wake = |now: &str| {
+            step(&s, &ManualClock::new(utc(now)), None, true)
+                .wake_at
+                .map(|w| w.with_timezone(&Utc))
+        };
+        assert_eq!(
+            wake("2026-01-01T07:30:00Z"),
+            Some(utc("2026-01-01T11:00:00Z"))
+        );
+        assert_eq!(
+            wake("2026-01-01T11:30:00Z"),
+            Some(utc("2026-01-01T12:00:00Z"))
+        );
+        // The last interval starts at end_date, 12:00, and is due at 13:00.
+        assert_eq!(
+            wake("2026-01-01T12:30:00Z"),
+            Some(utc("2026-01-01T13:00:00Z"))
+        );
+        assert_eq!(wake("2026-01-01T13:30:00Z"), None);
     }
 
     #[test]

@@ -525,8 +525,8 @@ mod tests {
 
     /// The whole loop on a ManualClock, nothing slept for real: it resumes
     /// the run a crash left unfinished, catches up the hours owed since
-    /// start_date, waits on the clock for each following hour, runs none
-    /// after end_date, and stops when told.
+    /// start_date, waits on the clock for each following hour, idles after
+    /// end_date, and stops when told.
     #[test]
     fn the_whole_loop_runs_on_the_injected_clock() {
         in_5s(|| {
@@ -548,7 +548,7 @@ mod tests {
             );
             runs.open().unwrap().create_run(&req.run).unwrap();
             let clock = Rc::new(ManualClock::new(utc("2026-01-01T02:30:00Z")));
-            let recorded = serve_until(&runs, &clock, "2026-01-01T06:00:00Z");
+            let recorded = serve_until(&runs, &clock, "2026-01-01T05:00:00Z");
             assert_eq!(
                 starts(&recorded),
                 [
@@ -572,8 +572,9 @@ mod tests {
                     .iter()
                     .all(|p| *p == serde_json::json!({"n": 1}))
             );
-            // Stopped at the first wait at or after the instant it was given.
-            assert_eq!(clock.now(), utc("2026-01-01T06:00:00Z"));
+            // The last interval was due at 05:00; past end_date the loop
+            // wakes no more and idles until stopped.
+            assert_eq!(clock.now(), utc("2026-01-01T05:00:00Z"));
         });
     }
 
