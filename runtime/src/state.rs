@@ -174,14 +174,16 @@ impl std::error::Error for InvalidTransition {}
 /// The state of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunState {
-    /// Waiting to run: created and not started, or interrupted by a
-    /// signal. `run` and the next `scheduler` resume it.
+    /// Waiting to go on: stopped by a signal, reset by `clear`, or partly
+    /// run by `task`. `run` and the next `scheduler` resume it.
     Queued,
-    /// Tasks are being run. Found on restart, the process died: `run` resumes it.
+    /// Recorded when the run starts. Found by a new process, the old one
+    /// died: `run` and the next `scheduler` resume it.
     Running,
     /// Every leaf task succeeded or was skipped. Final.
     Success,
-    /// A leaf failed, or the run was interrupted. `run` again resumes it.
+    /// Every task is decided and a leaf did not succeed. `run` again
+    /// resumes it: what succeeded or skipped is kept, the rest runs again.
     Failed,
 }
 
