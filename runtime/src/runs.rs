@@ -16,7 +16,7 @@ use crate::compiled::PipelineDef;
 use crate::executor::{self, ExecError, ExecOptions, RunOutcome, RunRequest};
 use crate::operators::registry::Registered;
 use crate::scheduler::Interval;
-use crate::state::{RunState, TaskState};
+use crate::state::{RunState, TaskInstance, TaskState};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Change, RunRecord, Store, StoreError, TaskRecord};
 use crate::vocabulary::RunKind;
@@ -84,7 +84,18 @@ impl Runs {
         opts: ExecOptions,
     ) -> Result<RunOutcome, ExecError> {
         let mut store = self.open()?;
-        executor::execute(self.def, ops, &mut store, req, opts).await
+        self.execute_in(&mut store, ops, req, opts).await
+    }
+
+    /// [`Runs::execute`] in a store the caller has open (and reads after).
+    pub async fn execute_in(
+        &self,
+        store: &mut SqliteStore,
+        ops: &[Registered],
+        req: RunRequest,
+        opts: ExecOptions,
+    ) -> Result<RunOutcome, ExecError> {
+        executor::execute(self.def, ops, store, req, opts).await
     }
 }
 
@@ -114,10 +125,30 @@ pub fn request(
             started_at: None,
             ended_at: None,
         },
-        ds: interval.start.format("%Y-%m-%d").to_string(),
+        ds: ds(interval),
         params,
         only,
     }
+}
+
+/// The request that resumes `run`, a run a crash or a signal left
+/// unfinished, over its recorded interval, with its recorded `params`.
+pub fn resume_request(
+    run: RunRecord,
+    interval: &Interval,
+    params: serde_json::Value,
+) -> RunRequest {
+    RunRequest {
+        run,
+        ds: ds(interval),
+        params,
+        only: None,
+    }
+}
+
+/// `{{ ds }}` of a run: its interval's start, as a local date.
+fn ds(interval: &Interval) -> String {
+    interval.start.format("%Y-%m-%d").to_string()
 }
 
 /// Puts `tasks` of run `run_id` back to `none` (outputs dropped, attempts
@@ -128,17 +159,22 @@ pub fn reset<'a>(
     run_id: &str,
     tasks: impl IntoIterator<Item = &'a TaskRecord>,
     queue: bool,
-) -> Result<(), StoreError> {
-    let mut changes: Vec<Change> = tasks
-        .into_iter()
-        .map(|r| Change::Task {
+) -> Result<(), ExecError> {
+    let mut changes: Vec<Change> = Vec::new();
+    for r in tasks {
+        // Through the state machine, as every other change of a task's state.
+        let mut instance = TaskInstance::restored(r.state, r.try_number);
+        instance
+            .set(TaskState::None)
+            .map_err(|bug| ExecError::transition(&r.task_id, bug))?;
+        changes.push(Change::Task {
             run_id: run_id.into(),
             task_id: r.task_id.clone(),
-            state: TaskState::None,
-            try_number: r.try_number,
+            state: instance.state(),
+            try_number: instance.try_number(),
             output: None,
-        })
-        .collect();
+        });
+    }
     if queue {
         changes.push(Change::Run {
             run_id: run_id.into(),
@@ -146,7 +182,7 @@ pub fn reset<'a>(
             at: executor::now(),
         });
     }
-    store.apply(&changes)
+    Ok(store.apply(&changes)?)
 }
 
 /// Runs `work` (runs and what waits for them) to its end on a runtime of

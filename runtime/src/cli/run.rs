@@ -219,7 +219,7 @@ fn execute(
     );
     let opts = runs.options(echo, None);
     let started = std::time::Instant::now();
-    let outcome = runs::block_on(crate::executor::execute(def, ops, &mut store, req, opts))??;
+    let outcome = runs::block_on(runs.execute_in(&mut store, ops, req, opts))??;
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
         RunOutcome::Finished(s) if only.is_some() => {

@@ -219,14 +219,10 @@ impl Scheduler {
                     r.run_id
                 );
                 let params = serde_json::from_str(&r.params).unwrap_or_else(|_| default.clone());
+                let interval = Interval { start, end };
                 Some(Planned {
-                    req: crate::executor::RunRequest {
-                        ds: start.format("%Y-%m-%d").to_string(),
-                        params,
-                        only: None,
-                        run: r,
-                    },
-                    interval: Interval { start, end },
+                    req: runs::resume_request(r, &interval, params),
+                    interval,
                     claim: None,
                 })
             })

@@ -98,7 +98,7 @@ pub enum ExecError {
 }
 
 impl ExecError {
-    fn transition(task: &str, bug: InvalidTransition) -> ExecError {
+    pub(crate) fn transition(task: &str, bug: InvalidTransition) -> ExecError {
         ExecError::Transition {
             task: task.to_string(),
             bug,

@@ -345,7 +345,11 @@ impl Store for SqliteStore {
     fn unfinished_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE state IN ('running', 'queued') ORDER BY logical_date"))
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE state IN ('{}', '{}') ORDER BY logical_date",
+                RunState::Running.as_str(),
+                RunState::Queued.as_str()
+            ))
             .map_err(db)?;
         let rows = stmt.query_map([], Self::run_from_row).map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
