@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use chime::ml::value::{Arr, Tensor, Value};
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, width, rest @ ..] = args.as_slice() else {
         return Err("usage: infer_bench MODEL.onnx WIDTH [ROWS] [BATCH] [PASSES]".into());

@@ -9,9 +9,11 @@ use chime::ml::value::{Arr, Tensor, Value};
 fn run(name: &str, feeds: Vec<Tensor>) -> Result<Vec<Value>, String> {
     let path = format!("{}/tests/models/{name}.onnx", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
-    let m = chime::ml::Model::read(&bytes)?;
-    let g = chime::ml::Graph::load(&m)?;
-    let out = g.run(feeds.into_iter().map(Value::T).collect())?;
+    let m = chime::ml::Model::read(&bytes).map_err(|e| e.to_string())?;
+    let g = chime::ml::Graph::load(&m).map_err(|e| e.to_string())?;
+    let out = g
+        .run(feeds.into_iter().map(Value::T).collect())
+        .map_err(|e| e.to_string())?;
     Ok(out.iter().map(|v| (**v).clone()).collect())
 }
 

@@ -63,7 +63,7 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         }
         let parsed = match std::fs::read(&full)
             .map_err(|e| io_reason(&e))
-            .and_then(|b| runtime::ml::Model::read(&b).map_err(String::from))
+            .and_then(|b| runtime::ml::Model::read(&b).map_err(|e| e.to_string()))
         {
             Ok(m) => m,
             Err(e) => {

@@ -11,7 +11,7 @@ pub enum CrateError {
     /// A file that could not be read as bounded UTF-8 text.
     Unreadable {
         file: String,
-        why: String,
+        why: SourceError,
     },
     Syntax {
         at: String,
@@ -88,3 +88,26 @@ impl std::fmt::Display for CrateError {
 }
 
 impl std::error::Error for CrateError {}
+
+/// Why a file of the crate could not be read as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The system's error, as its text.
+    Io(String),
+    TooLarge {
+        mib: u64,
+    },
+    NotUtf8,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceError::Io(e) => f.write_str(e),
+            SourceError::TooLarge { mib } => write!(f, "larger than {mib} MiB"),
+            SourceError::NotUtf8 => f.write_str("not UTF-8 text"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}

@@ -46,7 +46,7 @@ pub struct OperatorCrate {
     pub operators: Vec<CustomOperator>,
 }
 
-pub use error::CrateError;
+pub use error::{CrateError, SourceError};
 
 mod error;
 
@@ -178,12 +178,14 @@ struct Reader {
 
 /// A source file of the operators crate, bounded like a pipeline file (a
 /// `Cargo.toml` that is a pipe or `/dev/zero` must not hang `check`).
-fn read_source(path: &Path) -> Result<String, String> {
+fn read_source(path: &Path) -> Result<String, SourceError> {
     let limit = crate::load::MAX_FILE_SIZE;
     let bytes = crate::load::read_limited(path, limit)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("larger than {} MiB", limit / (1024 * 1024)))?;
-    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+        .map_err(|e| SourceError::Io(e.to_string()))?
+        .ok_or(SourceError::TooLarge {
+            mib: limit / (1024 * 1024),
+        })?;
+    String::from_utf8(bytes).map_err(|_| SourceError::NotUtf8)
 }
 
 fn leak<T>(v: T) -> &'static T {

@@ -216,13 +216,6 @@ impl From<&str> for ModelError {
     }
 }
 
-/// The text, for callers whose errors are still text (`predict`'s).
-impl From<ModelError> for String {
-    fn from(e: ModelError) -> String {
-        e.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +253,5 @@ mod tests {
             "node `n1` (TreeEnsemble): TreeEnsemble: unknown post_transform 9"
         );
         assert!(std::error::Error::source(&e).is_some());
-        assert_eq!(String::from(inner.clone()), inner.to_string());
     }
 }

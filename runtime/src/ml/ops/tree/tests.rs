@@ -1,4 +1,5 @@
 use super::build;
+use crate::ml::ModelError;
 use crate::ml::ops::op::Attrs;
 use crate::ml::proto::{AttributeProto, NodeProto};
 use crate::ml::value::{Arr, Tensor, Value};
@@ -55,13 +56,13 @@ fn regressor(n_targets: i64, yes: i64, no: i64) -> NodeProto {
     }
 }
 
-fn run(node: &NodeProto, x: Vec<f32>) -> Result<Vec<f32>, String> {
+fn run(node: &NodeProto, x: Vec<f32>) -> Result<Vec<f32>, ModelError> {
     let op = build(&node.op_type, &Attrs(node))?.ok_or("no op")?;
     let n = x.len();
     let out = op.run(&[Some(&Value::T(Tensor::F32(Arr::new(vec![n, 1], x)?)))])?;
     match &out[0] {
         Value::T(Tensor::F32(a)) => Ok(a.data.clone()),
-        other => Err(format!("{other:?}")),
+        other => Err(format!("{other:?}").into()),
     }
 }
 
@@ -75,15 +76,17 @@ fn a_tree_routes_rows_by_its_threshold() {
 
 #[test]
 fn a_damaged_target_count_is_refused_before_any_allocation() {
-    let err = run(&regressor(1 << 40, 1, 2), vec![0.2]).unwrap_err();
+    let err = run(&regressor(1 << 40, 1, 2), vec![0.2])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("targets"), "{err}");
 }
 
 #[test]
 fn a_tree_that_loops_or_points_nowhere_is_refused() {
     // Node 0's true branch is node 0 itself; then a branch to node 7.
-    let err = run(&regressor(1, 0, 2), vec![0.2]).unwrap_err();
+    let err = run(&regressor(1, 0, 2), vec![0.2]).unwrap_err().to_string();
     assert!(err.contains("itself"), "{err}");
-    let err = run(&regressor(1, 7, 2), vec![0.2]).unwrap_err();
+    let err = run(&regressor(1, 7, 2), vec![0.2]).unwrap_err().to_string();
     assert!(err.contains("does not have"), "{err}");
 }
