@@ -63,7 +63,7 @@ enum Command {
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
     },
-    /// Fire on the schedule until SIGTERM: catch up, then start each run when its interval ends.
+    /// Fire on the schedule until SIGTERM or SIGINT: catch up, then start each run when its interval ends.
     Scheduler,
     /// Every interval whose logical date is in [--from, --to], in order, max_active_runs at once.
     Backfill {
