@@ -25,24 +25,9 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
 use crate::syntax::{Entry, Node};
 
-/// Where a rendered value ends up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sink {
-    /// Text run by `sh -c`.
-    Shell,
-    /// SQL text of an operator that takes `args:`.
-    SqlWithArgs,
-    /// SQL text of an operator that binds nothing.
-    Sql,
-}
-
-/// The templated parameters that are code: operator, path under `with:`.
-const SINKS: &[(&str, &[&str], Sink)] = &[
-    ("shell", &["command"], Sink::Shell),
-    ("sql", &["query"], Sink::SqlWithArgs),
-    ("wait_for", &["sql"], Sink::Sql),
-    ("predict", &["input", "sql"], Sink::Sql),
-];
+/// Where a rendered value ends up: what the operator's contract says its
+/// text is run as (`OperatorSpec::code`).
+type Sink = runtime::operators::Language;
 
 /// The untrusted roots of the template context, and what to call them.
 const UNTRUSTED: &[(&str, &str)] = &[
@@ -65,10 +50,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         let (Some(operator), Some(with)) = (operator.and_then(Node::as_str), with) else {
             continue;
         };
-        for &(op, path, sink) in SINKS {
-            if op == operator
-                && let Some(node) = lookup(with, path)
-            {
+        let code = runtime::operators::builtin(operator).map_or(&[][..], |o| o.code);
+        for &(path, sink) in code {
+            if let Some(node) = lookup(with, path) {
                 check_template(ctx, operator, path, node, sink, diags);
             }
         }

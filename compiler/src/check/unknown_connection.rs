@@ -5,10 +5,6 @@ use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::syntax::Node;
 
-/// Built-in operators whose parameters name connections, and where: at the
-/// top of `with:`, or inside its `input:`/`output:` mappings.
-const USERS: &[&str] = &["sql", "predict", "wait_for"];
-
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let defined: Vec<&str> = p
@@ -30,7 +26,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         let (Some(op), Some(with)) = (operator.and_then(Node::as_str), with) else {
             continue;
         };
-        if !USERS.contains(&op) {
+        // Built-in operators whose parameters name connections, at the top
+        // of `with:` or inside its `input:`/`output:` mappings.
+        if !runtime::operators::builtin(op).is_some_and(|o| o.names_connections) {
             continue;
         }
         let mut names = Vec::new();

@@ -24,12 +24,37 @@ pub mod sql;
 #[cfg(feature = "rt")]
 pub mod wait_for;
 
-/// A built-in operator: its name, what it does and its parameters.
+/// A built-in operator: its name, what it does, its parameters, and what
+/// the compiler's checks and the executor need to know of it.
 #[derive(Debug)]
 pub struct OperatorSpec {
     pub name: &'static str,
     pub doc: &'static str,
     pub params: &'static Object,
+    /// Its parameters name connections: `connection` at the top of `with:`
+    /// or inside `input:`/`output:` (E043 checks they exist).
+    pub names_connections: bool,
+    /// Parameters whose text is code (W002 warns when untrusted values
+    /// reach them): the path under `with:`, and the language.
+    pub code: &'static [(&'static [&'static str], Language)],
+    /// Does nothing with its parameters (noop): without a `timeout`, the
+    /// executor records a success without rendering them or opening a log.
+    pub inert: bool,
+    /// Its parameters carry credentials (requests put tokens in URLs and
+    /// headers): the values of the environment variables they read are
+    /// secrets of the run.
+    pub secret_env: bool,
+}
+
+/// What a parameter's text is run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Text run by `sh -c`.
+    Shell,
+    /// SQL text of an operator that takes `args:` (bound parameters).
+    SqlWithArgs,
+    /// SQL text of an operator that binds nothing.
+    Sql,
 }
 
 const STRING_LIST: Ty = Ty::List(&Ty::String);
@@ -69,6 +94,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[],
             open: false,
         },
+        names_connections: false,
+        code: &[],
+        inert: false,
+        secret_env: true,
     },
     OperatorSpec {
         name: "noop",
@@ -79,6 +108,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[],
             open: false,
         },
+        names_connections: false,
+        code: &[],
+        inert: true,
+        secret_env: false,
     },
     OperatorSpec {
         name: "predict",
@@ -163,6 +196,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[],
             open: false,
         },
+        names_connections: true,
+        code: &[(&["input", "sql"], Language::Sql)],
+        inert: false,
+        secret_env: false,
     },
     OperatorSpec {
         name: "shell",
@@ -188,6 +225,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[&["command", "argv"]],
             open: false,
         },
+        names_connections: false,
+        code: &[(&["command"], Language::Shell)],
+        inert: false,
+        secret_env: false,
     },
     OperatorSpec {
         name: "sql",
@@ -236,6 +277,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[&["query", "file"]],
             open: false,
         },
+        names_connections: true,
+        code: &[(&["query"], Language::SqlWithArgs)],
+        inert: false,
+        secret_env: false,
     },
     OperatorSpec {
         name: "wait_for",
@@ -263,6 +308,10 @@ pub const BUILTINS: &[OperatorSpec] = &[
             exactly_one_of: &[&["file", "sql", "url"]],
             open: false,
         },
+        names_connections: true,
+        code: &[(&["sql"], Language::Sql)],
+        inert: false,
+        secret_env: true,
     },
 ];
 

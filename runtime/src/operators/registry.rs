@@ -33,55 +33,37 @@ pub struct Registered {
     pub secret_env: bool,
 }
 
-/// The built-in operators this build of the runtime implements.
+/// The built-in operators this build of the runtime implements; what the
+/// executor needs to know of each comes from its contract
+/// ([`super::BUILTINS`]).
 pub fn builtins() -> Vec<Registered> {
     vec![
-        Registered {
-            name: "noop",
-            run: |c, p| Box::pin(noop::run(c, p)),
-            instant: true,
-            inert: true,
-            secret_env: false,
-        },
-        Registered {
-            name: "shell",
-            run: |c, p| Box::pin(shell::run(c, p)),
-            instant: false,
-            inert: false,
-            secret_env: false,
-        },
+        builtin("noop", |c, p| Box::pin(noop::run(c, p)), true),
+        builtin("shell", |c, p| Box::pin(shell::run(c, p)), false),
         #[cfg(feature = "http")]
-        Registered {
-            name: "http",
-            run: |c, p| Box::pin(super::http::run(c, p)),
-            instant: false,
-            inert: false,
-            secret_env: true,
-        },
-        Registered {
-            name: "wait_for",
-            run: |c, p| Box::pin(super::wait_for::run(c, p)),
-            instant: false,
-            inert: false,
-            secret_env: true,
-        },
+        builtin("http", |c, p| Box::pin(super::http::run(c, p)), false),
+        builtin(
+            "wait_for",
+            |c, p| Box::pin(super::wait_for::run(c, p)),
+            false,
+        ),
         #[cfg(feature = "predict")]
-        Registered {
-            name: "predict",
-            run: |c, p| Box::pin(super::predict::run(c, p)),
-            instant: false,
-            inert: false,
-            secret_env: false,
-        },
+        builtin("predict", |c, p| Box::pin(super::predict::run(c, p)), false),
         #[cfg(feature = "sql")]
-        Registered {
-            name: "sql",
-            run: |c, p| Box::pin(super::sql::run(c, p)),
-            instant: false,
-            inert: false,
-            secret_env: false,
-        },
+        builtin("sql", |c, p| Box::pin(super::sql::run(c, p)), false),
     ]
+}
+
+/// Built-in operator `name`, with what its contract says of it.
+fn builtin(name: &'static str, run: OperatorFn, instant: bool) -> Registered {
+    let spec = super::builtin(name);
+    Registered {
+        name,
+        run,
+        instant,
+        inert: spec.is_some_and(|o| o.inert),
+        secret_env: spec.is_some_and(|o| o.secret_env),
+    }
 }
 
 #[cfg(all(test, feature = "predict", feature = "http"))]
