@@ -16,16 +16,16 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
         .map(|t| (t.operator.as_str(), &t.params))
         .chain(ir.on_failure.iter().map(|(op, p)| (op.as_str(), p)));
     for (op, params) in uses {
-        let feature = match op {
-            "sql" => Some("sql"),
-            "predict" => Some("predict"),
-            "http" => Some("http"),
-            "wait_for" if params.get("sql").is_some() => Some("sql"),
-            "wait_for" if params.get("url").is_some() => Some("http"),
-            _ => None,
+        let Some(spec) = runtime::operators::builtin(op) else {
+            continue;
         };
-        let parquet = matches!(op, "sql" | "predict") && names_parquet(params);
-        for f in feature.into_iter().chain(parquet.then_some("parquet")) {
+        let feature = spec
+            .features
+            .iter()
+            .filter(|(key, _)| key.is_none_or(|k| params.get(k).is_some()))
+            .map(|&(_, f)| f);
+        let parquet = spec.rows_files && names_parquet(params);
+        for f in feature.chain(parquet.then_some("parquet")) {
             if !out.contains(&f) {
                 out.push(f);
             }

@@ -37,6 +37,13 @@ pub struct OperatorSpec {
     /// Parameters whose text is code (W002 warns when untrusted values
     /// reach them): the path under `with:`, and the language.
     pub code: &'static [(&'static [&'static str], Language)],
+    /// The runtime features a pipeline using it compiles in: each
+    /// always (`None`), or when `with:` holds that key (`wait_for`'s
+    /// `sql` and `url`).
+    pub features: &'static [(Option<&'static str>, &'static str)],
+    /// It reads or writes rows files: a Parquet file named in its
+    /// parameters compiles the `parquet` feature in as well.
+    pub rows_files: bool,
     /// Does nothing with its parameters (noop): without a `timeout`, the
     /// executor records a success without rendering them or opening a log.
     pub inert: bool,
@@ -96,6 +103,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: false,
         code: &[],
+        features: &[(None, "http")],
+        rows_files: false,
         inert: false,
         secret_env: true,
     },
@@ -110,6 +119,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: false,
         code: &[],
+        features: &[],
+        rows_files: false,
         inert: true,
         secret_env: false,
     },
@@ -198,6 +209,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: true,
         code: &[(&["input", "sql"], Language::Sql)],
+        features: &[(None, "predict")],
+        rows_files: true,
         inert: false,
         secret_env: false,
     },
@@ -227,6 +240,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: false,
         code: &[(&["command"], Language::Shell)],
+        features: &[],
+        rows_files: false,
         inert: false,
         secret_env: false,
     },
@@ -279,6 +294,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: true,
         code: &[(&["query"], Language::SqlWithArgs)],
+        features: &[(None, "sql")],
+        rows_files: true,
         inert: false,
         secret_env: false,
     },
@@ -310,6 +327,8 @@ pub const BUILTINS: &[OperatorSpec] = &[
         },
         names_connections: true,
         code: &[(&["sql"], Language::Sql)],
+        features: &[(Some("sql"), "sql"), (Some("url"), "http")],
+        rows_files: false,
         inert: false,
         secret_env: true,
     },
