@@ -204,7 +204,7 @@ pub const PIPELINE: Object = Object {
             "on_failure",
             Ty::List(&Ty::Object(&ACTION)),
             false,
-            "Actions run once when a run fails.",
+            "Actions run once when a run fails (not when a `task` call of an orchestrator fails).",
         ),
         field(
             "tasks",

@@ -390,6 +390,13 @@ fn task_exits_with_its_own_tasks_result_not_the_whole_runs() {
     );
     let gate = run(&bin, d, &["task", "gate", "--date", DAY]);
     assert_eq!(gate.code, 1, "gate fails without `pass`: {}", gate.stdout);
+    // The pipeline's on_failure is for a failed run, not for each failed
+    // `task` call of an orchestrator (issue 14).
+    assert!(
+        !d.join("on_failure_ran").exists(),
+        "a task call ran on_failure: {}",
+        gate.stdout
+    );
     std::fs::write(d.join("pass"), "").expect("write");
     let gate = run(&bin, d, &["task", "gate", "--date", DAY]);
     assert_eq!(gate.code, 0, "{}", gate.stdout);

@@ -90,7 +90,11 @@ impl Exec<'_> {
             at: now(),
         });
         self.flush()?;
-        if state == RunState::Failed {
+        // The pipeline's actions are for a run that failed as a whole: an
+        // orchestrator's `task` call ran part of it, and the orchestrator
+        // owns alerting on its tasks (it would page on every call).
+        let whole_run = self.tasks.iter().all(|t| t.selected);
+        if state == RunState::Failed && whole_run {
             self.on_failure().await;
         }
         Ok(RunOutcome::Finished(state))
