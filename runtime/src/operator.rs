@@ -25,3 +25,13 @@ where
         Err(_) => Err(TaskError::Interrupted),
     }
 }
+
+/// Runs a built-in operator's work on a blocking thread: its JSON result
+/// is the task's output, its error the task's failure message.
+pub async fn blocking_json<F, E>(f: F) -> TaskResult
+where
+    F: FnOnce() -> std::result::Result<serde_json::Value, E> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    blocking(move || f().map(|v| Output(Some(v))).map_err(Into::into)).await
+}

@@ -71,12 +71,7 @@ const SHOWN_ROWS: usize = 100;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
     let job = SqlTask::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
-    crate::operator::blocking(move || {
-        job.run(&ctx)
-            .map(|v| crate::context::Output(Some(v)))
-            .map_err(Into::into)
-    })
-    .await
+    crate::operator::blocking_json(move || job.run(&ctx)).await
 }
 
 #[derive(Debug)]

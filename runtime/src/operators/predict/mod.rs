@@ -57,12 +57,7 @@ const MAX_BATCH_CELLS: usize = 4_000_000;
 
 pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult {
     let job = PredictTask::from_params(&params).map_err(|e| TaskError::failed(e.to_string()))?;
-    crate::operator::blocking(move || {
-        job.run(&ctx)
-            .map(|v| crate::context::Output(Some(v)))
-            .map_err(Into::into)
-    })
-    .await
+    crate::operator::blocking_json(move || job.run(&ctx)).await
 }
 
 impl PredictTask {
