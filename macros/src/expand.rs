@@ -32,8 +32,6 @@ pub fn expand(op: &Operator) -> TokenStream {
             ::chime::__private::Registered {
                 name: #name,
                 instant: false,
-                inert: false,
-                secret_env: false,
                 run: |ctx, params| {
                     ::std::boxed::Box::pin(async move {
                         #bind

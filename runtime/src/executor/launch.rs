@@ -72,7 +72,7 @@ impl Exec<'_> {
             .map_err(|bug| ExecError::transition(task.id, bug))?;
         let started_at = now();
         let started = Instant::now();
-        let inert = self.ops.get(task.operator).is_some_and(|o| o.inert);
+        let inert = crate::operators::builtin(task.operator).is_some_and(|o| o.inert);
         if inert && task.timeout_ms.is_none() {
             // The operator does nothing (noop): no context, no rendering, no
             // log; one row records the attempt.

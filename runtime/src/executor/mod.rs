@@ -364,7 +364,7 @@ impl Exec<'_> {
                 self.def
                     .tasks
                     .iter()
-                    .filter(|t| self.ops.get(t.operator).is_some_and(|o| o.secret_env))
+                    .filter(|t| crate::operators::builtin(t.operator).is_some_and(|o| o.secret_env))
                     .map(|t| t.params),
             );
         for template in templates {

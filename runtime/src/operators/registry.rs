@@ -24,18 +24,10 @@ pub struct Registered {
     /// Runs to completion without awaiting (noop): the executor calls it
     /// inline, without a task of its own.
     pub instant: bool,
-    /// Does nothing with its parameters (noop): without a `timeout`, the
-    /// executor records a success without rendering them or opening a log.
-    pub inert: bool,
-    /// Its parameters carry credentials (requests put tokens in URLs and
-    /// headers): the values of the environment variables they read are
-    /// secrets of the run, hidden from logs, outputs and the state.
-    pub secret_env: bool,
 }
 
-/// The built-in operators this build of the runtime implements; what the
-/// executor needs to know of each comes from its contract
-/// ([`super::BUILTINS`]).
+/// The built-in operators this build of the runtime implements (what the
+/// executor needs to know of each is in its contract, [`super::BUILTINS`]).
 pub fn builtins() -> Vec<Registered> {
     vec![
         builtin("noop", |c, p| Box::pin(noop::run(c, p)), true),
@@ -54,16 +46,8 @@ pub fn builtins() -> Vec<Registered> {
     ]
 }
 
-/// Built-in operator `name`, with what its contract says of it.
 fn builtin(name: &'static str, run: OperatorFn, instant: bool) -> Registered {
-    let spec = super::builtin(name);
-    Registered {
-        name,
-        run,
-        instant,
-        inert: spec.is_some_and(|o| o.inert),
-        secret_env: spec.is_some_and(|o| o.secret_env),
-    }
+    Registered { name, run, instant }
 }
 
 #[cfg(all(test, feature = "predict", feature = "http"))]
