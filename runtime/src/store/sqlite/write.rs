@@ -51,27 +51,29 @@ impl SqliteStore {
     /// The row number of task `task_id` in run `key`, and whether it is new
     /// (then `apply` creates its row). Existing rows are found by task id.
     fn seq(&mut self, key: i64, task_id: &str) -> Result<(u32, bool), StoreError> {
-        if !self.seqs.contains_key(&key) {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT task_id, seq FROM task_instances WHERE run = ?1 ORDER BY seq",
-                )
-                .map_err(db)?;
-            let mut run = RunSeqs::default();
-            let rows = stmt
-                .query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(db)?;
-            for row in rows {
-                let (id, seq) = row.map_err(db)?;
-                let seq = seq.clamp(0, u32::MAX as i64 - 1) as u32;
-                run.next = run.next.max(seq + 1);
-                // A file damaged by hand may repeat an id: the first row wins.
-                run.by_id.entry(id).or_insert(seq);
+        let run = match self.seqs.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT task_id, seq FROM task_instances WHERE run = ?1 ORDER BY seq",
+                    )
+                    .map_err(db)?;
+                let mut run = RunSeqs::default();
+                let rows = stmt
+                    .query_map([key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .map_err(db)?;
+                for row in rows {
+                    let (id, seq) = row.map_err(db)?;
+                    let seq = seq.clamp(0, u32::MAX as i64 - 1) as u32;
+                    run.next = run.next.max(seq + 1);
+                    // A file damaged by hand may repeat an id: the first row wins.
+                    run.by_id.entry(id).or_insert(seq);
+                }
+                v.insert(run)
             }
-            self.seqs.insert(key, run);
-        }
-        let run = self.seqs.get_mut(&key).expect("loaded above");
+        };
         if let Some(&seq) = run.by_id.get(task_id) {
             return Ok((seq, false));
         }
