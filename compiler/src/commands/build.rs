@@ -47,9 +47,8 @@ pub fn run(args: Args) -> Result<(), Error> {
             .join("crates")
             .join(&ir.name)
     };
-    crate::codegen::write(&crate_dir, &files).map_err(|err| Error::Write {
-        what: "writing the crate to",
-        path: crate_dir.clone(),
+    crate::codegen::write(&crate_dir, &files).map_err(|err| Error::WriteCrate {
+        dir: crate_dir.clone(),
         err,
     })?;
     if args.emit_crate_only {
@@ -66,7 +65,6 @@ pub fn run(args: Args) -> Result<(), Error> {
         .unwrap_or_else(crate::cargo_build::default_target_dir);
     let built = crate::cargo_build::build(&crate_dir, &ir.name, &target).map_err(Error::Cargo)?;
     std::fs::create_dir_all(&args.out).map_err(|err| Error::Write {
-        what: "",
         path: args.out.clone(),
         err,
     })?;

@@ -134,7 +134,6 @@ pub fn run(args: Args) -> Result<(), Error> {
     let (dir, ops) = (args.dir.as_path(), args.ops);
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     std::fs::create_dir_all(dir).map_err(|err| Error::Write {
-        what: "",
         path: dir.to_path_buf(),
         err,
     })?;
@@ -164,7 +163,6 @@ pub fn run(args: Args) -> Result<(), Error> {
             let _ = std::fs::create_dir_all(parent);
         }
         std::fs::write(path, text).map_err(|err| Error::Write {
-            what: "",
             path: path.clone(),
             err,
         })?;

@@ -31,12 +31,9 @@ pub enum Error {
     /// An argument chime cannot use (the message says which and why).
     Usage(String),
     /// A file or directory chime writes could not be written.
-    Write {
-        /// What was being written, as the message names it ("" for a bare path).
-        what: &'static str,
-        path: PathBuf,
-        err: std::io::Error,
-    },
+    Write { path: PathBuf, err: std::io::Error },
+    /// The generated crate could not be written to its directory.
+    WriteCrate { dir: PathBuf, err: std::io::Error },
     /// `--runtime` (or the default) has no runtime crate.
     NoRuntime(PathBuf),
     /// cargo could not compile the generated crate.
@@ -74,12 +71,10 @@ impl std::fmt::Display for Error {
             Error::Unreadable => f.write_str("some inputs could not be read"),
             Error::Input(e) => write!(f, "{e}"),
             Error::Usage(m) => f.write_str(m),
-            Error::Write {
-                what: "",
-                path,
-                err,
-            } => write!(f, "{}: {err}", path.display()),
-            Error::Write { what, path, err } => write!(f, "{what} {}: {err}", path.display()),
+            Error::Write { path, err } => write!(f, "{}: {err}", path.display()),
+            Error::WriteCrate { dir, err } => {
+                write!(f, "writing the crate to {}: {err}", dir.display())
+            }
             Error::NoRuntime(dir) => write!(
                 f,
                 "no chime runtime at {} (set --runtime or CHIME_RUNTIME to the runtime/ directory of chime's sources)",
