@@ -128,6 +128,8 @@ pub fn request(
         ds: ds(interval),
         params,
         only,
+        attempt: None,
+        engine: false,
     }
 }
 
@@ -143,6 +145,8 @@ pub fn resume_request(
         ds: ds(interval),
         params,
         only: None,
+        attempt: None,
+        engine: false,
     }
 }
 

@@ -21,6 +21,7 @@ mod backfill;
 mod clear;
 mod error;
 mod graph;
+mod interval;
 mod launch;
 mod next;
 mod run;
@@ -30,6 +31,7 @@ mod show;
 pub use backfill::Reprocess;
 pub use error::{CliError, CliResult};
 pub use graph::GraphFormat;
+pub use interval::WhichRun;
 
 #[derive(Debug, Parser)]
 #[command(about = None, long_about = None)]
@@ -45,9 +47,8 @@ struct Cli {
 enum Command {
     /// One run now; exit 0 iff the run succeeded. Resumes the run if it exists.
     Run {
-        /// The run of a day (2026-11-24) or an interval starting at an RFC 3339 instant. Default: the latest interval that has ended (today, without a schedule).
-        #[arg(long)]
-        date: Option<String>,
+        #[command(flatten)]
+        which: WhichRun,
         /// Override a run parameter (repeatable): --param horizon_days=7.
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
@@ -55,13 +56,23 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Run one task of a run (for external orchestrators); its upstreams must be finished.
+    /// Run one task of a run (for external orchestrators); its upstreams must be finished. Exit 0 success, 1 failed, 99 skipped.
     Task {
         id: String,
-        #[arg(long)]
-        date: Option<String>,
+        #[command(flatten)]
+        which: WhichRun,
+        /// Override a run parameter (repeatable): --param horizon_days=7.
         #[arg(long = "param", value_name = "K=V")]
         params: Vec<String>,
+        /// The orchestrator's try number: run exactly this one attempt (no retries of chime's own; the orchestrator retries with N+1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        attempt: Option<u32>,
+        /// The orchestrator applied the trigger rule and runs this task now: do not wait for or judge its upstreams.
+        #[arg(long)]
+        engine: bool,
+        /// Write the task's output JSON here instead of as stdout's last line.
+        #[arg(long, value_name = "PATH")]
+        output_file: Option<PathBuf>,
     },
     /// Fire on the schedule until SIGTERM or SIGINT: catch up, then start each run when its interval ends.
     Scheduler,
@@ -151,12 +162,25 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
         Command::Graph { format } => graph::graph(def, format),
         Command::Describe => graph::describe(def),
         Command::Run {
-            date,
+            which,
             params,
             quiet,
-        } => run::run(&runs, ops, date.as_deref(), &params, !quiet, &SystemClock),
-        Command::Task { id, date, params } => {
-            run::task(&runs, ops, &id, date.as_deref(), &params, &SystemClock)
+        } => run::run(&runs, ops, &which, &params, !quiet, &SystemClock),
+        Command::Task {
+            id,
+            which,
+            params,
+            attempt,
+            engine,
+            output_file,
+        } => {
+            let call = run::TaskCall {
+                id: &id,
+                attempt,
+                engine,
+                output_file: output_file.as_deref(),
+            };
+            run::task(&runs, ops, call, &which, &params, &SystemClock)
         }
         Command::Scheduler => scheduler::scheduler(runs, ops.to_vec(), Rc::new(SystemClock)),
         Command::Backfill {

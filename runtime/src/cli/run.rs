@@ -1,122 +1,71 @@
 //! `run` (one run now, or resumed) and `task` (one task of a run, for
 //! external orchestrators).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::Utc;
-
 use super::error::{CliError, CliResult};
+use super::interval::{self, WhichRun};
 use crate::claim;
 use crate::compiled::PipelineDef;
 use crate::executor::RunOutcome;
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
-use crate::scheduler::{Clock, Interval, Schedule, When, day_start, parse_when};
+use crate::scheduler::{Clock, Interval};
+use crate::secrets::mask_sealed;
 use crate::state::{RunState, TaskState};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{RunRecord, Store};
+use crate::store::{RunRecord, Store, TaskRecord};
 use crate::vocabulary::RunKind;
 
-/// `run [--date D] [--param K=V]... [--quiet]`.
+/// The exit status of a `task` call whose task its trigger rule skipped:
+/// what Airflow's BashOperator reads as skipped (`skip_on_exit_code`).
+pub const SKIPPED_EXIT: u8 = 99;
+
+/// `run [--date D | --fire-time T | --interval-start S --interval-end E |
+/// --latest] [--param K=V]... [--quiet]`.
 pub fn run(
     runs: &Runs,
     ops: &[Registered],
-    date: Option<&str>,
+    which: &WhichRun,
     overrides: &[String],
     echo: bool,
     clock: &dyn Clock,
 ) -> CliResult {
-    execute(runs, ops, date, overrides, None, echo, clock)
+    execute(runs, ops, which, overrides, None, echo, clock)
 }
 
-/// `task ID [--date D] [--param K=V]...`: its exit code is the task's,
-/// whatever the rest of the run.
+/// What a `task` call asks beyond its run: for orchestrators.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskCall<'a> {
+    pub id: &'a str,
+    /// `--attempt N`: exactly one attempt, numbered by the orchestrator.
+    pub attempt: Option<u32>,
+    /// `--engine`: the orchestrator applied the trigger rule.
+    pub engine: bool,
+    /// `--output-file`: where the output JSON goes instead of stdout.
+    pub output_file: Option<&'a Path>,
+}
+
+/// `task ID [which run] [--param K=V]... [--attempt N] [--engine]
+/// [--output-file PATH]`: its exit code is the task's, whatever the rest
+/// of the run (0 success, 1 failed, [`SKIPPED_EXIT`] skipped).
 pub fn task(
     runs: &Runs,
     ops: &[Registered],
-    id: &str,
-    date: Option<&str>,
+    call: TaskCall<'_>,
+    which: &WhichRun,
     overrides: &[String],
     clock: &dyn Clock,
 ) -> CliResult {
     let def = runs.def;
-    let Some(t) = def.tasks.iter().position(|t| t.id == id) else {
+    let Some(t) = def.tasks.iter().position(|t| t.id == call.id) else {
         return Err(CliError::NoTask {
-            task: id.to_string(),
+            task: call.id.to_string(),
             pipeline: def.name,
         });
     };
-    execute(runs, ops, date, overrides, Some(vec![t]), true, clock)
-}
-
-/// The logical date of a manual run and its data interval.
-///
-/// A plain date (`2026-11-24`) names the run of that day: the first
-/// interval of the schedule that starts on that local day, as the
-/// scheduler would have run it (02:30 to 02:30 for `30 2 * * *`, not a
-/// partial 00:00 to 02:30). A date on which the schedule does not fire is
-/// refused. An RFC 3339 date-time starts the interval exactly there.
-/// Without `--date`: the latest interval that has ended. A pipeline
-/// without a schedule runs the instant given (midnight for a date, today
-/// by default).
-fn interval(
-    def: &PipelineDef,
-    date: Option<&str>,
-    clock: &dyn Clock,
-) -> Result<Interval, CliError> {
-    // The compiler checked the name (E031).
-    let tz: chrono_tz::Tz = def.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let now = clock.now();
-    let when = match date {
-        None => When::Day(now.with_timezone(&tz).date_naive()),
-        Some(text) => parse_when(text).ok_or_else(|| CliError::BadDate(text.to_string()))?,
-    };
-    // Manual runs may lie outside start_date..end_date.
-    let schedule = match def.schedule {
-        Some(expr) => Some(Schedule::new(expr, tz, None, None)?),
-        None => None,
-    };
-    let local = |i: Interval| Interval {
-        start: i.start.with_timezone(&tz),
-        end: i.end.with_timezone(&tz),
-    };
-    if let (None, Some(s)) = (date, &schedule) {
-        // No --date: the latest interval that has ended, the one the
-        // scheduler ran last (Airflow's manual trigger).
-        let i = s
-            .latest_ended(now)
-            .ok_or(CliError::NothingEnded(def.schedule.unwrap_or("")))?;
-        return Ok(local(i));
-    }
-    let no_start = |day| CliError::NoDayStart { day, tz };
-    match (when, schedule) {
-        (When::Instant(t), s) => {
-            let start = t.with_timezone(&tz);
-            let end = s
-                .and_then(|s| s.fire_after(t))
-                .map_or(start, |e| e.with_timezone(&tz));
-            Ok(Interval { start, end })
-        }
-        (When::Day(d), None) => {
-            let start = day_start(tz, d).ok_or_else(|| no_start(d))?;
-            Ok(Interval { start, end: start })
-        }
-        (When::Day(d), Some(s)) => {
-            let from = day_start(tz, d).ok_or_else(|| no_start(d))?;
-            let next_day = d
-                .succ_opt()
-                .and_then(|n| day_start(tz, n))
-                .ok_or_else(|| CliError::NoDayAfter(d.to_string()))?;
-            match s.intervals_from(from.with_timezone(&Utc)).next() {
-                Some(i) if i.start < next_day => Ok(local(i)),
-                next => Err(CliError::NoRunOn {
-                    schedule: def.schedule.unwrap_or(""),
-                    day: d,
-                    next: next.map(|i| i.start.format("%Y-%m-%d %H:%M %Z").to_string()),
-                }),
-            }
-        }
-    }
+    execute(runs, ops, which, overrides, Some((t, call)), true, clock)
 }
 
 fn parse_params(def: &PipelineDef, overrides: &[String]) -> Result<serde_json::Value, CliError> {
@@ -176,32 +125,35 @@ fn resumed_params(
     })
 }
 
-/// A manual run of the date (`run`), or `only` some of its tasks (`task`).
+/// A manual run of the date (`run`), or one of its tasks (`task`).
 fn execute(
     runs: &Runs,
     ops: &[Registered],
-    date: Option<&str>,
+    which: &WhichRun,
     overrides: &[String],
-    only: Option<Vec<usize>>,
+    task: Option<(usize, TaskCall<'_>)>,
     echo: bool,
     clock: &dyn Clock,
 ) -> CliResult {
     let def = runs.def;
-    let interval = interval(def, date, clock)?;
+    let interval = interval::resolve(def, which, clock)?;
     let mut params = parse_params(def, overrides)?;
     let mut store = runs.open()?;
     let logical = interval.start.to_rfc3339();
     // One process executes a date at a time (held until this returns).
     let doing = claim::doing();
-    let _claim = match &only {
-        Some(t) => claim::task(runs.state(), &logical, def.tasks[t[0]].id, &doing, clock),
+    let _claim = match &task {
+        Some((t, _)) => claim::task(runs.state(), &logical, def.tasks[*t].id, &doing, clock),
         None => claim::run(runs.state(), &logical, &doing, clock),
     }?;
     // The run of this date, whoever started it (a manual run, the scheduler,
     // a backfill); a new manual run if there is none.
     let (run_id, existing) = runs.find(&store, RunKind::Manual, &logical)?;
     if let Some(existing) = &existing {
-        if existing.state == RunState::Success && only.is_none() {
+        if which.exact() {
+            same_interval(existing, &interval)?;
+        }
+        if existing.state == RunState::Success && task.is_none() {
             println!("run {run_id} already succeeded; `clear {run_id}` to run it again");
             return Ok(ExitCode::SUCCESS);
         }
@@ -210,32 +162,37 @@ fn execute(
             println!("resuming run {run_id} ({})", existing.state);
         }
     }
-    let req = runs::request(
+    let mut req = runs::request(
         run_id.clone(),
         RunKind::Manual,
         &interval,
         params,
-        only.clone(),
+        task.map(|(t, _)| vec![t]),
     );
+    if let Some((t, call)) = task {
+        let records = match existing {
+            Some(_) => store.task_records(&run_id)?,
+            None => Vec::new(),
+        };
+        if let Some(done) = ready(def, t, call, &run_id, &records)? {
+            return report(&run_id, def.tasks[t].id, done, call, None);
+        }
+        req.attempt = call.attempt;
+        req.engine = call.engine;
+    }
     let opts = runs.options(echo, None);
     let started = std::time::Instant::now();
     let outcome = runs::block_on(runs.execute_in(&mut store, ops, req, opts))??;
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
-        RunOutcome::Finished(s) if only.is_some() => {
-            let ids: Vec<&str> = only.iter().flatten().map(|&t| def.tasks[t].id).collect();
+        RunOutcome::Finished(_) if task.is_some() => {
+            let (t, call) = task.expect("matched");
+            let id = def.tasks[t].id;
             let records = store.task_records(&run_id)?;
-            let ok = ids.iter().all(|id| {
-                records.iter().any(|r| {
-                    r.task_id == *id && matches!(r.state, TaskState::Success | TaskState::Skipped)
-                })
-            });
-            let verdict = if ok { "succeeded" } else { "did not succeed" };
-            println!(
-                "task {} of run {run_id} {verdict} in {secs:.2}s (run {s}; `show {run_id}` for details)",
-                ids.join(", ")
-            );
-            ExitCode::from(if ok { 0 } else { 1 })
+            let Some(record) = records.into_iter().find(|r| r.task_id == id) else {
+                return Ok(ExitCode::from(1));
+            };
+            return report(&run_id, id, &record, call, Some(secs));
         }
         RunOutcome::Finished(RunState::Success) => {
             println!("run {run_id}: success in {secs:.2}s");
@@ -247,4 +204,112 @@ fn execute(
         }
         RunOutcome::Interrupted(sig) => ExitCode::from(128 + sig as u8),
     })
+}
+
+/// A recorded run of the logical date must cover the interval given.
+fn same_interval(existing: &RunRecord, interval: &Interval) -> Result<(), CliError> {
+    let instant = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let same = instant(&existing.interval_start) == Some(interval.start.fixed_offset())
+        && instant(&existing.interval_end) == Some(interval.end.fixed_offset());
+    if same {
+        return Ok(());
+    }
+    Err(CliError::IntervalMismatch {
+        run_id: existing.run_id.clone(),
+        recorded_start: existing.interval_start.clone(),
+        recorded_end: existing.interval_end.clone(),
+        start: interval.start.to_rfc3339(),
+        end: interval.end.to_rfc3339(),
+    })
+}
+
+/// Whether task `t` may run now. `Some(record)`: it must not, because the
+/// attempt the orchestrator names already ended in success or a skip
+/// (reported again). An attempt that ran otherwise, or upstreams that are
+/// not finished (unless the orchestrator decided, `--engine`), are
+/// refused.
+fn ready<'r>(
+    def: &PipelineDef,
+    t: usize,
+    call: TaskCall<'_>,
+    run_id: &str,
+    records: &'r [TaskRecord],
+) -> Result<Option<&'r TaskRecord>, CliError> {
+    let task = &def.tasks[t];
+    let record = |id: &str| records.iter().find(|r| r.task_id == id);
+    if let (Some(n), Some(rec)) = (call.attempt, record(task.id))
+        && rec.try_number >= n
+    {
+        if matches!(rec.state, TaskState::Success | TaskState::Skipped) {
+            return Ok(Some(rec));
+        }
+        return Err(CliError::AttemptRan {
+            task: task.id.to_string(),
+            run_id: run_id.to_string(),
+            attempt: n,
+            state: rec.state,
+            tries: rec.try_number,
+            next: rec.try_number + 1,
+        });
+    }
+    if call.engine {
+        return Ok(None);
+    }
+    let waiting: Vec<String> = task
+        .upstream
+        .iter()
+        .map(|&u| def.tasks[u].id)
+        .filter_map(|id| {
+            let state = record(id).map_or(TaskState::None, |r| r.state);
+            (!state.is_finished()).then(|| format!("{id} ({state})"))
+        })
+        .collect();
+    if waiting.is_empty() {
+        return Ok(None);
+    }
+    Err(CliError::UpstreamsNotDone {
+        task: task.id.to_string(),
+        run_id: run_id.to_string(),
+        waiting,
+    })
+}
+
+/// What a `task` call prints, and its exit status: a line on how the task
+/// ended, then its output JSON (masked: no secret in the clear) as the
+/// last line of stdout, which Airflow pushes to XCom, or into
+/// `--output-file`.
+fn report(
+    run_id: &str,
+    id: &str,
+    record: &TaskRecord,
+    call: TaskCall<'_>,
+    secs: Option<f64>,
+) -> CliResult {
+    let (verdict, code) = match record.state {
+        TaskState::Success => ("succeeded", 0),
+        TaskState::Skipped => ("was skipped by its trigger rule", SKIPPED_EXIT),
+        _ => ("did not succeed", 1),
+    };
+    let when = match secs {
+        Some(s) => format!(" in {s:.2}s"),
+        None => format!(" earlier (attempt {} is recorded)", record.try_number),
+    };
+    println!(
+        "task {id} of run {run_id} {verdict}{when} (state {}; `show {run_id}` for details)",
+        record.state
+    );
+    if code == 1 {
+        return Ok(ExitCode::from(1));
+    }
+    let output = record.output.as_deref().map_or("null".into(), mask_sealed);
+    match call.output_file {
+        Some(path) => {
+            std::fs::write(path, format!("{output}\n")).map_err(|error| CliError::OutputFile {
+                path: path.display().to_string(),
+                error,
+            })?
+        }
+        None => println!("{output}"),
+    }
+    Ok(ExitCode::from(code))
 }

@@ -55,7 +55,12 @@ impl Exec<'_> {
                 continue;
             }
             let total = task.def.upstream.len() as u32;
-            let final_state = match evaluate(task.def.trigger_rule, total, task.upstream) {
+            // Under an orchestrator (`task --engine`) it applied the rule.
+            let decision = match self.engine {
+                true => Decision::Run,
+                false => evaluate(task.def.trigger_rule, total, task.upstream),
+            };
+            let final_state = match decision {
                 Decision::Wait => continue,
                 Decision::Run => {
                     self.tasks[t].decided = true;

@@ -251,7 +251,13 @@ impl Exec<'_> {
             Err(e) => {
                 self.tasks[t].failures += 1;
                 let failures = self.tasks[t].failures;
-                if failures <= task.retries && !*self.shutdown.borrow() {
+                // Under an orchestrator's attempt number, it retries.
+                let retries = if self.attempt.is_some() {
+                    0
+                } else {
+                    task.retries
+                };
+                if failures <= retries && !*self.shutdown.borrow() {
                     let delay = task.retry_delay(attempt + 1);
                     self.set_state(t, TaskState::UpForRetry, None)?;
                     self.say(|| {

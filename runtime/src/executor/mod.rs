@@ -61,6 +61,13 @@ pub struct RunRequest {
     /// Only these tasks (by index) are run; the others must be finished
     /// already (used by `task`). `None`: the whole DAG.
     pub only: Option<Vec<usize>>,
+    /// With `only`: the orchestrator's try number. Each selected task runs
+    /// exactly one attempt, numbered so, and is not retried here (the
+    /// orchestrator retries with the next number).
+    pub attempt: Option<u32>,
+    /// With `only`: the orchestrator applied the trigger rules; selected
+    /// tasks run whatever their upstreams' states.
+    pub engine: bool,
 }
 
 /// How a run ended.
@@ -174,6 +181,10 @@ struct Exec<'s> {
     secrets: Secrets,
     /// `for_each` groups: the indices of their instances, in item order.
     groups: HashMap<&'static str, Vec<usize>>,
+    /// See [`RunRequest::attempt`].
+    attempt: Option<u32>,
+    /// See [`RunRequest::engine`].
+    engine: bool,
 }
 
 /// A run or task id as one file name under `logs/`: `/`, `\\`, control
@@ -260,6 +271,8 @@ pub async fn execute(
         pool: Arc::default(),
         secrets: Secrets::default(),
         groups: HashMap::new(),
+        attempt: req.attempt,
+        engine: req.engine,
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {

@@ -57,7 +57,11 @@ impl Exec<'_> {
             };
             let task = &mut self.tasks[t];
             task.instance = TaskInstance::restored(rec.state, rec.try_number);
-            let keep = rec.state.kept_on_resume() || (!task.selected && rec.state.is_finished());
+            // A task the orchestrator asks to run (`task --attempt N`) runs,
+            // even after a success: it cleared the task to run it again.
+            let asked = task.selected && self.attempt.is_some();
+            let keep = !asked
+                && (rec.state.kept_on_resume() || (!task.selected && rec.state.is_finished()));
             if keep {
                 task.decided = true;
                 if rec.state == TaskState::Success {
@@ -73,6 +77,12 @@ impl Exec<'_> {
                 }
             } else if rec.state != TaskState::None {
                 self.set_state(t, TaskState::None, None)?;
+            }
+        }
+        if let Some(n) = self.attempt {
+            // Numbered by the orchestrator: the next attempt started is N.
+            for task in self.tasks.iter_mut().filter(|t| t.selected) {
+                task.instance = TaskInstance::restored(task.state(), n.saturating_sub(1));
             }
         }
         for t in 0..self.tasks.len() {
