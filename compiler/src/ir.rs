@@ -28,6 +28,8 @@ pub struct Ir {
     pub tasks: Vec<Task>,
     /// Operator crates to link, with their operators' descriptors.
     pub operator_crates: Vec<LinkedCrate>,
+    /// Compile in PostgreSQL state (`chime build --postgres-state`).
+    pub postgres_state: bool,
 }
 
 /// An operators crate the generated crate depends on.
@@ -252,6 +254,7 @@ impl Ir {
                     descriptors: c.operators.iter().map(|o| o.descriptor.clone()).collect(),
                 })
                 .collect(),
+            postgres_state: false,
         }
     }
 }

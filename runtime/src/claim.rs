@@ -28,6 +28,19 @@ use crate::scheduler::Clock;
 #[derive(Debug)]
 pub struct Claim {
     _locks: Vec<Flock<File>>,
+    /// A lock held elsewhere (PostgreSQL state's advisory locks), released
+    /// when dropped.
+    _guard: Option<Box<dyn std::any::Any>>,
+}
+
+impl Claim {
+    /// A claim held by `guard` until it is dropped.
+    pub fn guarded(guard: impl std::any::Any) -> Claim {
+        Claim {
+            _locks: Vec::new(),
+            _guard: Some(Box::new(guard)),
+        }
+    }
 }
 
 /// Why a claim was refused.
@@ -57,6 +70,14 @@ pub fn doing() -> String {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// This process, for other processes' messages: `pid 123 on HOST`.
+pub fn this_process() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("pid {} on {host}", std::process::id())
 }
 
 /// The folder of claim files of the state file `state`.
@@ -97,7 +118,10 @@ pub fn run(
         clock,
     )
     .map_err(|e| e.named(format!("the run of {logical}")))?;
-    Ok(Claim { _locks: vec![date] })
+    Ok(Claim {
+        _locks: vec![date],
+        _guard: None,
+    })
 }
 
 /// Claims task `task` of the run of `logical`: the date shared, the task
@@ -122,6 +146,7 @@ pub fn task(
         .map_err(|e| e.named(format!("task `{task}` of the run of {logical}")))?;
     Ok(Claim {
         _locks: vec![date, one],
+        _guard: None,
     })
 }
 
@@ -144,6 +169,8 @@ pub enum ClaimError {
         path: PathBuf,
         source: Errno,
     },
+    /// The state database failed while claiming (PostgreSQL state).
+    State(String),
 }
 
 impl ClaimError {
@@ -168,6 +195,7 @@ impl std::fmt::Display for ClaimError {
             ClaimError::Lock { path, source } => {
                 write!(f, "cannot lock {}: {source}", path.display())
             }
+            ClaimError::State(e) => write!(f, "cannot claim: {e}"),
         }
     }
 }
@@ -175,7 +203,7 @@ impl std::fmt::Display for ClaimError {
 impl std::error::Error for ClaimError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ClaimError::Busy(_) => None,
+            ClaimError::Busy(_) | ClaimError::State(_) => None,
             ClaimError::CreateDir { source, .. } | ClaimError::Open { source, .. } => Some(source),
             ClaimError::Lock { source, .. } => Some(source),
         }

@@ -21,36 +21,69 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Change, RunRecord, Store, StoreError, TaskRecord};
 use crate::vocabulary::RunKind;
 
+/// Where a pipeline's state lives: a SQLite file (the default), or a
+/// PostgreSQL database shared by every machine that runs its tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    File(PathBuf),
+    /// A `postgres://` or `postgresql://` URL (it may hold a password:
+    /// never print it whole, see [`StateLocation::describe`]).
+    Postgres(String),
+}
+
+impl StateLocation {
+    /// `--state` as given: a PostgreSQL URL, or a file path.
+    pub fn parse(text: &std::ffi::OsStr) -> StateLocation {
+        match text.to_str() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StateLocation::Postgres(url.to_string())
+            }
+            _ => StateLocation::File(PathBuf::from(text)),
+        }
+    }
+
+    /// For messages: the path, or the URL with its password hidden.
+    pub fn describe(&self) -> String {
+        match self {
+            StateLocation::File(p) => p.display().to_string(),
+            StateLocation::Postgres(url) => crate::secrets::redact_url(url),
+        }
+    }
+}
+
 /// A pipeline's runs: its state store, and the logs beside it.
 #[derive(Debug, Clone)]
 pub struct Runs {
     pub def: &'static PipelineDef,
-    state: PathBuf,
+    state: StateLocation,
 }
 
 impl Runs {
-    pub fn new(def: &'static PipelineDef, state: &Path) -> Runs {
-        Runs {
-            def,
-            state: state.to_path_buf(),
-        }
+    pub fn new(def: &'static PipelineDef, state: StateLocation) -> Runs {
+        Runs { def, state }
     }
 
-    /// The state database's path.
-    pub fn state(&self) -> &Path {
-        &self.state
+    /// Where the state is, for messages (no password).
+    pub fn describe(&self) -> String {
+        self.state.describe()
     }
 
     /// Opens the state store.
-    pub fn open(&self) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open(&self.state.display().to_string(), self.def.name)
+    pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        match &self.state {
+            StateLocation::File(path) => Ok(Box::new(SqliteStore::open(
+                &path.display().to_string(),
+                self.def.name,
+            )?)),
+            StateLocation::Postgres(url) => open_postgres(url, self.def.name),
+        }
     }
 
     /// How the executor runs this pipeline's tasks: logs under `logs/`
     /// beside the state file, `max_active_tasks` (default: the CPUs).
     pub fn options(&self, echo: bool, drain: Option<Duration>) -> ExecOptions {
         ExecOptions {
-            log_dir: self.state.parent().unwrap_or(Path::new(".")).join("logs"),
+            log_dir: self.log_dir(),
             max_active_tasks: self.def.max_active_tasks.map_or_else(
                 || std::thread::available_parallelism().map_or(2, |n| n.get()),
                 |m| m as usize,
@@ -60,12 +93,22 @@ impl Runs {
         }
     }
 
+    /// `logs/` beside the state file; with PostgreSQL state, in the working
+    /// directory of the process that runs the task (the attempt's tail is
+    /// kept in the state too).
+    fn log_dir(&self) -> PathBuf {
+        match &self.state {
+            StateLocation::File(path) => path.parent().unwrap_or(Path::new(".")).join("logs"),
+            StateLocation::Postgres(_) => PathBuf::from("logs"),
+        }
+    }
+
     /// The run of logical date `logical`, whoever started it (a manual
     /// run, the scheduler, a backfill), and its id; without one, the id
     /// a new run of `kind` gets (`manual__2026-11-24T00:00:00+00:00`).
     pub fn find(
         &self,
-        store: &SqliteStore,
+        store: &dyn Store,
         kind: RunKind,
         logical: &str,
     ) -> Result<(String, Option<RunRecord>), StoreError> {
@@ -84,19 +127,34 @@ impl Runs {
         opts: ExecOptions,
     ) -> Result<RunOutcome, ExecError> {
         let mut store = self.open()?;
-        self.execute_in(&mut store, ops, req, opts).await
+        self.execute_in(&mut *store, ops, req, opts).await
     }
 
     /// [`Runs::execute`] in a store the caller has open (and reads after).
     pub async fn execute_in(
         &self,
-        store: &mut SqliteStore,
+        store: &mut dyn Store,
         ops: &[Registered],
         req: RunRequest,
         opts: ExecOptions,
     ) -> Result<RunOutcome, ExecError> {
         executor::execute(self.def, ops, store, req, opts).await
     }
+}
+
+#[cfg(feature = "pg-state")]
+fn open_postgres(url: &str, pipeline: &str) -> Result<Box<dyn Store>, StoreError> {
+    Ok(Box::new(crate::store::postgres::PgStore::open(
+        url, pipeline,
+    )?))
+}
+
+#[cfg(not(feature = "pg-state"))]
+fn open_postgres(url: &str, _pipeline: &str) -> Result<Box<dyn Store>, StoreError> {
+    Err(StoreError::Unsupported(format!(
+        "{}: this binary was built without PostgreSQL state support",
+        crate::secrets::redact_url(url)
+    )))
 }
 
 /// The pipeline's params with their defaults.

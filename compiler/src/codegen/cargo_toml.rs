@@ -7,7 +7,8 @@ use crate::ir::Ir;
 /// Runtime features the pipeline needs: `rt`, plus one per operator with
 /// heavy dependencies, enabled only when a task (or an `on_failure`
 /// action) uses it, so a pipeline without `predict` never compiles an
-/// inference engine, and one without `sql` no PostgreSQL client.
+/// inference engine, and one without `sql` no PostgreSQL client (unless
+/// it keeps its state in PostgreSQL: `pg-state`).
 pub fn features(ir: &Ir) -> Vec<&'static str> {
     let mut out = vec!["rt"];
     let uses = ir
@@ -30,6 +31,10 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
                 out.push(f);
             }
         }
+    }
+    // `sql` carries the PostgreSQL client, and with it PostgreSQL state.
+    if ir.postgres_state && !out.contains(&"sql") {
+        out.push("pg-state");
     }
     out[1..].sort_unstable();
     out

@@ -24,10 +24,14 @@ pub struct Args {
     /// Also write deployment files beside the binary: a systemd unit, or Kubernetes manifests.
     #[arg(long, value_enum)]
     pub deploy: Option<crate::deploy::Deploy>,
+    /// Let the binary keep its state in PostgreSQL (`--state postgres://...`), as it must to run its tasks on many machines (Airflow, Argo). Pipelines that use `sql` always can.
+    #[arg(long)]
+    pub postgres_state: bool,
 }
 
 pub fn run(args: Args) -> Result<(), Error> {
-    let ir = super::checked(Path::new(&args.file), |analysis| Ok(Ir::build(analysis)))?;
+    let mut ir = super::checked(Path::new(&args.file), |analysis| Ok(Ir::build(analysis)))?;
+    ir.postgres_state = args.postgres_state;
     let runtime = args
         .runtime
         .clone()

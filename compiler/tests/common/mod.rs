@@ -34,6 +34,11 @@ pub fn chime() -> Command {
 
 /// Builds tests/e2e/<name>.yaml and returns the binary.
 pub fn build(name: &str) -> PathBuf {
+    build_with(name, &[])
+}
+
+/// [`build`] with more `chime build` flags (`--postgres-state`).
+pub fn build_with(name: &str, flags: &[&str]) -> PathBuf {
     let root = root();
     // One output directory per test, so tests building the same pipeline
     // in parallel do not replace each other's binary.
@@ -47,6 +52,7 @@ pub fn build(name: &str) -> PathBuf {
         .arg(root.join("tests/e2e").join(format!("{name}.yaml")))
         .arg("-o")
         .arg(&out)
+        .args(flags)
         .status()
         .expect("run chime build");
     assert!(status.success(), "chime build {name} failed");

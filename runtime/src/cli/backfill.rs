@@ -12,7 +12,7 @@ use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, When, day_start, parse_when};
 use crate::state::RunState;
-use crate::store::Store;
+
 use crate::vocabulary::RunKind;
 
 /// Which existing runs a backfill runs again.
@@ -80,7 +80,7 @@ pub fn backfill(
         .take_while(|i| i.start.with_timezone(&Utc) < until);
     let mut plan = |i: Interval| -> Result<Option<Planned>, CliError> {
         let logical = i.start.to_rfc3339();
-        let (run_id, existing) = runs.find(&store, RunKind::Backfill, &logical)?;
+        let (run_id, existing) = runs.find(&*store, RunKind::Backfill, &logical)?;
         let (run, reset) = match (&existing, reprocess) {
             (None, _) => (true, false),
             (Some(r), Reprocess::None) => {
@@ -104,7 +104,7 @@ pub fn backfill(
             return Ok(None);
         }
         // Claimed before its tasks are reset: never under a running process.
-        let claim = match claim::run(runs.state(), &logical, &doing, &*clock) {
+        let claim = match store.claim(&logical, None, &doing, &*clock) {
             Ok(c) => c,
             Err(e) => {
                 println!("not run {logical}: {e}");
@@ -114,7 +114,7 @@ pub fn backfill(
         };
         if reset {
             let records = store.task_records(&run_id)?;
-            runs::reset(&mut store, &run_id, &records, false)?;
+            runs::reset(&mut *store, &run_id, &records, false)?;
         }
         // A resumed run keeps the params it recorded.
         let params = existing

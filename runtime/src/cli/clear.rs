@@ -10,7 +10,7 @@ use crate::claim;
 use crate::runs::{self, Runs};
 use crate::scheduler::SystemClock;
 use crate::state::TaskState;
-use crate::store::{Store, TaskRecord};
+use crate::store::TaskRecord;
 
 /// `clear RUN [--task ID [--downstream]] [--only-failed]`, as Airflow's
 /// clear: the chosen task instances go back to `none` (outputs dropped,
@@ -25,10 +25,10 @@ pub fn clear(
 ) -> CliResult {
     let def = runs.def;
     let mut store = runs.open()?;
-    let run = get_run(runs, &store, run_id)?;
+    let run = get_run(runs, &*store, run_id)?;
     // Not while a process executes this run.
     let doing = claim::doing();
-    let _claim = claim::run(runs.state(), &run.logical_date, &doing, &SystemClock)?;
+    let _claim = store.claim(&run.logical_date, None, &doing, &SystemClock)?;
     let records = store.task_records(run_id)?;
     let mut selected: std::collections::HashSet<&str> = match task {
         Some(id) => {
@@ -77,7 +77,7 @@ pub fn clear(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    runs::reset(&mut store, run_id, cleared, true)?;
+    runs::reset(&mut *store, run_id, cleared, true)?;
     let date = DateTime::parse_from_rfc3339(&run.logical_date)
         .map(|d| d.to_rfc3339())
         .unwrap_or(run.logical_date.clone());

@@ -2,7 +2,6 @@
 //! logical date, at most `max_active_runs` run together, and SIGTERM or
 //! SIGINT stops the launching.
 
-use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use crate::operators::registry::Registered;
 use crate::runs::Runs;
 use crate::scheduler::{Clock, Interval, Schedule};
 use crate::state::RunState;
+use crate::store::Store;
 
 /// The pipeline's schedule; commands that need one fail without it.
 pub fn schedule(def: &PipelineDef) -> Result<Schedule, CliError> {
@@ -80,17 +80,15 @@ impl Launcher {
                 running.spawn_local(async move {
                     let req = p.req;
                     let id = req.run.run_id.clone();
+                    let mut store = match runs.open() {
+                        Ok(s) => s,
+                        Err(e) => return (id, Err(CliError::from(e))),
+                    };
                     let _claim = match p.claim {
                         Some(c) => c,
                         None => {
-                            match claim_date(
-                                runs.state(),
-                                &req.run.logical_date,
-                                &doing,
-                                wait,
-                                &*clock,
-                            )
-                            .await
+                            match claim_date(&*store, &req.run.logical_date, &doing, wait, &*clock)
+                                .await
                             {
                                 Ok(Some(c)) => c,
                                 Ok(None) => return (id, Ok(RunOutcome::Interrupted(15))),
@@ -107,7 +105,9 @@ impl Launcher {
                     );
                     (
                         id,
-                        runs.execute(&ops, req, opts).await.map_err(CliError::from),
+                        runs.execute_in(&mut *store, &ops, req, opts)
+                            .await
+                            .map_err(CliError::from),
                     )
                 });
             }
@@ -193,7 +193,7 @@ pub async fn next_signal(l: &mut Listeners) -> i32 {
 /// real time, not on the clock: it waits for another process, not for an
 /// instant (a ManualClock's wait returns at once and would make it spin).
 async fn claim_date(
-    state: &Path,
+    store: &dyn Store,
     logical: &str,
     doing: &str,
     wait: bool,
@@ -202,7 +202,7 @@ async fn claim_date(
     let mut told = false;
     let mut listen = listeners();
     loop {
-        match claim::run(state, logical, doing, clock) {
+        match store.claim(logical, None, doing, clock) {
             Ok(c) => return Ok(Some(c)),
             Err(ClaimError::Busy(b)) if wait => {
                 if !told {

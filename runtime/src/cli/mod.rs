@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::compiled::PipelineDef;
 use crate::operators::registry::Registered;
-use crate::runs::Runs;
+use crate::runs::{Runs, StateLocation};
 use crate::scheduler::SystemClock;
 
 mod backfill;
@@ -36,9 +36,9 @@ pub use interval::WhichRun;
 #[derive(Debug, Parser)]
 #[command(about = None, long_about = None)]
 struct Cli {
-    /// The state database (default: ./<pipeline>.state.db).
-    #[arg(long, global = true, value_name = "PATH")]
-    state: Option<PathBuf>,
+    /// The state: a SQLite file, or a postgres:// URL shared by every machine that runs tasks (default: $CHIME_STATE, else ./<pipeline>.state.db).
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    state: Option<std::ffi::OsString>,
     #[command(subcommand)]
     command: Command,
 }
@@ -154,10 +154,13 @@ pub fn main(def: &'static PipelineDef, ops: Vec<Registered>) -> ExitCode {
 }
 
 fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResult {
-    let state = cli
-        .state
-        .unwrap_or_else(|| PathBuf::from(format!("{}.state.db", def.name)));
-    let runs = Runs::new(def, &state);
+    // A URL with a password is best passed in the environment: a command
+    // line is visible to every user of the machine (`ps`).
+    let state = match cli.state.or_else(|| std::env::var_os("CHIME_STATE")) {
+        Some(text) if !text.is_empty() => StateLocation::parse(&text),
+        _ => StateLocation::File(PathBuf::from(format!("{}.state.db", def.name))),
+    };
+    let runs = Runs::new(def, state);
     match cli.command {
         Command::Graph { format } => graph::graph(def, format),
         Command::Describe => graph::describe(def),

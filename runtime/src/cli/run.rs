@@ -14,7 +14,6 @@ use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval};
 use crate::secrets::mask_sealed;
 use crate::state::{RunState, TaskState};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{RunRecord, Store, TaskRecord};
 use crate::vocabulary::RunKind;
 
@@ -94,7 +93,7 @@ fn parse_params(def: &PipelineDef, overrides: &[String]) -> Result<serde_json::V
 /// params); on a run with nothing finished (new, or cleared) the new
 /// params replace the recorded ones.
 fn resumed_params(
-    store: &mut SqliteStore,
+    store: &mut dyn Store,
     existing: &RunRecord,
     given: serde_json::Value,
     overridden: bool,
@@ -142,13 +141,11 @@ fn execute(
     let logical = interval.start.to_rfc3339();
     // One process executes a date at a time (held until this returns).
     let doing = claim::doing();
-    let _claim = match &task {
-        Some((t, _)) => claim::task(runs.state(), &logical, def.tasks[*t].id, &doing, clock),
-        None => claim::run(runs.state(), &logical, &doing, clock),
-    }?;
+    let only = task.map(|(t, _)| def.tasks[t].id);
+    let _claim = store.claim(&logical, only, &doing, clock)?;
     // The run of this date, whoever started it (a manual run, the scheduler,
     // a backfill); a new manual run if there is none.
-    let (run_id, existing) = runs.find(&store, RunKind::Manual, &logical)?;
+    let (run_id, existing) = runs.find(&*store, RunKind::Manual, &logical)?;
     if let Some(existing) = &existing {
         if which.exact() {
             same_interval(existing, &interval)?;
@@ -157,7 +154,7 @@ fn execute(
             println!("run {run_id} already succeeded; `clear {run_id}` to run it again");
             return Ok(ExitCode::SUCCESS);
         }
-        params = resumed_params(&mut store, existing, params, !overrides.is_empty())?;
+        params = resumed_params(&mut *store, existing, params, !overrides.is_empty())?;
         if echo {
             println!("resuming run {run_id} ({})", existing.state);
         }
@@ -182,7 +179,7 @@ fn execute(
     }
     let opts = runs.options(echo, None);
     let started = std::time::Instant::now();
-    let outcome = runs::block_on(runs.execute_in(&mut store, ops, req, opts))??;
+    let outcome = runs::block_on(runs.execute_in(&mut *store, ops, req, opts))??;
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
         RunOutcome::Finished(_) if task.is_some() => {

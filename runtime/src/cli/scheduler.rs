@@ -22,7 +22,6 @@ use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval, Schedule, parse_date};
 use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
 use crate::vocabulary::RunKind;
 
 /// How long a scheduler's lease lasts without renewal: a crashed
@@ -34,10 +33,7 @@ const LEASE_RENEW: Duration = Duration::from_secs(10);
 const GRACE: Duration = Duration::from_secs(60);
 
 fn holder() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("pid {} on {host}", std::process::id())
+    crate::claim::this_process()
 }
 
 /// Whether a lease holder (`pid N on HOST`) was a process of this machine
@@ -121,7 +117,7 @@ fn serve<F: Future<Output = ()>>(
             .unwrap_or_default();
         return Err(CliError::LeaseHeld {
             holder,
-            state: runs.state().display().to_string(),
+            state: runs.describe(),
             until,
         });
     }
@@ -131,7 +127,7 @@ fn serve<F: Future<Output = ()>>(
         def.name,
         def.schedule.unwrap_or(""),
         s.tz,
-        runs.state().display()
+        runs.describe()
     );
     let scheduler = Scheduler {
         launcher: Launcher {
@@ -200,7 +196,7 @@ impl Scheduler {
     }
 
     /// Runs a crash or a signal left unfinished.
-    fn unfinished(&self, store: &SqliteStore) -> Result<Vec<Planned>, CliError> {
+    fn unfinished(&self, store: &dyn Store) -> Result<Vec<Planned>, CliError> {
         let tz = self.schedule.tz;
         let default = serde_json::Value::Object(runs::default_params(self.launcher.runs.def));
         Ok(store
@@ -232,10 +228,7 @@ impl Scheduler {
     /// One decision at the clock's "now": the lease is renewed (or lost),
     /// the runs due since the last scheduled one are planned, and the next
     /// fire time after that "now" is when to look again.
-    fn due(
-        &self,
-        store: &mut SqliteStore,
-    ) -> Result<(Vec<Planned>, Option<DateTime<Tz>>), CliError> {
+    fn due(&self, store: &mut dyn Store) -> Result<(Vec<Planned>, Option<DateTime<Tz>>), CliError> {
         let s = &self.schedule;
         let def = self.launcher.runs.def;
         let t = self.clock().now().timestamp();
@@ -272,7 +265,7 @@ impl Scheduler {
     /// SIGTERM and SIGINT reach it and its runs' executors directly.
     async fn steps(&self, mut stop: Pin<&mut dyn Future<Output = ()>>) -> CliResult {
         // 1. Runs a crash or a signal left unfinished.
-        let resumed = self.unfinished(&self.launcher.runs.open()?)?;
+        let resumed = self.unfinished(&*self.launcher.runs.open()?)?;
         if !resumed.is_empty() {
             let tally = self.launcher.execute_all(resumed.into_iter()).await;
             if tally.signal.is_some() {
@@ -281,7 +274,7 @@ impl Scheduler {
         }
         // 2. Catch up, then fire on the schedule.
         loop {
-            let (due, wake_at) = self.due(&mut self.launcher.runs.open()?)?;
+            let (due, wake_at) = self.due(&mut *self.launcher.runs.open()?)?;
             if !due.is_empty() {
                 let tally = self.launcher.execute_all(due.into_iter()).await;
                 if tally.signal.is_some() {
@@ -321,6 +314,7 @@ mod tests {
     use super::*;
     use crate::compiled::{PipelineDef, TaskDef, TriggerRule};
     use crate::operators::registry::builtins;
+    use crate::runs::StateLocation;
     use crate::scheduler::ManualClock;
     use crate::state::{RunState, TaskState};
     use crate::store::RunRecord;
@@ -356,11 +350,14 @@ mod tests {
     #[test]
     fn the_runs_due_follow_the_injected_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let runs = Runs::new(&HOURLY, &dir.path().join("hourly.state.db"));
+        let runs = Runs::new(
+            &HOURLY,
+            StateLocation::File(dir.path().join("hourly.state.db")),
+        );
         let clock = Rc::new(ManualClock::new(utc("2026-01-01T02:30:00Z")));
         let s = scheduler(&runs, &clock);
         let mut store = runs.open().unwrap();
-        let (due, wake) = s.due(&mut store).unwrap();
+        let (due, wake) = s.due(&mut *store).unwrap();
         assert_eq!(
             ids(&due),
             [
@@ -378,9 +375,9 @@ mod tests {
             store.create_run(&p.req.run).unwrap();
         }
         // Nothing new until the next hour ends.
-        assert!(s.due(&mut store).unwrap().0.is_empty());
+        assert!(s.due(&mut *store).unwrap().0.is_empty());
         clock.set(utc("2026-01-01T04:00:00Z"));
-        let (due, _) = s.due(&mut store).unwrap();
+        let (due, _) = s.due(&mut *store).unwrap();
         assert_eq!(
             ids(&due),
             [
@@ -395,7 +392,10 @@ mod tests {
     #[test]
     fn a_lease_taken_by_another_scheduler_stops_it() {
         let dir = tempfile::tempdir().unwrap();
-        let runs = Runs::new(&HOURLY, &dir.path().join("hourly.state.db"));
+        let runs = Runs::new(
+            &HOURLY,
+            StateLocation::File(dir.path().join("hourly.state.db")),
+        );
         let clock = Rc::new(ManualClock::new(utc("2026-01-01T02:30:00Z")));
         let s = scheduler(&runs, &clock);
         let mut store = runs.open().unwrap();
@@ -406,14 +406,14 @@ mod tests {
                 .unwrap(),
             None
         );
-        let e = s.due(&mut store).map(|_| ()).unwrap_err();
+        let e = s.due(&mut *store).map(|_| ()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "lost the scheduler lease to pid 2 on other; stopping"
         );
         // Once that lease has expired, by the clock, it is taken over.
         clock.set(utc("2026-01-01T02:31:00Z"));
-        assert!(s.due(&mut store).is_ok());
+        assert!(s.due(&mut *store).is_ok());
     }
 
     const fn noop(id: &'static str, upstream: &'static [usize]) -> TaskDef {
@@ -527,7 +527,10 @@ mod tests {
     fn the_whole_loop_runs_on_the_injected_clock() {
         in_5s(|| {
             let dir = tempfile::tempdir().unwrap();
-            let runs = Runs::new(&CATCHUP, &dir.path().join("hours.state.db"));
+            let runs = Runs::new(
+                &CATCHUP,
+                StateLocation::File(dir.path().join("hours.state.db")),
+            );
             // Left running by a crash, with params of its own.
             let tz = chrono_tz::UTC;
             let first = Interval {
@@ -580,7 +583,10 @@ mod tests {
     fn without_catchup_the_loop_runs_only_the_latest_interval() {
         in_5s(|| {
             let dir = tempfile::tempdir().unwrap();
-            let runs = Runs::new(&LATEST, &dir.path().join("latest.state.db"));
+            let runs = Runs::new(
+                &LATEST,
+                StateLocation::File(dir.path().join("latest.state.db")),
+            );
             let clock = Rc::new(ManualClock::new(utc("2026-01-01T05:30:00Z")));
             let recorded = serve_until(&runs, &clock, "2026-01-01T05:30:00Z");
             assert_eq!(starts(&recorded), ["2026-01-01T04:00:00+00:00"]);

@@ -8,7 +8,6 @@ use chrono::DateTime;
 use super::error::{CliError, CliResult};
 use crate::runs::Runs;
 use crate::state::TaskState;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{RunRecord, Store, TaskRecord};
 
 /// `runs [--limit N]`: recent runs and their states.
@@ -35,10 +34,10 @@ pub fn runs(runs: &Runs, limit: usize) -> CliResult {
 }
 
 /// Run `run_id`, or the error naming the state file that lacks it.
-pub fn get_run(runs: &Runs, store: &SqliteStore, run_id: &str) -> Result<RunRecord, CliError> {
+pub fn get_run(runs: &Runs, store: &dyn Store, run_id: &str) -> Result<RunRecord, CliError> {
     store.get_run(run_id)?.ok_or_else(|| CliError::NoRun {
         run_id: run_id.to_string(),
-        state: runs.state().display().to_string(),
+        state: runs.describe(),
     })
 }
 
@@ -46,7 +45,7 @@ pub fn get_run(runs: &Runs, store: &SqliteStore, run_id: &str) -> Result<RunReco
 pub fn show(runs: &Runs, run_id: &str) -> CliResult {
     let def = runs.def;
     let store = runs.open()?;
-    let run = get_run(runs, &store, run_id)?;
+    let run = get_run(runs, &*store, run_id)?;
     let tasks = store.task_records(run_id)?;
     let attempts = store.attempts(run_id)?;
     let mut out = std::io::stdout().lock();

@@ -75,9 +75,11 @@ impl Exec<'_> {
                         self.record_output(t, out);
                     }
                 }
-            } else if rec.state != TaskState::None {
+            } else if rec.state != TaskState::None && task.selected {
                 self.set_state(t, TaskState::None, None)?;
             }
+            // A task another `task` process may be running right now is
+            // left as recorded: this process writes only its own tasks.
         }
         if let Some(n) = self.attempt {
             // Numbered by the orchestrator: the next attempt started is N.

@@ -1,7 +1,8 @@
 //! Where runs, task instances and attempts are kept.
 //!
-//! The executor talks to a [`Store`]; SQLite (`sqlite.rs`) is the default,
-//! and PostgreSQL will implement the same trait. Writes come in batches
+//! The executor talks to a [`Store`]: SQLite (`sqlite/`, one file, the
+//! default) or PostgreSQL (`postgres/`, shared by the machines an
+//! orchestrator runs tasks on). Writes come in batches
 //! ([`Store::apply`], one transaction each): the executor groups every
 //! change of a scheduling round, so persistence costs one commit per round,
 //! not one per task.
@@ -11,7 +12,12 @@ use std::fmt;
 use crate::state::{RunState, TaskState};
 use crate::vocabulary::{AttemptOutcome, RunKind};
 
+#[cfg(feature = "pg-state")]
+pub mod postgres;
 pub mod sqlite;
+
+use crate::claim::{Claim, ClaimError};
+use crate::scheduler::Clock;
 
 /// A run of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +148,8 @@ pub enum StoreError {
     },
     /// Any other database error.
     Database(String),
+    /// A kind of state this binary cannot open.
+    Unsupported(String),
 }
 
 impl fmt::Display for StoreError {
@@ -168,6 +176,7 @@ impl fmt::Display for StoreError {
                 "{path}: this state belongs to pipeline `{found}`, not `{expected}`; pass --state for this pipeline's own file"
             ),
             StoreError::Database(e) => write!(f, "state database error: {e}"),
+            StoreError::Unsupported(e) => write!(f, "{e}"),
         }
     }
 }
@@ -206,4 +215,15 @@ pub trait Store {
     ) -> Result<Option<(String, i64)>, StoreError>;
     /// Gives the lease up (a clean shutdown).
     fn release_lease(&mut self, holder: &str) -> Result<(), StoreError>;
+    /// Claims the run of logical date `logical` for this process (see
+    /// `claim.rs`): exclusively for a whole run, or (`task`) the date
+    /// shared and the task exclusively. Held until the [`Claim`] is
+    /// dropped or the process ends, however it ends.
+    fn claim(
+        &self,
+        logical: &str,
+        task: Option<&str>,
+        doing: &str,
+        clock: &dyn Clock,
+    ) -> Result<Claim, ClaimError>;
 }

@@ -9,6 +9,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{AttemptRecord, Change, RunRecord, Store, StoreError, TaskRecord};
+use crate::claim::{self, Claim, ClaimError};
+use crate::scheduler::Clock;
 use crate::state::{RunState, TaskState};
 use crate::vocabulary::{AttemptOutcome, RunKind};
 
@@ -239,7 +241,7 @@ impl Store for SqliteStore {
         self.conn
             .execute(
                 &format!(
-                    "INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT OR IGNORE INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     run.run_id,
@@ -412,6 +414,20 @@ impl Store for SqliteStore {
 
     fn apply(&mut self, changes: &[Change]) -> Result<(), StoreError> {
         self.apply_batch(changes)
+    }
+
+    fn claim(
+        &self,
+        logical: &str,
+        task: Option<&str>,
+        doing: &str,
+        clock: &dyn Clock,
+    ) -> Result<Claim, ClaimError> {
+        let state = std::path::Path::new(&self.path);
+        match task {
+            Some(task) => claim::task(state, logical, task, doing, clock),
+            None => claim::run(state, logical, doing, clock),
+        }
     }
 }
 
