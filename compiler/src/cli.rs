@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{self, build, check, explain, graph, init};
+use crate::commands::{self, build, check, explain, export, graph, init};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Check(check::Args),
     /// Compile a pipeline into one standalone binary (DIR/<pipeline>, DIR defaults to ./dist).
     Build(build::Args),
+    /// Write the pipeline for an existing engine: `export airflow FILE` (an Airflow 3 DAG).
+    Export(export::Args),
     /// Start a project: DIR/pipeline.yaml and, with --ops, a crate of custom operators.
     Init(init::Args),
     /// Print the JSON Schema (draft-07) of pipeline.yaml, for editors.
@@ -50,6 +52,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Build(args) => build::run(args),
+        Command::Export(args) => export::run(args),
         Command::Init(args) => init::run(args),
         Command::Schema => commands::schema::run(),
         Command::Graph(args) => graph::run(args),

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod deploy;
 pub mod diagnostic;
 pub mod discover;
+pub mod export;
 pub mod ir;
 pub mod language;
 pub mod load;

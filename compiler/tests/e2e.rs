@@ -736,7 +736,28 @@ fn build_writes_deployment_files() {
         cron.contains("schedule: \"0 0 1 1 *\"") && cron.contains("timeZone: \"UTC\""),
         "{cron}"
     );
+    // Each job runs the interval that has just ended (issue 14).
+    assert!(cron.contains("args: [\"run\", \"--latest\""), "{cron}");
     assert!(read(out.path(), "idle.deployment.yaml").contains("args: [\"scheduler\""));
+    // Valid for Kubernetes, strictly (no unknown field), as kubectl would
+    // have them.
+    let venv = python_tool("kubernetes-validate-1.37.0", "kubernetes-validate==1.37.0");
+    let files = [
+        "idle.cronjob.yaml",
+        "idle.deployment.yaml",
+        "idle.state.yaml",
+    ];
+    let out = Command::new(venv.join("bin/kubernetes-validate"))
+        .args(["--strict", "-k", "1.33.0"])
+        .args(files.map(|f| out.path().join(f)))
+        .output()
+        .expect("kubernetes-validate");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -188,6 +188,7 @@ pub fn request(
         only,
         attempt: None,
         engine: false,
+        on_failure_only: false,
     }
 }
 
@@ -205,6 +206,7 @@ pub fn resume_request(
         only: None,
         attempt: None,
         engine: false,
+        on_failure_only: false,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::source::Sources;
 pub mod build;
 pub mod check;
 pub mod explain;
+pub mod export;
 pub mod graph;
 pub mod init;
 pub mod next;

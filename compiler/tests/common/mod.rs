@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod airflow;
 pub mod pg;
 
 pub fn root() -> PathBuf {
@@ -102,6 +103,33 @@ pub fn run_env(bin: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> R
 /// (its default: no variable set), then PostgreSQL (`var` set to `url`).
 pub fn backends<'a>(var: &'a str, url: &'a str) -> [(&'static str, Vec<(&'a str, &'a str)>); 2] {
     [("SQLite", vec![]), ("PostgreSQL", vec![(var, url)])]
+}
+
+/// A pinned Python tool from PyPI (`requirement`) in the virtualenv
+/// target/`dir`, installed on first use, once, under a lock (tests run in
+/// parallel processes); `.ci/run` installs it ahead. Returns the venv.
+pub fn python_tool(dir: &str, requirement: &str) -> PathBuf {
+    let target = root().join("target");
+    let venv = target.join(dir);
+    if venv.join("bin/python").is_file() && venv.join(".installed").is_file() {
+        return venv;
+    }
+    std::fs::create_dir_all(&target).expect("target/");
+    let script = format!(
+        "test -f '{v}/.installed' || {{ rm -rf '{v}' && python3 -m venv '{v}' && '{v}/bin/pip' install -q --disable-pip-version-check '{requirement}' && touch '{v}/.installed'; }}",
+        v = venv.display()
+    );
+    let status = std::process::Command::new("flock")
+        .arg(target.join(format!("{dir}.lock")))
+        .args(["sh", "-c", &script])
+        .status()
+        .expect("run flock (util-linux) to install a Python tool");
+    assert!(
+        status.success(),
+        "installing {requirement} from PyPI into {} failed",
+        venv.display()
+    );
+    venv
 }
 
 pub fn read(dir: &Path, file: &str) -> String {

@@ -34,6 +34,8 @@ pub enum CliError {
     },
     #[error("no run `{run_id}` in {state}; `runs` lists them")]
     NoRun { run_id: String, state: String },
+    #[error("no run of {logical} in {state}; its tasks must have run first")]
+    NoRunOf { logical: String, state: String },
     #[error("no attempt of task `{task}` in run `{run_id}`")]
     NoAttempts { task: String, run_id: String },
     #[error("task `{task}` has no attempt {attempt}")]

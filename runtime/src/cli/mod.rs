@@ -74,6 +74,11 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         output_file: Option<PathBuf>,
     },
+    /// Run the pipeline's on_failure actions for a run, and exit 1 (an orchestrator's watcher task, run when one of its tasks failed).
+    OnFailure {
+        #[command(flatten)]
+        which: WhichRun,
+    },
     /// Fire on the schedule until SIGTERM or SIGINT: catch up, then start each run when its interval ends.
     Scheduler,
     /// Every interval whose logical date is in [--from, --to], in order, max_active_runs at once.
@@ -185,6 +190,7 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             };
             run::task(&runs, ops, call, &which, &params, &SystemClock)
         }
+        Command::OnFailure { which } => run::on_failure(&runs, ops, &which, &SystemClock),
         Command::Scheduler => scheduler::scheduler(runs, ops.to_vec(), Rc::new(SystemClock)),
         Command::Backfill {
             from,

@@ -34,6 +34,38 @@ pub fn run(
     execute(runs, ops, which, overrides, None, echo, clock)
 }
 
+/// `on-failure [which run]`: the pipeline's `on_failure` actions for a
+/// run that exists, with its recorded params and outputs; exits 1, so that
+/// an orchestrator's watcher task keeps its run failed.
+pub fn on_failure(
+    runs: &Runs,
+    ops: &[Registered],
+    which: &WhichRun,
+    clock: &dyn Clock,
+) -> CliResult {
+    let def = runs.def;
+    let interval = interval::resolve(def, which, clock)?;
+    let mut store = runs.open()?;
+    let logical = interval.start.to_rfc3339();
+    let Some(run) = store.run_by_logical(&logical)? else {
+        return Err(CliError::NoRunOf {
+            logical,
+            state: runs.describe(),
+        });
+    };
+    let params = serde_json::from_str(&run.params).map_err(|error| CliError::RecordedParams {
+        run_id: run.run_id.clone(),
+        error,
+    })?;
+    let run_id = run.run_id.clone();
+    let mut req = runs::resume_request(run, &interval, params);
+    req.on_failure_only = true;
+    let opts = runs.options(true, None);
+    runs::block_on(runs.execute_in(&mut *store, ops, req, opts))??;
+    println!("ran the on_failure actions of run {run_id}");
+    Ok(ExitCode::from(1))
+}
+
 /// What a `task` call asks beyond its run: for orchestrators.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskCall<'a> {

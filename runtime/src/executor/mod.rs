@@ -68,6 +68,9 @@ pub struct RunRequest {
     /// With `only`: the orchestrator applied the trigger rules; selected
     /// tasks run whatever their upstreams' states.
     pub engine: bool,
+    /// Run no task: only the pipeline's `on_failure` actions, over the run
+    /// as recorded (an orchestrator's watcher task, `on-failure`).
+    pub on_failure_only: bool,
 }
 
 /// How a run ended.
@@ -287,6 +290,15 @@ pub async fn execute(
             (*ex.connections).clone(),
             ex.secrets.clone(),
         ));
+    }
+    if req.on_failure_only {
+        ex.resume(&records)?;
+        ex.on_failure().await;
+        let state = ex
+            .store
+            .get_run(&run_id)?
+            .map_or(RunState::Failed, |r| r.state);
+        return Ok(RunOutcome::Finished(state));
     }
     match ex.start(&records, resuming).await {
         Err(ExecError::Transition { task, bug }) => {

@@ -1,0 +1,129 @@
+//! End to end, issue 14: `chime export airflow` run by a real Airflow 3
+//! (`airflow dags test`, the pinned version from PyPI) with PostgreSQL
+//! state: every task ends in the state the binary's own `run` gives it,
+//! outputs pass from task to task (and show as XCom), a failed run fails
+//! in Airflow too and runs `on_failure` once.
+
+use std::path::Path;
+
+mod common;
+use common::airflow::Airflow;
+use common::pg::Postgres;
+use common::*;
+
+const DAG: &str = "airflow_trial";
+/// 06:30 in Paris on 2026-11-25. Airflow 3 gives a manual run (as `dags
+/// test` makes) the latest interval that ended by its logical date: the
+/// 24th's, 06:30 to 06:30.
+const LOGICAL: &str = "2026-11-25T05:30:00+00:00";
+
+/// chime's `show` states with Airflow's task ids (`per_region[kr]` is
+/// `per_region.kr` in its TaskGroup).
+fn as_airflow(states: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = states
+        .into_iter()
+        .map(|(t, s)| (t.replace('[', ".").replace(']', ""), s))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The binary's own run of the day, in `dir` on SQLite state.
+fn own_run(bin: &Path, dir: &Path, params: &[&str]) -> (i32, Vec<(String, String)>) {
+    let trial = [("TRIAL_DIR", dir.to_str().expect("utf-8"))];
+    let mut args = vec!["run", "--date", "2026-11-24"];
+    args.extend_from_slice(params);
+    let r = run_env(bin, dir, &args, &trial);
+    let id = "manual__2026-11-24T06:30:00+01:00";
+    let show = run_env(bin, dir, &["show", id], &trial).stdout;
+    (r.code, as_airflow(states(&show)))
+}
+
+fn export(bin: &Path, af: &Airflow) -> String {
+    let dag = af.dags().join(format!("{DAG}.py"));
+    let out = chime()
+        .args(["export", "airflow"])
+        .arg(root().join(format!("tests/e2e/{DAG}.yaml")))
+        .arg("--binary")
+        .arg(bin)
+        .arg("-o")
+        .arg(&dag)
+        .output()
+        .expect("chime export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dag).expect("the DAG file")
+}
+
+#[test]
+fn airflow_runs_the_exported_dag_as_the_binary_runs_the_pipeline() {
+    let server = Postgres::start();
+    let url = server.db_url("state");
+    let bin = build_with(DAG, &["--postgres-state"]);
+    for fail in ["no", "yes"] {
+        let af = Airflow::new();
+        let text = export(&bin, &af);
+        assert!(
+            text.contains("CronDataIntervalTimetable(\"30 6 * * *\", timezone=\"Europe/Paris\")"),
+            "{text}"
+        );
+        let own = tempfile::tempdir().expect("tmp");
+        let param = format!("fail={fail}");
+        let (code, expected) = own_run(&bin, own.path(), &["--param", &param]);
+
+        let trial = tempfile::tempdir().expect("tmp");
+        let db = format!("state_{fail}");
+        let url = if fail == "no" {
+            url.clone()
+        } else {
+            server.db_url(&db)
+        };
+        let conf = format!("{{\"fail\": \"{fail}\"}}");
+        let out = af.test(
+            DAG,
+            LOGICAL,
+            Some(&conf),
+            &[
+                ("CHIME_STATE", &url),
+                ("TRIAL_DIR", trial.path().to_str().expect("utf-8")),
+            ],
+        );
+        let log = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        // `airflow dags test` exits 1 when the DAG run fails, as `run` does.
+        assert_eq!(out.status.code(), Some(code), "fail={fail}: {log}");
+        let mut airflow = af.states(DAG);
+        airflow.retain(|(t, _)| t != "on_failure");
+        assert_eq!(airflow, expected, "fail={fail}: {log}");
+        // The same work: the interval, the retry, outputs across tasks.
+        let calls = read(trial.path(), "calls.log");
+        let sorted = |text: &str| {
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(
+            sorted(&calls),
+            sorted(&read(own.path(), "calls.log")),
+            "fail={fail}"
+        );
+        assert!(
+            calls.contains("extract 2026-11-24T06:30:00+01:00 2026-11-25T06:30:00+01:00"),
+            "{calls}"
+        );
+        assert!(calls.contains("report kr,jp"), "{calls}");
+        assert_eq!(
+            calls.matches("on_failure").count(),
+            usize::from(fail == "yes"),
+            "{calls}"
+        );
+        let xcom = af.xcom(DAG, "extract").unwrap_or_default();
+        assert!(
+            xcom.contains("rows") && xcom.contains("42"),
+            "XCom of extract: {xcom}"
+        );
+    }
+}
