@@ -57,14 +57,21 @@ fn a_run_on_postgres_state_ends_as_the_same_run_on_sqlite() {
         "SELECT count(*) FROM chime.runs WHERE pipeline = 'orchestrated'",
     );
     assert_eq!(rows, "1");
-    // The logs stay on the machine that ran the attempt.
-    let logs = on(
-        &url,
-        &bin,
-        pg.path(),
-        &["logs", id, "flaky", "--attempt", "1"],
-    );
+    // The logs stay on the machine that ran the attempt; elsewhere `logs`
+    // shows the last lines the state kept.
+    let logs = on(&url, &bin, pg.path(), &["logs", id, "gather"]);
     assert_eq!(logs.code, 0, "{}", logs.stdout);
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let remote = on(&url, &bin, elsewhere.path(), &["logs", id, "gather"]);
+    assert_eq!(remote.code, 0, "{}", remote.stdout);
+    assert!(
+        remote
+            .stdout
+            .contains("is on the machine that ran this attempt")
+            && remote.stdout.contains("\"rows\": 42"),
+        "{}",
+        remote.stdout
+    );
     let broken = run(
         &bin,
         pg.path(),

@@ -72,6 +72,7 @@ fn runs_tasks_attempts_and_leases_as_in_sqlite() {
         outcome: AttemptOutcome::Failed,
         exit_code: Some(3),
         error: Some("boom".into()),
+        log_tail: Some("last line\n".into()),
     }])
     .expect("end");
     // Another pipeline in the same database sees none of it.

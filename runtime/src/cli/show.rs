@@ -180,9 +180,21 @@ pub fn logs(runs: &Runs, run_id: &str, task: &str, attempt: Option<u32>) -> CliR
         Ok(mut file) => {
             let _ = std::io::copy(&mut file, &mut out);
         }
-        Err(_) => {
-            let _ = writeln!(out, "(no output)");
-        }
+        // Not on this machine (an orchestrator's worker ran it): the last
+        // lines the state kept.
+        Err(_) => match &chosen.log_tail {
+            Some(tail) => {
+                let _ = writeln!(
+                    out,
+                    "(the log {} is on the machine that ran this attempt; its last lines, from the state:)",
+                    chosen.log_path
+                );
+                let _ = out.write_all(shown(tail).as_bytes());
+            }
+            None => {
+                let _ = writeln!(out, "(no output)");
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

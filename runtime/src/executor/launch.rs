@@ -313,6 +313,12 @@ impl Exec<'_> {
         };
         let run_id = self.run_id.clone();
         let task_id = self.tasks[t].def.id.to_string();
+        // Kept in the state: under an orchestrator the log file stays on
+        // the worker that ran the attempt.
+        let log_tail = match &inline {
+            Some(i) => crate::store::log_tail(std::path::Path::new(&i.log_path)),
+            None => crate::store::log_tail(&self.task_dir(t).join(format!("{attempt}.log"))),
+        };
         self.changes.push(match inline {
             Some(Inline {
                 started_at,
@@ -329,6 +335,7 @@ impl Exec<'_> {
                 started_at,
                 outcome,
                 log_path,
+                log_tail,
             },
             None => Change::AttemptEnded {
                 run_id,
@@ -338,6 +345,7 @@ impl Exec<'_> {
                 outcome,
                 exit_code,
                 error,
+                log_tail,
             },
         });
     }

@@ -32,6 +32,7 @@ impl Exec<'_> {
                     outcome: AttemptOutcome::Interrupted,
                     exit_code: None,
                     error: Some("the pipeline's process stopped during this attempt".into()),
+                    log_tail: crate::store::log_tail(std::path::Path::new(&a.log_path)),
                 });
             }
         }

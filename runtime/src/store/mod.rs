@@ -58,6 +58,36 @@ pub struct AttemptRecord {
     pub exit_code: Option<i32>,
     pub error: Option<String>,
     pub log_path: String,
+    /// The last lines of the attempt's log (at most [`LOG_TAIL_BYTES`]),
+    /// for `logs` on a machine that does not have the file.
+    pub log_tail: Option<String>,
+}
+
+/// How much of the end of an attempt's log the state keeps.
+pub const LOG_TAIL_BYTES: usize = 4096;
+
+/// The last whole lines of the log at `path` within [`LOG_TAIL_BYTES`]
+/// (the log is redacted as it is written); `None` without a log.
+pub fn log_tail(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if path.as_os_str().is_empty() {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let from = len.saturating_sub(LOG_TAIL_BYTES as u64);
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::with_capacity(LOG_TAIL_BYTES);
+    file.take(LOG_TAIL_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    // Cut mid-file: the first, partial line goes.
+    let text = match (from > 0, text.find('\n')) {
+        (true, Some(i)) => &text[i + 1..],
+        _ => &text[..],
+    };
+    (!text.is_empty()).then(|| text.to_string())
 }
 
 /// One write; [`Store::apply`] commits a batch atomically.
@@ -93,6 +123,7 @@ pub enum Change {
         ended_at: String,
         outcome: AttemptOutcome,
         log_path: String,
+        log_tail: Option<String>,
     },
     AttemptEnded {
         run_id: String,
@@ -102,6 +133,7 @@ pub enum Change {
         outcome: AttemptOutcome,
         exit_code: Option<i32>,
         error: Option<String>,
+        log_tail: Option<String>,
     },
 }
 

@@ -402,7 +402,7 @@ impl Store for PgStore {
         let (pipeline, run_id) = (self.pipeline.to_string(), run_id.to_string());
         self.worker.call(move |c| {
             let st = c.statement(
-                "SELECT a.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path
+                "SELECT a.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path, a.log_tail
                  FROM chime.attempts a JOIN chime.runs r ON r.id = a.run
                  LEFT JOIN chime.task_instances t ON t.run = a.run AND t.task_id = a.task_id
                  WHERE r.pipeline = $1 AND r.run_id = $2 ORDER BY t.created, a.attempt",
@@ -419,6 +419,7 @@ impl Store for PgStore {
                     exit_code: r.get(5),
                     error: r.get(6),
                     log_path: r.get(7),
+                    log_tail: r.get(8),
                 })
                 .collect())
         })

@@ -26,12 +26,12 @@ const ATTEMPT_STARTED: &str = concat!(
     ", $3, $4, $5, $6) ON CONFLICT (run, task_id, attempt) DO UPDATE SET started_at = excluded.started_at, log_path = excluded.log_path, ended_at = NULL, outcome = '', exit_code = NULL, error = NULL, log_tail = NULL"
 );
 const ATTEMPT_WHOLE: &str = concat!(
-    "INSERT INTO chime.attempts (run, task_id, attempt, started_at, ended_at, outcome, log_path) VALUES (",
+    "INSERT INTO chime.attempts (run, task_id, attempt, started_at, ended_at, outcome, log_path, log_tail) VALUES (",
     run!(),
-    ", $3, $4, $5, $6, $7, $8) ON CONFLICT (run, task_id, attempt) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, outcome = excluded.outcome, log_path = excluded.log_path, exit_code = NULL, error = NULL"
+    ", $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (run, task_id, attempt) DO UPDATE SET started_at = excluded.started_at, ended_at = excluded.ended_at, outcome = excluded.outcome, log_path = excluded.log_path, log_tail = excluded.log_tail, exit_code = NULL, error = NULL"
 );
 const ATTEMPT_ENDED: &str = concat!(
-    "UPDATE chime.attempts SET ended_at = $5, outcome = $6, exit_code = $7, error = $8 WHERE run = ",
+    "UPDATE chime.attempts SET ended_at = $5, outcome = $6, exit_code = $7, error = $8, log_tail = $9 WHERE run = ",
     run!(),
     " AND task_id = $3 AND attempt = $4"
 );
@@ -129,6 +129,7 @@ fn write(c: &mut Conn, pipeline: &String, changes: &[Change]) -> Result<(), post
                 ended_at,
                 outcome,
                 log_path,
+                log_tail,
                 ..
             } => {
                 let n = i32::try_from(*attempt).unwrap_or(i32::MAX);
@@ -143,6 +144,7 @@ fn write(c: &mut Conn, pipeline: &String, changes: &[Change]) -> Result<(), post
                         ended_at,
                         &outcome.as_str(),
                         log_path,
+                        log_tail,
                     ],
                 )?;
             }
@@ -153,6 +155,7 @@ fn write(c: &mut Conn, pipeline: &String, changes: &[Change]) -> Result<(), post
                 outcome,
                 exit_code,
                 error,
+                log_tail,
                 ..
             } => {
                 let n = i32::try_from(*attempt).unwrap_or(i32::MAX);
@@ -167,6 +170,7 @@ fn write(c: &mut Conn, pipeline: &String, changes: &[Change]) -> Result<(), post
                         &outcome.as_str(),
                         exit_code,
                         error,
+                        log_tail,
                     ],
                 )?;
             }

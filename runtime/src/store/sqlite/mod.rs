@@ -16,8 +16,9 @@ use crate::vocabulary::{AttemptOutcome, RunKind};
 
 mod write;
 
-/// The schema version this binary writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this binary writes and reads. Version 2 added
+/// `attempts.log_tail`; a version 1 file is migrated when opened.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,9 +59,14 @@ CREATE TABLE attempts (
     exit_code INTEGER,
     error TEXT,
     log_path TEXT NOT NULL,
+    log_tail TEXT,
     PRIMARY KEY (run, seq, attempt)
 ) WITHOUT ROWID;
 ";
+
+/// Each version's changes to the one before, in order: `MIGRATIONS[0]`
+/// takes a version 1 file to version 2.
+const MIGRATIONS: &[&str] = &["ALTER TABLE attempts ADD COLUMN log_tail TEXT;"];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -109,7 +115,7 @@ impl SqliteStore {
                 .mode(0o600)
                 .open(path);
         }
-        let conn = Connection::open(path).map_err(corrupt)?;
+        let mut conn = Connection::open(path).map_err(corrupt)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(corrupt)?;
         // The first statement that reads the file tells a damaged or foreign file apart.
@@ -174,6 +180,22 @@ impl SqliteStore {
             "CREATE TABLE IF NOT EXISTS scheduler_lease (id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT NOT NULL, expires_at INTEGER NOT NULL);",
         )
         .map_err(db)?;
+        if (1..SCHEMA_VERSION).contains(&version) {
+            // One writer migrates; another process opening the file at the
+            // same moment waits for it (busy_timeout), then sees version 2.
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let now: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db)?;
+            for step in MIGRATIONS.iter().skip((now.max(1) - 1) as usize) {
+                tx.execute_batch(step).map_err(db)?;
+            }
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+                .map_err(db)?;
+            tx.commit().map_err(db)?;
+        }
         // The WAL is checkpointed by size (16 MB), not at every close:
         // a run's process ends without a checkpoint's fsyncs.
         let _ = conn.set_db_config(
@@ -293,7 +315,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT t.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path
+                "SELECT t.task_id, a.attempt, a.started_at, a.ended_at, a.outcome, a.exit_code, a.error, a.log_path, a.log_tail
                  FROM attempts a JOIN task_instances t ON t.run = a.run AND t.seq = a.seq
                  WHERE a.run = ?1 ORDER BY a.seq, a.attempt",
             )
@@ -312,6 +334,7 @@ impl Store for SqliteStore {
                     exit_code: r.get(5)?,
                     error: r.get(6)?,
                     log_path: r.get(7)?,
+                    log_tail: r.get(8)?,
                 })
             })
             .map_err(db)?;

@@ -197,6 +197,7 @@ fn kinds_and_outcomes_keep_their_stored_text() {
             outcome: AttemptOutcome::Failed,
             exit_code: Some(1),
             error: None,
+            log_tail: None,
         },
         Change::Attempt {
             run_id: "r1".into(),
@@ -206,6 +207,7 @@ fn kinds_and_outcomes_keep_their_stored_text() {
             ended_at: "t".into(),
             outcome: AttemptOutcome::Success,
             log_path: String::new(),
+            log_tail: None,
         },
     ])
     .unwrap();
@@ -281,4 +283,50 @@ fn refuses_newer_foreign_and_corrupt_files() {
     SqliteStore::open(other.to_str().unwrap(), "first").unwrap();
     let e = SqliteStore::open(other.to_str().unwrap(), "second").unwrap_err();
     assert!(e.to_string().contains("belongs to pipeline `first`"), "{e}");
+}
+
+/// A state file written before `attempts.log_tail` existed (schema 1) is
+/// migrated when opened, and keeps its rows.
+#[test]
+fn a_version_1_file_is_migrated_on_open() {
+    let (_dir, path) = state_file();
+    let path = path.as_str();
+    {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(&super::SCHEMA.replace("    log_tail TEXT,\n", ""))
+            .unwrap();
+        c.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('pipeline', 'p');
+             INSERT INTO runs (id, run_id, logical_date, interval_start, interval_end, kind, state, params)
+                 VALUES (1, 'r1', 'd', 'd', 'e', 'manual', 'failed', '{}');
+             INSERT INTO task_instances (run, seq, task_id, state, try_number) VALUES (1, 0, 'a', 'failed', 1);
+             INSERT INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES
+                 (1, 0, 1, 't', 't', 'failed', 'l');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut s = SqliteStore::open(path, "p").unwrap();
+    let old = s.attempts("r1").unwrap();
+    assert_eq!((old.len(), old[0].log_tail.as_deref()), (1, None));
+    s.apply(&[Change::AttemptEnded {
+        run_id: "r1".into(),
+        task_id: "a".into(),
+        attempt: 1,
+        at: "t2".into(),
+        outcome: AttemptOutcome::Failed,
+        exit_code: Some(2),
+        error: None,
+        log_tail: Some("the end\n".into()),
+    }])
+    .unwrap();
+    assert_eq!(
+        s.attempts("r1").unwrap()[0].log_tail.as_deref(),
+        Some("the end\n")
+    );
+    let version: i64 = Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, super::SCHEMA_VERSION);
 }

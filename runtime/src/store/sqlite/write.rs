@@ -156,7 +156,7 @@ impl SqliteStore {
                 .map_err(db)?;
             let mut attempt_whole = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR REPLACE INTO attempts (run, seq, attempt, started_at, ended_at, outcome, log_path, log_tail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(db)?;
             for ((change, &key), &seq) in changes.iter().zip(keys).zip(seqs) {
@@ -210,12 +210,13 @@ impl SqliteStore {
                         outcome,
                         exit_code,
                         error,
+                        log_tail,
                         ..
                     } => {
                         tx.prepare_cached(
-                            "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
+                            "UPDATE attempts SET ended_at = ?4, outcome = ?5, exit_code = ?6, error = ?7, log_tail = ?8 WHERE run = ?1 AND seq = ?2 AND attempt = ?3",
                         )
-                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, outcome.as_str(), exit_code, error]))
+                        .and_then(|mut st| st.execute(params![key, seq, attempt, at, outcome.as_str(), exit_code, error, log_tail]))
                         .map_err(db)?;
                     }
                     Change::Attempt {
@@ -224,6 +225,7 @@ impl SqliteStore {
                         ended_at,
                         outcome,
                         log_path,
+                        log_tail,
                         ..
                     } => {
                         attempt_whole
@@ -234,7 +236,8 @@ impl SqliteStore {
                                 started_at,
                                 ended_at,
                                 outcome.as_str(),
-                                log_path
+                                log_path,
+                                log_tail
                             ])
                             .map_err(db)?;
                     }
