@@ -25,7 +25,7 @@ enum Command {
     Check(check::Args),
     /// Compile a pipeline into one standalone binary (DIR/<pipeline>, DIR defaults to ./dist).
     Build(build::Args),
-    /// Write the pipeline for an existing engine: `export airflow FILE` (an Airflow 3 DAG).
+    /// Write the pipeline for an existing engine: `export airflow FILE` (an Airflow 3 DAG), `export argo FILE` (an Argo CronWorkflow).
     Export(export::Args),
     /// Start a project: DIR/pipeline.yaml and, with --ops, a crate of custom operators.
     Init(init::Args),

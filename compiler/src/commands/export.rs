@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Error;
-use crate::export::airflow;
+use crate::export::{airflow, argo};
 use crate::ir::Ir;
 
 #[derive(Debug, clap::Args)]
@@ -17,6 +17,20 @@ pub struct Args {
 enum Engine {
     /// An Airflow 3 DAG file: one Airflow task per chime task, Airflow's retries and trigger rules, state in PostgreSQL.
     Airflow(AirflowArgs),
+    /// An Argo Workflows CronWorkflow: one DAG step per chime task, Argo's retries and `depends`, state in PostgreSQL.
+    Argo(ArgoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ArgoArgs {
+    /// The pipeline file.
+    file: String,
+    /// The manifest to write (default: dist/<pipeline>.cronworkflow.yaml).
+    #[arg(short = 'o', long = "out")]
+    out: Option<PathBuf>,
+    /// The image with the pipeline's binary at /app/<pipeline>.
+    #[arg(long)]
+    image: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +61,16 @@ pub fn run(args: Args) -> Result<(), Error> {
             let out = a
                 .out
                 .unwrap_or_else(|| PathBuf::from("dist").join(format!("{}_dag.py", ir.name)));
+            write(&out, &text)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Engine::Argo(a) => {
+            let ir = super::checked(Path::new(&a.file), |analysis| Ok(Ir::build(analysis)))?;
+            let text = argo::render(&ir, &a.file, &a.image);
+            let out = a.out.unwrap_or_else(|| {
+                PathBuf::from("dist").join(format!("{}.cronworkflow.yaml", ir.name))
+            });
             write(&out, &text)?;
             println!("wrote {}", out.display());
             Ok(())

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 pub mod airflow;
+pub mod argo;
 
 /// A Python string literal of `s` (double quotes; escapes for `\`, `"`
 /// and control characters; other characters as they are, in UTF-8).

@@ -105,10 +105,11 @@ pub fn backends<'a>(var: &'a str, url: &'a str) -> [(&'static str, Vec<(&'a str,
     [("SQLite", vec![]), ("PostgreSQL", vec![(var, url)])]
 }
 
-/// A pinned Python tool from PyPI (`requirement`) in the virtualenv
-/// target/`dir`, installed on first use, once, under a lock (tests run in
-/// parallel processes); `.ci/run` installs it ahead. Returns the venv.
-pub fn python_tool(dir: &str, requirement: &str) -> PathBuf {
+/// Pinned Python packages from PyPI (`requirements`, separated by spaces)
+/// in the virtualenv target/`dir`, installed on first use, once, under a
+/// lock (tests run in parallel processes); `.ci/run` installs them ahead,
+/// from the same list. Returns the venv.
+pub fn python_tool(dir: &str, requirements: &str) -> PathBuf {
     let target = root().join("target");
     let venv = target.join(dir);
     if venv.join("bin/python").is_file() && venv.join(".installed").is_file() {
@@ -116,7 +117,7 @@ pub fn python_tool(dir: &str, requirement: &str) -> PathBuf {
     }
     std::fs::create_dir_all(&target).expect("target/");
     let script = format!(
-        "test -f '{v}/.installed' || {{ rm -rf '{v}' && python3 -m venv '{v}' && '{v}/bin/pip' install -q --disable-pip-version-check '{requirement}' && touch '{v}/.installed'; }}",
+        "test -f '{v}/.installed' || {{ rm -rf '{v}' && python3 -m venv '{v}' && '{v}/bin/pip' install -q --disable-pip-version-check {requirements} && touch '{v}/.installed'; }}",
         v = venv.display()
     );
     let status = std::process::Command::new("flock")
@@ -126,7 +127,7 @@ pub fn python_tool(dir: &str, requirement: &str) -> PathBuf {
         .expect("run flock (util-linux) to install a Python tool");
     assert!(
         status.success(),
-        "installing {requirement} from PyPI into {} failed",
+        "installing {requirements} from PyPI into {} failed",
         venv.display()
     );
     venv
