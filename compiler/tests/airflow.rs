@@ -127,3 +127,46 @@ fn airflow_runs_the_exported_dag_as_the_binary_runs_the_pipeline() {
         );
     }
 }
+
+/// Text from the YAML (a description with quotes and backslashes, odd
+/// item labels) gives a DAG file Python reads, whatever it holds.
+#[test]
+fn odd_text_gives_a_dag_file_python_reads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let yaml = dir.path().join("p.yaml");
+    std::fs::write(
+        &yaml,
+        "pipeline: odd\ndescription: 'ends in \"\"\"\" and C:\\Users\\x'\ntasks:\n  a:\n    operator: noop\n    for_each: [\"{{ x }}\", \"q'uote\"]\n",
+    )
+    .expect("write");
+    let dag = dir.path().join("odd_dag.py");
+    let out = chime()
+        .args(["export", "airflow"])
+        .arg(&yaml)
+        .arg("-o")
+        .arg(&dag)
+        .output()
+        .expect("chime export airflow");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let compiled = std::process::Command::new("python3")
+        .args(["-m", "py_compile"])
+        .arg(&dag)
+        .output()
+        .expect("python3");
+    assert!(
+        compiled.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&compiled.stderr),
+        std::fs::read_to_string(&dag).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&dag).expect("dag");
+    // The item that looks like a template reaches Airflow as a literal.
+    assert!(
+        text.contains(r#""CHIME_TASK": "{{ 'a[{{ x }}]' }}""#),
+        "{text}"
+    );
+}

@@ -83,3 +83,33 @@ fn every_example_exports_to_valid_argo() {
         check(&path);
     }
 }
+
+#[test]
+fn what_argo_cannot_run_is_refused_at_export() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cases = [
+        (
+            "pipeline: last_day\nschedule: \"0 0 L * *\"\nstart_date: 2026-01-01\ntasks:\n  a: { operator: noop }\n",
+            "uses `L`, `W` or `#`",
+        ),
+        (
+            "pipeline: odd_param\nparams:\n  \"out dir\": x\ntasks:\n  a: { operator: noop }\n",
+            "param `out dir`",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let path = dir.path().join("p.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let out = chime()
+            .args(["export", "argo"])
+            .arg(&path)
+            .args(["--image", "x", "-o"])
+            .arg(dir.path().join("wf.yaml"))
+            .output()
+            .expect("chime export argo");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!dir.path().join("wf.yaml").exists(), "nothing written");
+    }
+}

@@ -61,6 +61,8 @@ fn a_run_on_postgres_state_ends_as_the_same_run_on_sqlite() {
     // shows the last lines the state kept.
     let logs = on(&url, &bin, pg.path(), &["logs", id, "gather"]);
     assert_eq!(logs.code, 0, "{}", logs.stdout);
+    // Another machine: the log file is not there.
+    std::fs::remove_dir_all(pg.path().join("logs")).expect("remove logs/");
     let elsewhere = tempfile::tempdir().expect("tmp");
     let remote = on(&url, &bin, elsewhere.path(), &["logs", id, "gather"]);
     assert_eq!(remote.code, 0, "{}", remote.stdout);
@@ -209,4 +211,48 @@ fn one_task_never_runs_twice_and_a_killed_worker_is_resumed_by_the_next_attempt(
     assert_eq!(attempts, "1 interrupted\n2 success", "in run {id}");
     let show = on(&url, &bin, d, &["show", &id]).stdout;
     assert_eq!(state_of(&show, "gate"), "success", "{show}");
+}
+
+#[test]
+fn leaves_finishing_at_once_in_two_processes_settle_the_run() {
+    let server = Postgres::start();
+    let url = server.db_url("state");
+    let bin = build_with("two_leaves", &["--postgres-state"]);
+    for state in [url.as_str(), "two_leaves.state.db"] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let d = dir.path();
+        assert_eq!(
+            on(state, &bin, d, &["task", "start", "--date", DAY]).code,
+            0
+        );
+        // Both running before either ends: each saw the other unfinished.
+        let children: Vec<_> = ["left", "right"]
+            .iter()
+            .map(|t| {
+                Command::new(&bin)
+                    .current_dir(d)
+                    .env("CHIME_STATE", state)
+                    .args(["task", t, "--date", DAY, "--engine", "--attempt", "1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let start = Instant::now();
+        while !(d.join("started-left").exists() && d.join("started-right").exists()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the leaves never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::write(d.join("go"), "").expect("go");
+        for mut c in children {
+            assert!(c.wait().expect("wait").success(), "on {state}");
+        }
+        let runs = on(state, &bin, d, &["runs"]).stdout;
+        let line = runs.lines().nth(1).unwrap_or_default();
+        assert!(line.contains(" success "), "on {state}: {runs}");
+    }
 }

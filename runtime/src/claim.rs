@@ -65,11 +65,30 @@ impl std::fmt::Display for Busy {
 /// command line without the program (`run --date 2026-11-24`).
 pub fn doing() -> String {
     // args() would panic on an argument that is not UTF-8.
-    std::env::args_os()
+    let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect();
+    described(&args)
+}
+
+/// A command line for other processes to read: a `--state` URL's
+/// password hidden (it is kept in the claims, and printed by the refused).
+fn described(args: &[String]) -> String {
+    let mut out = Vec::with_capacity(args.len());
+    let mut state_next = false;
+    for a in args {
+        let shown = if state_next {
+            crate::secrets::redact_url(a)
+        } else if let Some(url) = a.strip_prefix("--state=") {
+            format!("--state={}", crate::secrets::redact_url(url))
+        } else {
+            a.clone()
+        };
+        state_next = a == "--state";
+        out.push(shown);
+    }
+    out.join(" ")
 }
 
 /// This process, for other processes' messages: `pid 123 on HOST`.
@@ -269,6 +288,24 @@ fn lock(
 mod tests {
     use super::*;
     use crate::scheduler::{ManualClock, SystemClock};
+
+    /// The holder's line is stored and printed: no password in it.
+    #[test]
+    fn a_state_urls_password_never_reaches_the_holders_line() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let line = described(&args(&[
+            "--state",
+            "postgres://u:hunter2@db/x",
+            "task",
+            "a",
+        ]));
+        assert!(
+            !line.contains("hunter2") && line.contains("task a"),
+            "{line}"
+        );
+        let line = described(&args(&["task", "a", "--state=postgres://u:hunter2@db/x"]));
+        assert!(!line.contains("hunter2"), "{line}");
+    }
 
     #[test]
     fn a_second_claim_of_a_date_is_refused_and_names_the_holder() {

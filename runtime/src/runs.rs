@@ -99,7 +99,8 @@ impl Runs {
     fn log_dir(&self) -> PathBuf {
         match &self.state {
             StateLocation::File(path) => path.parent().unwrap_or(Path::new(".")).join("logs"),
-            StateLocation::Postgres(_) => PathBuf::from("logs"),
+            // Absolute: the state keeps the path, read by `logs` later.
+            StateLocation::Postgres(_) => std::env::current_dir().unwrap_or_default().join("logs"),
         }
     }
 

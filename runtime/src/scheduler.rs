@@ -356,25 +356,6 @@ impl Schedule {
             .collect()
     }
 
-    /// The interval that ends at `end` when the schedule fires at `end`
-    /// (the run a scheduler started then: Argo's `scheduledTime`), else
-    /// `None`.
-    pub fn interval_ending(&self, end: DateTime<Utc>) -> Option<Interval> {
-        let fire = self.fire_after(end - chrono::Duration::seconds(1))?;
-        if fire.with_timezone(&Utc) != end {
-            return None;
-        }
-        let start = self.cron.find_previous_occurrence(&fire, false).ok()?;
-        Some(Interval { start, end: fire })
-    }
-
-    /// The last fire time strictly before `t`.
-    pub fn fire_before(&self, t: DateTime<Utc>) -> Option<DateTime<Tz>> {
-        self.cron
-            .find_previous_occurrence(&t.with_timezone(&self.tz), false)
-            .ok()
-    }
-
     /// The most recent interval that has ended by `now`.
     pub fn latest_ended(&self, now: DateTime<Utc>) -> Option<Interval> {
         let end = self

@@ -67,7 +67,8 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
         Engine::Argo(a) => {
             let ir = super::checked(Path::new(&a.file), |analysis| Ok(Ir::build(analysis)))?;
-            let text = argo::render(&ir, &a.file, &a.image);
+            let text =
+                argo::render(&ir, &a.file, &a.image).map_err(|e| Error::Usage(e.to_string()))?;
             let out = a.out.unwrap_or_else(|| {
                 PathBuf::from("dist").join(format!("{}.cronworkflow.yaml", ir.name))
             });

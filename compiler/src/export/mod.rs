@@ -79,20 +79,25 @@ pub fn jinja_literal(s: &str) -> String {
     }
 }
 
-/// `s` with every character outside `allowed` as `_`, made unique among
-/// `used` (a `_2`, `_3`... suffix), and remembered there.
-pub fn unique_name(s: &str, allowed: impl Fn(char) -> bool, used: &mut BTreeSet<String>) -> String {
+/// `s` with every character outside `allowed` as `sep`, made unique
+/// among `used` (a `{sep}2`, `{sep}3`... suffix), and remembered there.
+pub fn unique_name(
+    s: &str,
+    allowed: impl Fn(char) -> bool,
+    sep: char,
+    used: &mut BTreeSet<String>,
+) -> String {
     let mut base: String = s
         .chars()
-        .map(|c| if allowed(c) { c } else { '_' })
+        .map(|c| if allowed(c) { c } else { sep })
         .collect();
     if base.is_empty() {
-        base.push('_');
+        base.push(sep);
     }
     let mut name = base.clone();
     let mut n = 2;
     while used.contains(&name) {
-        name = format!("{base}_{n}");
+        name = format!("{base}{sep}{n}");
         n += 1;
     }
     used.insert(name.clone());
@@ -174,7 +179,21 @@ pub fn py_name(id: &str, used: &mut BTreeSet<String>) -> String {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');
     }
-    unique_name(&s, |c| c.is_ascii_alphanumeric() || c == '_', used)
+    unique_name(&s, |c| c.is_ascii_alphanumeric() || c == '_', '_', used)
+}
+
+/// Text for a Python docstring or a comment line: backslashes and quotes
+/// escaped (no `"""` can end the docstring), control characters as `?`.
+pub fn py_doc(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\\' => "\\\\".to_string(),
+            '"' => "\\\"".to_string(),
+            '\n' | '\r' | '\t' => " ".to_string(),
+            c if c.is_control() => "?".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// A duration in milliseconds as Python: `datetime.timedelta(seconds=30)`.
@@ -207,5 +226,6 @@ mod tests {
         assert_eq!(py_name("7up", &mut used), "_7up");
         assert_eq!(py_timedelta(30_000), "datetime.timedelta(seconds=30)");
         assert_eq!(py_timedelta(1_500), "datetime.timedelta(milliseconds=1500)");
+        assert_eq!(py_doc("a \"\"\"b\\U\n"), r#"a \"\"\"b\\U "#);
     }
 }

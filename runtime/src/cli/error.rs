@@ -76,17 +76,6 @@ pub enum CliError {
         "{flag} `{text}`: expected an RFC 3339 date-time such as 2026-11-24T06:30:00Z (years 1 to 9999)"
     )]
     BadInstant { flag: &'static str, text: String },
-    #[error(
-        "--fire-time `{time}` is not a fire time of the schedule `{schedule}`{}{}",
-        .before.as_ref().map(|b| format!("; the one before is {b}")).unwrap_or_default(),
-        .after.as_ref().map(|a| format!(", the one after is {a}")).unwrap_or_default()
-    )]
-    NotAFireTime {
-        time: String,
-        schedule: &'static str,
-        before: Option<String>,
-        after: Option<String>,
-    },
     #[error("--interval-end `{end}` is before --interval-start `{start}`")]
     IntervalBackwards { start: String, end: String },
     #[error(
@@ -108,17 +97,6 @@ pub enum CliError {
         run_id: String,
         /// `gather (none)`.
         waiting: Vec<String>,
-    },
-    #[error(
-        "attempt {attempt} of task `{task}` in run {run_id} already ran (the task is {state}, {tries} attempt(s) recorded); an orchestrator's next try passes --attempt {next}"
-    )]
-    AttemptRan {
-        task: String,
-        run_id: String,
-        attempt: u32,
-        state: crate::state::TaskState,
-        tries: u32,
-        next: u32,
     },
     #[error("--output-file {path}: {error}")]
     OutputFile { path: String, error: std::io::Error },

@@ -14,7 +14,7 @@ pub struct WhichRun {
     /// The schedule's run of a day (2026-11-24), or the interval starting at an RFC 3339 instant.
     #[arg(long, value_name = "D")]
     pub date: Option<String>,
-    /// The run the schedule fired at this RFC 3339 instant: the interval that ends there (Argo's `scheduledTime`).
+    /// The run a scheduler firing at this RFC 3339 instant starts: the latest interval that has ended by then (Argo's `scheduledTime`).
     #[arg(long, value_name = "T", conflicts_with_all = ["date", "latest", "interval_start"])]
     pub fire_time: Option<String>,
     /// The data interval's start, exactly (RFC 3339; Airflow's `data_interval_start`). Needs --interval-end.
@@ -52,8 +52,8 @@ impl WhichRun {
 /// scheduler would have run it (02:30 to 02:30 for `30 2 * * *`, not a
 /// partial 00:00 to 02:30). A date on which the schedule does not fire is
 /// refused. An RFC 3339 date-time starts the interval exactly there.
-/// `--fire-time T` is the interval that ends at T, which must be a fire
-/// time. `--interval-start/--interval-end` are taken as given. Without any:
+/// `--fire-time T` is the latest interval that has ended by T (the one
+/// ending at T when T is a fire time). `--interval-start/--interval-end` are taken as given. Without any:
 /// the latest interval that has ended. A pipeline without a schedule runs
 /// the instant given (midnight for a date, today by default).
 pub fn resolve(
@@ -76,15 +76,12 @@ pub fn resolve(
     if let Some(text) = &which.fire_time {
         let t = instant("--fire-time", text)?;
         let s = schedule.ok_or(CliError::NoSchedule(def.name))?;
-        return match s.interval_ending(t) {
-            Some(i) => Ok(local(i)),
-            None => Err(CliError::NotAFireTime {
-                time: text.clone(),
-                schedule: def.schedule.unwrap_or(""),
-                before: s.fire_before(t).map(|f| f.to_rfc3339()),
-                after: s.fire_after(t).map(|f| f.to_rfc3339()),
-            }),
-        };
+        // At a fire time, the interval that ends there; later (a manual
+        // submission, a late start), the one a scheduler would run then.
+        return s
+            .latest_ended(t)
+            .map(local)
+            .ok_or(CliError::NothingEnded(def.schedule.unwrap_or("")));
     }
     if let (Some(start), Some(end)) = (&which.interval_start, &which.interval_end) {
         let (s, e) = (
@@ -231,18 +228,14 @@ mod tests {
     }
 
     #[test]
-    fn a_fire_time_off_the_schedule_or_a_backwards_interval_is_refused() {
+    fn a_late_fire_time_names_the_latest_run_and_a_backwards_interval_is_refused() {
         let now = "2026-11-26T00:00:00Z";
+        // 07:00 in Paris, half an hour after the fire (a manual submission).
         let fire = WhichRun {
             fire_time: Some("2026-11-25T06:00:00Z".into()),
             ..WhichRun::default()
         };
-        let e = interval(fire, now).expect_err("07:00 in Paris is not a fire time");
-        assert!(
-            e.contains("the one before is 2026-11-25T06:30:00+01:00")
-                && e.contains("the one after is 2026-11-26T06:30:00+01:00"),
-            "{e}"
-        );
+        assert_eq!(interval(fire, now).as_deref(), Ok(NOV_24));
         let day = WhichRun {
             fire_time: Some("2026-11-25".into()),
             ..WhichRun::default()

@@ -206,7 +206,7 @@ fn execute(
         if let Some(done) = ready(def, t, call, &run_id, &records)? {
             return report(&run_id, def.tasks[t].id, done, call, None);
         }
-        req.attempt = call.attempt;
+        req.attempt = attempt_number(def.tasks[t].id, call.attempt, &records);
         req.engine = call.engine;
     }
     let opts = runs.options(echo, None);
@@ -252,11 +252,28 @@ fn same_interval(existing: &RunRecord, interval: &Interval) -> Result<(), CliErr
     })
 }
 
+/// The number the attempt gets: the orchestrator's `--attempt N`, or, when
+/// N is taken already (Argo's `argo retry` counts from 0 again; a clear),
+/// the next free one, said on stderr.
+fn attempt_number(id: &str, asked: Option<u32>, records: &[TaskRecord]) -> Option<u32> {
+    let n = asked?;
+    match records.iter().find(|r| r.task_id == id) {
+        Some(r) if r.try_number >= n => {
+            let next = r.try_number.saturating_add(1);
+            eprintln!(
+                "attempt {n} of task `{id}` is recorded already ({}); this one is attempt {next}",
+                r.state
+            );
+            Some(next)
+        }
+        _ => Some(n),
+    }
+}
+
 /// Whether task `t` may run now. `Some(record)`: it must not, because the
 /// attempt the orchestrator names already ended in success or a skip
-/// (reported again). An attempt that ran otherwise, or upstreams that are
-/// not finished (unless the orchestrator decided, `--engine`), are
-/// refused.
+/// (reported again: a duplicate call). Upstreams that are not finished
+/// (unless the orchestrator decided, `--engine`) are refused.
 fn ready<'r>(
     def: &PipelineDef,
     t: usize,
@@ -268,18 +285,9 @@ fn ready<'r>(
     let record = |id: &str| records.iter().find(|r| r.task_id == id);
     if let (Some(n), Some(rec)) = (call.attempt, record(task.id))
         && rec.try_number >= n
+        && matches!(rec.state, TaskState::Success | TaskState::Skipped)
     {
-        if matches!(rec.state, TaskState::Success | TaskState::Skipped) {
-            return Ok(Some(rec));
-        }
-        return Err(CliError::AttemptRan {
-            task: task.id.to_string(),
-            run_id: run_id.to_string(),
-            attempt: n,
-            state: rec.state,
-            tries: rec.try_number,
-            next: rec.try_number + 1,
-        });
+        return Ok(Some(rec));
     }
     if call.engine {
         return Ok(None);

@@ -83,17 +83,27 @@ impl Exec<'_> {
             self.flush()?;
             return Ok(RunOutcome::Interrupted(sig));
         }
-        let state = self.run_state();
-        self.changes.push(Change::Run {
-            run_id: self.run_id.clone(),
-            state,
-            at: now(),
-        });
-        self.flush()?;
         // The pipeline's actions are for a run that failed as a whole: an
         // orchestrator's `task` call ran part of it, and the orchestrator
         // owns alerting on its tasks (it would page on every call).
         let whole_run = self.tasks.iter().all(|t| t.selected);
+        let state = if whole_run {
+            let state = self.run_state();
+            self.changes.push(Change::Run {
+                run_id: self.run_id.clone(),
+                state,
+                at: now(),
+            });
+            self.flush()?;
+            state
+        } else {
+            // Other `task` processes may be running the run's other tasks:
+            // its state comes from all its rows as committed, not from what
+            // this process saw when it started.
+            self.flush()?;
+            let rule = self.run_rule();
+            self.store.settle_run(&self.run_id, &rule, &now())?
+        };
         if state == RunState::Failed && whole_run {
             self.on_failure().await;
         }
@@ -132,8 +142,21 @@ impl Exec<'_> {
         self.ready.clear();
     }
 
-    /// Airflow's rule: the run succeeds when every leaf task succeeded or
-    /// was skipped (only the selected tasks count for `task`).
+    /// The run's tasks and leaves, for [`crate::store::Store::settle_run`].
+    fn run_rule(&self) -> crate::store::RunRule {
+        crate::store::RunRule {
+            tasks: self.tasks.iter().map(|t| t.def.id.to_string()).collect(),
+            leaves: self
+                .tasks
+                .iter()
+                .filter(|t| t.downstream.is_empty())
+                .map(|t| t.def.id.to_string())
+                .collect(),
+        }
+    }
+
+    /// Airflow's rule, for a run this process executed whole: it succeeds
+    /// when every leaf task succeeded or was skipped.
     fn run_state(&self) -> RunState {
         let tasks = &self.tasks;
         let leaves_ok = tasks
@@ -141,14 +164,6 @@ impl Exec<'_> {
             .filter(|t| t.downstream.is_empty())
             .all(|t| matches!(t.state(), TaskState::Success | TaskState::Skipped));
         let all_decided = tasks.iter().all(|t| t.state().is_finished());
-        // `task` ran part of the run: the rest is still to come.
-        let partial = tasks.iter().any(|t| !t.selected);
-        let failed = tasks
-            .iter()
-            .any(|t| matches!(t.state(), TaskState::Failed | TaskState::UpstreamFailed));
-        if partial && !all_decided && !failed {
-            return RunState::Queued;
-        }
         if leaves_ok && all_decided {
             RunState::Success
         } else {

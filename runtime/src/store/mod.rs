@@ -63,6 +63,46 @@ pub struct AttemptRecord {
     pub log_tail: Option<String>,
 }
 
+/// How a run's state follows from its tasks' (Airflow's rule): every task
+/// decided and every leaf succeeded or skipped is a success; a failure
+/// fails the run; otherwise the rest is still to come (`queued`).
+#[derive(Debug, Clone, Default)]
+pub struct RunRule {
+    pub tasks: Vec<String>,
+    /// The tasks nothing depends on.
+    pub leaves: Vec<String>,
+}
+
+impl RunRule {
+    pub fn state(&self, records: &[TaskRecord]) -> RunState {
+        let by_id: std::collections::HashMap<&str, TaskState> = records
+            .iter()
+            .map(|r| (r.task_id.as_str(), r.state))
+            .collect();
+        let state_of = |id: &String| by_id.get(id.as_str()).copied().unwrap_or(TaskState::None);
+        let failed = self
+            .tasks
+            .iter()
+            .any(|t| matches!(state_of(t), TaskState::Failed | TaskState::UpstreamFailed));
+        if !self.tasks.iter().all(|t| state_of(t).is_finished()) {
+            return if failed {
+                RunState::Failed
+            } else {
+                RunState::Queued
+            };
+        }
+        let leaves_ok = self
+            .leaves
+            .iter()
+            .all(|t| matches!(state_of(t), TaskState::Success | TaskState::Skipped));
+        if leaves_ok {
+            RunState::Success
+        } else {
+            RunState::Failed
+        }
+    }
+}
+
 /// How much of the end of an attempt's log the state keeps.
 pub const LOG_TAIL_BYTES: usize = 4096;
 
@@ -247,6 +287,15 @@ pub trait Store {
     ) -> Result<Option<(String, i64)>, StoreError>;
     /// Gives the lease up (a clean shutdown).
     fn release_lease(&mut self, holder: &str) -> Result<(), StoreError>;
+    /// Sets the run's state by `rule` from its task rows as they are now,
+    /// in one transaction no other writer interleaves with: a `task`
+    /// process ends while others are running tasks of the same run.
+    fn settle_run(
+        &mut self,
+        run_id: &str,
+        rule: &RunRule,
+        at: &str,
+    ) -> Result<RunState, StoreError>;
     /// Claims the run of logical date `logical` for this process (see
     /// `claim.rs`): exclusively for a whole run, or (`task`) the date
     /// shared and the task exclusively. Held until the [`Claim`] is

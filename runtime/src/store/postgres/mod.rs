@@ -193,6 +193,14 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
+        // The connection is idle while a task runs, and holds its claims:
+        // keepalives keep NATs and load balancers from dropping it, and
+        // find a dead server within about a minute.
+        config
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(30))
+            .keepalives_interval(std::time::Duration::from_secs(10))
+            .keepalives_retries(3);
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -267,6 +275,27 @@ impl PgStore {
 /// Creates the tables, or migrates them, to [`SCHEMA_VERSION`]; returns the
 /// version found (a newer one is left alone, and refused by the caller).
 fn migrate(c: &mut Conn) -> Result<i64, postgres::Error> {
+    // Up to date: no DDL, so a role with only read and write rights on
+    // the tables (its schema made by an administrator) can open it.
+    let current: Option<i64> = c
+        .client
+        .query_one(
+            "SELECT CASE WHEN to_regclass('chime.meta') IS NULL THEN NULL ELSE 0 END::bigint",
+            &[],
+        )?
+        .get(0);
+    if current.is_some() {
+        let found: Option<i64> = c
+            .client
+            .query_opt(
+                "SELECT value::bigint FROM chime.meta WHERE key = 'schema_version'",
+                &[],
+            )?
+            .map(|r| r.get(0));
+        if let Some(v) = found.filter(|v| *v >= SCHEMA_VERSION) {
+            return Ok(v);
+        }
+    }
     let mut tx = c.client.transaction()?;
     // One process at a time creates or migrates.
     tx.execute(
@@ -299,6 +328,19 @@ fn migrate(c: &mut Conn) -> Result<i64, postgres::Error> {
     )?;
     tx.commit()?;
     Ok(SCHEMA_VERSION)
+}
+
+const TASK_RECORDS: &str =
+    "SELECT t.task_id, t.state, t.try_number, t.output FROM chime.task_instances t
+     JOIN chime.runs r ON r.id = t.run WHERE r.pipeline = $1 AND r.run_id = $2 ORDER BY t.created";
+
+fn task_from_row(r: &postgres::Row) -> TaskRecord {
+    TaskRecord {
+        task_id: r.get(0),
+        state: TaskState::parse(r.get(1)).unwrap_or(TaskState::None),
+        try_number: r.get::<_, i32>(2).max(0) as u32,
+        output: r.get(3),
+    }
 }
 
 fn run_from_row(r: &postgres::Row) -> RunRecord {
@@ -381,20 +423,40 @@ impl Store for PgStore {
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
         let (pipeline, run_id) = (self.pipeline.to_string(), run_id.to_string());
         self.worker.call(move |c| {
-            let st = c.statement(
-                "SELECT t.task_id, t.state, t.try_number, t.output FROM chime.task_instances t
-                 JOIN chime.runs r ON r.id = t.run WHERE r.pipeline = $1 AND r.run_id = $2 ORDER BY t.created",
-            )?;
+            let st = c.statement(TASK_RECORDS)?;
             let rows = c.client.query(&st, &[&pipeline, &run_id])?;
-            Ok(rows
-                .iter()
-                .map(|r| TaskRecord {
-                    task_id: r.get(0),
-                    state: TaskState::parse(r.get(1)).unwrap_or(TaskState::None),
-                    try_number: r.get::<_, i32>(2).max(0) as u32,
-                    output: r.get(3),
-                })
-                .collect())
+            Ok(rows.iter().map(task_from_row).collect())
+        })
+    }
+
+    fn settle_run(
+        &mut self,
+        run_id: &str,
+        rule: &super::RunRule,
+        at: &str,
+    ) -> Result<RunState, StoreError> {
+        let (pipeline, run_id, at) = (
+            self.pipeline.to_string(),
+            run_id.to_string(),
+            at.to_string(),
+        );
+        let rule = rule.clone();
+        self.worker.call(move |c| {
+            let records = c.statement(TASK_RECORDS)?;
+            let mut tx = c.client.transaction()?;
+            // The run's row locked: other processes settling it wait.
+            tx.execute(
+                "SELECT id FROM chime.runs WHERE pipeline = $1 AND run_id = $2 FOR UPDATE",
+                &[&pipeline, &run_id],
+            )?;
+            let rows = tx.query(&records, &[&pipeline, &run_id])?;
+            let state = rule.state(&rows.iter().map(task_from_row).collect::<Vec<_>>());
+            tx.execute(
+                "UPDATE chime.runs SET state = $3, ended_at = $4 WHERE pipeline = $1 AND run_id = $2",
+                &[&pipeline, &run_id, &state.as_str(), &at],
+            )?;
+            tx.commit()?;
+            Ok(state)
         })
     }
 

@@ -439,6 +439,34 @@ impl Store for SqliteStore {
         self.apply_batch(changes)
     }
 
+    fn settle_run(
+        &mut self,
+        run_id: &str,
+        rule: &super::RunRule,
+        at: &str,
+    ) -> Result<RunState, StoreError> {
+        // The write lock first: no other process commits in between.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let settled = self.task_records(run_id).and_then(|records| {
+            let state = rule.state(&records);
+            self.conn
+                .execute(
+                    "UPDATE runs SET state = ?2, ended_at = ?3 WHERE run_id = ?1",
+                    params![run_id, state.as_str(), at],
+                )
+                .map_err(db)?;
+            Ok(state)
+        });
+        let end = if settled.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = self.conn.execute_batch(end).map_err(db);
+        let state = settled?;
+        ended.map(|()| state)
+    }
+
     fn claim(
         &self,
         logical: &str,
