@@ -170,3 +170,33 @@ fn odd_text_gives_a_dag_file_python_reads() {
         "{text}"
     );
 }
+
+/// `--image`: KubernetesPodOperator tasks, loaded by Airflow with its
+/// Kubernetes provider (no cluster runs them here).
+#[test]
+fn the_kubernetes_pod_form_loads_in_airflow() {
+    let af = Airflow::new();
+    let dag = af.dags().join("pods.py");
+    let out = chime()
+        .args(["export", "airflow"])
+        .arg(root().join(format!("tests/e2e/{DAG}.yaml")))
+        .args(["--image", "registry.example/trial:1", "-o"])
+        .arg(&dag)
+        .output()
+        .expect("chime export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = af.load(
+        &dag,
+        "t = dag.get_task('per_region.kr')\n\
+         print(type(t).__name__, t.image, t.cmds, t.arguments[:3], t.skip_on_exit_code, t.do_xcom_push)\n\
+         print(sorted(s.deploy_target for s in t.secrets), len(dag.tasks))",
+    );
+    assert_eq!(
+        shown,
+        "KubernetesPodOperator registry.example/trial:1 ['/app/airflow_trial'] ['task', 'per_region[kr]', '--engine'] [99] True\n['CHIME_STATE'] 13\n"
+    );
+}

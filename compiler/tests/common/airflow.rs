@@ -15,11 +15,17 @@ pub struct Airflow {
     venv: PathBuf,
 }
 
-/// The virtualenv with Airflow, made if missing.
+/// The Kubernetes provider, for the KubernetesPodOperator form.
+pub const K8S_PROVIDER: &str = "10.25.0";
+
+/// The virtualenv with Airflow and its Kubernetes provider, made if
+/// missing (`.ci/run` lists the same).
 fn venv() -> PathBuf {
     super::python_tool(
-        &format!("airflow-{VERSION}"),
-        &format!("apache-airflow=={VERSION}"),
+        &format!("airflow-{VERSION}-k8s-{K8S_PROVIDER}"),
+        &format!(
+            "apache-airflow=={VERSION} apache-airflow-providers-cncf-kubernetes=={K8S_PROVIDER}"
+        ),
     )
 }
 
@@ -45,6 +51,31 @@ impl Airflow {
             String::from_utf8_lossy(&out.stderr)
         );
         af
+    }
+
+    /// Loads a DAG file as the DAG processor would (importing it builds
+    /// every operator, which checks its arguments) and runs `check`, a
+    /// Python snippet with the module's `dag` in scope; returns stdout.
+    pub fn load(&self, dag_file: &Path, check: &str) -> String {
+        let script = format!(
+            "import importlib.util\n\
+             spec = importlib.util.spec_from_file_location('exported', {:?})\n\
+             m = importlib.util.module_from_spec(spec)\n\
+             spec.loader.exec_module(m)\n\
+             dag = m.dag\n{check}\n",
+            dag_file.display().to_string()
+        );
+        let out = Command::new(self.venv.join("bin/python"))
+            .env("AIRFLOW_HOME", self.home.path())
+            .args(["-c", &script])
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The DAG folder.
