@@ -43,6 +43,9 @@ struct AirflowArgs {
     /// Run tasks with BashOperator: the binary's path on the workers (default: /opt/chime/<pipeline>/<pipeline>).
     #[arg(long, conflicts_with = "image")]
     binary: Option<String>,
+    /// The directory every BashOperator task runs in (default: the binary's): the pipeline's relative paths and logs/ resolve there.
+    #[arg(long, conflicts_with = "image")]
+    workdir: Option<String>,
     /// Run tasks with KubernetesPodOperator in this image (the binary at /app/<pipeline>).
     #[arg(long)]
     image: Option<String>,
@@ -54,8 +57,16 @@ pub fn run(args: Args) -> Result<(), Error> {
             let ir = super::checked(Path::new(&a.file), |analysis| Ok(Ir::build(analysis)))?;
             let target = match (a.image, a.binary) {
                 (Some(image), _) => airflow::Target::Image(image),
-                (None, Some(path)) => airflow::Target::Binary(path),
-                (None, None) => airflow::Target::Binary(format!("/opt/chime/{0}/{0}", ir.name)),
+                (None, binary) => {
+                    let binary = binary.unwrap_or_else(|| format!("/opt/chime/{0}/{0}", ir.name));
+                    let workdir = a.workdir.unwrap_or_else(|| {
+                        Path::new(&binary)
+                            .parent()
+                            .filter(|d| !d.as_os_str().is_empty())
+                            .map_or(".".into(), |d| d.display().to_string())
+                    });
+                    airflow::Target::Binary { binary, workdir }
+                }
             };
             let text = airflow::render(&ir, &a.file, &target);
             let out = a

@@ -18,8 +18,10 @@ use crate::ir::{Ir, Task};
 /// Where the tasks run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// BashOperator on Airflow's workers, with the binary at this path.
-    Binary(String),
+    /// BashOperator on Airflow's workers, with the binary at `binary`, each
+    /// task run in `workdir` (its relative paths and `logs/` resolve
+    /// there, as for the binary's own run).
+    Binary { binary: String, workdir: String },
     /// KubernetesPodOperator, with the binary at /app/<pipeline> in this image.
     Image(String),
 }
@@ -71,7 +73,7 @@ pub fn render(ir: &Ir, source: &str, target: &Target) -> String {
         _ => Vec::new(),
     };
     match target {
-        Target::Binary(_) => {
+        Target::Binary { .. } => {
             out += "# One attempt of chime task $CHIME_TASK over Airflow's data interval,\n";
             out += "# numbered by Airflow's try; Airflow applied the trigger rule (--engine).\n";
             out += "# Every value reaches the binary through the environment, never as shell\n";
@@ -140,10 +142,14 @@ fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     *out += "environment. Do not edit: change the pipeline and export again\n";
     *out += "(docs/scale-out.md).\n\"\"\"\n\n";
     *out += "from __future__ import annotations\n\n";
-    *out += "import datetime\n\n";
+    *out += "import datetime\n";
+    if matches!(target, Target::Binary { .. }) {
+        *out += "import json\n";
+    }
+    *out += "\n";
     *out += "import pendulum\n";
     match target {
-        Target::Binary(_) => {
+        Target::Binary { .. } => {
             *out += "from airflow.providers.standard.operators.bash import BashOperator\n";
         }
         Target::Image(_) => {
@@ -157,10 +163,15 @@ fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     }
     *out += "\n";
     match target {
-        Target::Binary(path) => {
+        Target::Binary { binary, workdir } => {
             *out += "# The pipeline's binary (`chime build --postgres-state`), at this path on\n";
             *out += "# every worker.\n";
-            *out += &format!("BINARY = {}\n\n", py_str(path));
+            *out += &format!("BINARY = {}\n", py_str(binary));
+            *out += "# Where every task runs (not a temporary directory per task): the\n";
+            *out += "# pipeline's relative paths and logs/ resolve here, as they do for the\n";
+            *out += "# binary's own run. Tasks on different workers share only what this\n";
+            *out += "# directory shares (docs/scale-out.md).\n";
+            *out += &format!("WORKDIR = {}\n\n", py_str(&jinja_literal(workdir)));
         }
         Target::Image(image) => {
             *out += &format!(
@@ -363,7 +374,7 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     let task = node.task;
     let i = indent;
     match target {
-        Target::Binary(_) => {
+        Target::Binary { .. } => {
             *out += &format!("{i}{} = BashOperator(\n", node.var);
             *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
             if !task.description.is_empty() {
@@ -375,6 +386,9 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
                 py_str(&jinja_literal(&task.id))
             );
             *out += &format!("{i}    append_env=True,\n");
+            *out += &format!("{i}    cwd=WORKDIR,\n");
+            // The output line is JSON: XCom holds it as data.
+            *out += &format!("{i}    output_processor=json.loads,\n");
         }
         Target::Image(_) => {
             *out += &format!("{i}{} = KubernetesPodOperator(\n", node.var);
@@ -440,7 +454,7 @@ fn watcher(
     *out += "\n    # The pipeline's on_failure actions, run when a task failed; the task then\n";
     *out += "    # fails itself so that the DAG run stays failed.\n";
     match target {
-        Target::Binary(_) => {
+        Target::Binary { .. } => {
             *out += "    on_failure = BashOperator(\n";
             *out += &format!("        task_id={},\n", py_str(&task_id));
             *out += "        bash_command=(\n";
@@ -449,6 +463,7 @@ fn watcher(
             *out += "        ),\n";
             *out += "        env=ENV,\n";
             *out += "        append_env=True,\n";
+            *out += "        cwd=WORKDIR,\n";
         }
         Target::Image(_) => {
             *out += "    on_failure = KubernetesPodOperator(\n";
