@@ -39,26 +39,29 @@ fn own_run(bin: &Path, dir: &Path, params: &[&str]) -> (i32, Vec<(String, String
     (r.code, as_airflow(states(&show)))
 }
 
-/// The DAG file, its tasks run in `workdir`.
-fn export(bin: &Path, af: &Airflow, workdir: &Path) -> String {
-    let dag = af.dags().join(format!("{DAG}.py"));
-    let out = chime()
-        .args(["export", "airflow"])
-        .arg(root().join(format!("tests/e2e/{DAG}.yaml")))
-        .arg("--binary")
-        .arg(bin)
-        .arg("--workdir")
-        .arg(workdir)
-        .arg("-o")
-        .arg(&dag)
-        .output()
-        .expect("chime export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// `chime export airflow YAML ARGS... -o DAG`; returns the DAG file.
+fn export_to(yaml: &Path, args: &[&std::ffi::OsStr], dag: &Path) -> String {
+    succeeds(
+        chime()
+            .args(["export", "airflow"])
+            .arg(yaml)
+            .args(args)
+            .arg("-o")
+            .arg(dag),
     );
     std::fs::read_to_string(dag).expect("the DAG file")
+}
+
+/// The trial's DAG file, its tasks run in `workdir`.
+fn export(bin: &Path, af: &Airflow, workdir: &Path) -> String {
+    let yaml = root().join(format!("tests/e2e/{DAG}.yaml"));
+    let args = [
+        "--binary".as_ref(),
+        bin.as_os_str(),
+        "--workdir".as_ref(),
+        workdir.as_os_str(),
+    ];
+    export_to(&yaml, &args, &af.dags().join(format!("{DAG}.py")))
 }
 
 #[test]
@@ -142,30 +145,12 @@ fn odd_text_gives_a_dag_file_python_reads() {
     )
     .expect("write");
     let dag = dir.path().join("odd_dag.py");
-    let out = chime()
-        .args(["export", "airflow"])
-        .arg(&yaml)
-        .arg("-o")
-        .arg(&dag)
-        .output()
-        .expect("chime export airflow");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = export_to(&yaml, &[], &dag);
+    succeeds(
+        std::process::Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(&dag),
     );
-    let compiled = std::process::Command::new("python3")
-        .args(["-m", "py_compile"])
-        .arg(&dag)
-        .output()
-        .expect("python3");
-    assert!(
-        compiled.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&compiled.stderr),
-        std::fs::read_to_string(&dag).unwrap_or_default()
-    );
-    let text = std::fs::read_to_string(&dag).expect("dag");
     // The item that looks like a template reaches Airflow as a literal.
     assert!(
         text.contains(r#""CHIME_TASK": "{{ 'a[{{ x }}]' }}""#),
@@ -179,17 +164,11 @@ fn odd_text_gives_a_dag_file_python_reads() {
 fn the_kubernetes_pod_form_loads_in_airflow() {
     let af = Airflow::new();
     let dag = af.dags().join("pods.py");
-    let out = chime()
-        .args(["export", "airflow"])
-        .arg(root().join(format!("tests/e2e/{DAG}.yaml")))
-        .args(["--image", "registry.example/trial:1", "-o"])
-        .arg(&dag)
-        .output()
-        .expect("chime export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let yaml = root().join(format!("tests/e2e/{DAG}.yaml"));
+    export_to(
+        &yaml,
+        &["--image".as_ref(), "registry.example/trial:1".as_ref()],
+        &dag,
     );
     let shown = af.load(
         &dag,

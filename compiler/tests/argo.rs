@@ -25,16 +25,10 @@ fn check(manifest: &std::path::Path) {
         "argo-check-hera-7.1.0",
         "hera==7.1.0 jsonschema==4.26.0 PyYAML==6.0.4",
     );
-    let out = std::process::Command::new(venv.join("bin/python"))
-        .arg(root().join("tests/schemas/check_argo.py"))
-        .arg(manifest)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        std::process::Command::new(venv.join("bin/python"))
+            .arg(root().join("tests/schemas/check_argo.py"))
+            .arg(manifest),
     );
 }
 

@@ -747,16 +747,10 @@ fn build_writes_deployment_files() {
         "idle.deployment.yaml",
         "idle.state.yaml",
     ];
-    let out = Command::new(venv.join("bin/kubernetes-validate"))
-        .args(["--strict", "-k", "1.33.0"])
-        .args(files.map(|f| out.path().join(f)))
-        .output()
-        .expect("kubernetes-validate");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    succeeds(
+        Command::new(venv.join("bin/kubernetes-validate"))
+            .args(["--strict", "-k", "1.33.0"])
+            .args(files.map(|f| out.path().join(f))),
     );
 }
 

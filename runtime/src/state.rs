@@ -188,6 +188,24 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// Airflow's rule, from each task's state and whether it is a leaf
+    /// (nothing depends on it): every task decided and every leaf
+    /// succeeded or skipped is a success; a failure fails the run; else
+    /// the rest is still to come (`queued`: `task` ran part of it).
+    pub fn of(tasks: impl IntoIterator<Item = (TaskState, bool)>) -> RunState {
+        let (mut all_decided, mut failed, mut leaves_ok) = (true, false, true);
+        for (state, leaf) in tasks {
+            all_decided &= state.is_finished();
+            failed |= matches!(state, TaskState::Failed | TaskState::UpstreamFailed);
+            leaves_ok &= !leaf || matches!(state, TaskState::Success | TaskState::Skipped);
+        }
+        match (all_decided, failed, leaves_ok) {
+            (true, _, true) => RunState::Success,
+            (true, _, false) | (false, true, _) => RunState::Failed,
+            (false, false, _) => RunState::Queued,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Queued => "queued",

@@ -102,14 +102,17 @@ pub fn render(ir: &Ir, source: &str, target: &Target) -> String {
             out += "# After `task ID`: one attempt over Airflow's data interval, numbered by\n";
             out += "# Airflow's try; Airflow applied the trigger rule (--engine). The output\n";
             out += "# goes where the pod's XCom sidecar reads it.\n";
-            out += "ARGS = [\n";
-            out += "    \"--engine\",\n";
-            out += "    \"--attempt\",\n";
-            out += "    \"{{ ti.try_number }}\",\n";
+            out += "INTERVAL = [\n";
             out += "    \"--interval-start\",\n";
             out += &format!("    {},\n", py_str(interval_start));
             out += "    \"--interval-end\",\n";
             out += &format!("    {},\n", py_str(interval_end));
+            out += "]\n";
+            out += "ARGS = [\n";
+            out += "    \"--engine\",\n";
+            out += "    \"--attempt\",\n";
+            out += "    \"{{ ti.try_number }}\",\n";
+            out += "    *INTERVAL,\n";
             for p in &params {
                 out += &format!("    \"--param\",\n    {},\n", py_str(p));
             }
@@ -474,7 +477,7 @@ fn watcher(
             );
             *out += "        image=IMAGE,\n";
             *out += &format!("        cmds=[{}],\n", py_str(&format!("/app/{}", ir.name)));
-            *out += "        arguments=[\"on-failure\", *ARGS[3:7]],\n";
+            *out += "        arguments=[\"on-failure\", *INTERVAL],\n";
             *out += "        secrets=[STATE],\n";
         }
     }

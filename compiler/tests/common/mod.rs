@@ -133,6 +133,20 @@ pub fn python_tool(dir: &str, requirements: &str) -> PathBuf {
     venv
 }
 
+/// Runs `cmd` and fails the test with its stdout and stderr unless it
+/// succeeds; returns its output.
+pub fn succeeds(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run the command");
+    assert!(
+        out.status.success(),
+        "{:?}: {}{}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 pub fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! their ends, signals and draining, and the run's final state.
 
 use super::{Event, Exec, ExecError, RunOutcome, now};
-use crate::state::{RunState, TaskState};
+use crate::state::RunState;
 use crate::store::Change;
 
 impl Exec<'_> {
@@ -145,30 +145,21 @@ impl Exec<'_> {
     /// The run's tasks and leaves, for [`crate::store::Store::settle_run`].
     fn run_rule(&self) -> crate::store::RunRule {
         crate::store::RunRule {
-            tasks: self.tasks.iter().map(|t| t.def.id.to_string()).collect(),
-            leaves: self
+            tasks: self
                 .tasks
                 .iter()
-                .filter(|t| t.downstream.is_empty())
-                .map(|t| t.def.id.to_string())
+                .map(|t| (t.def.id.to_string(), t.downstream.is_empty()))
                 .collect(),
         }
     }
 
-    /// Airflow's rule, for a run this process executed whole: it succeeds
-    /// when every leaf task succeeded or was skipped.
+    /// The state of a run this process executed whole.
     fn run_state(&self) -> RunState {
-        let tasks = &self.tasks;
-        let leaves_ok = tasks
-            .iter()
-            .filter(|t| t.downstream.is_empty())
-            .all(|t| matches!(t.state(), TaskState::Success | TaskState::Skipped));
-        let all_decided = tasks.iter().all(|t| t.state().is_finished());
-        if leaves_ok && all_decided {
-            RunState::Success
-        } else {
-            RunState::Failed
-        }
+        RunState::of(
+            self.tasks
+                .iter()
+                .map(|t| (t.state(), t.downstream.is_empty())),
+        )
     }
 }
 

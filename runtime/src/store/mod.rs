@@ -63,14 +63,12 @@ pub struct AttemptRecord {
     pub log_tail: Option<String>,
 }
 
-/// How a run's state follows from its tasks' (Airflow's rule): every task
-/// decided and every leaf succeeded or skipped is a success; a failure
-/// fails the run; otherwise the rest is still to come (`queued`).
+/// A run's tasks, to settle its state from its rows
+/// ([`RunState::of`], Airflow's rule).
 #[derive(Debug, Clone, Default)]
 pub struct RunRule {
-    pub tasks: Vec<String>,
-    /// The tasks nothing depends on.
-    pub leaves: Vec<String>,
+    /// Each task's id, and whether it is a leaf (nothing depends on it).
+    pub tasks: Vec<(String, bool)>,
 }
 
 impl RunRule {
@@ -79,27 +77,10 @@ impl RunRule {
             .iter()
             .map(|r| (r.task_id.as_str(), r.state))
             .collect();
-        let state_of = |id: &String| by_id.get(id.as_str()).copied().unwrap_or(TaskState::None);
-        let failed = self
-            .tasks
-            .iter()
-            .any(|t| matches!(state_of(t), TaskState::Failed | TaskState::UpstreamFailed));
-        if !self.tasks.iter().all(|t| state_of(t).is_finished()) {
-            return if failed {
-                RunState::Failed
-            } else {
-                RunState::Queued
-            };
-        }
-        let leaves_ok = self
-            .leaves
-            .iter()
-            .all(|t| matches!(state_of(t), TaskState::Success | TaskState::Skipped));
-        if leaves_ok {
-            RunState::Success
-        } else {
-            RunState::Failed
-        }
+        RunState::of(self.tasks.iter().map(|(id, leaf)| {
+            let state = by_id.get(id.as_str()).copied().unwrap_or(TaskState::None);
+            (state, *leaf)
+        }))
     }
 }
 
