@@ -149,6 +149,10 @@ const PY_RESERVED: &[&str] = &[
     "COMMAND",
     "ENV",
     "STATE",
+    "ARGS",
+    "INTERVAL",
+    "WORKDIR",
+    "json",
     "BashOperator",
     "KubernetesPodOperator",
     "DAG",
@@ -224,6 +228,10 @@ mod tests {
         assert_eq!(py_name("per_region[kr]", &mut used), "per_region_kr");
         assert_eq!(py_name("per_region(kr)", &mut used), "per_region_kr_2");
         assert_eq!(py_name("7up", &mut used), "_7up");
+        // A task must not shadow what the DAG file defines or imports.
+        for taken in ["json", "WORKDIR", "ARGS", "INTERVAL", "BINARY", "dag"] {
+            assert_eq!(py_name(taken, &mut used), format!("{taken}_2"));
+        }
         assert_eq!(py_timedelta(30_000), "datetime.timedelta(seconds=30)");
         assert_eq!(py_timedelta(1_500), "datetime.timedelta(milliseconds=1500)");
         assert_eq!(py_doc("a \"\"\"b\\U\n"), r#"a \"\"\"b\\U "#);
