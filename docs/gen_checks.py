@@ -178,6 +178,19 @@ tasks:
     operator: sql
     with: { connection: warehous, query: "SELECT 1" }
 """),
+    ("E044", """A connection URL chime cannot use: a scheme it does not know (it
+connects to `sqlite://` and `postgres://`), or a PostgreSQL TLS option
+that is not libpq's: an unknown `sslmode`, `sslmode=allow`, a client
+certificate (`sslcert`) without its key (`sslkey`) or the other way
+round, an empty file name. A URL written as a template is checked where
+its text is literal: a literal `sslmode` in a templated URL is checked.""", """pipeline: tls
+connections:
+  warehouse: "postgres://etl:{{ env.PGPASSWORD }}@db.example.com/sales?sslmode=verify"
+tasks:
+  load:
+    operator: sql
+    with: { connection: warehouse, query: "SELECT 1" }
+"""),
     ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

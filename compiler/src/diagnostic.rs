@@ -58,6 +58,7 @@ codes! {
     E041 "undefined-template-variable" Error,
     E042 "template-reads-non-upstream" Error,
     E043 "unknown-connection" Error,
+    E044 "bad-url" Error,
     E050 "custom-operator-crate" Error,
     E060 "model-file" Error,
     E061 "model-operator" Error,

@@ -56,10 +56,10 @@ pub enum ConnError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     /// `url` with its password hidden.
-    #[error("cannot read the PostgreSQL URL {url}: {source}")]
+    #[error("cannot use the PostgreSQL URL {url}: {}", tls_error(.source))]
     PostgresUrl {
         url: String,
-        source: postgres::Error,
+        source: crate::pg_tls::TlsError,
     },
     #[error("cannot connect to PostgreSQL at {url}: {}", pg_error(.source))]
     PostgresConnect {
@@ -97,11 +97,7 @@ impl Target {
             }
             return Ok(Target::Sqlite(path.to_string()));
         }
-        if url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-            || url.contains("host=")
-            || url.contains("dbname=")
-        {
+        if crate::pg_options::is_postgres(url) {
             return Ok(Target::Postgres(url.to_string()));
         }
         Err(UrlError::Unknown(redact_url(url)))
@@ -157,20 +153,20 @@ impl Conn {
                 Ok(Conn::Sqlite(c))
             }
             Target::Postgres(url) => {
-                let mut config: postgres::Config =
-                    url.parse().map_err(|source| ConnError::PostgresUrl {
+                let (mut config, tls) =
+                    crate::pg_tls::config(url).map_err(|source| ConnError::PostgresUrl {
                         url: redact_url(url),
                         source,
                     })?;
                 if config.get_connect_timeout().is_none() {
                     config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
                 }
-                let client = config.connect(postgres::NoTls).map_err(|source| {
-                    ConnError::PostgresConnect {
+                let client = config
+                    .connect(tls)
+                    .map_err(|source| ConnError::PostgresConnect {
                         url: redact_url(url),
                         source,
-                    }
-                })?;
+                    })?;
                 Ok(Conn::Postgres(Box::new(client)))
             }
         }
@@ -186,15 +182,21 @@ pub fn pg_error(e: &postgres::Error) -> String {
         if let Some(d) = db.detail() {
             m.push_str(&format!(" ({d})"));
         }
+        if let Some(hint) = crate::pg_tls::hint(&m) {
+            m.push_str(&format!(" ({hint})"));
+        }
         return m;
     }
-    let mut m = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        m.push_str(&format!(": {s}"));
-        source = s.source();
+    crate::pg_tls::error_chain(e)
+}
+
+/// A connection string's TLS error, with the `postgres` crate's parse
+/// errors spelled out as [`pg_error`] does.
+fn tls_error(e: &crate::pg_tls::TlsError) -> String {
+    match e {
+        crate::pg_tls::TlsError::Parse(p) => pg_error(p),
+        other => other.to_string(),
     }
-    m
 }
 
 /// The run's connections: their rendered URLs and the ones open now.

@@ -8,6 +8,7 @@
 
 pub mod broken_pipe;
 pub mod operators;
+pub mod pg_options;
 pub mod shell_quote;
 pub mod vocabulary;
 
@@ -27,6 +28,8 @@ pub mod executor;
 pub mod ml;
 #[cfg(feature = "rt")]
 pub mod operator;
+#[cfg(feature = "pg-state")]
+pub mod pg_tls;
 #[cfg(feature = "rt")]
 pub mod pipe_lines;
 #[cfg(feature = "rt")]

@@ -36,6 +36,7 @@ pub mod unknown_dependency;
 pub mod unknown_key;
 pub mod unknown_operator;
 pub mod unreachable_task;
+pub mod url;
 pub mod value_type;
 pub mod walk;
 
@@ -59,6 +60,7 @@ pub const CHECKS: &[Check] = &[
     (Code::E032, dates::run),
     (Code::E040, template::run),
     (Code::E043, unknown_connection::run),
+    (Code::E044, url::run),
     (Code::E050, custom_crate::run),
     (Code::E060, predict_model::run),
     (Code::W001, unreachable_task::run),

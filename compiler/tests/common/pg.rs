@@ -44,9 +44,222 @@ fn is_root() -> bool {
         .is_ok_and(|m| m.uid() == 0)
 }
 
+/// The files of a TLS server: a certificate authority made for the test,
+/// the server's certificate (for `db.chime.test` and 127.0.0.1, not
+/// `localhost`), a client certificate for the role `certuser`, and a
+/// second CA that signed none of them.
+#[derive(Debug)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `name` (name.crt, name.key) and a certificate `leaf` it signs for
+/// `subject` with the subjectAltNames `san` (none for a client).
+fn make_ca(dir: &Path, name: &str) {
+    let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=chime test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+fn make_leaf(dir: &Path, ca: &str, leaf: &str, subject: &str, san: Option<&str>) {
+    let (key, csr, crt) = (
+        format!("{leaf}.key"),
+        format!("{leaf}.csr"),
+        format!("{leaf}.crt"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            subject,
+        ],
+    );
+    let ext = format!("{leaf}.ext");
+    let mut text = String::from("basicConstraints=CA:FALSE\n");
+    match san {
+        Some(san) => text.push_str(&format!(
+            "subjectAltName={san}\nextendedKeyUsage=serverAuth\n"
+        )),
+        None => text.push_str("extendedKeyUsage=clientAuth\n"),
+    }
+    std::fs::write(dir.join(&ext), text).expect("write the extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
 impl Postgres {
     /// Starts a server; `url(db)` connects to it.
     pub fn start() -> Postgres {
+        Postgres::start_with(|_| Vec::new())
+    }
+
+    /// Starts a server with `ssl=on` that takes TCP connections over TLS
+    /// only (`hostssl` in pg_hba.conf): trusted, but for the role
+    /// `certuser`, which must show a client certificate.
+    pub fn start_tls() -> (Postgres, TlsFiles) {
+        let dir = tempfile::Builder::new()
+            .prefix("chime-pg-certs-")
+            .tempdir()
+            .expect("temp dir");
+        let certs = dir.path().to_path_buf();
+        make_ca(&certs, "ca");
+        make_ca(&certs, "other");
+        make_leaf(
+            &certs,
+            "ca",
+            "server",
+            "/CN=db.chime.test",
+            Some("DNS:db.chime.test,IP:127.0.0.1"),
+        );
+        make_leaf(&certs, "ca", "client", "/CN=certuser", None);
+        let files = TlsFiles {
+            ca: certs.join("ca.crt"),
+            other_ca: certs.join("other.crt"),
+            client_cert: certs.join("client.crt"),
+            client_key: certs.join("client.key"),
+            _dir: dir,
+        };
+        let pg = Postgres::start_with(|data| {
+            // The server reads its key as its own user, and refuses a key
+            // others can read.
+            for f in ["server.crt", "server.key", "ca.crt"] {
+                std::fs::copy(certs.join(f), data.join(f)).expect("copy a certificate");
+            }
+            let hba = "local all all trust\n\
+                       hostssl all certuser 127.0.0.1/32 cert\n\
+                       hostssl all all 127.0.0.1/32 trust\n";
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+            if is_root() {
+                let status = Command::new("chown")
+                    .args(["-R", "postgres"])
+                    .arg(data)
+                    .status()
+                    .expect("chown");
+                assert!(status.success());
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                data.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod the key");
+            vec![
+                "-c ssl=on".into(),
+                "-c ssl_cert_file=server.crt".into(),
+                "-c ssl_key_file=server.key".into(),
+                "-c ssl_ca_file=ca.crt".into(),
+            ]
+        });
+        pg.psql_local("CREATE ROLE certuser LOGIN SUPERUSER");
+        (pg, files)
+    }
+
+    /// Runs SQL over the server's Unix socket (which a TLS-only server
+    /// still trusts).
+    fn psql_local(&self, sql: &str) {
+        let out = Command::new(self.psql_program())
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "chime",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn psql_program(&self) -> PathBuf {
+        // psql is a client: it may live beside the server or only on PATH.
+        let local = self.bin.join("psql");
+        if local.is_file() {
+            local
+        } else {
+            PathBuf::from("psql")
+        }
+    }
+
+    /// Starts a server after `configure` has had its data directory; it
+    /// returns more `-c` options for the server.
+    fn start_with(configure: impl FnOnce(&Path) -> Vec<String>) -> Postgres {
         let bin = find_bin();
         let dir = tempfile::Builder::new()
             .prefix("chime-pg-")
@@ -80,9 +293,11 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
+        let extra = configure(&data);
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
-            dir.path().display()
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off {}",
+            dir.path().display(),
+            extra.join(" ")
         );
         let out = pg_command(&bin, "pg_ctl")
             .arg("-D")
@@ -109,14 +324,7 @@ impl Postgres {
 
     /// Runs SQL with psql and returns its unaligned, tuples-only output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        // psql is a client: it may live beside the server or only on PATH.
-        let local = self.bin.join("psql");
-        let program = if local.is_file() {
-            local
-        } else {
-            PathBuf::from("psql")
-        };
-        let out = Command::new(program)
+        let out = Command::new(self.psql_program())
             .args([
                 "-X",
                 "-A",

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
 use super::{AttemptRecord, Change, RunRecord, Store, StoreError, TaskRecord};
 use crate::claim::{Claim, ClaimError};
@@ -154,9 +154,12 @@ fn pg_error(e: &postgres::Error) -> String {
             if let Some(h) = db.hint() {
                 s.push_str(&format!("; hint: {h}"));
             }
+            if let Some(hint) = crate::pg_tls::hint(&s) {
+                s.push_str(&format!(" ({hint})"));
+            }
             s
         }
-        None => e.to_string(),
+        None => crate::pg_tls::error_chain(e),
     }
 }
 
@@ -181,11 +184,16 @@ impl PgStore {
     /// binary's schema version.
     pub fn open(url: &str, pipeline: &str) -> Result<PgStore, StoreError> {
         let shown = crate::secrets::redact_url(url);
-        let unreadable = |e: postgres::Error| StoreError::Corrupt {
+        let unreadable = |e: crate::pg_tls::TlsError| StoreError::Corrupt {
             path: shown.clone(),
-            detail: format!("not a PostgreSQL URL chime can read: {e}"),
+            detail: match e {
+                crate::pg_tls::TlsError::Parse(e) => {
+                    format!("not a PostgreSQL URL chime can read: {}", pg_error(&e))
+                }
+                other => other.to_string(),
+            },
         };
-        let mut config: postgres::Config = url.parse().map_err(unreadable)?;
+        let (mut config, tls) = crate::pg_tls::config(url).map_err(unreadable)?;
         let password = config
             .get_password()
             .map(|p| Arc::from(String::from_utf8_lossy(p).as_ref()));
@@ -206,7 +214,7 @@ impl PgStore {
         std::thread::Builder::new()
             .name("chime-pg-state".into())
             .spawn(move || {
-                let client = match config.connect(NoTls) {
+                let client = match config.connect(tls) {
                     Ok(c) => {
                         let _ = ready.send(Ok(()));
                         c

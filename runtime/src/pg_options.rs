@@ -1,0 +1,398 @@
+//! The TLS options of a PostgreSQL connection string, as libpq spells
+//! them: `sslmode`, `sslrootcert`, `sslcert` and `sslkey`, in a URL's
+//! query (`postgres://u@h/db?sslmode=verify-full&sslrootcert=ca.pem`) or
+//! in the `key=value` form (`host=h dbname=db sslmode=require`).
+//!
+//! The `postgres` crate knows only `disable`, `prefer` and `require`, and
+//! no certificate files, so chime takes these options out of the string
+//! before the crate reads the rest ([`split`]), and `pg_tls` sets up
+//! rustls from them. Pure string work: `chime check` reads the same
+//! options on a pipeline's literal URLs.
+
+/// Whether a connection URL names PostgreSQL: `postgres://`,
+/// `postgresql://`, or libpq's keyword form.
+pub fn is_postgres(url: &str) -> bool {
+    let url = url.trim();
+    url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+        || url.contains("host=")
+        || url.contains("dbname=")
+}
+
+/// libpq's `sslmode`, without `allow` (plain first, then TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS if the server offers it, without checking its certificate
+    /// (libpq's default, and chime's).
+    #[default]
+    Prefer,
+    /// TLS or no connection; the certificate is checked against
+    /// `sslrootcert` only when one is given, as libpq does.
+    Require,
+    /// TLS, with a certificate signed by a trusted CA, for any host name.
+    VerifyCa,
+    /// TLS, with a certificate signed by a trusted CA and made out to the
+    /// host connected to.
+    VerifyFull,
+}
+
+/// The modes, as written in a connection string.
+pub const SSL_MODES: [(&str, SslMode); 5] = [
+    ("disable", SslMode::Disable),
+    ("prefer", SslMode::Prefer),
+    ("require", SslMode::Require),
+    ("verify-ca", SslMode::VerifyCa),
+    ("verify-full", SslMode::VerifyFull),
+];
+
+impl SslMode {
+    pub fn name(self) -> &'static str {
+        SSL_MODES
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("prefer", |(n, _)| n)
+    }
+
+    /// Whether the server's certificate must chain to a trusted CA.
+    pub fn verifies_ca(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = OptionError;
+    fn from_str(s: &str) -> Result<SslMode, OptionError> {
+        SSL_MODES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, m)| *m)
+            .ok_or_else(|| OptionError::Mode(s.to_string()))
+    }
+}
+
+/// Where the trusted CAs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCert {
+    /// A PEM file of CA certificates (`sslrootcert=FILE`).
+    File(String),
+    /// The operating system's trust store (`sslrootcert=system`).
+    System,
+}
+
+/// The TLS options of one connection string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    pub mode: SslMode,
+    /// `None`: libpq's `~/.postgresql/root.crt` if it exists, else the
+    /// system's trust store.
+    pub root_cert: Option<RootCert>,
+    /// A client certificate (PEM) and its key, both or neither.
+    pub client: Option<(String, String)>,
+}
+
+/// A TLS option chime cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    #[error(
+        "`sslmode={0}` is not a mode chime knows: use disable, prefer, require, verify-ca or verify-full"
+    )]
+    Mode(String),
+    #[error(
+        "`sslmode=allow` (plain first, TLS if refused) is not supported: use prefer (TLS first) or disable"
+    )]
+    Allow,
+    #[error("`{given}` needs `{missing}` too: a client certificate goes with its private key")]
+    Half {
+        given: &'static str,
+        missing: &'static str,
+    },
+    #[error("`{0}=` is empty: name a file")]
+    Empty(&'static str),
+    #[error("unclosed quote in the connection string: close it with '")]
+    Quote,
+}
+
+/// One `key=value` of a connection string and where it lies in it.
+struct Pair {
+    key: String,
+    value: String,
+    span: std::ops::Range<usize>,
+}
+
+const OURS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// Takes chime's TLS options out of a PostgreSQL connection string: the
+/// string without them (for the `postgres` crate) and the options.
+pub fn split(url: &str) -> Result<(String, TlsOptions), OptionError> {
+    let url_form = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let pairs = if url_form {
+        query_pairs(url)
+    } else {
+        keyword_pairs(url)?
+    };
+    let mut rest = String::with_capacity(url.len());
+    let mut at = 0;
+    let mut mode = None;
+    let (mut root, mut cert, mut key) = (None, None, None);
+    for p in pairs.iter().filter(|p| OURS.contains(&p.key.as_str())) {
+        rest.push_str(&url[at..p.span.start]);
+        at = p.span.end;
+        match p.key.as_str() {
+            "sslmode" if p.value == "allow" => return Err(OptionError::Allow),
+            "sslmode" => mode = Some(p.value.parse()?),
+            "sslrootcert" => root = Some(p.value.clone()),
+            "sslcert" => cert = Some(p.value.clone()),
+            _ => key = Some(p.value.clone()),
+        }
+    }
+    rest.push_str(&url[at..]);
+    let rest = if url_form { tidy_query(rest) } else { rest };
+    for (name, v) in [("sslrootcert", &root), ("sslcert", &cert), ("sslkey", &key)] {
+        if v.as_deref() == Some("") {
+            return Err(OptionError::Empty(name));
+        }
+    }
+    let client = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(OptionError::Half {
+                given: "sslcert",
+                missing: "sslkey",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(OptionError::Half {
+                given: "sslkey",
+                missing: "sslcert",
+            });
+        }
+    };
+    let root_cert = root.map(|r| {
+        if r == "system" {
+            RootCert::System
+        } else {
+            RootCert::File(r)
+        }
+    });
+    Ok((
+        rest,
+        TlsOptions {
+            mode: mode.unwrap_or_default(),
+            root_cert,
+            client,
+        },
+    ))
+}
+
+/// The `key=value` pairs of a URL's query, each span with the `&` or `?`
+/// before it, so that cutting it leaves a well-formed query.
+fn query_pairs(url: &str) -> Vec<Pair> {
+    let Some(q) = url.find('?') else {
+        return Vec::new();
+    };
+    let mut pairs = Vec::new();
+    let mut start = q;
+    for piece in url[q + 1..].split('&') {
+        let end = start + 1 + piece.len();
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        pairs.push(Pair {
+            key: percent_decode(k),
+            value: percent_decode(v),
+            span: start..end,
+        });
+        start = end;
+    }
+    pairs
+}
+
+/// After cutting pairs out of a query: the first one left starts with `?`.
+fn tidy_query(mut s: String) -> String {
+    match (s.find('?'), s.find('&')) {
+        (None, Some(amp)) => s.replace_range(amp..amp + 1, "?"),
+        (Some(q), _) if q + 1 == s.len() => {
+            s.pop();
+        }
+        _ => {}
+    }
+    s
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The pairs of libpq's `key = value` form: values bare or in single
+/// quotes, with `\'` and `\\` escapes.
+fn keyword_pairs(s: &str) -> Result<Vec<Pair>, OptionError> {
+    let b = s.as_bytes();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    let skip_space = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_space(i);
+        if i >= b.len() {
+            return Ok(pairs);
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = s[start..i].to_string();
+        i = skip_space(i);
+        if b.get(i) != Some(&b'=') {
+            // Not a pair: the `postgres` crate will say what is wrong.
+            return Ok(pairs);
+        }
+        i = skip_space(i + 1);
+        let mut value = Vec::new();
+        if b.get(i) == Some(&b'\'') {
+            i += 1;
+            loop {
+                match b.get(i) {
+                    None => return Err(OptionError::Quote),
+                    Some(b'\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') if i + 1 < b.len() => {
+                        value.push(b[i + 1]);
+                        i += 2;
+                    }
+                    Some(&c) => {
+                        value.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                if b[i] == b'\\' && i + 1 < b.len() {
+                    i += 1;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+        }
+        pairs.push(Pair {
+            key,
+            value: String::from_utf8_lossy(&value).into_owned(),
+            span: start..i,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_ok(url: &str) -> (String, TlsOptions) {
+        split(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    #[test]
+    fn a_url_without_options_is_left_as_it_is_and_prefers_tls() {
+        let (rest, o) = split_ok("postgres://u:p@h:5432/db?connect_timeout=3");
+        assert_eq!(rest, "postgres://u:p@h:5432/db?connect_timeout=3");
+        assert_eq!(o, TlsOptions::default());
+        assert_eq!(o.mode, SslMode::Prefer);
+    }
+
+    #[test]
+    fn the_options_come_out_of_a_urls_query_wherever_they_are() {
+        let (rest, o) =
+            split_ok("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem");
+        assert_eq!(rest, "postgres://u@h/db");
+        assert_eq!(o.mode, SslMode::VerifyFull);
+        assert_eq!(o.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+
+        let (rest, o) = split_ok(
+            "postgresql://u@h/db?application_name=x&sslmode=verify-ca&connect_timeout=3&sslcert=c.pem&sslkey=k.pem",
+        );
+        assert_eq!(
+            rest,
+            "postgresql://u@h/db?application_name=x&connect_timeout=3"
+        );
+        assert_eq!(o.mode, SslMode::VerifyCa);
+        assert_eq!(o.client, Some(("c.pem".into(), "k.pem".into())));
+
+        let (rest, _) = split_ok("postgres://u@h/db?sslmode=require&connect_timeout=3");
+        assert_eq!(rest, "postgres://u@h/db?connect_timeout=3");
+    }
+
+    #[test]
+    fn the_options_come_out_of_the_keyword_form_quoted_or_not() {
+        let (rest, o) = split_ok(
+            "host=h dbname=db sslmode = verify-full sslrootcert='/my certs/ca.pem' user=u",
+        );
+        assert_eq!(rest, "host=h dbname=db   user=u");
+        assert_eq!(o.mode, SslMode::VerifyFull);
+        assert_eq!(o.root_cert, Some(RootCert::File("/my certs/ca.pem".into())));
+
+        let (_, o) = split_ok("host=h sslrootcert=system");
+        assert_eq!(o.root_cert, Some(RootCert::System));
+        assert_eq!(
+            split("host=h sslrootcert='/a").unwrap_err(),
+            OptionError::Quote
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert_eq!(
+            split("postgres://h/db?sslmode=verify")
+                .unwrap_err()
+                .to_string(),
+            "`sslmode=verify` is not a mode chime knows: use disable, prefer, require, verify-ca or verify-full"
+        );
+        assert_eq!(
+            split("host=h sslmode=allow").unwrap_err(),
+            OptionError::Allow
+        );
+        assert_eq!(
+            split("postgres://h/db?sslcert=c.pem")
+                .unwrap_err()
+                .to_string(),
+            "`sslcert` needs `sslkey` too: a client certificate goes with its private key"
+        );
+        assert_eq!(
+            split("postgres://h/db?sslrootcert=").unwrap_err(),
+            OptionError::Empty("sslrootcert")
+        );
+    }
+
+    #[test]
+    fn every_mode_reads_back_by_its_name() {
+        for (name, mode) in SSL_MODES {
+            assert_eq!(name.parse::<SslMode>(), Ok(mode));
+            assert_eq!(mode.name(), name);
+        }
+    }
+}
