@@ -178,12 +178,18 @@ tasks:
     operator: sql
     with: { connection: warehous, query: "SELECT 1" }
 """),
-    ("E044", """A connection URL chime cannot use: a scheme it does not know (it
-connects to `sqlite://` and `postgres://`), or a PostgreSQL TLS option
-that is not libpq's: an unknown `sslmode`, `sslmode=allow`, a client
-certificate (`sslcert`) without its key (`sslkey`) or the other way
-round, an empty file name. A URL written as a template is checked where
-its text is literal: a literal `sslmode` in a templated URL is checked.""", """pipeline: tls
+    ("E044", """A URL chime cannot use. In `connections:`: a scheme it does not know
+(it connects to `sqlite://` and `postgres://`), or a PostgreSQL TLS
+option that is not libpq's: an unknown `sslmode`, `sslmode=allow`, a
+client certificate (`sslcert`) without its key (`sslkey`) or the other
+way round, an empty file name. In a built-in operator's path (`model`,
+`csv`, `parquet`, `output`, `file`): an object-store URL whose scheme is
+not `s3://` (`gs://`, `S3://`, `s3:/`), whose bucket name S3 refuses
+(3-63 lower-case letters, digits, dots and hyphens, not an IP address),
+or that names a bucket or prefix where an object is needed (a sensor may
+wait for a prefix). A value written as a template is checked where its
+text is literal: a literal `sslmode` in a templated URL, the bucket of
+`s3://lake/{{ ds }}/x.csv`.""", """pipeline: tls
 connections:
   warehouse: "postgres://etl:{{ env.PGPASSWORD }}@db.example.com/sales?sslmode=verify"
 tasks:

@@ -23,6 +23,10 @@ pub struct Pipeline<'a> {
     pub max_active_tasks: Option<&'a Node>,
     pub params: Vec<&'a Entry>,
     pub connections: Vec<&'a Entry>,
+    /// `storage:` itself (`storage: {}` asks for object storage with the
+    /// AWS environment's settings) and its settings.
+    pub storage_key: Option<&'a Entry>,
+    pub storage: Vec<&'a Entry>,
     pub on_failure: Vec<Action<'a>>,
     /// `defaults:`, for the tasks that do not set a key themselves.
     pub defaults: Settings<'a>,
@@ -176,6 +180,8 @@ impl<'a> Pipeline<'a> {
             max_active_tasks: get("max_active_tasks").map(|e| &e.value),
             params: entries(get("params")),
             connections: entries(get("connections")),
+            storage_key: get("storage"),
+            storage: entries(get("storage")),
             on_failure,
             defaults: Settings::of(get("defaults").map(|e| &e.value)),
             operator_crates,

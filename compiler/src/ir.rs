@@ -24,6 +24,8 @@ pub struct Ir {
     pub max_active_tasks: Option<u32>,
     pub params: Json,
     pub connections: BTreeMap<String, String>,
+    /// `storage:`, each value as text (a template); `None` without it.
+    pub storage: Option<BTreeMap<String, String>>,
     pub on_failure: Vec<(String, Json)>,
     pub tasks: Vec<Task>,
     /// Operator crates to link, with their operators' descriptors.
@@ -229,6 +231,18 @@ impl Ir {
                 .iter()
                 .filter_map(|e| Some((e.key.as_str()?.to_string(), e.value.as_str()?.to_string())))
                 .collect(),
+            storage: p.storage_key.map(|_| {
+                p.storage
+                    .iter()
+                    .filter_map(|e| {
+                        let text = match &e.value.value {
+                            Value::Bool(b) => b.to_string(),
+                            _ => e.value.as_str()?.to_string(),
+                        };
+                        Some((e.key.as_str()?.to_string(), text))
+                    })
+                    .collect()
+            }),
             on_failure: p
                 .on_failure
                 .iter()

@@ -123,6 +123,51 @@ pub const OPERATOR_CRATE: Object = Object {
     open: false,
 };
 
+/// `storage:`: how to reach object storage (s3:// URLs).
+pub const STORAGE: Object = Object {
+    what: "storage",
+    fields: &[
+        field(
+            "endpoint",
+            Ty::String,
+            false,
+            "An S3-compatible service's URL (MinIO, R2, SeaweedFS); default: AWS.",
+        ),
+        field(
+            "region",
+            Ty::String,
+            false,
+            "The region (default: AWS_REGION, the profile's, or us-east-1).",
+        ),
+        field(
+            "access_key_id",
+            Ty::String,
+            false,
+            "Access key id; a template such as {{ env.S3_KEY }}.",
+        ),
+        field(
+            "secret_access_key",
+            Ty::String,
+            false,
+            "Secret key; a template, redacted wherever chime prints.",
+        ),
+        field(
+            "session_token",
+            Ty::String,
+            false,
+            "Session token for temporary credentials; redacted.",
+        ),
+        field(
+            "allow_http",
+            Ty::Bool,
+            false,
+            "Allow http:// (default: true when the endpoint is http://).",
+        ),
+    ],
+    exactly_one_of: &[],
+    open: false,
+};
+
 /// The whole file.
 pub const PIPELINE: Object = Object {
     what: "pipeline",
@@ -199,6 +244,12 @@ pub const PIPELINE: Object = Object {
             Ty::Map(&Ty::String),
             false,
             "Named connections; values are templates.",
+        ),
+        field(
+            "storage",
+            Ty::Object(&STORAGE),
+            false,
+            "Object storage for s3:// URLs; values are templates. Default: the AWS environment and profile.",
         ),
         field(
             "on_failure",

@@ -85,3 +85,39 @@ fn generated_crates_match_the_goldens_and_compile() {
         assert_eq!(d["pipeline"], *name);
     }
 }
+
+/// The runtime features of the crate `chime build` emits for `yaml`.
+fn features_of(yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .args(["build", "--emit-crate-only", "-o"])
+        .arg(&out)
+        .arg(&file)
+        .status()
+        .expect("chime build");
+    assert!(status.success());
+    let toml = std::fs::read_to_string(out.join("Cargo.toml")).unwrap();
+    let line = toml.lines().find(|l| l.contains("features = [")).unwrap();
+    line.split("features = [").nth(1).unwrap().to_string()
+}
+
+#[test]
+fn object_storage_is_compiled_in_only_for_pipelines_that_name_it() {
+    let sql = |output: &str| {
+        format!(
+            "pipeline: p\nconnections: {{ db: \"sqlite::memory:\" }}\ntasks:\n  a:\n    operator: sql\n    with: {{ connection: db, query: SELECT 1, output: \"{output}\" }}\n"
+        )
+    };
+    assert!(!features_of(&sql("out/a.csv")).contains("s3"));
+    assert!(features_of(&sql("s3://lake/{{ ds }}/a.csv")).contains("\"s3\""));
+    // A path only a template makes: `storage:` asks for it.
+    let templated =
+        sql("{{ params.out }}").replace("tasks:", "params: { out: x.csv }\nstorage: {}\ntasks:");
+    assert!(features_of(&templated).contains("\"s3\""));
+    let sensor =
+        "pipeline: p\ntasks:\n  a: { operator: wait_for, with: { file: \"s3://lake/in/\" } }\n";
+    assert!(features_of(sensor).contains("\"s3\""));
+}

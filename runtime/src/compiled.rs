@@ -24,6 +24,8 @@ pub struct PipelineDef {
     pub params: &'static str,
     /// Named connections: name and template.
     pub connections: &'static [(&'static str, &'static str)],
+    /// `storage:`'s settings: key and template.
+    pub storage: &'static [(&'static str, &'static str)],
     pub on_failure: &'static [ActionDef],
     /// Tasks in a topological order (every task after its upstreams), with
     /// `for_each` expanded into one task per item.

@@ -205,6 +205,9 @@ pub struct Pool {
     urls: std::collections::BTreeMap<String, String>,
     idle: Mutex<HashMap<String, Vec<Conn>>>,
     pub secrets: Secrets,
+    /// Object storage, for paths that are s3:// URLs.
+    #[cfg(feature = "s3")]
+    storage: std::sync::Arc<crate::storage::Storage>,
 }
 
 /// A connection lent by the [`Pool`]; it goes back when dropped.
@@ -266,7 +269,21 @@ impl Pool {
             urls,
             idle: Mutex::default(),
             secrets,
+            #[cfg(feature = "s3")]
+            storage: Default::default(),
         }
+    }
+
+    /// The pool with the run's object storage.
+    #[cfg(feature = "s3")]
+    pub fn with_storage(mut self, storage: std::sync::Arc<crate::storage::Storage>) -> Pool {
+        self.storage = storage;
+        self
+    }
+
+    #[cfg(feature = "s3")]
+    pub fn storage(&self) -> &crate::storage::Storage {
+        &self.storage
     }
 
     /// The names of the pipeline's connections.

@@ -7,6 +7,7 @@
 //! the operators' implementations and the binary's command line.
 
 pub mod broken_pipe;
+pub mod object_url;
 pub mod operators;
 pub mod pg_options;
 pub mod shell_quote;
@@ -46,6 +47,8 @@ pub mod scheduler;
 pub mod secrets;
 #[cfg(feature = "rt")]
 pub mod state;
+#[cfg(feature = "s3")]
+pub mod storage;
 #[cfg(feature = "rt")]
 pub mod store;
 #[cfg(feature = "rt")]

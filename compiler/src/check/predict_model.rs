@@ -26,7 +26,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
             continue;
         };
         let Some(path) = model.as_str() else { continue };
-        if path.contains("{{") || path.contains("{%") {
+        // A model in object storage is read when the task runs (E044 checks
+        // its URL).
+        if path.contains("{{") || path.contains("{%") || runtime::object_url::looks_like_url(path) {
             continue;
         }
         let full = ctx.dir.join(path);

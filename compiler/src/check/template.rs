@@ -46,7 +46,7 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
             each_string(&with.value, &mut |n| visit(n, Scope::Task(t), diags));
         }
     }
-    for entry in &p.connections {
+    for entry in p.connections.iter().chain(&p.storage) {
         each_string(&entry.value, &mut |n| visit(n, Scope::Connection, diags));
     }
     for action in &p.on_failure {

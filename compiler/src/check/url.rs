@@ -1,15 +1,85 @@
-//! E044 bad-url: a connection URL chime cannot use, found before a run
-//! fails on it: an unknown scheme, or a PostgreSQL TLS option (`sslmode`,
-//! client certificate) that is not libpq's. Values written as templates
-//! are checked where their text is literal.
+//! E044 bad-url: a URL chime cannot use, found before a run fails on it:
+//! a connection's unknown scheme or PostgreSQL TLS option (`sslmode`,
+//! client certificate) that is not libpq's, or an object-store URL in a
+//! path (`model`, `csv`, `parquet`, `output`, `file`) with a scheme other
+//! than s3://, a bucket name S3 refuses, or no object key. Values written
+//! as templates are checked where their text is literal.
 
+use runtime::object_url::{self, ObjectUrlError};
 use runtime::pg_options::{self, OptionError};
 
 use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::syntax::locate::locate;
+use crate::syntax::{Node, yaml::Value};
+
+/// The parameters of built-in operators that take a file path.
+const PATH_KEYS: [&str; 5] = ["model", "csv", "parquet", "output", "file"];
 
 pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
+    connections(ctx, diags);
+    for task in &ctx.pipeline.tasks {
+        let (Some(op), Some(with)) = (task.operator.and_then(Node::as_str), task.with) else {
+            continue;
+        };
+        if runtime::operators::builtin(op).is_none() {
+            continue;
+        }
+        // A sensor may wait for a prefix; everything else names an object.
+        let prefix_ok = op == "wait_for";
+        paths(task.id, &with.value, prefix_ok, diags);
+    }
+}
+
+/// Checks the object-store URLs among `node`'s path parameters.
+fn paths(task: &str, node: &Node, prefix_ok: bool, diags: &mut Diagnostics) {
+    let Value::Map(entries) = &node.value else {
+        return;
+    };
+    for e in entries {
+        let Some(key) = e.key.as_str() else { continue };
+        if matches!(e.value.value, Value::Map(_)) {
+            paths(task, &e.value, prefix_ok, diags);
+            continue;
+        }
+        let Some(text) = e.value.as_str().filter(|_| PATH_KEYS.contains(&key)) else {
+            continue;
+        };
+        // Only the literal text before a template can be judged.
+        let templated = text.find("{{").or_else(|| text.find("{%"));
+        let literal = &text[..templated.unwrap_or(text.len())];
+        let Some(parsed) = object_url::parse(literal) else {
+            continue;
+        };
+        let problem = match parsed {
+            Err(ObjectUrlError::NoBucket | ObjectUrlError::Bucket { .. })
+                if templated.is_some()
+                    && !literal["s3://".len().min(literal.len())..].contains('/') =>
+            {
+                // The bucket's name is still being written by a template.
+                None
+            }
+            Err(e) => Some(e),
+            Ok(url) if url.is_prefix() && !prefix_ok && templated.is_none() => {
+                Some(ObjectUrlError::NoKey(url.bucket))
+            }
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
+            diags.push(
+                Diagnostic::new(
+                    Code::E044,
+                    e.value.span,
+                    format!("task `{task}`: `{key}` is not an object chime can reach: {problem}"),
+                )
+                .label("here")
+                .help("object storage is written s3://BUCKET/KEY (docs/pipeline-yaml.md#object-storage)"),
+            );
+        }
+    }
+}
+
+fn connections(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for entry in &ctx.pipeline.connections {
         let (Some(name), Some(url)) = (entry.key.as_str(), entry.value.as_str()) else {
             continue;

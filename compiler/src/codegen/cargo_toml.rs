@@ -32,12 +32,34 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
             }
         }
     }
+    // Object storage, for a pipeline that names an s3:// URL anywhere (a
+    // template's literal part counts) or has `storage:`.
+    let names_s3 = ir.storage.is_some()
+        || ir
+            .tasks
+            .iter()
+            .map(|t| &t.params)
+            .chain(ir.on_failure.iter().map(|(_, p)| p))
+            .any(names_object);
+    if names_s3 {
+        out.push("s3");
+    }
     // `sql` carries the PostgreSQL client, and with it PostgreSQL state.
-    if ir.postgres_state && !out.contains(&"sql") {
+    if ir.postgres_state && !out.contains(&"sql") && !out.contains(&"s3") {
         out.push("pg-state");
     }
     out[1..].sort_unstable();
     out
+}
+
+/// Whether parameters name an object-store URL (`s3://...`).
+fn names_object(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains("s3://"),
+        serde_json::Value::Array(items) => items.iter().any(names_object),
+        serde_json::Value::Object(map) => map.values().any(names_object),
+        _ => false,
+    }
 }
 
 /// Whether parameters name a Parquet file: a `parquet:` key, or a path

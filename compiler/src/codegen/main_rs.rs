@@ -146,6 +146,10 @@ pub fn render(ir: &Ir, source_name: &str) -> String {
         let v = raw(v);
         quote!((#k, #v))
     });
+    let storage = ir.storage.iter().flatten().map(|(k, v)| {
+        let v = raw(v);
+        quote!((#k, #v))
+    });
     let actions = ir.on_failure.iter().map(|(op, p)| {
         let p = raw(&p.to_string());
         quote!(rt::ActionDef { operator: #op, params: #p })
@@ -198,6 +202,7 @@ pub fn render(ir: &Ir, source_name: &str) -> String {
             max_active_tasks: #max_tasks,
             params: #params,
             connections: &[#(#connections),*],
+            storage: &[#(#storage),*],
             on_failure: &[#(#actions),*],
             tasks: &[#(#names),*],
         };

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 pub mod airflow;
 pub mod pg;
+pub mod s3;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -176,6 +176,7 @@ mod tests {
         max_active_tasks: None,
         params: "{}",
         connections: &[],
+        storage: &[],
         on_failure: &[],
         tasks: &[],
     };

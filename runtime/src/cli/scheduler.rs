@@ -445,6 +445,7 @@ mod tests {
         max_active_tasks: None,
         params: "{\"n\": 1}",
         connections: &[],
+        storage: &[],
         on_failure: &[],
         tasks: &[],
     };

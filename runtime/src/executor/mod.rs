@@ -282,14 +282,15 @@ pub async fn execute(
             ex.groups.entry(task.group).or_default().push(t);
         }
     }
-    ex.connections = Arc::new(ex.render_connections());
-    ex.secrets = ex.collect_secrets();
+    ex.connections = Arc::new(ex.render_connections(ex.def.connections, "connection"));
+    let storage = ex.render_connections(ex.def.storage, "storage setting");
+    ex.secrets = ex.collect_secrets(&storage);
     #[cfg(feature = "sql")]
     {
-        ex.pool = Arc::new(crate::conn::Pool::new(
-            (*ex.connections).clone(),
-            ex.secrets.clone(),
-        ));
+        let pool = crate::conn::Pool::new((*ex.connections).clone(), ex.secrets.clone());
+        #[cfg(feature = "s3")]
+        let pool = pool.with_storage(Arc::new(crate::storage::Storage::new(storage)));
+        ex.pool = Arc::new(pool);
     }
     if req.on_failure_only {
         ex.resume(&records)?;
@@ -355,19 +356,23 @@ impl Exec<'_> {
         tasks.map(|(i, t)| (t.def.id, i)).collect()
     }
 
-    /// Renders `connections:` (templates over env, params and dates). One
-    /// that fails to render is left out, with a line on the console; a task
-    /// that uses it fails with a clear message.
-    fn render_connections(&mut self) -> std::collections::BTreeMap<String, String> {
+    /// Renders `connections:` or `storage:` (templates over env, params
+    /// and dates). One that fails to render is left out, with a line on the
+    /// console; a task that uses it fails with a clear message.
+    fn render_connections(
+        &mut self,
+        templates: &[(&str, &str)],
+        what: &str,
+    ) -> std::collections::BTreeMap<String, String> {
         let mut out = std::collections::BTreeMap::new();
-        for (name, template) in self.def.connections {
+        for (name, template) in templates {
             let value = serde_json::Value::String((*template).to_string());
             match template::render(&self.env, &self.run, &self.outputs, None, &value) {
                 Ok(serde_json::Value::String(s)) => {
                     out.insert((*name).to_string(), s);
                 }
                 Ok(_) => {}
-                Err(e) => self.say(|| format!("connection `{name}`: {e}")),
+                Err(e) => self.say(|| format!("{what} `{name}`: {e}")),
             }
         }
         out
@@ -377,12 +382,13 @@ impl Exec<'_> {
     /// that `connections:`, `on_failure:` and tasks whose operator's
     /// parameters carry credentials (`http`, `wait_for`) read,
     /// and the passwords of the rendered connections.
-    fn collect_secrets(&self) -> Secrets {
+    fn collect_secrets(&self, storage: &std::collections::BTreeMap<String, String>) -> Secrets {
         let mut values: Vec<(String, String)> = Vec::new();
         let templates = self
             .def
             .connections
             .iter()
+            .chain(self.def.storage)
             .map(|(_, t)| *t)
             .chain(self.def.on_failure.iter().map(|a| a.params))
             .chain(
@@ -404,6 +410,10 @@ impl Exec<'_> {
                 values.push((format!("connection.{name}.{i}"), pw));
             }
         }
+        #[cfg(feature = "s3")]
+        values.extend(crate::storage::Storage::secrets(storage));
+        #[cfg(not(feature = "s3"))]
+        let _ = storage;
         Secrets::named(values)
     }
 

@@ -26,6 +26,12 @@ enum Probe {
 impl Probe {
     fn describe(&self) -> String {
         match self {
+            Probe::File(p) if crate::object_url::looks_like_url(p) && p.ends_with('/') => {
+                format!("no object under {p}")
+            }
+            Probe::File(p) if crate::object_url::looks_like_url(p) => {
+                format!("the object {p} does not exist")
+            }
             Probe::File(p) => format!("the file {p} does not exist"),
             Probe::Sql { connection, .. } => {
                 format!("the query on connection `{connection}` returned no rows")
@@ -40,7 +46,16 @@ impl Probe {
         // Without sql and http, only files are checked.
         let _ = ctx;
         match self {
-            Probe::File(p) => Ok(std::path::Path::new(p).exists()),
+            Probe::File(p) => match crate::object_url::parse(p) {
+                None => Ok(std::path::Path::new(p).exists()),
+                #[cfg(feature = "s3")]
+                Some(url) => url
+                    .map_err(crate::storage::StorageError::from)
+                    .and_then(|url| ctx.pool.storage().exists(&url))
+                    .map_err(|e| CheckError::Query(e.to_string())),
+                #[cfg(not(feature = "s3"))]
+                Some(_) => Err(CheckError::Unsupported("s3")),
+            },
             #[cfg(feature = "sql")]
             Probe::Sql { connection, query } => {
                 struct Any(bool);
@@ -94,14 +109,18 @@ impl Probe {
 /// Why a check could not tell (logged; the sensor checks again).
 #[derive(Debug)]
 enum CheckError {
-    /// The query failed (a refused connection, a missing table).
+    /// The query failed (a refused connection, a missing table), or the
+    /// object storage did.
     #[cfg_attr(not(feature = "sql"), allow(dead_code))]
     Query(String),
     /// The URL could not be reached.
     #[cfg(feature = "http")]
     Request(Box<ureq::Error>),
     /// The probe needs a feature this binary was built without.
-    #[cfg_attr(all(feature = "sql", feature = "http"), allow(dead_code))]
+    #[cfg_attr(
+        all(feature = "sql", feature = "http", feature = "s3"),
+        allow(dead_code)
+    )]
     Unsupported(&'static str),
 }
 

@@ -1,7 +1,7 @@
 //! CSV files: read with a header line, a record at a time; written with
 //! the column names as the header.
 
-use super::model::{Cell, RowSink, SinkError, Want};
+use super::model::{Cell, Out, RowSink, SinkError, Want};
 
 /// Why a CSV file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -53,9 +53,19 @@ pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), CsvError> {
         path: path.to_string(),
         source,
     })?;
+    read_from(file, path, sink)
+}
+
+/// Reads every row of the CSV text `from` (named `path` in messages)
+/// into `sink`.
+pub fn read_from(
+    from: impl std::io::Read,
+    path: &str,
+    sink: &mut dyn RowSink,
+) -> Result<(), CsvError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, from));
     let headers = reader
         .headers()
         .map_err(|source| CsvError::Header {
@@ -141,11 +151,11 @@ fn describe(e: &csv::Error) -> String {
 }
 
 /// A CSV file being written (buffered; [`CsvWriter::flush`] at the end).
-pub struct CsvWriter(csv::Writer<std::io::BufWriter<std::fs::File>>);
+pub struct CsvWriter(csv::Writer<std::io::BufWriter<Out>>);
 
 impl CsvWriter {
     /// Starts the file with its header line.
-    pub fn new(file: std::fs::File, columns: &[String]) -> Result<CsvWriter, CsvError> {
+    pub fn new(file: Out, columns: &[String]) -> Result<CsvWriter, CsvError> {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, file));
         w.write_record(columns)?;
         Ok(CsvWriter(w))
@@ -165,7 +175,14 @@ impl CsvWriter {
         Ok(())
     }
 
-    pub fn flush(&mut self) -> Result<(), CsvError> {
-        Ok(self.0.flush()?)
+    /// Writes out what is buffered and hands the destination back.
+    pub fn finish(self) -> Result<Out, CsvError> {
+        let buffered = self
+            .0
+            .into_inner()
+            .map_err(|e| CsvError::Flush(std::io::Error::other(e.error().to_string())))?;
+        buffered
+            .into_inner()
+            .map_err(|e| CsvError::Flush(e.into_error()))
     }
 }

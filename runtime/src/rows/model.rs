@@ -120,6 +120,42 @@ pub enum Input {
 )]
 pub struct NoParquet(pub String);
 
+/// Where a written file's bytes go: a local file (renamed into place when
+/// complete) or an object being uploaded (shown when committed).
+#[derive(Debug)]
+pub enum Out {
+    File(std::fs::File),
+    #[cfg(feature = "s3")]
+    Object(Box<crate::storage::ObjectWriter>),
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::File(f) => f.write(buf),
+            #[cfg(feature = "s3")]
+            Out::Object(o) => o.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.flush(),
+            #[cfg(feature = "s3")]
+            Out::Object(o) => o.flush(),
+        }
+    }
+}
+
+/// Why an object-store URL (this one) cannot be used by this binary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0}: this binary was built without object storage (chime build compiles it in when the \
+     pipeline's YAML names an s3:// URL or has `storage:`; a path made by a template that only \
+     renders to s3:// is not seen: add `storage: {{}}`)"
+)]
+pub struct NoStorage(pub String);
+
 /// How rows are written to a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

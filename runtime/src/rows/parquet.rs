@@ -22,7 +22,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::model::{Cell, RowSink, SinkError, Want};
+use super::model::{Cell, Out, RowSink, SinkError, Want};
 
 /// Why a Parquet file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,18 @@ pub fn read(path: &str, sink: &mut dyn RowSink) -> Result<(), ParquetError> {
     let at = || path.to_string();
     let file =
         std::fs::File::open(path).map_err(|source| ParquetError::Open { path: at(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    read_from(file, path, sink)
+}
+
+/// Reads every row of the Parquet data `from` (named `path` in messages)
+/// into `sink`.
+pub fn read_from<R: parquet::file::reader::ChunkReader + 'static>(
+    from: R,
+    path: &str,
+    sink: &mut dyn RowSink,
+) -> Result<(), ParquetError> {
+    let at = || path.to_string();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(from)
         .map_err(|source| ParquetError::NotParquet { path: at(), source })?;
     let names: Vec<String> = builder
         .schema()
@@ -242,8 +253,8 @@ fn cell(a: &ArrayRef, r: usize) -> Result<Cell, ValueError> {
 /// comes from the first batch.
 pub struct ParquetWriter {
     columns: Vec<String>,
-    file: Option<std::fs::File>,
-    writer: Option<ArrowWriter<std::fs::File>>,
+    file: Option<Out>,
+    writer: Option<ArrowWriter<Out>>,
     schema: Option<SchemaRef>,
     /// Rows written so far (for error messages).
     written: usize,
@@ -258,7 +269,7 @@ impl std::fmt::Debug for ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn new(file: std::fs::File, columns: Vec<String>) -> ParquetWriter {
+    pub fn new(file: Out, columns: Vec<String>) -> ParquetWriter {
         ParquetWriter {
             columns,
             file: Some(file),
@@ -368,13 +379,17 @@ impl ParquetWriter {
             .write(&batch)?)
     }
 
-    /// Writes the footer (an empty file still gets the columns, as text).
-    pub fn finish(&mut self) -> Result<(), ParquetError> {
+    /// Writes the footer (an empty file still gets the columns, as text)
+    /// and hands the destination back.
+    pub fn finish(&mut self) -> Result<Out, ParquetError> {
         if self.schema.is_none() {
             self.start(&[])?;
         }
-        self.writer.take().ok_or(ParquetError::Closed)?.close()?;
-        Ok(())
+        Ok(self
+            .writer
+            .take()
+            .ok_or(ParquetError::Closed)?
+            .into_inner()?)
     }
 }
 
@@ -421,11 +436,14 @@ mod tests {
         batches: &[Vec<Vec<Cell>>],
     ) -> Result<(), ParquetError> {
         let file = std::fs::File::create(path).unwrap();
-        let mut w = ParquetWriter::new(file, columns.iter().map(|c| c.to_string()).collect());
+        let mut w = ParquetWriter::new(
+            Out::File(file),
+            columns.iter().map(|c| c.to_string()).collect(),
+        );
         for b in batches {
             w.write(b)?;
         }
-        w.finish()
+        w.finish().map(|_| ())
     }
 
     fn read_all(path: &std::path::Path, wants: Vec<Want>) -> Result<Rows, ParquetError> {

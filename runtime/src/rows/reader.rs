@@ -19,6 +19,12 @@ pub enum ReadError {
     NoParquet(#[from] super::model::NoParquet),
     #[error(transparent)]
     Connection(#[from] ConnError),
+    #[cfg(feature = "s3")]
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[cfg(not(feature = "s3"))]
+    #[error(transparent)]
+    NoStorage(#[from] super::model::NoStorage),
     #[error("connection `{connection}`: {source}")]
     Sqlite {
         connection: String,
@@ -62,6 +68,31 @@ impl ReadError {
 /// Reads every row of `input` into `sink`, in order, without holding more
 /// than one row.
 pub fn read(input: &Input, pool: &Pool, sink: &mut dyn RowSink) -> Result<(), ReadError> {
+    if let Input::Csv(path) | Input::Parquet(path) = input
+        && let Some(url) = crate::object_url::parse_object(path)
+    {
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = url;
+            return Err(super::model::NoStorage(path.clone()).into());
+        }
+        #[cfg(feature = "s3")]
+        {
+            let url = url.map_err(crate::storage::StorageError::from)?;
+            let storage = pool.storage();
+            return match input {
+                #[cfg(feature = "parquet")]
+                Input::Parquet(_) => Ok(super::parquet::read_from(
+                    storage.chunks(&url)?,
+                    path,
+                    sink,
+                )?),
+                #[cfg(not(feature = "parquet"))]
+                Input::Parquet(_) => Err(super::model::NoParquet(path.clone()).into()),
+                _ => Ok(super::csv::read_from(storage.open(&url)?, path, sink)?),
+            };
+        }
+    }
     match input {
         Input::Csv(path) => Ok(super::csv::read(path, sink)?),
         #[cfg(feature = "parquet")]

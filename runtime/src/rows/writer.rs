@@ -30,6 +30,12 @@ pub enum WriteError {
     },
     #[error(transparent)]
     Csv(#[from] CsvError),
+    #[cfg(feature = "s3")]
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[cfg(not(feature = "s3"))]
+    #[error(transparent)]
+    NoStorage(#[from] super::model::NoStorage),
     #[cfg(not(feature = "parquet"))]
     #[error(transparent)]
     NoParquet(#[from] super::model::NoParquet),
@@ -79,15 +85,16 @@ impl std::fmt::Debug for Writer<'_> {
 }
 
 enum Staged<'p> {
+    /// `tmp`: the local file being written, `None` for an object.
     Csv {
         path: String,
-        tmp: std::path::PathBuf,
-        w: Box<CsvWriter>,
+        tmp: Option<std::path::PathBuf>,
+        w: Option<Box<CsvWriter>>,
     },
     #[cfg(feature = "parquet")]
     Parquet {
         path: String,
-        tmp: std::path::PathBuf,
+        tmp: Option<std::path::PathBuf>,
         w: Box<super::parquet::ParquetWriter>,
     },
     Table {
@@ -116,7 +123,7 @@ impl<'p> Writer<'p> {
             Destination::Parquet(path) => return Err(super::model::NoParquet(path.clone()).into()),
             #[cfg(feature = "parquet")]
             Destination::Parquet(path) => {
-                let (tmp, file) = partial_file(path)?;
+                let (tmp, file) = staged_file(path, pool)?;
                 Staged::Parquet {
                     path: path.clone(),
                     tmp,
@@ -124,11 +131,11 @@ impl<'p> Writer<'p> {
                 }
             }
             Destination::Csv(path) => {
-                let (tmp, file) = partial_file(path)?;
+                let (tmp, file) = staged_file(path, pool)?;
                 Staged::Csv {
                     path: path.clone(),
                     tmp,
-                    w: Box::new(CsvWriter::new(file, &columns)?),
+                    w: Some(Box::new(CsvWriter::new(file, &columns)?)),
                 }
             }
             Destination::Table {
@@ -189,7 +196,8 @@ impl<'p> Writer<'p> {
                     source,
                 })?
             }
-            Staged::Csv { w, .. } => w.write(rows)?,
+            Staged::Csv { w: Some(w), .. } => w.write(rows)?,
+            Staged::Csv { w: None, .. } => {}
             Staged::Table {
                 conn,
                 table,
@@ -232,12 +240,13 @@ impl<'p> Writer<'p> {
         match &mut self.target {
             #[cfg(feature = "parquet")]
             Staged::Parquet { path, tmp, w } => {
-                w.finish()?;
-                std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
+                let out = w.finish()?;
+                put_in_place(out, path, tmp.take())?;
             }
             Staged::Csv { path, tmp, w } => {
-                w.flush()?;
-                std::fs::rename(&*tmp, &*path).map_err(|e| WriteError::file(&*path, e))?;
+                if let Some(w) = w.take() {
+                    put_in_place(w.finish()?, path, tmp.take())?;
+                }
             }
             Staged::Table {
                 conn,
@@ -262,12 +271,17 @@ impl<'p> Writer<'p> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         match &mut self.target {
+            // An object's upload is aborted by its writer's own drop.
             Staged::Csv { tmp, .. } => {
-                let _ = std::fs::remove_file(&*tmp);
+                if let Some(tmp) = tmp {
+                    let _ = std::fs::remove_file(&*tmp);
+                }
             }
             #[cfg(feature = "parquet")]
             Staged::Parquet { tmp, .. } => {
-                let _ = std::fs::remove_file(&*tmp);
+                if let Some(tmp) = tmp {
+                    let _ = std::fs::remove_file(&*tmp);
+                }
             }
             Staged::Table {
                 conn, done: false, ..
@@ -277,6 +291,53 @@ impl Drop for Writer<'_> {
             Staged::Table { .. } => {}
         }
     }
+}
+
+/// Where a file output's bytes go until it is complete: `PATH.partial`
+/// for a local path, a pending upload for an object.
+fn staged_file(
+    path: &str,
+    pool: &Pool,
+) -> Result<(Option<std::path::PathBuf>, super::model::Out), WriteError> {
+    match crate::object_url::parse_object(path) {
+        None => {
+            let (tmp, file) = partial_file(path)?;
+            Ok((Some(tmp), super::model::Out::File(file)))
+        }
+        #[cfg(feature = "s3")]
+        Some(url) => {
+            let url = url.map_err(crate::storage::StorageError::from)?;
+            Ok((
+                None,
+                super::model::Out::Object(Box::new(pool.storage().create(&url)?)),
+            ))
+        }
+        #[cfg(not(feature = "s3"))]
+        Some(_) => {
+            let _ = pool;
+            Err(super::model::NoStorage(path.to_string()).into())
+        }
+    }
+}
+
+/// Makes a complete file output visible: the local file renamed from
+/// `tmp` to `path`, or the upload completed.
+fn put_in_place(
+    out: super::model::Out,
+    path: &str,
+    tmp: Option<std::path::PathBuf>,
+) -> Result<(), WriteError> {
+    match out {
+        super::model::Out::File(f) => {
+            drop(f);
+            if let Some(tmp) = tmp {
+                std::fs::rename(&tmp, path).map_err(|e| WriteError::file(path, e))?;
+            }
+        }
+        #[cfg(feature = "s3")]
+        super::model::Out::Object(o) => (*o).commit()?,
+    }
+    Ok(())
 }
 
 /// `PATH.partial` beside `path` (its folder created), opened for writing:

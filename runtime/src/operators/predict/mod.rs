@@ -65,7 +65,7 @@ impl PredictTask {
     /// written in three threads.
     fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, PredictError> {
         let started = Instant::now();
-        let model = Model::load(&self.model, &self.features, self.batch_size)?;
+        let model = Model::load(&self.model, &self.features, self.batch_size, &ctx.pool)?;
         // Rows per batch, so that a batch's output cells stay bounded (a
         // classifier of 10,000 classes gets batches of 400 rows).
         let batch = self

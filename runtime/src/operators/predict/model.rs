@@ -38,12 +38,42 @@ pub(super) struct Out {
     keys: Option<ml::value::Keys>,
 }
 
+/// The largest model file read from object storage (a model is read
+/// whole, as from a local file).
+#[cfg(feature = "s3")]
+const MAX_MODEL_BYTES: u64 = 4 << 30;
+
+/// The model file's bytes, from a local path or an object.
+fn read_model(path: &str, pool: &crate::conn::Pool) -> Result<Vec<u8>, PredictError> {
+    let read_error = |source| PredictError::ReadModel {
+        path: path.to_string(),
+        source,
+    };
+    match crate::object_url::parse_object(path) {
+        None => std::fs::read(path).map_err(read_error),
+        #[cfg(feature = "s3")]
+        Some(url) => url
+            .map_err(crate::storage::StorageError::from)
+            .and_then(|url| pool.storage().read_all(&url, MAX_MODEL_BYTES))
+            .map_err(|e| read_error(std::io::Error::other(e.to_string()))),
+        #[cfg(not(feature = "s3"))]
+        Some(_) => {
+            let _ = pool;
+            Err(read_error(std::io::Error::other(
+                crate::rows::NoStorage(path.to_string()).to_string(),
+            )))
+        }
+    }
+}
+
 impl Model {
-    pub fn load(path: &str, features: &Features, batch: usize) -> Result<Model, PredictError> {
-        let bytes = std::fs::read(path).map_err(|source| PredictError::ReadModel {
-            path: path.to_string(),
-            source,
-        })?;
+    pub fn load(
+        path: &str,
+        features: &Features,
+        batch: usize,
+        pool: &crate::conn::Pool,
+    ) -> Result<Model, PredictError> {
+        let bytes = read_model(path, pool)?;
         let parsed = ml::Model::read(&bytes).map_err(|e| PredictError::model(path, e))?;
         if let Some(m) = parsed.missing().first() {
             return Err(PredictError::Unsupported {

@@ -56,7 +56,7 @@ fn a_strict_one_hot_encoder_loads_and_names_an_unknown_category() {
         "/../tests/data/onehot_strict.onnx"
     );
     let features = Features::List(vec!["x".into(), "c".into()]);
-    let model = Model::load(path, &features, 16).unwrap();
+    let model = Model::load(path, &features, 16, &Default::default()).unwrap();
     assert_eq!(model.columns, ["label", "probability_0", "probability_1"]);
     let cols = |c: &str| {
         vec![
@@ -85,7 +85,7 @@ fn missing_values_are_allowed_only_for_the_inputs_that_handle_them() {
         "/tests/models/string_imputer_rf.onnx"
     );
     let features = Features::List(vec!["x".into(), "c".into()]);
-    let model = Model::load(path, &features, 16).unwrap();
+    let model = Model::load(path, &features, 16, &Default::default()).unwrap();
     let names: Vec<&str> = model.inputs.iter().map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["x", "c"]);
     assert_eq!(model.takes_missing, [false, true]);
@@ -94,14 +94,14 @@ fn missing_values_are_allowed_only_for_the_inputs_that_handle_them() {
         "/../tests/models/pipeline_imputer_scaler_logistic_regression.onnx"
     );
     let cols: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
-    let model = Model::load(suite, &Features::List(cols), 16).unwrap();
+    let model = Model::load(suite, &Features::List(cols), 16, &Default::default()).unwrap();
     assert_eq!(model.takes_missing, [true]);
     let plain = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/models/random_forest_regressor.onnx"
     );
     let cols: Vec<String> = (0..10).map(|i| format!("f{i}")).collect();
-    let model = Model::load(plain, &Features::List(cols), 16).unwrap();
+    let model = Model::load(plain, &Features::List(cols), 16, &Default::default()).unwrap();
     assert_eq!(model.takes_missing, [false]);
 }
 
@@ -148,6 +148,7 @@ fn check_model(
         dir.join(format!("{name}.onnx")).to_str().unwrap(),
         &features,
         64,
+        &Default::default(),
     )?;
     let (header, rows) = read_csv(&dir.join(format!("{name}.input.csv")));
     let (want_cols, want) = read_csv(&dir.join(format!("{name}.expected.csv")));

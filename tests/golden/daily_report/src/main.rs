@@ -22,6 +22,7 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     max_active_tasks: None,
     params: r#"{"out_dir":"reports"}"#,
     connections: &[],
+    storage: &[],
     on_failure: &[
         rt::ActionDef {
             operator: "shell",

@@ -22,6 +22,7 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     max_active_tasks: None,
     params: r#"{"greeting":"hello","n":2}"#,
     connections: &[],
+    storage: &[],
     on_failure: &[],
     tasks: &[T0_EXTRACT, T1_PER_REGION_KR, T2_PER_REGION_JP, T3_REPORT],
 };

@@ -22,6 +22,7 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     max_active_tasks: None,
     params: "{}",
     connections: &[],
+    storage: &[],
     on_failure: &[
         rt::ActionDef {
             operator: "shell",

@@ -1,0 +1,277 @@
+//! Objects as files for a task's blocking thread: [`ObjectReader`] streams
+//! an object (never all of it in memory), [`ObjectWriter`] uploads one in
+//! parts as it is written and makes it visible only at
+//! [`ObjectWriter::commit`], [`ObjectChunks`] gives Parquet's reader the
+//! ranges it asks for.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use tokio::runtime::Handle;
+
+use super::{ObjectUrl, Storage, StorageError};
+
+/// The size of an upload's parts (S3 takes 5 MiB to 5 GiB, but for the
+/// last), and how many may be on their way at once: at most about
+/// `PART * (IN_FLIGHT + 1)` bytes of an output are in memory.
+const PART: usize = 8 << 20;
+const IN_FLIGHT: usize = 4;
+
+fn io_error(e: StorageError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// An object being read, front to back.
+pub struct ObjectReader {
+    handle: Handle,
+    url: ObjectUrl,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    current: Bytes,
+    size: u64,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl ObjectReader {
+    /// The object's size in bytes (of the whole object).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.handle.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(io_error(StorageError::object(&self.url, e))),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+impl Storage {
+    /// Opens the object at `url` for reading.
+    pub fn open(&self, url: &ObjectUrl) -> Result<ObjectReader, StorageError> {
+        self.open_from(url, 0)
+    }
+
+    fn open_from(&self, url: &ObjectUrl, start: u64) -> Result<ObjectReader, StorageError> {
+        let (store, path) = self.locate(url)?;
+        let options = GetOptions {
+            range: (start > 0).then_some(GetRange::Offset(start)),
+            ..GetOptions::default()
+        };
+        let got = self
+            .block_on(async move { store.get_opts(&path, options).await })?
+            .map_err(|e| StorageError::object(url, e))?;
+        Ok(ObjectReader {
+            handle: self.runtime()?.handle().clone(),
+            url: url.clone(),
+            size: got.meta.size,
+            stream: got.into_stream(),
+            current: Bytes::new(),
+        })
+    }
+
+    /// Starts writing the object at `url`: nothing is visible there until
+    /// [`ObjectWriter::commit`], and an uncommitted writer leaves nothing.
+    pub fn create(&self, url: &ObjectUrl) -> Result<ObjectWriter, StorageError> {
+        let (store, path) = self.locate(url)?;
+        Ok(ObjectWriter {
+            handle: self.runtime()?.handle().clone(),
+            store,
+            path,
+            url: url.clone(),
+            buf: Vec::new(),
+            upload: None,
+            done: false,
+        })
+    }
+
+    /// The object at `url` for Parquet's reader, which reads the footer
+    /// first and then the column chunks it needs.
+    pub fn chunks(&self, url: &ObjectUrl) -> Result<ObjectChunks, StorageError> {
+        let (store, path) = self.locate(url)?;
+        let head_store = store.clone();
+        let head_path = path.clone();
+        let meta = self
+            .block_on(async move { head_store.head(&head_path).await })?
+            .map_err(|e| StorageError::object(url, e))?;
+        Ok(ObjectChunks {
+            handle: self.runtime()?.handle().clone(),
+            store,
+            path,
+            url: url.clone(),
+            size: meta.size,
+        })
+    }
+}
+
+/// An object being written. Up to one part is kept in memory; from the
+/// first full part on it is a multipart upload, whose parts go out while
+/// the task writes the next. S3 shows the object only when the upload is
+/// completed, so a task that fails, or is killed, leaves none.
+pub struct ObjectWriter {
+    handle: Handle,
+    store: Arc<AmazonS3>,
+    path: Path,
+    url: ObjectUrl,
+    buf: Vec<u8>,
+    upload: Option<WriteMultipart>,
+    done: bool,
+}
+
+impl std::fmt::Debug for ObjectWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectWriter")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+impl ObjectWriter {
+    pub fn url(&self) -> &ObjectUrl {
+        &self.url
+    }
+
+    fn start_upload(&mut self) -> Result<(), StorageError> {
+        let store = self.store.clone();
+        let path = self.path.clone();
+        let upload = self
+            .handle
+            .block_on(async move { store.put_multipart(&path).await })
+            .map_err(|e| StorageError::object(&self.url, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+        {
+            // Parts are sent by tasks spawned on the storage's runtime.
+            let _in = self.handle.enter();
+            w.write(&self.buf);
+        }
+        self.buf = Vec::new();
+        self.upload = Some(w);
+        Ok(())
+    }
+
+    /// Makes the object visible, whole.
+    pub fn commit(mut self) -> Result<(), StorageError> {
+        self.done = true;
+        let url = self.url.clone();
+        let result = match self.upload.take() {
+            Some(w) => self.handle.block_on(w.finish()).map(|_| ()),
+            None => {
+                let body = std::mem::take(&mut self.buf);
+                let (store, path) = (self.store.clone(), self.path.clone());
+                self.handle
+                    .block_on(async move { store.put(&path, body.into()).await })
+                    .map(|_| ())
+            }
+        };
+        result.map_err(|e| StorageError::object(&url, e))
+    }
+}
+
+impl Write for ObjectWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match &mut self.upload {
+            Some(w) => {
+                self.handle
+                    .block_on(w.wait_for_capacity(IN_FLIGHT))
+                    .map_err(|e| io_error(StorageError::object(&self.url, e)))?;
+                let _in = self.handle.enter();
+                w.write(data);
+            }
+            None => {
+                self.buf.extend_from_slice(data);
+                if self.buf.len() >= PART {
+                    self.start_upload().map_err(io_error)?;
+                }
+            }
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // Parts are sent as they fill; the object is whole only at commit.
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        if !self.done
+            && let Some(w) = self.upload.take()
+        {
+            // Not committed: the parts sent so far are dropped. This may run
+            // on an async thread, where it must not block: the abort goes on
+            // in the background (and S3 never shows an uncompleted upload).
+            self.handle.spawn(async move {
+                let _ = w.abort().await;
+            });
+        }
+    }
+}
+
+/// An object for Parquet's reader: ranges fetched as it asks.
+pub struct ObjectChunks {
+    handle: Handle,
+    store: Arc<AmazonS3>,
+    path: Path,
+    url: ObjectUrl,
+    size: u64,
+}
+
+impl std::fmt::Debug for ObjectChunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectChunks")
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl parquet::file::reader::Length for ObjectChunks {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl parquet::file::reader::ChunkReader for ObjectChunks {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        let len = self.size.saturating_sub(start) as usize;
+        Ok(self.get_bytes(start, len)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let (store, path) = (self.store.clone(), self.path.clone());
+        let range = start..start + length as u64;
+        self.handle
+            .block_on(async move { store.get_range(&path, range).await })
+            .map_err(|e| {
+                parquet::errors::ParquetError::External(Box::new(StorageError::object(
+                    &self.url, e,
+                )))
+            })
+    }
+}
