@@ -215,6 +215,72 @@ fn the_sensor_waits_for_a_prefix_to_hold_an_object() {
     assert!(s3.get("chime-out", &format!("{DAY}/export.csv")).is_some());
 }
 
+/// Runs the pipeline with only `env` (no AWS_* from the test's server).
+fn run_with_only(dir: &Path, env: &[(&str, &str)]) -> (i32, String) {
+    let mut c = Command::new(build("s3"));
+    c.current_dir(dir).args(["run", "--date", DAY]).env_clear();
+    for keep in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(keep) {
+            c.env(keep, v);
+        }
+    }
+    let out = c.envs(env.iter().copied()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn settings_come_from_storage_or_an_aws_profile() {
+    let s3 = server(&["chime-in", "chime-out"]);
+    let endpoint = s3.endpoint();
+
+    // `storage:` in the pipeline, its values from LAKE_*: no AWS_* at all.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = run_with_only(
+        dir.path(),
+        &[
+            ("LAKE_ENDPOINT", &endpoint),
+            ("LAKE_KEY", common::s3::KEY),
+            ("LAKE_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!everything_written(dir.path()).contains(SECRET));
+
+    // The shared credentials file, profile `lake`, and its config's
+    // endpoint_url: as the AWS CLI reads them.
+    let dir = tempfile::tempdir().unwrap();
+    let aws = dir.path().join("aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[lake]\naws_access_key_id = {}\naws_secret_access_key = {SECRET}\n",
+            common::s3::KEY
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!("[profile lake]\nregion = us-east-1\nendpoint_url = {endpoint}\n"),
+    )
+    .unwrap();
+    let credentials = aws.join("credentials").display().to_string();
+    let config = aws.join("config").display().to_string();
+    let (code, out) = run_with_only(
+        dir.path(),
+        &[
+            ("AWS_PROFILE", "lake"),
+            ("AWS_SHARED_CREDENTIALS_FILE", &credentials),
+            ("AWS_CONFIG_FILE", &config),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(s3.get("chime-out", &format!("{DAY}/export.csv")).is_some());
+}
+
 #[test]
 fn wrong_credentials_fail_clearly_without_the_secret() {
     let s3 = server(&["chime-in", "chime-out"]);
@@ -339,4 +405,63 @@ fn a_100_mb_output_goes_up_in_parts_and_a_killed_upload_leaves_nothing() {
         peak < 200 * 1024,
         "the output was held in memory: {peak} KiB"
     );
+}
+
+#[test]
+fn the_image_example_classifies_images_from_object_storage() {
+    let s3 = SeaweedFs::start(&["scans"]);
+    let images = root().join("examples/image_classify/images");
+    let truth: std::collections::HashMap<String, i64> =
+        std::fs::read_to_string(images.join("labels.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let (f, d) = l.split_once(',').unwrap();
+                (f.to_string(), d.parse().unwrap())
+            })
+            .collect();
+    for day in ["2026-03-01", "2026-03-02"] {
+        for f in std::fs::read_dir(images.join(day)).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            s3.put_file("scans", &format!("images/{day}/{name}"), &f.path());
+        }
+    }
+    // Only the model beside the binary: the images are in S3.
+    let dir = tempfile::tempdir().unwrap();
+    common::succeeds(
+        Command::new("cp")
+            .arg("-r")
+            .arg(root().join("examples/image_classify/model"))
+            .arg(dir.path()),
+    );
+    let bin = common::build_example("image_classify");
+    for day in ["2026-03-01", "2026-03-02"] {
+        let out = Command::new(&bin)
+            .current_dir(dir.path())
+            .args(["run", "--date", day, "--param", "images=s3://scans/images"])
+            .envs(s3.env())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let c = rusqlite::Connection::open(dir.path().join("out/labels.db")).unwrap();
+    let rows: Vec<(String, String, i64)> = c
+        .prepare("SELECT ds, file, label FROM image_labels ORDER BY ds, file")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 80, "40 images a day");
+    let right = rows
+        .iter()
+        .filter(|(ds, f, label)| truth[&format!("{ds}/{f}")] == *label)
+        .count();
+    assert!(right >= 72, "{right} of 80 right (scikit-learn: 78)");
 }

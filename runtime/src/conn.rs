@@ -286,6 +286,11 @@ impl Pool {
         &self.storage
     }
 
+    #[cfg(feature = "s3")]
+    pub fn storage_arc(&self) -> std::sync::Arc<crate::storage::Storage> {
+        self.storage.clone()
+    }
+
     /// The names of the pipeline's connections.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.urls.keys().map(String::as_str)

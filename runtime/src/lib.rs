@@ -59,7 +59,7 @@ pub mod terminal;
 #[cfg(feature = "rt")]
 pub use chime_macros::operator;
 #[cfg(feature = "rt")]
-pub use context::{Error, Output, Result, TaskContext};
+pub use context::{Error, FileError, FileStore, Listed, Output, Result, TaskContext};
 
 /// What an operator author needs: `use chime::prelude::*;`.
 #[cfg(feature = "rt")]

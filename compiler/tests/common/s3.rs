@@ -154,7 +154,6 @@ impl SeaweedFs {
             ("AWS_ACCESS_KEY_ID".into(), KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), SECRET.into()),
             ("AWS_REGION".into(), REGION.into()),
-            ("AWS_ALLOW_HTTP".into(), "true".into()),
         ]
     }
 

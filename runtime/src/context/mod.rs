@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 mod cancel;
 mod error;
+mod files;
 mod log_sink;
 
 pub use cancel::{Cancel, CancelHandle, StopReason, cancel_pair};
 pub use error::{TaskError, TaskResult, panic_message};
+pub use files::{FileError, FileStore, Listed};
 pub use log_sink::LogSink;
 
 pub use crate::secrets::{Secrets, password_of, redact_url};
@@ -64,6 +66,15 @@ impl TaskContext {
     /// A named connection (`connections:` in the pipeline), rendered.
     pub fn connection(&self, name: &str) -> Option<&str> {
         self.connections.get(name).map(String::as_str)
+    }
+
+    /// Files and objects: `list`, `get`, `open` and `put` on local paths
+    /// and `s3://` URLs alike (see [`FileStore`]).
+    pub fn storage(&self) -> FileStore {
+        #[cfg(feature = "s3")]
+        return FileStore::new(self.pool.storage_arc());
+        #[cfg(not(feature = "s3"))]
+        FileStore::default()
     }
 
     /// The attempt's own scratch directory, created on first use.

@@ -116,11 +116,14 @@ impl Storage {
             .block_on(async move { head_store.head(&head_path).await })?
             .map_err(|e| StorageError::object(url, e))?;
         Ok(ObjectChunks {
-            handle: self.runtime()?.handle().clone(),
-            store,
-            path,
-            url: url.clone(),
-            size: meta.size,
+            inner: Arc::new(Chunks {
+                handle: self.runtime()?.handle().clone(),
+                store,
+                path,
+                url: url.clone(),
+                size: meta.size,
+                window: std::sync::Mutex::new((0, Bytes::new())),
+            }),
         })
     }
 }
@@ -229,49 +232,101 @@ impl Drop for ObjectWriter {
     }
 }
 
-/// An object for Parquet's reader: ranges fetched as it asks.
+/// How much of an object Parquet's reader gets per request: it asks for
+/// a page header (bytes), then the page (about 1 MiB), then the next
+/// header, each of which would otherwise be a request of its own.
+const WINDOW: u64 = 8 << 20;
+
+/// An object for Parquet's reader: the footer, then each column chunk's
+/// pages in order, fetched a window of [`WINDOW`] bytes at a time.
 pub struct ObjectChunks {
+    inner: Arc<Chunks>,
+}
+
+struct Chunks {
     handle: Handle,
     store: Arc<AmazonS3>,
     path: Path,
     url: ObjectUrl,
     size: u64,
+    /// The last window fetched: where it starts, and its bytes.
+    window: std::sync::Mutex<(u64, Bytes)>,
 }
 
 impl std::fmt::Debug for ObjectChunks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectChunks")
-            .field("url", &self.url)
+            .field("url", &self.inner.url)
             .finish()
+    }
+}
+
+impl Chunks {
+    /// `len` bytes from `start`, from the window or a new one.
+    fn bytes(&self, start: u64, len: u64) -> Result<Bytes, StorageError> {
+        let end = (start + len).min(self.size);
+        if let Ok(w) = self.window.lock()
+            && start >= w.0
+            && end <= w.0 + w.1.len() as u64
+        {
+            return Ok(w.1.slice((start - w.0) as usize..(end - w.0) as usize));
+        }
+        let fetch_end = (start + len.max(WINDOW)).min(self.size);
+        let (store, path) = (self.store.clone(), self.path.clone());
+        let got = self
+            .handle
+            .block_on(async move { store.get_range(&path, start..fetch_end).await })
+            .map_err(|e| StorageError::object(&self.url, e))?;
+        let out = got.slice(..(end - start).min(got.len() as u64) as usize);
+        if let Ok(mut w) = self.window.lock() {
+            *w = (start, got);
+        }
+        Ok(out)
+    }
+}
+
+/// A reader from an offset of an [`ObjectChunks`], for a page header.
+pub struct ChunkRead {
+    inner: Arc<Chunks>,
+    pos: u64,
+}
+
+impl Read for ChunkRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.inner.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let got = self
+            .inner
+            .bytes(self.pos, buf.len() as u64)
+            .map_err(io_error)?;
+        buf[..got.len()].copy_from_slice(&got);
+        self.pos += got.len() as u64;
+        Ok(got.len())
     }
 }
 
 #[cfg(feature = "parquet")]
 impl parquet::file::reader::Length for ObjectChunks {
     fn len(&self) -> u64 {
-        self.size
+        self.inner.size
     }
 }
 
 #[cfg(feature = "parquet")]
 impl parquet::file::reader::ChunkReader for ObjectChunks {
-    type T = bytes::buf::Reader<Bytes>;
+    type T = ChunkRead;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        use bytes::Buf;
-        let len = self.size.saturating_sub(start) as usize;
-        Ok(self.get_bytes(start, len)?.reader())
+        Ok(ChunkRead {
+            inner: self.inner.clone(),
+            pos: start,
+        })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let (store, path) = (self.store.clone(), self.path.clone());
-        let range = start..start + length as u64;
-        self.handle
-            .block_on(async move { store.get_range(&path, range).await })
-            .map_err(|e| {
-                parquet::errors::ParquetError::External(Box::new(StorageError::object(
-                    &self.url, e,
-                )))
-            })
+        self.inner
+            .bytes(start, length as u64)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
     }
 }

@@ -27,7 +27,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 
 pub use crate::object_url::{ObjectUrl, ObjectUrlError};
-pub use io::{ObjectChunks, ObjectReader, ObjectWriter};
+pub use io::{ChunkRead, ObjectChunks, ObjectReader, ObjectWriter};
 
 /// The keys `storage:` takes.
 pub const SETTINGS: [&str; 6] = [
@@ -345,6 +345,28 @@ impl Storage {
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(StorageError::object(url, e)),
         }
+    }
+
+    /// The objects directly under the prefix `url` (not under its
+    /// sub-prefixes): their URLs and sizes.
+    pub fn list(&self, url: &ObjectUrl) -> Result<Vec<(String, u64)>, StorageError> {
+        use object_store::ObjectStore;
+        let store = self.bucket(&url.bucket)?;
+        let prefix = (!url.key.is_empty())
+            .then(|| Path::parse(url.key.trim_end_matches('/')))
+            .transpose()
+            .map_err(|e| StorageError::Key {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+        let listed = self
+            .block_on(async move { store.list_with_delimiter(prefix.as_ref()).await })?
+            .map_err(|e| StorageError::object(url, e))?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .map(|o| (format!("s3://{}/{}", url.bucket, o.location), o.size))
+            .collect())
     }
 
     /// The whole object at `url`, if it is at most `limit` bytes.

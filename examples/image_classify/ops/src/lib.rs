@@ -2,8 +2,10 @@
 //! one row of model features per image out. Inference itself is left to the
 //! built-in `predict` (batches, the model check, the transactional table
 //! write), so this operator only does what is specific to images.
-
-use std::path::Path;
+//!
+//! It reads and writes through `ctx.storage()`, so the images may be in a
+//! local folder or in object storage (`s3://bucket/images/2026-03-01`),
+//! with the same code.
 
 use chime::prelude::*;
 
@@ -11,9 +13,11 @@ use chime::prelude::*;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageParams {
-    /// A folder of PNG images (8-bit or 16-bit; gray, gray+alpha, RGB, RGBA).
+    /// A folder, or an s3:// prefix, of PNG images (8-bit or 16-bit; gray,
+    /// gray+alpha, RGB, RGBA).
     pub dir: String,
-    /// The CSV to write: `file,px0,...,pxN` (N = size * size - 1).
+    /// The CSV to write (a path or an s3:// URL): `file,px0,...,pxN`
+    /// (N = size * size - 1).
     pub output: String,
     /// Images are shrunk to size x size pixels by averaging blocks (default 8).
     #[serde(default = "default_size")]
@@ -33,12 +37,14 @@ pub fn images_to_features(ctx: &TaskContext, p: ImageParams) -> chime::Result<Ou
     if p.size == 0 || p.size > 256 {
         return Err(format!("`size: {}`: use 1 to 256", p.size).into());
     }
-    let mut files: Vec<_> = std::fs::read_dir(&p.dir)
-        .map_err(|e| format!("cannot read the folder {}: {e}", p.dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("png")))
+    let storage = ctx.storage();
+    // Sorted by name, local or in object storage.
+    let files: Vec<String> = storage
+        .list(&p.dir)?
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|f| f.to_ascii_lowercase().ends_with(".png"))
         .collect();
-    files.sort();
     let n = (p.size * p.size) as usize;
     let mut csv = String::from("file");
     for i in 0..n {
@@ -46,26 +52,23 @@ pub fn images_to_features(ctx: &TaskContext, p: ImageParams) -> chime::Result<Ou
     }
     csv.push('\n');
     for f in &files {
-        let pixels = shrink(f, p.size).map_err(|e| format!("{}: {e}", f.display()))?;
-        let name = f.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        csv += &name;
+        let bytes = storage.get(f)?;
+        let pixels = shrink(&bytes, p.size).map_err(|e| format!("{f}: {e}"))?;
+        let name = f.rsplit('/').next().unwrap_or(f);
+        csv += name;
         for v in pixels {
             csv += &format!(",{v:.3}");
         }
         csv.push('\n');
     }
-    if let Some(dir) = Path::new(&p.output).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&p.output, csv)?;
+    storage.put(&p.output, csv.as_bytes())?;
     ctx.log(format!("{} images from {} to {}", files.len(), p.dir, p.output));
     Ok(Output::json(json!({ "images": files.len(), "output": p.output })))
 }
 
-/// The image at `path` as size x size values in 0-16 (16 = black).
-fn shrink(path: &Path, size: u32) -> Result<Vec<f32>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+/// The PNG image `bytes` as size x size values in 0-16 (16 = black).
+fn shrink(bytes: &[u8], size: u32) -> Result<Vec<f32>, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| format!("not a PNG image: {e}"))?;
     let mut buf = vec![0; reader.output_buffer_size()];
