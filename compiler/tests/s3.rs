@@ -29,6 +29,11 @@ fn server(buckets: &[&str]) -> SeaweedFs {
             &format!("day/{DAY}/rows.csv"),
             &data("logreg16_sample.csv"),
         );
+        s3.put(
+            "chime-in",
+            "queries/count.sql",
+            b"SELECT count(*) AS scored FROM scores",
+        );
     }
     s3
 }
@@ -147,6 +152,14 @@ fn every_path_reads_and_writes_objects() {
         .get("chime-out", &format!("{DAY}/export.csv"))
         .expect("export.csv");
     assert_scores("export.csv", &scores(&String::from_utf8_lossy(&export)));
+    // sql's query read from an object.
+    let (_, show) = run(
+        dir.path(),
+        &s3,
+        &["show", &format!("manual__{DAY}T00:00:00+00:00")],
+        &[],
+    );
+    assert!(show.contains("\"scored\":200"), "{show}");
     let big = String::from_utf8(s3.get("chime-out", &format!("{DAY}/big.csv")).unwrap()).unwrap();
     assert_eq!(
         big.lines().count(),
@@ -187,6 +200,12 @@ fn the_sensor_waits_for_a_prefix_to_hold_an_object() {
         std::thread::sleep(Duration::from_millis(50));
     }
     s3.put_file("chime-in", "models/logreg16.onnx", &data("logreg16.onnx"));
+    s3.put(
+        "chime-in",
+        "queries/count.sql",
+        b"SELECT count(*) AS scored FROM scores",
+    );
+    // Last: the object the sensor waits for.
     s3.put_file(
         "chime-in",
         &format!("day/{DAY}/rows.csv"),

@@ -78,6 +78,8 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
 struct SqlTask {
     connection: String,
     sql: String,
+    /// `file:` in object storage: read into `sql` when the task runs.
+    query_object: Option<String>,
     args: Vec<serde_json::Value>,
     output: Option<Destination>,
 }
@@ -131,6 +133,8 @@ impl SqlTask {
             p.get("file").and_then(|v| v.as_str()),
         ) {
             (Some(q), _) => q.to_string(),
+            // An object is read when the task runs, on its own thread.
+            (None, Some(f)) if crate::object_url::looks_like_url(f) => String::new(),
             (None, Some(f)) => std::fs::read_to_string(f).map_err(|source| SqlError::File {
                 path: f.to_string(),
                 source,
@@ -149,12 +153,28 @@ impl SqlTask {
         Ok(SqlTask {
             connection,
             sql,
+            query_object: p
+                .get("file")
+                .and_then(|v| v.as_str())
+                .filter(|f| p.get("query").is_none() && crate::object_url::looks_like_url(f))
+                .map(str::to_string),
             args,
             output,
         })
     }
 
-    fn run(&self, ctx: &TaskContext) -> Result<serde_json::Value, SqlError> {
+    fn run(mut self, ctx: &TaskContext) -> Result<serde_json::Value, SqlError> {
+        if let Some(url) = self.query_object.take() {
+            let url = url.as_str();
+            let bytes = ctx.storage().get(url).map_err(|e| SqlError::File {
+                path: url.to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            self.sql = String::from_utf8(bytes).map_err(|_| SqlError::File {
+                path: url.to_string(),
+                source: std::io::Error::other("not UTF-8 text"),
+            })?;
+        }
         let pool = &ctx.pool;
         match &self.output {
             Some(output) => self.export(ctx, pool, output),

@@ -122,7 +122,7 @@ impl Storage {
                 path,
                 url: url.clone(),
                 size: meta.size,
-                window: std::sync::Mutex::new((0, Bytes::new())),
+                windows: std::sync::Mutex::default(),
             }),
         })
     }
@@ -232,13 +232,19 @@ impl Drop for ObjectWriter {
     }
 }
 
-/// How much of an object Parquet's reader gets per request: it asks for
-/// a page header (bytes), then the page (about 1 MiB), then the next
-/// header, each of which would otherwise be a request of its own.
-const WINDOW: u64 = 8 << 20;
+/// How much of an object Parquet's reader gets per request at least: it
+/// asks for a page header (a few bytes), then the page (about 1 MiB),
+/// then the next header, each of which would otherwise be a request.
+const WINDOW: u64 = 1 << 20;
 
-/// An object for Parquet's reader: the footer, then each column chunk's
-/// pages in order, fetched a window of [`WINDOW`] bytes at a time.
+/// How many windows are kept: the reader goes through its columns' pages
+/// side by side (a batch of rows takes values from each), so each column
+/// read needs its own window. At most about `WINDOWS * WINDOW` bytes.
+const WINDOWS: usize = 32;
+
+/// An object for Parquet's reader: the footer, then the column chunks'
+/// pages, fetched a window of at least [`WINDOW`] bytes at a time, the
+/// last [`WINDOWS`] kept.
 pub struct ObjectChunks {
     inner: Arc<Chunks>,
 }
@@ -249,8 +255,9 @@ struct Chunks {
     path: Path,
     url: ObjectUrl,
     size: u64,
-    /// The last window fetched: where it starts, and its bytes.
-    window: std::sync::Mutex<(u64, Bytes)>,
+    /// The windows fetched, most recently used first: where each starts,
+    /// and its bytes.
+    windows: std::sync::Mutex<std::collections::VecDeque<(u64, Bytes)>>,
 }
 
 impl std::fmt::Debug for ObjectChunks {
@@ -265,11 +272,17 @@ impl Chunks {
     /// `len` bytes from `start`, from the window or a new one.
     fn bytes(&self, start: u64, len: u64) -> Result<Bytes, StorageError> {
         let end = (start + len).min(self.size);
-        if let Ok(w) = self.window.lock()
-            && start >= w.0
-            && end <= w.0 + w.1.len() as u64
+        if let Ok(mut windows) = self.windows.lock()
+            && let Some(i) = windows
+                .iter()
+                .position(|(at, b)| start >= *at && end <= at + b.len() as u64)
         {
-            return Ok(w.1.slice((start - w.0) as usize..(end - w.0) as usize));
+            let hit = windows.remove(i).expect("found at i");
+            let out = hit
+                .1
+                .slice((start - hit.0) as usize..(end - hit.0) as usize);
+            windows.push_front(hit);
+            return Ok(out);
         }
         let fetch_end = (start + len.max(WINDOW)).min(self.size);
         let (store, path) = (self.store.clone(), self.path.clone());
@@ -278,8 +291,9 @@ impl Chunks {
             .block_on(async move { store.get_range(&path, start..fetch_end).await })
             .map_err(|e| StorageError::object(&self.url, e))?;
         let out = got.slice(..(end - start).min(got.len() as u64) as usize);
-        if let Ok(mut w) = self.window.lock() {
-            *w = (start, got);
+        if let Ok(mut windows) = self.windows.lock() {
+            windows.push_front((start, got));
+            windows.truncate(WINDOWS);
         }
         Ok(out)
     }
