@@ -484,3 +484,26 @@ fn the_image_example_classifies_images_from_object_storage() {
         .count();
     assert!(right >= 72, "{right} of 80 right (scikit-learn: 78)");
 }
+
+#[test]
+fn an_endpoint_that_is_down_is_named() {
+    let s3 = SeaweedFs::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| format!("http://127.0.0.1:{}", a.port()))
+        .unwrap();
+    let (code, out) = run(
+        dir.path(),
+        &s3,
+        &["run", "--date", DAY, "--param", "wait=1s"],
+        &[("AWS_ENDPOINT_URL", &dead)],
+    );
+    assert_eq!(code, 1, "{out}");
+    let logs = everything_written(dir.path());
+    assert!(
+        logs.contains("Connection refused") && logs.contains("is the endpoint right"),
+        "{logs}"
+    );
+}

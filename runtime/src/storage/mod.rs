@@ -79,7 +79,18 @@ impl StorageError {
 
 /// S3's `<Code>` and `<Message>` out of an error's text, with a hint.
 fn describe(e: &object_store::Error) -> String {
-    let text = e.to_string();
+    // The causes too: "error sending request" says less than the
+    // "Connection refused" under it.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
     let tag = |name: &str| {
         let open = format!("<{name}>");
         let start = text.find(&open)? + open.len();
