@@ -263,6 +263,8 @@ fn settings_come_from_storage_or_an_aws_profile() {
             ("LAKE_ENDPOINT", &endpoint),
             ("LAKE_KEY", common::s3::KEY),
             ("LAKE_SECRET", SECRET),
+            // object_store would prefer this one to storage.endpoint.
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"),
         ],
     );
     assert_eq!(code, 0, "{out}");

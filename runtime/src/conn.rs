@@ -161,12 +161,12 @@ impl Conn {
                 if config.get_connect_timeout().is_none() {
                     config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
                 }
-                let client = config
-                    .connect(tls)
-                    .map_err(|source| ConnError::PostgresConnect {
+                let client = crate::pg_tls::connect(&config, tls).map_err(|source| {
+                    ConnError::PostgresConnect {
                         url: redact_url(url),
                         source,
-                    })?;
+                    }
+                })?;
                 Ok(Conn::Postgres(Box::new(client)))
             }
         }

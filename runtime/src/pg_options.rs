@@ -85,6 +85,8 @@ pub enum RootCert {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     pub mode: SslMode,
+    /// Whether the string said `sslmode` (else the default above).
+    pub mode_given: bool,
     /// `None`: libpq's `~/.postgresql/root.crt` if it exists, else the
     /// system's trust store.
     pub root_cert: Option<RootCert>,
@@ -112,6 +114,10 @@ pub enum OptionError {
     Empty(&'static str),
     #[error("unclosed quote in the connection string: close it with '")]
     Quote,
+    #[error(
+        "`sslmode={0}` with `sslrootcert=system` would trust any certificate a public CA signed, for any host: use sslmode=verify-full (the default with system)"
+    )]
+    SystemNeedsFull(&'static str),
 }
 
 /// One `key=value` of a connection string and where it lies in it.
@@ -134,7 +140,7 @@ pub fn split(url: &str) -> Result<(String, TlsOptions), OptionError> {
     };
     let mut rest = String::with_capacity(url.len());
     let mut at = 0;
-    let mut mode = None;
+    let mut mode: Option<SslMode> = None;
     let (mut root, mut cert, mut key) = (None, None, None);
     for p in pairs.iter().filter(|p| OURS.contains(&p.key.as_str())) {
         rest.push_str(&url[at..p.span.start]);
@@ -148,7 +154,11 @@ pub fn split(url: &str) -> Result<(String, TlsOptions), OptionError> {
         }
     }
     rest.push_str(&url[at..]);
-    let rest = if url_form { tidy_query(rest) } else { rest };
+    let rest = if url_form {
+        tidy_query(rest, query_start(url))
+    } else {
+        rest
+    };
     for (name, v) in [("sslrootcert", &root), ("sslcert", &cert), ("sslkey", &key)] {
         if v.as_deref() == Some("") {
             return Err(OptionError::Empty(name));
@@ -177,10 +187,23 @@ pub fn split(url: &str) -> Result<(String, TlsOptions), OptionError> {
             RootCert::File(r)
         }
     });
+    // libpq 16: any CA of the system's store would do for a weaker mode,
+    // which is no check at all.
+    if let (Some(RootCert::System), Some(m)) = (&root_cert, mode)
+        && m != SslMode::VerifyFull
+    {
+        return Err(OptionError::SystemNeedsFull(m.name()));
+    }
     Ok((
         rest,
         TlsOptions {
-            mode: mode.unwrap_or_default(),
+            mode: mode.unwrap_or(if root_cert == Some(RootCert::System) {
+                // libpq 16: the system's CAs mean verify-full by default.
+                SslMode::VerifyFull
+            } else {
+                SslMode::Prefer
+            }),
+            mode_given: mode.is_some(),
             root_cert,
             client,
         },
@@ -190,7 +213,7 @@ pub fn split(url: &str) -> Result<(String, TlsOptions), OptionError> {
 /// The `key=value` pairs of a URL's query, each span with the `&` or `?`
 /// before it, so that cutting it leaves a well-formed query.
 fn query_pairs(url: &str) -> Vec<Pair> {
-    let Some(q) = url.find('?') else {
+    let Some(q) = query_start(url) else {
         return Vec::new();
     };
     let mut pairs = Vec::new();
@@ -208,14 +231,26 @@ fn query_pairs(url: &str) -> Vec<Pair> {
     pairs
 }
 
-/// After cutting pairs out of a query: the first one left starts with `?`.
-fn tidy_query(mut s: String) -> String {
-    match (s.find('?'), s.find('&')) {
-        (None, Some(amp)) => s.replace_range(amp..amp + 1, "?"),
-        (Some(q), _) if q + 1 == s.len() => {
-            s.pop();
-        }
-        _ => {}
+/// Where a URL's query starts (its `?`): after the user and password,
+/// which may hold a raw `?`, `&` or `@` (the host follows the last `@`).
+fn query_start(url: &str) -> Option<usize> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let host = url[after_scheme..]
+        .rfind('@')
+        .map_or(after_scheme, |i| after_scheme + i + 1);
+    url[host..].find('?').map(|i| host + i)
+}
+
+/// After cutting pairs out of the query that started at `q` (its `?`):
+/// the first pair left starts with `?`, and an empty query goes.
+fn tidy_query(mut s: String, q: Option<usize>) -> String {
+    let Some(q) = q.filter(|&q| q < s.len()) else {
+        return s;
+    };
+    if s[q..].starts_with('&') {
+        s.replace_range(q..q + 1, "?");
+    } else if &s[q..] == "?" {
+        s.truncate(q);
     }
     s
 }
@@ -385,6 +420,28 @@ mod tests {
         assert_eq!(
             split("postgres://h/db?sslrootcert=").unwrap_err(),
             OptionError::Empty("sslrootcert")
+        );
+    }
+
+    #[test]
+    fn a_password_may_hold_a_question_mark_or_an_ampersand() {
+        let (rest, o) = split_ok("postgres://etl:a&b@db/s?sslmode=require");
+        assert_eq!(rest, "postgres://etl:a&b@db/s");
+        assert_eq!(o.mode, SslMode::Require);
+        let (rest, o) =
+            split_ok("postgres://etl:pa?ss@db/s?sslmode=verify-ca&sslrootcert=ca.pem&x=1");
+        assert_eq!(rest, "postgres://etl:pa?ss@db/s?x=1");
+        assert_eq!(o.mode, SslMode::VerifyCa);
+        assert_eq!(o.root_cert, Some(RootCert::File("ca.pem".into())));
+    }
+
+    #[test]
+    fn the_systems_cas_mean_verify_full() {
+        let (_, o) = split_ok("postgres://u@h/db?sslrootcert=system");
+        assert_eq!((o.mode, o.mode_given), (SslMode::VerifyFull, false));
+        assert_eq!(
+            split("postgres://u@h/db?sslrootcert=system&sslmode=require").unwrap_err(),
+            OptionError::SystemNeedsFull("require")
         );
     }
 

@@ -66,6 +66,29 @@ pub fn config(url: &str) -> Result<(postgres::Config, MakeRustlsConnect), TlsErr
     Ok((config, connector(&options)?))
 }
 
+/// Connects as libpq does: with `prefer`, a TLS handshake that fails (a
+/// server whose TLS rustls does not speak, a host given only by address)
+/// is followed by a plain attempt.
+pub fn connect(
+    config: &postgres::Config,
+    tls: MakeRustlsConnect,
+) -> Result<postgres::Client, postgres::Error> {
+    match config.connect(tls) {
+        Err(e)
+            if config.get_ssl_mode() == postgres::config::SslMode::Prefer
+                && e.to_string().contains("TLS handshake") =>
+        {
+            let mut plain = config.clone();
+            plain.ssl_mode(postgres::config::SslMode::Disable);
+            plain.connect(postgres::NoTls)
+        }
+        other => other,
+    }
+}
+
+/// libpq's default root certificate file.
+const LIBPQ_ROOT: &str = "~/.postgresql/root.crt";
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -79,9 +102,12 @@ pub fn connector(options: &TlsOptions) -> Result<MakeRustlsConnect, TlsError> {
     let verifier: Arc<dyn ServerCertVerifier> = match (options.mode, &options.root_cert) {
         (SslMode::VerifyFull, root) => webpki(roots(root.as_ref())?, &provider)?,
         (SslMode::VerifyCa, root) => Arc::new(AnyName(webpki(roots(root.as_ref())?, &provider)?)),
-        // libpq: `require` with a root certificate file checks it as
-        // verify-ca does.
+        // libpq: `require` with a root certificate file (given, or its
+        // default ~/.postgresql/root.crt) checks it as verify-ca does.
         (SslMode::Require, Some(root)) => Arc::new(AnyName(webpki(roots(Some(root))?, &provider)?)),
+        (SslMode::Require, None) if expand(LIBPQ_ROOT).is_file() => {
+            Arc::new(AnyName(webpki(roots(None)?, &provider)?))
+        }
         _ => Arc::new(Unchecked(provider.signature_verification_algorithms)),
     };
     let builder = builder
@@ -154,7 +180,7 @@ fn certificates(path: &str, what: &'static str) -> Result<Vec<CertificateDer<'st
 
 /// The trusted CAs.
 fn roots(root: Option<&RootCert>) -> Result<RootCertStore, TlsError> {
-    let libpq_default = expand("~/.postgresql/root.crt");
+    let libpq_default = expand(LIBPQ_ROOT);
     let file = match root {
         Some(RootCert::File(f)) => Some(f.clone()),
         Some(RootCert::System) => None,

@@ -22,7 +22,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         let (Some(op), Some(with)) = (task.operator.and_then(Node::as_str), task.with) else {
             continue;
         };
-        if runtime::operators::builtin(op).is_none() {
+        // The built-in operators that take paths; a `shell` task's `env:`
+        // may hold anything.
+        if !matches!(op, "predict" | "sql" | "wait_for") {
             continue;
         }
         // A sensor may wait for a prefix; everything else names an object.
@@ -38,8 +40,11 @@ fn paths(task: &str, node: &Node, prefix_ok: bool, diags: &mut Diagnostics) {
     };
     for e in entries {
         let Some(key) = e.key.as_str() else { continue };
+        // `input:` and `output:` mappings hold `csv:`/`parquet:` paths.
         if matches!(e.value.value, Value::Map(_)) {
-            paths(task, &e.value, prefix_ok, diags);
+            if matches!(key, "input" | "output") {
+                paths(task, &e.value, prefix_ok, diags);
+            }
             continue;
         }
         let Some(text) = e.value.as_str().filter(|_| PATH_KEYS.contains(&key)) else {
@@ -116,6 +121,7 @@ fn connections(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
             OptionError::Half { given, .. } => (*given, !templated),
             OptionError::Empty(key) => (*key, !templated),
             OptionError::Quote => ("'", !templated),
+            OptionError::SystemNeedsFull(_) => ("sslmode", true),
         };
         if !literal {
             continue;

@@ -33,8 +33,9 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
         }
     }
     // Object storage, for a pipeline that names an s3:// URL anywhere (a
-    // template's literal part counts) or has `storage:`.
+    // template's literal part, a param's default) or has `storage:`.
     let names_s3 = ir.storage.is_some()
+        || names_object(&ir.params)
         || ir
             .tasks
             .iter()

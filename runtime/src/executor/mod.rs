@@ -289,7 +289,17 @@ pub async fn execute(
     {
         let pool = crate::conn::Pool::new((*ex.connections).clone(), ex.secrets.clone());
         #[cfg(feature = "s3")]
-        let pool = pool.with_storage(Arc::new(crate::storage::Storage::new(storage)));
+        let pool = {
+            let unrendered = ex
+                .def
+                .storage
+                .iter()
+                .filter(|(k, _)| !storage.contains_key(*k))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            let storage = crate::storage::Storage::new(storage).with_unrendered(unrendered);
+            pool.with_storage(Arc::new(storage))
+        };
         ex.pool = Arc::new(pool);
     }
     if req.on_failure_only {

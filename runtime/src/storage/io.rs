@@ -8,11 +8,9 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{ObjectStoreExt, WriteMultipart};
 use tokio::runtime::Handle;
 
 use super::{ObjectUrl, Storage, StorageError};
@@ -27,11 +25,19 @@ fn io_error(e: StorageError) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// An object being read, front to back.
+/// How much of an object a stream reads per request. One request per
+/// window, not one for the whole object: a request that lasts (a large
+/// input read as slowly as the task consumes it) would run into the
+/// client's time limit.
+const READ_WINDOW: u64 = 8 << 20;
+
+/// An object being read, front to back, a window at a time.
 pub struct ObjectReader {
     handle: Handle,
+    store: Arc<AmazonS3>,
+    path: Path,
     url: ObjectUrl,
-    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    pos: u64,
     current: Bytes,
     size: u64,
 }
@@ -53,12 +59,23 @@ impl ObjectReader {
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.handle.block_on(self.stream.next()) {
-                None => return Ok(0),
-                Some(Ok(b)) => self.current = b,
-                Some(Err(e)) => return Err(io_error(StorageError::object(&self.url, e))),
+        if self.current.is_empty() {
+            if self.pos >= self.size {
+                return Ok(0);
             }
+            let range = self.pos..(self.pos + READ_WINDOW).min(self.size);
+            let (store, path) = (self.store.clone(), self.path.clone());
+            self.current = self
+                .handle
+                .block_on(async move { store.get_range(&path, range).await })
+                .map_err(|e| io_error(StorageError::object(&self.url, e)))?;
+            if self.current.is_empty() {
+                return Err(io_error(StorageError::Object {
+                    url: self.url.to_string(),
+                    detail: "the object ended before its size: changed while read?".into(),
+                }));
+            }
+            self.pos += self.current.len() as u64;
         }
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current[..n]);
@@ -70,24 +87,19 @@ impl Read for ObjectReader {
 impl Storage {
     /// Opens the object at `url` for reading.
     pub fn open(&self, url: &ObjectUrl) -> Result<ObjectReader, StorageError> {
-        self.open_from(url, 0)
-    }
-
-    fn open_from(&self, url: &ObjectUrl, start: u64) -> Result<ObjectReader, StorageError> {
         let (store, path) = self.locate(url)?;
-        let options = GetOptions {
-            range: (start > 0).then_some(GetRange::Offset(start)),
-            ..GetOptions::default()
-        };
-        let got = self
-            .block_on(async move { store.get_opts(&path, options).await })?
+        let (head_store, head_path) = (store.clone(), path.clone());
+        let meta = self
+            .block_on(async move { head_store.head(&head_path).await })?
             .map_err(|e| StorageError::object(url, e))?;
         Ok(ObjectReader {
             handle: self.runtime()?.handle().clone(),
+            store,
+            path,
             url: url.clone(),
-            size: got.meta.size,
-            stream: got.into_stream(),
+            pos: 0,
             current: Bytes::new(),
+            size: meta.size,
         })
     }
 
@@ -198,17 +210,22 @@ impl Write for ObjectWriter {
                 self.handle
                     .block_on(w.wait_for_capacity(IN_FLIGHT))
                     .map_err(|e| io_error(StorageError::object(&self.url, e)))?;
+                let take = data.len().min(PART);
                 let _in = self.handle.enter();
-                w.write(data);
+                w.write(&data[..take]);
+                Ok(take)
             }
             None => {
-                self.buf.extend_from_slice(data);
+                // Up to a part at a time: a large write then waits for room
+                // as its parts go, instead of sending them all at once.
+                let take = data.len().min(PART.saturating_sub(self.buf.len()).max(1));
+                self.buf.extend_from_slice(&data[..take]);
                 if self.buf.len() >= PART {
                     self.start_upload().map_err(io_error)?;
                 }
+                Ok(take)
             }
         }
-        Ok(data.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -271,7 +288,16 @@ impl std::fmt::Debug for ObjectChunks {
 impl Chunks {
     /// `len` bytes from `start`, from the window or a new one.
     fn bytes(&self, start: u64, len: u64) -> Result<Bytes, StorageError> {
-        let end = (start + len).min(self.size);
+        if start.checked_add(len).is_none_or(|end| end > self.size) {
+            return Err(StorageError::Object {
+                url: self.url.to_string(),
+                detail: format!(
+                    "a read of {len} bytes at {start} goes past its end ({} bytes): a damaged file?",
+                    self.size
+                ),
+            });
+        }
+        let end = start + len;
         if let Ok(mut windows) = self.windows.lock()
             && let Some(i) = windows
                 .iter()
@@ -310,10 +336,8 @@ impl Read for ChunkRead {
         if self.pos >= self.inner.size || buf.is_empty() {
             return Ok(0);
         }
-        let got = self
-            .inner
-            .bytes(self.pos, buf.len() as u64)
-            .map_err(io_error)?;
+        let len = (buf.len() as u64).min(self.inner.size - self.pos);
+        let got = self.inner.bytes(self.pos, len).map_err(io_error)?;
         buf[..got.len()].copy_from_slice(&got);
         self.pos += got.len() as u64;
         Ok(got.len())

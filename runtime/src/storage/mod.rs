@@ -122,6 +122,9 @@ fn describe(e: &object_store::Error) -> String {
 /// made on first use (one per bucket).
 pub struct Storage {
     settings: BTreeMap<String, String>,
+    /// Settings of `storage:` whose templates did not render: with them
+    /// missing, the requests would go elsewhere, signed otherwise.
+    unrendered: Vec<String>,
     runtime: OnceLock<Result<tokio::runtime::Runtime, String>>,
     buckets: Mutex<HashMap<String, Arc<AmazonS3>>>,
 }
@@ -155,9 +158,16 @@ impl Storage {
     pub fn new(settings: BTreeMap<String, String>) -> Storage {
         Storage {
             settings,
+            unrendered: Vec::new(),
             runtime: OnceLock::new(),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Storage whose settings `names` did not render: every use fails.
+    pub fn with_unrendered(mut self, names: Vec<String>) -> Storage {
+        self.unrendered = names;
+        self
     }
 
     /// The values that must never be shown: the secret key and session
@@ -216,6 +226,12 @@ impl Storage {
     /// The settings merged from `storage:`, the environment and the
     /// profile files.
     fn builder(&self) -> Result<AmazonS3Builder, StorageError> {
+        if !self.unrendered.is_empty() {
+            return Err(StorageError::Settings(format!(
+                "`{}` did not render (the run's first lines say why); chime does not fall back to other settings without it",
+                self.unrendered.join("`, `")
+            )));
+        }
         // reqwest is built without a crypto provider of its own: it uses
         // rustls's process-wide default, ring (as TLS to PostgreSQL does).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -233,8 +249,12 @@ impl Storage {
                 key.as_str(),
                 "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN"
             );
+            // object_store prefers AWS_ENDPOINT_URL_S3 to an endpoint set
+            // later: not when `storage:` names one.
+            let own_endpoint = key.starts_with("AWS_ENDPOINT");
             if key.starts_with("AWS_")
                 && !(explicit_keys && own_keys)
+                && !(own_endpoint && given("endpoint").is_some())
                 && let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
             {
                 b = b.with_config(config, value);
@@ -302,8 +322,9 @@ impl Storage {
                 .as_deref()
                 .is_some_and(|e| e.starts_with("http://")),
         };
-        if allow_http {
-            b = b.with_allow_http(true);
+        // Said either way when it is said: false overrides AWS_ALLOW_HTTP.
+        if allow_http || given("allow_http").is_some() {
+            b = b.with_allow_http(allow_http);
         }
         if let Some(unknown) = s.keys().find(|k| !SETTINGS.contains(&k.as_str())) {
             return Err(StorageError::Settings(format!(

@@ -214,7 +214,7 @@ impl PgStore {
         std::thread::Builder::new()
             .name("chime-pg-state".into())
             .spawn(move || {
-                let client = match config.connect(tls) {
+                let client = match crate::pg_tls::connect(&config, tls) {
                     Ok(c) => {
                         let _ = ready.send(Ok(()));
                         c
