@@ -307,13 +307,15 @@ fn wrong_credentials_fail_clearly_without_the_secret() {
     let s3 = server(&["chime-in", "chime-out"]);
     let dir = tempfile::tempdir().unwrap();
     let wrong = "wrong-secret-5a4b3c2d1e";
+    // The sensor stops at its first check: waiting cannot fix the keys.
     let (code, out) = run(
         dir.path(),
         &s3,
-        &["run", "--date", DAY, "--param", "wait=1s"],
+        &["run", "--date", DAY],
         &[("AWS_SECRET_ACCESS_KEY", wrong)],
     );
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("wait_for stopped at check 1"), "{out}");
     let logs = everything_written(dir.path());
     assert!(
         logs.contains("SignatureDoesNotMatch") && logs.contains("check the credentials"),
@@ -508,4 +510,6 @@ fn an_endpoint_that_is_down_is_named() {
         logs.contains("Connection refused") && logs.contains("is the endpoint right"),
         "{logs}"
     );
+    // The timeout says what the checks ran into.
+    assert!(out.contains("the last check failed"), "{out}");
 }

@@ -38,7 +38,7 @@ pub enum ObjectUrlError {
     NoBucket,
     #[error("the bucket name `{bucket}` {rule}")]
     Bucket { bucket: String, rule: &'static str },
-    #[error("the URL names a bucket but no object: s3://{0}/KEY")]
+    #[error("the URL names a bucket or a prefix (ending in /), not an object: s3://{0}/KEY")]
     NoKey(String),
     #[error("the object key is longer than S3's 1,024 bytes")]
     LongKey,

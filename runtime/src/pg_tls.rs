@@ -335,6 +335,10 @@ pub fn hint(message: &str) -> Option<&'static str> {
         )
     } else if m.contains("no encryption") && m.contains("pg_hba.conf") {
         Some("the server accepts only TLS connections: use sslmode=require or stronger")
+    } else if m.contains("UnsupportedCertVersion") {
+        Some(
+            "a certificate (the server's, or the client's in sslcert) is X.509 v1: rustls takes v3 only; re-issue it with extensions (openssl x509 -req ... -extfile FILE)",
+        )
     } else if m.contains("requires a valid client certificate") {
         Some("the server asks this role for a client certificate: set sslcert=FILE and sslkey=FILE")
     } else if m.contains("Expired") {

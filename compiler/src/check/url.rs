@@ -135,11 +135,23 @@ fn connections(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
             }
             None => entry.value.span,
         };
-        let help = match e {
-            OptionError::Mode(_) | OptionError::Allow => {
-                "verify-full checks the server's certificate and host name, verify-ca its certificate, require only encrypts (docs/pipeline-yaml.md#connections)"
-            }
-            _ => "see docs/pipeline-yaml.md#connections",
+        let help = match &e {
+            // `verify` alone is as near to one verify mode as to the other:
+            // say what each does rather than pick one.
+            OptionError::Mode(v) => (!v.to_ascii_lowercase().starts_with("verify")
+                || v.len() > "verify-".len())
+            .then(|| {
+                crate::diagnostic::did_you_mean(
+                    &v.to_ascii_lowercase().replace('_', "-"),
+                    pg_options::SSL_MODES.iter().map(|(n, _)| *n),
+                )
+            })
+            .flatten()
+            .unwrap_or_else(|| {
+                "verify-full checks the server's certificate and host name, verify-ca its certificate, require only encrypts (docs/pipeline-yaml.md#connections)".into()
+            }),
+            OptionError::Allow => "prefer tries TLS first, then plain (docs/pipeline-yaml.md#connections)".into(),
+            _ => "see docs/pipeline-yaml.md#connections".into(),
         };
         diags.push(
             Diagnostic::new(Code::E044, span, format!("the connection `{name}`: {e}"))

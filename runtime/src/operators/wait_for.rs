@@ -52,7 +52,13 @@ impl Probe {
                 Some(url) => url
                     .map_err(crate::storage::StorageError::from)
                     .and_then(|url| ctx.pool.storage().exists(&url))
-                    .map_err(|e| CheckError::Query(e.to_string())),
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            CheckError::Permanent(e.to_string())
+                        } else {
+                            CheckError::Query(e.to_string())
+                        }
+                    }),
                 #[cfg(not(feature = "s3"))]
                 Some(_) => Err(CheckError::Unsupported("s3")),
             },
@@ -116,6 +122,10 @@ enum CheckError {
     /// The URL could not be reached.
     #[cfg(feature = "http")]
     Request(Box<ureq::Error>),
+    /// Asking again cannot help (refused credentials, a missing bucket):
+    /// the sensor fails at once.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    Permanent(String),
     /// The probe needs a feature this binary was built without.
     #[cfg_attr(
         all(feature = "sql", feature = "http", feature = "s3"),
@@ -127,7 +137,7 @@ enum CheckError {
 impl std::fmt::Display for CheckError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CheckError::Query(e) => f.write_str(e),
+            CheckError::Query(e) | CheckError::Permanent(e) => f.write_str(e),
             #[cfg(feature = "http")]
             CheckError::Request(e) => write!(f, "{e}"),
             CheckError::Unsupported(feature) => {
@@ -166,6 +176,8 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
     let started = Instant::now();
     let mut pokes = 0u64;
     let mut cancel = ctx.cancel.clone();
+    // The last check's error, for the timeout's message.
+    let mut last_error: Option<String>;
     loop {
         pokes += 1;
         let c = ctx.clone();
@@ -182,13 +194,24 @@ pub async fn run(ctx: Arc<TaskContext>, params: serde_json::Value) -> TaskResult
                     "pokes": pokes,
                 })));
             }
-            Ok(false) => {}
-            Err(e) => ctx.log(format!("check {pokes}: {e}")),
+            Ok(false) => last_error = None,
+            Err(CheckError::Permanent(e)) => {
+                return Err(TaskError::failed(format!(
+                    "wait_for stopped at check {pokes}: {e}"
+                )));
+            }
+            Err(e) => {
+                ctx.log(format!("check {pokes}: {e}"));
+                last_error = Some(e.to_string());
+            }
         }
         let elapsed = started.elapsed();
         if elapsed >= timeout {
+            let last = last_error
+                .map(|e| format!(" (the last check failed: {e})"))
+                .unwrap_or_default();
             return Err(TaskError::failed(format!(
-                "wait_for timed out after {:.1}s ({pokes} checks): {}",
+                "wait_for timed out after {:.1}s ({pokes} checks): {}{last}",
                 elapsed.as_secs_f64(),
                 probe.describe()
             )));

@@ -61,6 +61,27 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether asking again cannot help: refused credentials, a missing
+    /// bucket, bad settings or URLs (a sensor stops at once on these).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StorageError::Url(_)
+            | StorageError::Key { .. }
+            | StorageError::Settings(_)
+            | StorageError::NotBuiltIn { .. } => true,
+            StorageError::Object { detail, .. } => [
+                "NoSuchBucket",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "AccessDenied",
+                "no credentials found",
+            ]
+            .iter()
+            .any(|code| detail.contains(code)),
+            _ => false,
+        }
+    }
+
     /// An object_store error on `url`, said briefly: S3's own code and
     /// message rather than its XML, and what to do about credentials.
     pub(crate) fn object(url: &ObjectUrl, e: object_store::Error) -> StorageError {
@@ -103,6 +124,11 @@ fn describe(e: &object_store::Error) -> String {
         _ => text.clone(),
     };
     let hint = match tag("Code").as_deref() {
+        // object_store asks the instance's metadata service when nothing
+        // else gave credentials: off a cloud instance that is the error.
+        _ if text.contains("169.254.169.254") => Some(
+            "no credentials found: set storage.access_key_id and secret_access_key, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an AWS profile",
+        ),
         Some("NoSuchBucket") => Some("create the bucket, or fix its name"),
         Some("InvalidAccessKeyId") | Some("SignatureDoesNotMatch") | Some("AccessDenied") => Some(
             "check the credentials: storage.access_key_id and secret_access_key, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the AWS profile",
@@ -270,8 +296,7 @@ impl Storage {
                 }
                 _ => {
                     return Err(StorageError::Settings(
-                        "storage: access_key_id and secret_access_key go together: give both"
-                            .into(),
+                        "access_key_id and secret_access_key go together: give both".into(),
                     ));
                 }
             }
