@@ -48,6 +48,19 @@ pub fn weed() -> PathBuf {
 impl SeaweedFs {
     /// Starts a server with `buckets` created.
     pub fn start(buckets: &[&str]) -> SeaweedFs {
+        // The free ports are picked, then released for weed to bind: a
+        // test in another process may take one in between. Then again,
+        // with other ports.
+        for _ in 0..5 {
+            if let Some(s3) = SeaweedFs::try_start(buckets) {
+                return s3;
+            }
+        }
+        panic!("SeaweedFS could not bind its ports in 5 tries");
+    }
+
+    /// [`SeaweedFs::start`] once: `None` when a port was taken.
+    fn try_start(buckets: &[&str]) -> Option<SeaweedFs> {
         let weed = weed();
         let dir = tempfile::Builder::new()
             .prefix("chime-s3-")
@@ -117,6 +130,10 @@ impl SeaweedFs {
             if ready {
                 break;
             }
+            let err = std::fs::read_to_string(s3.dir.path().join("weed.err")).unwrap_or_default();
+            if err.contains("address already in use") {
+                return None;
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "SeaweedFS did not start:\n{}",
@@ -131,6 +148,11 @@ impl SeaweedFs {
             std::fs::write(&probe, b"ready").expect("write the probe");
             let url = format!("{}/{b}/.chime-probe", s3.endpoint());
             while s3.curl(&["-T", &probe.display().to_string(), &url]).0 != 200 {
+                let err =
+                    std::fs::read_to_string(s3.dir.path().join("weed.err")).unwrap_or_default();
+                if err.contains("address already in use") {
+                    return None;
+                }
                 assert!(
                     start.elapsed() < Duration::from_secs(60),
                     "SeaweedFS takes no writes:\n{}",
@@ -140,7 +162,7 @@ impl SeaweedFs {
             }
             assert_eq!(s3.curl(&["-X", "DELETE", &url]).0, 204, "delete the probe");
         }
-        s3
+        Some(s3)
     }
 
     pub fn endpoint(&self) -> String {
