@@ -255,7 +255,9 @@ fn tidy_query(mut s: String, q: Option<usize>) -> String {
     s
 }
 
-fn percent_decode(s: &str) -> String {
+/// Percent-decodes `s` (`%41`); invalid escapes are kept as they are.
+/// Also what `secrets` decodes passwords with.
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

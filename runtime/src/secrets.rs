@@ -94,28 +94,6 @@ fn percent(v: &str, plus: bool, upper: bool) -> String {
     out
 }
 
-/// Percent-decodes `s` (`%41` and, with `plus`, `+` as space); invalid
-/// escapes are kept as they are.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[derive(Debug)]
 struct Entry {
     /// The environment variable or connection it came from (not secret).
@@ -341,7 +319,7 @@ pub fn password_of(url: &str) -> Option<String> {
 pub fn passwords_of(url: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |p: &str| {
-        for v in [p.to_string(), percent_decode(p)] {
+        for v in [p.to_string(), crate::pg_options::percent_decode(p)] {
             if !v.is_empty() && !out.contains(&v) {
                 out.push(v);
             }
