@@ -27,6 +27,8 @@ pub struct Pipeline<'a> {
     /// AWS environment's settings) and its settings.
     pub storage_key: Option<&'a Entry>,
     pub storage: Vec<&'a Entry>,
+    /// `ui:`: the status page is compiled in.
+    pub ui_key: Option<&'a Entry>,
     pub on_failure: Vec<Action<'a>>,
     /// `defaults:`, for the tasks that do not set a key themselves.
     pub defaults: Settings<'a>,
@@ -182,6 +184,7 @@ impl<'a> Pipeline<'a> {
             connections: entries(get("connections")),
             storage_key: get("storage"),
             storage: entries(get("storage")),
+            ui_key: get("ui"),
             on_failure,
             defaults: Settings::of(get("defaults").map(|e| &e.value)),
             operator_crates,

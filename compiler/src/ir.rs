@@ -26,6 +26,8 @@ pub struct Ir {
     pub connections: BTreeMap<String, String>,
     /// `storage:`, each value as text (a template); `None` without it.
     pub storage: Option<BTreeMap<String, String>>,
+    /// `ui:`: compile in the status page and /metrics server.
+    pub ui: bool,
     pub on_failure: Vec<(String, Json)>,
     pub tasks: Vec<Task>,
     /// Operator crates to link, with their operators' descriptors.
@@ -231,6 +233,7 @@ impl Ir {
                 .iter()
                 .filter_map(|e| Some((e.key.as_str()?.to_string(), e.value.as_str()?.to_string())))
                 .collect(),
+            ui: p.ui_key.is_some(),
             storage: p.storage_key.map(|_| {
                 p.storage
                     .iter()

@@ -123,6 +123,14 @@ pub const OPERATOR_CRATE: Object = Object {
     open: false,
 };
 
+/// `ui:`: the status page and `/metrics` (`scheduler --ui`, `ui`).
+pub const UI: Object = Object {
+    what: "ui",
+    fields: &[],
+    exactly_one_of: &[],
+    open: false,
+};
+
 /// `storage:`: how to reach object storage (s3:// URLs).
 pub const STORAGE: Object = Object {
     what: "storage",
@@ -250,6 +258,12 @@ pub const PIPELINE: Object = Object {
             Ty::Object(&STORAGE),
             false,
             "Object storage for s3:// URLs; values are templates. Default: the AWS environment and profile.",
+        ),
+        field(
+            "ui",
+            Ty::Object(&UI),
+            false,
+            "Compile in the status page and Prometheus /metrics: `ui: {}` (docs/monitoring.md).",
         ),
         field(
             "on_failure",

@@ -121,3 +121,13 @@ fn object_storage_is_compiled_in_only_for_pipelines_that_name_it() {
         "pipeline: p\ntasks:\n  a: { operator: wait_for, with: { file: \"s3://lake/in/\" } }\n";
     assert!(features_of(sensor).contains("\"s3\""));
 }
+
+/// The status page's HTTP server (axum, maud) is compiled in only for a
+/// pipeline with `ui:`: one without it compiles nothing more.
+#[test]
+fn the_status_page_is_compiled_in_only_for_pipelines_with_ui() {
+    let plain = "pipeline: p\ntasks:\n  a: { operator: noop }\n";
+    assert_eq!(features_of(plain), "\"rt\"] }");
+    let with_ui = "pipeline: p\nui: {}\ntasks:\n  a: { operator: noop }\n";
+    assert_eq!(features_of(with_ui), "\"rt\", \"ui\"] }");
+}

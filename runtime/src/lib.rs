@@ -25,6 +25,8 @@ pub mod conn;
 pub mod context;
 #[cfg(feature = "rt")]
 pub mod executor;
+#[cfg(feature = "rt")]
+pub mod metrics;
 #[cfg(feature = "onnx")]
 pub mod ml;
 #[cfg(feature = "rt")]
@@ -55,6 +57,8 @@ pub mod store;
 pub mod template;
 #[cfg(feature = "rt")]
 pub mod terminal;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 #[cfg(feature = "rt")]
 pub use chime_macros::operator;

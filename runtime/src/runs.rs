@@ -68,6 +68,16 @@ impl Runs {
         self.state.describe()
     }
 
+    /// The state as `--state` or `CHIME_STATE` take it: handed to the
+    /// processes the status page starts, in their environment (a URL's
+    /// password never on a command line).
+    pub fn state_arg(&self) -> std::ffi::OsString {
+        match &self.state {
+            StateLocation::File(path) => path.clone().into_os_string(),
+            StateLocation::Postgres(url) => url.into(),
+        }
+    }
+
     /// Opens the state store.
     pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
         match &self.state {
@@ -96,7 +106,7 @@ impl Runs {
     /// `logs/` beside the state file; with PostgreSQL state, in the working
     /// directory of the process that runs the task (the attempt's tail is
     /// kept in the state too).
-    fn log_dir(&self) -> PathBuf {
+    pub fn log_dir(&self) -> PathBuf {
         match &self.state {
             StateLocation::File(path) => path.parent().unwrap_or(Path::new(".")).join("logs"),
             // Absolute: the state keeps the path, read by `logs` later.

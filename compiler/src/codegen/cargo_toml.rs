@@ -45,6 +45,10 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
     if names_s3 {
         out.push("s3");
     }
+    // The status page's HTTP server, only for a pipeline that asks for it.
+    if ir.ui {
+        out.push("ui");
+    }
     // `sql` carries the PostgreSQL client, and with it PostgreSQL state.
     if ir.postgres_state && !out.contains(&"sql") && !out.contains(&"s3") {
         out.push("pg-state");

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub mod airflow;
+pub mod page;
 pub mod pg;
 pub mod s3;
 

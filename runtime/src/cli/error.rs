@@ -40,6 +40,13 @@ pub enum CliError {
     NoAttempts { task: String, run_id: String },
     #[error("task `{task}` has no attempt {attempt}")]
     NoAttempt { task: String, attempt: u32 },
+    #[error(
+        "this binary of `{0}` was built without the status page: add `ui: {{}}` to its pipeline.yaml and build it again (docs/monitoring.md)"
+    )]
+    NoUi(&'static str),
+    #[cfg(feature = "ui")]
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
     #[error("pipeline `{0}` has no schedule; `run --date D` runs one date")]
     NoSchedule(&'static str),
 

@@ -80,7 +80,17 @@ enum Command {
         which: WhichRun,
     },
     /// Fire on the schedule until SIGTERM or SIGINT: catch up, then start each run when its interval ends.
-    Scheduler,
+    Scheduler {
+        /// Serve the status page and /metrics too, on ADDR (default 127.0.0.1:8080; another address than loopback needs CHIME_UI_TOKEN).
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_UI)]
+        ui: Option<String>,
+    },
+    /// Serve the status page and /metrics over the state until SIGTERM or SIGINT (beside a scheduler, or alone).
+    Ui {
+        /// Where to listen (another address than loopback needs CHIME_UI_TOKEN).
+        #[arg(default_value = DEFAULT_UI)]
+        addr: String,
+    },
     /// Every interval whose logical date is in [--from, --to], in order, max_active_runs at once.
     Backfill {
         #[arg(long)]
@@ -139,6 +149,32 @@ enum Command {
     Describe,
 }
 
+/// Where the status page listens by default.
+const DEFAULT_UI: &str = "127.0.0.1:8080";
+
+/// Starts the status page: beside the scheduler (on a thread of its own),
+/// or alone (`ui`, until SIGTERM or SIGINT).
+#[cfg(feature = "ui")]
+fn status_page(runs: &Runs, addr: &str, scheduler: bool) -> Result<(), CliError> {
+    let bound = crate::ui::bind(runs.clone(), addr, scheduler)?;
+    eprintln!(
+        "status page of `{}` at http://{}/ (metrics at /metrics)",
+        runs.def.name,
+        bound.addr()
+    );
+    if scheduler {
+        bound.spawn()?;
+    } else {
+        bound.serve_until(scheduler::signals)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "ui"))]
+fn status_page(runs: &Runs, _addr: &str, _scheduler: bool) -> Result<(), CliError> {
+    Err(CliError::NoUi(runs.def.name))
+}
+
 /// The binary's entry point.
 pub fn main(def: &'static PipelineDef, ops: Vec<Registered>) -> ExitCode {
     crate::broken_pipe::exit_quietly();
@@ -191,7 +227,16 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             run::task(&runs, ops, call, &which, &params, &SystemClock)
         }
         Command::OnFailure { which } => run::on_failure(&runs, ops, &which, &SystemClock),
-        Command::Scheduler => scheduler::scheduler(runs, ops.to_vec(), Rc::new(SystemClock)),
+        Command::Scheduler { ui } => {
+            if let Some(addr) = ui {
+                status_page(&runs, &addr, true)?;
+            }
+            scheduler::scheduler(runs, ops.to_vec(), Rc::new(SystemClock))
+        }
+        Command::Ui { addr } => {
+            status_page(&runs, &addr, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backfill {
             from,
             to,

@@ -73,7 +73,7 @@ pub fn scheduler(runs: Runs, ops: Vec<Registered>, clock: Rc<dyn Clock>) -> CliR
 
 /// What stops the binary's scheduler: the next SIGTERM or SIGINT, both
 /// listened to from the moment the loop starts (made inside its runtime).
-fn signals() -> std::io::Result<impl Future<Output = ()>> {
+pub(super) fn signals() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut listen: Listeners = (
         Some(signal(SignalKind::terminate())?),

@@ -15,6 +15,9 @@ use crate::vocabulary::{AttemptOutcome, RunKind};
 #[cfg(feature = "pg-state")]
 pub mod postgres;
 pub mod sqlite;
+pub mod stats;
+
+pub use stats::{AttemptStats, Stats};
 
 use crate::claim::{Claim, ClaimError};
 use crate::scheduler::Clock;
@@ -288,4 +291,6 @@ pub trait Store {
         doing: &str,
         clock: &dyn Clock,
     ) -> Result<Claim, ClaimError>;
+    /// Counts over the whole state, for metrics (see `stats.rs`).
+    fn stats(&self) -> Result<Stats, StoreError>;
 }

@@ -28,6 +28,7 @@ use crate::state::{RunState, TaskState};
 use crate::vocabulary::{AttemptOutcome, RunKind};
 
 mod claims;
+mod stats;
 mod write;
 
 /// The schema version this binary writes and reads.
@@ -575,5 +576,11 @@ impl Store for PgStore {
         clock: &dyn Clock,
     ) -> Result<Claim, ClaimError> {
         claims::claim(self, logical, task, doing, clock)
+    }
+
+    fn stats(&self) -> Result<super::Stats, StoreError> {
+        let pipeline = self.pipeline.to_string();
+        self.worker
+            .call(move |c| stats::read(&mut c.client, &pipeline))
     }
 }

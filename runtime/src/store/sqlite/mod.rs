@@ -14,6 +14,7 @@ use crate::scheduler::Clock;
 use crate::state::{RunState, TaskState};
 use crate::vocabulary::{AttemptOutcome, RunKind};
 
+mod stats;
 mod write;
 
 /// The schema version this binary writes and reads. Version 2 added
@@ -479,6 +480,10 @@ impl Store for SqliteStore {
             Some(task) => claim::task(state, logical, task, doing, clock),
             None => claim::run(state, logical, doing, clock),
         }
+    }
+
+    fn stats(&self) -> Result<super::Stats, StoreError> {
+        stats::read(&self.conn).map_err(db)
     }
 }
 
