@@ -28,6 +28,27 @@ pub fn render(pipeline: &str, store: &dyn Store, now: i64) -> Result<String, Sto
     Ok(text(pipeline, &store.stats()?, now))
 }
 
+/// Writes the metrics to `path` for node_exporter's textfile collector:
+/// to a file beside it first, then renamed over it, so the collector never
+/// reads half a file.
+pub fn write_file(
+    pipeline: &str,
+    store: &dyn Store,
+    path: &std::path::Path,
+    now: i64,
+) -> Result<(), String> {
+    let text = render(pipeline, store, now).map_err(|e| e.to_string())?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e.to_string()
+        })
+}
+
 /// `stats` in the text format.
 pub fn text(pipeline: &str, stats: &Stats, now: i64) -> String {
     let p = escape(pipeline);

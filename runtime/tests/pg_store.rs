@@ -239,3 +239,84 @@ fn a_newer_schema_is_refused_and_the_password_never_shown() {
         "{text}"
     );
 }
+
+/// The metrics' counts (`Store::stats`) are the same from PostgreSQL as
+/// from SQLite for the same changes, and only this pipeline's.
+#[test]
+fn stats_count_as_in_sqlite() {
+    let server = pg::Postgres::start();
+    let url = server.db_url("stats");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = chime::store::sqlite::SqliteStore::open(
+        &dir.path().join("p.state.db").display().to_string(),
+        "p",
+    )
+    .expect("sqlite");
+    let pg = PgStore::open(&url, "p").expect("open");
+    let mut other = PgStore::open(&url, "q").expect("open q");
+    let attempt = |run: &str, task: &str, n: u32, secs: u32, outcome| Change::Attempt {
+        run_id: run.into(),
+        task_id: task.into(),
+        attempt: n,
+        started_at: "2026-11-24T00:00:00.000Z".into(),
+        ended_at: format!("2026-11-24T00:00:{secs:02}.500Z"),
+        outcome,
+        log_path: String::new(),
+        log_tail: None,
+    };
+    let mut stores: Vec<Box<dyn Store>> = vec![Box::new(sqlite), Box::new(pg)];
+    for s in &mut stores {
+        s.create_run(&run("r1", DAY)).unwrap();
+        s.create_run(&RunRecord {
+            kind: RunKind::Manual,
+            ..run("r2", "2026-11-25T00:00:00+00:00")
+        })
+        .unwrap();
+        s.apply(&[
+            task("r1", "load", TaskState::Success, Some("{\"rows\": 1500}")),
+            task(
+                "r1",
+                "note",
+                TaskState::Success,
+                Some("{\"rows\": \"many\"}"),
+            ),
+            task("r2", "load", TaskState::Success, Some("{\"rows\": 2.5}")),
+            attempt("r1", "load", 1, 3, AttemptOutcome::Failed),
+            attempt("r1", "load", 2, 20, AttemptOutcome::Success),
+            attempt("r2", "load", 1, 0, AttemptOutcome::Success),
+            Change::Run {
+                run_id: "r1".into(),
+                state: RunState::Success,
+                at: "2026-11-24T00:01:00.000Z".into(),
+            },
+        ])
+        .unwrap();
+        s.acquire_lease("pid 1 on h", 100, 130).unwrap();
+    }
+    other.create_run(&run("x", DAY)).unwrap();
+    other
+        .apply(&[attempt("x", "load", 1, 1, AttemptOutcome::Failed)])
+        .unwrap();
+    let (from_sqlite, from_pg) = (stores[0].stats().unwrap(), stores[1].stats().unwrap());
+    assert_eq!(from_pg, from_sqlite);
+    let s = from_pg;
+    assert_eq!(s.runs, [("running".into(), 1), ("success".into(), 1)]);
+    let load: Vec<_> = s
+        .attempts
+        .iter()
+        .map(|a| {
+            (
+                a.outcome.as_str(),
+                a.count,
+                a.seconds,
+                a.buckets[0],
+                a.buckets[2],
+            )
+        })
+        .collect();
+    // 3.5 s failed; 20.5 s and 0.5 s succeeded (<= 1 s: one; <= 15 s: one).
+    assert_eq!(load, [("failed", 1, 3.5, 0, 1), ("success", 2, 21.0, 1, 1)]);
+    assert_eq!(s.rows, [("load".to_string(), 1502.5)]);
+    assert_eq!(s.last_success.as_deref(), Some("2026-11-24T00:01:00.000Z"));
+    assert_eq!(s.lease, Some(("pid 1 on h".into(), 130)));
+}

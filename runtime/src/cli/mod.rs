@@ -55,6 +55,9 @@ enum Command {
         /// Print only the summary, not each task's start, end and output.
         #[arg(long, short)]
         quiet: bool,
+        /// Then write the pipeline's Prometheus metrics to this file (for node_exporter's textfile collector).
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
     },
     /// Run one task of a run (for external orchestrators); its upstreams must be finished. Exit 0 success, 1 failed, 99 skipped.
     Task {
@@ -103,6 +106,9 @@ enum Command {
         /// Print the runs it would start, start none.
         #[arg(long)]
         dry_run: bool,
+        /// Then write the pipeline's Prometheus metrics to this file (for node_exporter's textfile collector).
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
     },
     /// The next fire times and the data intervals they run.
     Next {
@@ -147,6 +153,25 @@ enum Command {
     },
     /// The compiled pipeline as JSON.
     Describe,
+}
+
+/// `--metrics-file PATH`: the metrics after the command, whatever its
+/// outcome (a failed run is what the file must show). Not written is a
+/// warning: the run's own exit status stands, and a freshness alert on
+/// the file's samples still fires.
+fn write_metrics(runs: &Runs, path: Option<&std::path::Path>) {
+    let Some(path) = path else { return };
+    let now = chrono::Utc::now().timestamp();
+    let written = runs
+        .open()
+        .map_err(|e| e.to_string())
+        .and_then(|store| crate::metrics::write_file(runs.def.name, &*store, path, now));
+    if let Err(e) = written {
+        eprintln!(
+            "warning: --metrics-file {}: metrics not written: {e}",
+            path.display()
+        );
+    }
 }
 
 /// Where the status page listens by default.
@@ -209,7 +234,12 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             which,
             params,
             quiet,
-        } => run::run(&runs, ops, &which, &params, !quiet, &SystemClock),
+            metrics_file,
+        } => {
+            let result = run::run(&runs, ops, &which, &params, !quiet, &SystemClock);
+            write_metrics(&runs, metrics_file.as_deref());
+            result
+        }
         Command::Task {
             id,
             which,
@@ -242,15 +272,20 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             to,
             reprocess,
             dry_run,
-        } => backfill::backfill(
-            runs,
-            ops.to_vec(),
-            Rc::new(SystemClock),
-            &from,
-            &to,
-            reprocess,
-            dry_run,
-        ),
+            metrics_file,
+        } => {
+            let result = backfill::backfill(
+                runs.clone(),
+                ops.to_vec(),
+                Rc::new(SystemClock),
+                &from,
+                &to,
+                reprocess,
+                dry_run,
+            );
+            write_metrics(&runs, metrics_file.as_deref());
+            result
+        }
         Command::Next { count, quiet } => next::next(def, count, quiet, &SystemClock),
         Command::Runs { limit } => show::runs(&runs, limit),
         Command::Show { run_id } => show::show(&runs, &run_id),

@@ -11,11 +11,13 @@ pub(super) fn read(conn: &Connection) -> rusqlite::Result<Stats> {
     let runs = st
         .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
         .collect::<Result<_, _>>()?;
-    // Times are RFC 3339 text, which julianday() reads (offsets included).
+    // Times are RFC 3339 text, which julianday() reads (offsets included);
+    // its days as a float are rounded back to whole milliseconds, what
+    // chime records.
     let sql = format!(
         "SELECT t.task_id, a.outcome, {} FROM (
              SELECT run, seq, outcome,
-                    (julianday(ended_at) - julianday(started_at)) * 86400.0 AS d
+                    round((julianday(ended_at) - julianday(started_at)) * 86400000.0) / 1000.0 AS d
              FROM attempts WHERE outcome != '' AND ended_at IS NOT NULL
          ) a JOIN task_instances t ON t.run = a.run AND t.seq = a.seq
          GROUP BY t.task_id, a.outcome ORDER BY t.task_id, a.outcome",
