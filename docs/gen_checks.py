@@ -197,6 +197,20 @@ tasks:
     operator: sql
     with: { connection: warehouse, query: "SELECT 1" }
 """),
+    ("E045", """A notification that cannot be sent as written, found before the first
+failure it was meant to report: an email address (`to`, `from`) that is
+not `name@host` or `Name <name@host>`; an `http` URL that is not http or
+https; a Slack webhook written into the file (its URL is a secret: read it
+from the environment with `{{ env.SLACK_WEBHOOK }}`); `sla_miss` in a
+task's `notify:` (deadlines are the run's: it belongs in the pipeline's);
+a `ui: {url}` that is not an http(s) URL. Values written as templates are
+checked only where fully literal.""", """pipeline: alerts
+notify:
+  - on: [failure]
+    email: { to: oncall-at-example.com }
+tasks:
+  load: { operator: noop }
+"""),
     ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

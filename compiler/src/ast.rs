@@ -29,6 +29,7 @@ pub struct Pipeline<'a> {
     pub storage: Vec<&'a Entry>,
     /// `ui:`: the status page is compiled in.
     pub ui_key: Option<&'a Entry>,
+    pub notify: Vec<Notify<'a>>,
     pub on_failure: Vec<Action<'a>>,
     /// `defaults:`, for the tasks that do not set a key themselves.
     pub defaults: Settings<'a>,
@@ -54,6 +55,39 @@ pub struct Task<'a> {
     pub for_each: Option<&'a Node>,
     /// Its own settings (see [`Settings::or`] for the effective ones).
     pub settings: Settings<'a>,
+    pub notify: Vec<Notify<'a>>,
+}
+
+/// A `notify:` entry (the pipeline's or a task's).
+#[derive(Debug)]
+pub struct Notify<'a> {
+    pub node: &'a Node,
+    /// `on:` items that are strings.
+    pub on: Vec<&'a Node>,
+    /// The channel: its key (`email`, `slack`, `http`) and settings.
+    pub channel: Option<&'a Entry>,
+}
+
+fn notify_entries(entry: Option<&Entry>) -> Vec<Notify<'_>> {
+    let Some(items) = entry.and_then(|e| e.value.as_seq()) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter(|n| n.as_map().is_some())
+        .map(|n| Notify {
+            node: n,
+            on: n
+                .get("on")
+                .and_then(|e| e.value.as_seq())
+                .map(|s| s.iter().filter(|i| i.as_str().is_some()).collect())
+                .unwrap_or_default(),
+            channel: ["email", "slack", "http"]
+                .iter()
+                .find_map(|k| n.get(k))
+                .filter(|e| e.value.as_map().is_some()),
+        })
+        .collect()
 }
 
 /// The retry and timeout keys a task sets itself or takes from `defaults:`.
@@ -137,6 +171,7 @@ impl<'a> Pipeline<'a> {
                     .map(|e| &e.value)
                     .filter(|n| n.as_seq().is_some()),
                 settings: Settings::of(Some(node)),
+                notify: notify_entries(node.get("notify")),
             });
         }
         let mut task_index = HashMap::with_capacity_and_hasher(tasks.len(), Default::default());
@@ -185,6 +220,7 @@ impl<'a> Pipeline<'a> {
             storage_key: get("storage"),
             storage: entries(get("storage")),
             ui_key: get("ui"),
+            notify: notify_entries(get("notify")),
             on_failure,
             defaults: Settings::of(get("defaults").map(|e| &e.value)),
             operator_crates,

@@ -59,6 +59,7 @@ codes! {
     E042 "template-reads-non-upstream" Error,
     E043 "unknown-connection" Error,
     E044 "bad-url" Error,
+    E045 "bad-notify" Error,
     E050 "custom-operator-crate" Error,
     E060 "model-file" Error,
     E061 "model-operator" Error,

@@ -28,6 +28,9 @@ pub struct Ir {
     pub storage: Option<BTreeMap<String, String>>,
     /// `ui:`: compile in the status page and /metrics server.
     pub ui: bool,
+    /// `ui: {url}`.
+    pub ui_url: Option<String>,
+    pub notify: Vec<Notify>,
     pub on_failure: Vec<(String, Json)>,
     pub tasks: Vec<Task>,
     /// Operator crates to link, with their operators' descriptors.
@@ -61,6 +64,34 @@ pub struct Task {
     pub timeout_ms: Option<u64>,
     pub params: Json,
     pub item: Option<Json>,
+    pub notify: Vec<Notify>,
+}
+
+/// A `notify:` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    pub on: Vec<runtime::vocabulary::NotifyEvent>,
+    pub channel: runtime::vocabulary::Channel,
+    /// The channel's settings; strings are templates.
+    pub params: Json,
+}
+
+fn notify(entries: &[crate::ast::Notify<'_>]) -> Vec<Notify> {
+    entries
+        .iter()
+        .filter_map(|n| {
+            let channel = n.channel?;
+            Some(Notify {
+                on: n
+                    .on
+                    .iter()
+                    .filter_map(|e| runtime::vocabulary::NotifyEvent::parse(e.as_str()?))
+                    .collect(),
+                channel: runtime::vocabulary::Channel::parse(channel.key.as_str()?)?,
+                params: to_json(&channel.value),
+            })
+        })
+        .collect()
 }
 
 /// Default wait between tries when neither the task nor `defaults` says.
@@ -185,6 +216,7 @@ impl Ir {
                         .with
                         .map_or(Json::Object(Default::default()), |e| to_json(&e.value)),
                     item,
+                    notify: notify(&task.notify),
                 });
             }
             instances.push(mine);
@@ -234,6 +266,12 @@ impl Ir {
                 .filter_map(|e| Some((e.key.as_str()?.to_string(), e.value.as_str()?.to_string())))
                 .collect(),
             ui: p.ui_key.is_some(),
+            ui_url: p
+                .ui_key
+                .and_then(|e| e.value.get("url"))
+                .and_then(|e| e.value.as_str())
+                .map(String::from),
+            notify: notify(&p.notify),
             storage: p.storage_key.map(|_| {
                 p.storage
                     .iter()

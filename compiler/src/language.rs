@@ -7,6 +7,91 @@ use runtime::vocabulary::{Field, Object, Ty, field};
 
 pub const TRIGGER_RULES: &[&str] = runtime::vocabulary::TriggerRule::NAMES;
 pub const BACKOFFS: &[&str] = runtime::vocabulary::Backoff::NAMES;
+pub const EVENTS: &[&str] = runtime::vocabulary::NotifyEvent::NAMES;
+
+/// `email:` of a `notify:` entry.
+pub const EMAIL: Object = Object {
+    what: "email",
+    fields: &[
+        field(
+            "to",
+            Ty::Either(&Ty::String, &Ty::List(&Ty::String)),
+            true,
+            "An address, or a list of them.",
+        ),
+        field(
+            "from",
+            Ty::String,
+            false,
+            "The sender (default: chime@<this host>).",
+        ),
+        field(
+            "smtp",
+            Ty::String,
+            false,
+            "The SMTP server's URL, a template (default: $CHIME_SMTP_URL): smtp://user:password@host:587?tls=required.",
+        ),
+    ],
+    exactly_one_of: &[],
+    open: false,
+};
+
+/// `slack:` of a `notify:` entry.
+pub const SLACK: Object = Object {
+    what: "slack",
+    fields: &[field(
+        "webhook",
+        Ty::String,
+        true,
+        "The incoming webhook's URL, a template: \"{{ env.SLACK_WEBHOOK }}\".",
+    )],
+    exactly_one_of: &[],
+    open: false,
+};
+
+/// `http:` of a `notify:` entry.
+pub const HOOK: Object = Object {
+    what: "http notification",
+    fields: &[
+        field(
+            "url",
+            Ty::String,
+            true,
+            "Where the notice is POSTed as JSON, a template.",
+        ),
+        field(
+            "headers",
+            Ty::Map(&Ty::String),
+            false,
+            "Request headers; values are templates.",
+        ),
+    ],
+    exactly_one_of: &[],
+    open: false,
+};
+
+/// One entry under `notify:` (the pipeline's or a task's).
+pub const NOTIFY: Object = Object {
+    what: "notify entry",
+    fields: &[
+        field(
+            "on",
+            Ty::List(&Ty::Enum(EVENTS)),
+            true,
+            "The events: failure, retry, success, recovery, sla_miss.",
+        ),
+        field("email", Ty::Object(&EMAIL), false, "Send an email."),
+        field(
+            "slack",
+            Ty::Object(&SLACK),
+            false,
+            "Post to a Slack incoming webhook.",
+        ),
+        field("http", Ty::Object(&HOOK), false, "POST the notice as JSON."),
+    ],
+    exactly_one_of: &[&["email", "slack", "http"]],
+    open: false,
+};
 
 const RETRY_FIELDS: [Field; 5] = [
     field(
@@ -89,6 +174,12 @@ pub const TASK: Object = Object {
             false,
             "A literal list: one instance of the task per item, as `{{ item }}`.",
         ),
+        field(
+            "notify",
+            Ty::List(&Ty::Object(&NOTIFY)),
+            false,
+            "Notifications on this task's failure, retry, success, recovery.",
+        ),
     ],
     exactly_one_of: &[],
     open: false,
@@ -126,7 +217,12 @@ pub const OPERATOR_CRATE: Object = Object {
 /// `ui:`: the status page and `/metrics` (`scheduler --ui`, `ui`).
 pub const UI: Object = Object {
     what: "ui",
-    fields: &[],
+    fields: &[field(
+        "url",
+        Ty::String,
+        false,
+        "The page's address as people reach it (http://batch-host:8080), for links in notifications.",
+    )],
     exactly_one_of: &[],
     open: false,
 };
@@ -264,6 +360,12 @@ pub const PIPELINE: Object = Object {
             Ty::Object(&UI),
             false,
             "Compile in the status page and Prometheus /metrics: `ui: {}` (docs/monitoring.md).",
+        ),
+        field(
+            "notify",
+            Ty::List(&Ty::Object(&NOTIFY)),
+            false,
+            "Notifications on a run's failure, success, recovery, a task's retry, an SLA miss (docs/monitoring.md).",
         ),
         field(
             "on_failure",

@@ -27,6 +27,11 @@ pub struct PipelineDef {
     /// `storage:`'s settings: key and template.
     pub storage: &'static [(&'static str, &'static str)],
     pub on_failure: &'static [ActionDef],
+    /// `notify:`: the run's notifications.
+    pub notify: &'static [NotifyDef],
+    /// `ui: {url}`: the status page's address as people reach it, for
+    /// links in notifications.
+    pub ui_url: Option<&'static str>,
     /// Tasks in a topological order (every task after its upstreams), with
     /// `for_each` expanded into one task per item.
     pub tasks: &'static [TaskDef],
@@ -52,6 +57,17 @@ pub struct TaskDef {
     pub params: &'static str,
     /// JSON: the `for_each` item, as `{{ item }}`.
     pub item: Option<&'static str>,
+    /// The task's own `notify:`.
+    pub notify: &'static [NotifyDef],
+}
+
+/// One `notify:` entry: the events it is for, where it goes, and that
+/// channel's settings (JSON; strings are templates).
+#[derive(Debug)]
+pub struct NotifyDef {
+    pub on: &'static [NotifyEvent],
+    pub channel: Channel,
+    pub params: &'static str,
 }
 
 /// An `on_failure` action.
@@ -61,7 +77,7 @@ pub struct ActionDef {
     pub params: &'static str,
 }
 
-pub use crate::vocabulary::{Backoff, TriggerRule};
+pub use crate::vocabulary::{Backoff, Channel, NotifyEvent, TriggerRule};
 
 impl TaskDef {
     /// The wait before try number `next_try` (2 for the first retry).
@@ -94,6 +110,7 @@ mod tests {
             timeout_ms: None,
             params: "{}",
             item: None,
+            notify: &[],
         }
     }
 

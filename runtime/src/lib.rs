@@ -30,6 +30,8 @@ pub mod metrics;
 #[cfg(feature = "onnx")]
 pub mod ml;
 #[cfg(feature = "rt")]
+pub mod notify;
+#[cfg(feature = "rt")]
 pub mod operator;
 #[cfg(feature = "pg-state")]
 pub mod pg_tls;
@@ -59,6 +61,8 @@ pub mod template;
 pub mod terminal;
 #[cfg(feature = "ui")]
 pub mod ui;
+#[cfg(feature = "rt")]
+pub mod web;
 
 #[cfg(feature = "rt")]
 pub use chime_macros::operator;

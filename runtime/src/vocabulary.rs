@@ -366,6 +366,67 @@ impl Backoff {
     }
 }
 
+/// What a notification is sent for (`notify: [{on: [...]}]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotifyEvent {
+    /// A run failed (pipeline `notify:`), or a task failed with no retry
+    /// left (a task's `notify:`).
+    Failure,
+    /// An attempt failed and another will follow.
+    Retry,
+    /// A run, or a task, succeeded.
+    Success,
+    /// The first success after a failure: the previous run (by logical
+    /// date) failed, or the task failed in it.
+    Recovery,
+    /// A run has not finished by its `sla:` deadline (pipeline only).
+    SlaMiss,
+}
+
+impl NotifyEvent {
+    pub const ALL: &'static [NotifyEvent] = &[
+        NotifyEvent::Failure,
+        NotifyEvent::Retry,
+        NotifyEvent::Success,
+        NotifyEvent::Recovery,
+        NotifyEvent::SlaMiss,
+    ];
+    pub const NAMES: &'static [&'static str] =
+        &["failure", "retry", "success", "recovery", "sla_miss"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<NotifyEvent> {
+        by_name(Self::ALL, Self::NAMES, name)
+    }
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// An email through SMTP (`email: {to, from, smtp}`).
+    Email,
+    /// A Slack incoming webhook (`slack: {webhook}`).
+    Slack,
+    /// A JSON POST to any URL (`http: {url, headers}`).
+    Http,
+}
+
+impl Channel {
+    pub const ALL: &'static [Channel] = &[Channel::Email, Channel::Slack, Channel::Http];
+    pub const NAMES: &'static [&'static str] = &["email", "slack", "http"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<Channel> {
+        by_name(Self::ALL, Self::NAMES, name)
+    }
+}
+
 /// How one attempt of a task ended, as the state store writes it (the
 /// `outcome` of an attempt; an attempt still running has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,7 @@ pub mod dates;
 pub mod dependency_cycle;
 pub mod duplicate_task;
 pub mod missing_key;
+pub mod notify;
 pub mod operator_params;
 pub mod predict_model;
 pub mod schedule;
@@ -61,6 +62,7 @@ pub const CHECKS: &[Check] = &[
     (Code::E040, template::run),
     (Code::E043, unknown_connection::run),
     (Code::E044, url::run),
+    (Code::E045, notify::run),
     (Code::E050, custom_crate::run),
     (Code::E060, predict_model::run),
     (Code::W001, unreachable_task::run),

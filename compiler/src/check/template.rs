@@ -1,5 +1,5 @@
-//! Finds every template (each string under `with:`, `connections:` and
-//! `on_failure:`), parses it with MiniJinja and hands what it finds to the
+//! Finds every template (each string under `with:`, `connections:`,
+//! `on_failure:` and `notify:`), parses it with MiniJinja and hands what it finds to the
 //! three template checks: E040 (syntax), E041 (undefined variable) and E042
 //! (`tasks.X.output` of a task that is not upstream).
 
@@ -52,6 +52,18 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for action in &p.on_failure {
         if let Some(with) = action.with {
             each_string(&with.value, &mut |n| visit(n, Scope::OnFailure, diags));
+        }
+    }
+    // Notifications render as `on_failure` actions do: every task's output.
+    let notifies = p
+        .notify
+        .iter()
+        .chain(p.tasks.iter().flat_map(|t| &t.notify));
+    for n in notifies {
+        if let Some(channel) = n.channel {
+            each_string(&channel.value, &mut |node| {
+                visit(node, Scope::OnFailure, diags)
+            });
         }
     }
     upstream.finish(diags);

@@ -45,6 +45,21 @@ pub fn features(ir: &Ir) -> Vec<&'static str> {
     if names_s3 {
         out.push("s3");
     }
+    // Notification channels: lettre for email, ureq (the `http`
+    // operator's client) for Slack and HTTP.
+    let notifies = ir
+        .notify
+        .iter()
+        .chain(ir.tasks.iter().flat_map(|t| &t.notify));
+    for n in notifies {
+        let feature = match n.channel {
+            runtime::vocabulary::Channel::Email => "email",
+            runtime::vocabulary::Channel::Slack | runtime::vocabulary::Channel::Http => "http",
+        };
+        if !out.contains(&feature) {
+            out.push(feature);
+        }
+    }
     // The status page's HTTP server, only for a pipeline that asks for it.
     if ir.ui {
         out.push("ui");

@@ -73,7 +73,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A CA `name` (name.crt, name.key) and a certificate `leaf` it signs for
 /// `subject` with the subjectAltNames `san` (none for a client).
-fn make_ca(dir: &Path, name: &str) {
+pub fn make_ca(dir: &Path, name: &str) {
     let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
     openssl(
         dir,
@@ -101,7 +101,7 @@ fn make_ca(dir: &Path, name: &str) {
     );
 }
 
-fn make_leaf(dir: &Path, ca: &str, leaf: &str, subject: &str, san: Option<&str>) {
+pub fn make_leaf(dir: &Path, ca: &str, leaf: &str, subject: &str, san: Option<&str>) {
     let (key, csr, crt) = (
         format!("{leaf}.key"),
         format!("{leaf}.csr"),

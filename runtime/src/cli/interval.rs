@@ -178,6 +178,8 @@ mod tests {
         connections: &[],
         storage: &[],
         on_failure: &[],
+        notify: &[],
+        ui_url: None,
         tasks: &[],
     };
 

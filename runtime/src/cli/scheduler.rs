@@ -430,6 +430,7 @@ mod tests {
             timeout_ms: None,
             params: "{}",
             item: None,
+            notify: &[],
         }
     }
 
@@ -447,6 +448,8 @@ mod tests {
         connections: &[],
         storage: &[],
         on_failure: &[],
+        notify: &[],
+        ui_url: None,
         tasks: &[],
     };
     /// Hourly noop tasks `a` then `b`, from 2026-01-01 00:00 to 04:00 UTC

@@ -14,7 +14,7 @@ use crate::context::{
 use crate::state::TaskState;
 use crate::store::Change;
 use crate::template;
-use crate::vocabulary::AttemptOutcome;
+use crate::vocabulary::{AttemptOutcome, NotifyEvent};
 
 /// How long an operator that ignores its cancellation gets before its
 /// future is dropped.
@@ -241,6 +241,7 @@ impl Exec<'_> {
                 }
                 self.set_state(t, TaskState::Success, text)?;
                 self.say(|| format!("{} success in {secs:.2}s", task.id));
+                self.notify_task(t, NotifyEvent::Success, attempt, None);
                 self.finish(t, &mut work);
             }
             Err(TaskError::Interrupted) => {
@@ -250,6 +251,8 @@ impl Exec<'_> {
             }
             Err(e) => {
                 self.tasks[t].failures += 1;
+                let error = e.to_string();
+                self.tasks[t].last_error = Some(error.clone());
                 let failures = self.tasks[t].failures;
                 // Under an orchestrator's attempt number, it retries.
                 let retries = if self.attempt.is_some() {
@@ -268,6 +271,7 @@ impl Exec<'_> {
                             delay.as_secs_f64()
                         )
                     });
+                    self.notify_task(t, NotifyEvent::Retry, attempt, Some(&error));
                     self.retrying += 1;
                     let timer = self.events.spawn(async move {
                         tokio::time::sleep(delay).await;
@@ -277,6 +281,7 @@ impl Exec<'_> {
                 } else {
                     self.set_state(t, TaskState::Failed, None)?;
                     self.say(|| format!("{} failed in {secs:.2}s: {e}", task.id));
+                    self.notify_task(t, NotifyEvent::Failure, attempt, Some(&error));
                     self.finish(t, &mut work);
                 }
             }

@@ -81,6 +81,8 @@ impl Exec<'_> {
                 format!("run {run_id} interrupted by signal {sig}; `run` again resumes it")
             });
             self.flush()?;
+            // Retries already told are sent before the process stops.
+            self.notices_sent().await;
             return Ok(RunOutcome::Interrupted(sig));
         }
         // The pipeline's actions are for a run that failed as a whole: an
@@ -107,6 +109,8 @@ impl Exec<'_> {
         if state == RunState::Failed && whole_run {
             self.on_failure().await;
         }
+        self.notify_run(state);
+        self.notices_sent().await;
         Ok(RunOutcome::Finished(state))
     }
 

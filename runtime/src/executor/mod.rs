@@ -30,6 +30,7 @@
 mod decide;
 mod launch;
 mod main_loop;
+mod notify;
 mod on_failure;
 mod resume;
 mod task;
@@ -188,7 +189,20 @@ struct Exec<'s> {
     attempt: Option<u32>,
     /// See [`RunRequest::engine`].
     engine: bool,
+    /// Notifications being sent.
+    notices: Vec<Sending>,
+    /// The run before this one (by logical date), as recorded, for
+    /// `recovery`; read once, when first needed.
+    previous: Option<Option<(RunRecord, Vec<crate::store::TaskRecord>)>>,
 }
+
+/// A notification being sent: its channel, its event, the sending thread
+/// (what it sent, or why it could not).
+type Sending = (
+    &'static str,
+    String,
+    tokio::task::JoinHandle<Result<String, String>>,
+);
 
 /// A run or task id as one file name under `logs/`: `/`, `\\`, control
 /// characters and a leading `.` are written as `%XX`, so no id (a
@@ -276,6 +290,8 @@ pub async fn execute(
         groups: HashMap::new(),
         attempt: req.attempt,
         engine: req.engine,
+        notices: Vec::new(),
+        previous: None,
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {
@@ -401,6 +417,14 @@ impl Exec<'_> {
             .chain(self.def.storage)
             .map(|(_, t)| *t)
             .chain(self.def.on_failure.iter().map(|a| a.params))
+            .chain(self.def.notify.iter().map(|n| n.params))
+            .chain(
+                self.def
+                    .tasks
+                    .iter()
+                    .flat_map(|t| t.notify)
+                    .map(|n| n.params),
+            )
             .chain(
                 self.def
                     .tasks
@@ -418,6 +442,18 @@ impl Exec<'_> {
         for (name, url) in self.connections.iter() {
             for (i, pw) in passwords_of(url).into_iter().enumerate() {
                 values.push((format!("connection.{name}.{i}"), pw));
+            }
+        }
+        // The SMTP server's password, when email is sent.
+        let emails = self
+            .def
+            .notify
+            .iter()
+            .chain(self.def.tasks.iter().flat_map(|t| t.notify))
+            .any(|n| n.channel == crate::vocabulary::Channel::Email);
+        if emails && let Ok(url) = std::env::var(crate::notify::SMTP_ENV) {
+            for (i, pw) in passwords_of(&url).into_iter().enumerate() {
+                values.push((format!("smtp.{i}"), pw));
             }
         }
         #[cfg(feature = "s3")]

@@ -21,6 +21,8 @@ pub(super) struct TaskRun {
     pub decided: bool,
     /// Run by this process: every task for `run`, the chosen ones for `task`.
     pub selected: bool,
+    /// Its last failed attempt's error, for notifications.
+    pub last_error: Option<String>,
 }
 
 impl TaskRun {
@@ -33,6 +35,7 @@ impl TaskRun {
             downstream: Vec::new(),
             decided: false,
             selected,
+            last_error: None,
         }
     }
 

@@ -59,15 +59,7 @@ pub(crate) fn store_error(ui: &Ui, e: &StoreError) -> Response {
 
 /// A path segment, percent-encoded (run ids hold `:` and `+`).
 pub(crate) fn seg(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::web::segment(text)
 }
 
 pub(crate) fn run_href(run_id: &str) -> String {

@@ -29,6 +29,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
             params: r#"{"command":"echo \"daily_report {{ run_id }} failed\" >> alerts.log"}"#,
         },
     ],
+    notify: &[],
+    ui_url: None,
     tasks: &[T0_GATHER, T1_REPORT_EU, T2_REPORT_US, T3_REPORT_APAC, T4_PUBLISH],
 };
 
@@ -48,6 +50,7 @@ const T0_GATHER: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"mkdir -p \"$OUT_DIR/{{ ds_nodash }}\"\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n","env":{"OUT_DIR":"{{ params.out_dir }}"}}"#,
     item: None,
+    notify: &[],
 };
 
 /// `report[eu]`: shell, after gather.
@@ -64,6 +67,7 @@ const T1_REPORT_EU: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""eu""#),
+    notify: &[],
 };
 
 /// `report[us]`: shell, after gather.
@@ -80,6 +84,7 @@ const T2_REPORT_US: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""us""#),
+    notify: &[],
 };
 
 /// `report[apac]`: shell, after gather.
@@ -96,6 +101,7 @@ const T3_REPORT_APAC: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""apac""#),
+    notify: &[],
 };
 
 /// `publish`: shell, after report[eu], report[us], report[apac].
@@ -112,6 +118,7 @@ const T4_PUBLISH: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"argv":["ls","-l","{{ params.out_dir }}/{{ ds_nodash }}"]}"#,
     item: None,
+    notify: &[],
 };
 
 fn main() -> std::process::ExitCode {

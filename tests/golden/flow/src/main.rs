@@ -24,6 +24,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     connections: &[],
     storage: &[],
     on_failure: &[],
+    notify: &[],
+    ui_url: None,
     tasks: &[T0_EXTRACT, T1_PER_REGION_KR, T2_PER_REGION_JP, T3_REPORT],
 };
 
@@ -41,6 +43,7 @@ const T0_EXTRACT: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo extract >> order.log\necho '{\"rows\": 42, \"name\": \"{{ params.greeting }}\"}'\n"}"#,
     item: None,
+    notify: &[],
 };
 
 /// `per_region[kr]`: shell, after extract.
@@ -57,6 +60,7 @@ const T1_PER_REGION_KR: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo \"per_region {{ item }}\" >> order.log\necho '{\"region\": \"{{ item }}\", \"rows\": {{ tasks.extract.output.rows }}}'\n"}"#,
     item: Some(r#""kr""#),
+    notify: &[],
 };
 
 /// `per_region[jp]`: shell, after extract.
@@ -73,6 +77,7 @@ const T2_PER_REGION_JP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo \"per_region {{ item }}\" >> order.log\necho '{\"region\": \"{{ item }}\", \"rows\": {{ tasks.extract.output.rows }}}'\n"}"#,
     item: Some(r#""jp""#),
+    notify: &[],
 };
 
 /// `report`: shell, after per_region[kr], per_region[jp].
@@ -89,6 +94,7 @@ const T3_REPORT: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"argv":["sh","-c","echo report >> order.log; echo \"{{ tasks.per_region.output | map(attribute='region') | join(',') }} {{ params.n }} {{ ds }} {{ tasks.extract.output.name }}\" > report.txt"]}"#,
     item: None,
+    notify: &[],
 };
 
 fn main() -> std::process::ExitCode {

@@ -29,6 +29,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
             params: r#"{"command":"echo 'failed {{ run_id }} {{ ds }}' >> alerts.log"}"#,
         },
     ],
+    notify: &[],
+    ui_url: None,
     tasks: &[
         T0_OK,
         T1_BAD,
@@ -59,6 +61,7 @@ const T0_OK: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"true"}"#,
     item: None,
+    notify: &[],
 };
 
 /// `bad`: shell.
@@ -75,6 +78,7 @@ const T1_BAD: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"exit 3"}"#,
     item: None,
+    notify: &[],
 };
 
 /// `all_success`: noop, after ok, bad.
@@ -91,6 +95,7 @@ const T2_ALL_SUCCESS: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `all_done`: noop, after ok, bad.
@@ -107,6 +112,7 @@ const T3_ALL_DONE: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `all_failed`: noop, after bad.
@@ -123,6 +129,7 @@ const T4_ALL_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `all_failed_skip`: noop, after ok, bad.
@@ -139,6 +146,7 @@ const T5_ALL_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `one_success`: noop, after ok, bad.
@@ -155,6 +163,7 @@ const T6_ONE_SUCCESS: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `one_failed`: noop, after ok, bad.
@@ -171,6 +180,7 @@ const T7_ONE_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `one_failed_skip`: noop, after ok.
@@ -187,6 +197,7 @@ const T8_ONE_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `none_failed`: noop, after ok, bad.
@@ -203,6 +214,7 @@ const T9_NONE_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `none_failed_ok`: noop, after ok, one_failed_skip.
@@ -219,6 +231,7 @@ const T10_NONE_FAILED_OK: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 /// `after_skip`: noop, after all_failed_skip.
@@ -235,6 +248,7 @@ const T11_AFTER_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    notify: &[],
 };
 
 fn main() -> std::process::ExitCode {
