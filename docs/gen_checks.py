@@ -211,6 +211,20 @@ notify:
 tasks:
   load: { operator: noop }
 """),
+    ("E046", """A run deadline that cannot work as written: `sla: {finish_by}` that is not
+a time of day on a 24-hour clock (`HH:MM`, in the pipeline's timezone);
+`sla:` with neither `max_duration` nor `finish_by`; `sla:` on a pipeline
+without a schedule (only scheduled runs have an SLA; `timeout:` bounds
+every run); `sla_miss` in `notify:` on a pipeline without `sla:`, which
+would never be sent. Durations (`timeout`, `max_duration`) that are not
+durations are E003.""", """pipeline: nightly
+schedule: "30 6 * * *"
+timezone: Europe/Paris
+start_date: 2026-01-01
+sla: { finish_by: "8:30" }
+tasks:
+  load: { operator: noop }
+"""),
     ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

@@ -30,6 +30,9 @@ pub struct Pipeline<'a> {
     /// `ui:`: the status page is compiled in.
     pub ui_key: Option<&'a Entry>,
     pub notify: Vec<Notify<'a>>,
+    /// `timeout:` and `sla:` (the run's deadlines).
+    pub timeout: Option<&'a Node>,
+    pub sla: Option<&'a Entry>,
     pub on_failure: Vec<Action<'a>>,
     /// `defaults:`, for the tasks that do not set a key themselves.
     pub defaults: Settings<'a>,
@@ -221,6 +224,8 @@ impl<'a> Pipeline<'a> {
             storage: entries(get("storage")),
             ui_key: get("ui"),
             notify: notify_entries(get("notify")),
+            timeout: string_node(get("timeout")),
+            sla: get("sla").filter(|e| e.value.as_map().is_some()),
             on_failure,
             defaults: Settings::of(get("defaults").map(|e| &e.value)),
             operator_crates,

@@ -60,6 +60,7 @@ codes! {
     E043 "unknown-connection" Error,
     E044 "bad-url" Error,
     E045 "bad-notify" Error,
+    E046 "bad-deadline" Error,
     E050 "custom-operator-crate" Error,
     E060 "model-file" Error,
     E061 "model-operator" Error,

@@ -31,6 +31,10 @@ pub struct Ir {
     /// `ui: {url}`.
     pub ui_url: Option<String>,
     pub notify: Vec<Notify>,
+    /// `timeout:`, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// `sla:`: `max_duration` in milliseconds, and `finish_by`.
+    pub sla: Option<(Option<u64>, Option<String>)>,
     pub on_failure: Vec<(String, Json)>,
     pub tasks: Vec<Task>,
     /// Operator crates to link, with their operators' descriptors.
@@ -272,6 +276,16 @@ impl Ir {
                 .and_then(|e| e.value.as_str())
                 .map(String::from),
             notify: notify(&p.notify),
+            timeout_ms: duration(p.timeout),
+            sla: p.sla.map(|e| {
+                (
+                    duration(e.value.get("max_duration").map(|m| &m.value)),
+                    e.value
+                        .get("finish_by")
+                        .and_then(|f| f.value.as_str())
+                        .map(String::from),
+                )
+            }),
             storage: p.storage_key.map(|_| {
                 p.storage
                     .iter()

@@ -214,6 +214,27 @@ pub const OPERATOR_CRATE: Object = Object {
     open: false,
 };
 
+/// `sla:`: when a scheduled run must have finished.
+pub const SLA: Object = Object {
+    what: "sla",
+    fields: &[
+        field(
+            "max_duration",
+            Ty::Duration,
+            false,
+            "Finished this long after the run's fire time (its interval's end).",
+        ),
+        field(
+            "finish_by",
+            Ty::String,
+            false,
+            "Finished by this local time (HH:MM, in `timezone`): the first after the fire time.",
+        ),
+    ],
+    exactly_one_of: &[],
+    open: false,
+};
+
 /// `ui:`: the status page and `/metrics` (`scheduler --ui`, `ui`).
 pub const UI: Object = Object {
     what: "ui",
@@ -366,6 +387,18 @@ pub const PIPELINE: Object = Object {
             Ty::List(&Ty::Object(&NOTIFY)),
             false,
             "Notifications on a run's failure, success, recovery, a task's retry, an SLA miss (docs/monitoring.md).",
+        ),
+        field(
+            "timeout",
+            Ty::Duration,
+            false,
+            "A run still going this long after it started is stopped and fails; what did not finish is skipped.",
+        ),
+        field(
+            "sla",
+            Ty::Object(&SLA),
+            false,
+            "When a scheduled run must have finished; past it, `sla_miss` is notified and the run goes on.",
         ),
         field(
             "on_failure",

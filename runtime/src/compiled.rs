@@ -32,6 +32,12 @@ pub struct PipelineDef {
     /// `ui: {url}`: the status page's address as people reach it, for
     /// links in notifications.
     pub ui_url: Option<&'static str>,
+    /// `timeout`: a run still going this long after it started is
+    /// stopped and failed.
+    pub timeout_ms: Option<u64>,
+    /// `sla:`: when a scheduled run that has not finished raises
+    /// `sla_miss`.
+    pub sla: Option<SlaDef>,
     /// Tasks in a topological order (every task after its upstreams), with
     /// `for_each` expanded into one task per item.
     pub tasks: &'static [TaskDef],
@@ -59,6 +65,14 @@ pub struct TaskDef {
     pub item: Option<&'static str>,
     /// The task's own `notify:`.
     pub notify: &'static [NotifyDef],
+}
+
+/// `sla:`: a scheduled run must finish `max_duration` after its fire time,
+/// and by the local time `finish_by` (`HH:MM`), whichever comes first.
+#[derive(Debug)]
+pub struct SlaDef {
+    pub max_duration_ms: Option<u64>,
+    pub finish_by: Option<&'static str>,
 }
 
 /// One `notify:` entry: the events it is for, where it goes, and that

@@ -23,6 +23,8 @@ pub mod compiled;
 pub mod conn;
 #[cfg(feature = "rt")]
 pub mod context;
+#[cfg(feature = "schedule")]
+pub mod deadline;
 #[cfg(feature = "rt")]
 pub mod executor;
 #[cfg(feature = "rt")]

@@ -91,8 +91,14 @@ impl Runs {
 
     /// How the executor runs this pipeline's tasks: logs under `logs/`
     /// beside the state file, `max_active_tasks` (default: the CPUs).
-    pub fn options(&self, echo: bool, drain: Option<Duration>) -> ExecOptions {
+    pub fn options(
+        &self,
+        echo: bool,
+        drain: Option<Duration>,
+        clock: std::rc::Rc<dyn crate::scheduler::Clock>,
+    ) -> ExecOptions {
         ExecOptions {
+            clock,
             log_dir: self.log_dir(),
             max_active_tasks: self.def.max_active_tasks.map_or_else(
                 || std::thread::available_parallelism().map_or(2, |n| n.get()),

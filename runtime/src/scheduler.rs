@@ -36,6 +36,14 @@ pub trait Clock {
     /// `rt`: the compiler, which shares this file, never waits.
     #[cfg(feature = "rt")]
     fn sleep_until(&self, t: DateTime<Utc>) -> Wait<'_>;
+
+    /// Ready once this clock reads `t` or later, without moving it: a
+    /// deadline (a run's `timeout`, its SLA), which a test reaches by
+    /// setting the clock while the run goes on.
+    #[cfg(feature = "rt")]
+    fn at(&self, t: DateTime<Utc>) -> Wait<'_> {
+        self.sleep_until(t)
+    }
 }
 
 /// The real time.
@@ -111,6 +119,11 @@ impl Clock for ManualClock {
                 self.set(t);
             }
         })
+    }
+
+    #[cfg(feature = "rt")]
+    fn at(&self, t: DateTime<Utc>) -> Wait<'_> {
+        Box::pin(self.reaches(t))
     }
 }
 

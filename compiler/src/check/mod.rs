@@ -17,6 +17,7 @@ use crate::syntax::{self, yaml::Document};
 
 pub mod custom_crate;
 pub mod dates;
+pub mod deadline;
 pub mod dependency_cycle;
 pub mod duplicate_task;
 pub mod missing_key;
@@ -63,6 +64,7 @@ pub const CHECKS: &[Check] = &[
     (Code::E043, unknown_connection::run),
     (Code::E044, url::run),
     (Code::E045, notify::run),
+    (Code::E046, deadline::run),
     (Code::E050, custom_crate::run),
     (Code::E060, predict_model::run),
     (Code::W001, unreachable_task::run),

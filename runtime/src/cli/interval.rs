@@ -180,6 +180,8 @@ mod tests {
         on_failure: &[],
         notify: &[],
         ui_url: None,
+        timeout_ms: None,
+        sla: None,
         tasks: &[],
     };
 

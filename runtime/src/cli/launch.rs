@@ -69,7 +69,7 @@ impl Launcher {
         loop {
             while tally.signal.is_none() && running.len() < max {
                 let Some(p) = queue.next() else { break };
-                let opts = self.runs.options(true, self.drain);
+                let opts = self.runs.options(true, self.drain, self.clock.clone());
                 let (runs, ops, clock, doing) = (
                     self.runs.clone(),
                     self.ops.clone(),

@@ -60,7 +60,7 @@ pub fn on_failure(
     let run_id = run.run_id.clone();
     let mut req = runs::resume_request(run, &interval, params);
     req.on_failure_only = true;
-    let opts = runs.options(true, None);
+    let opts = runs.options(true, None, std::rc::Rc::new(crate::scheduler::SystemClock));
     runs::block_on(runs.execute_in(&mut *store, ops, req, opts))??;
     println!("ran the on_failure actions of run {run_id}");
     Ok(ExitCode::from(1))
@@ -209,7 +209,7 @@ fn execute(
         req.attempt = attempt_number(def.tasks[t].id, call.attempt, &records);
         req.engine = call.engine;
     }
-    let opts = runs.options(echo, None);
+    let opts = runs.options(echo, None, std::rc::Rc::new(crate::scheduler::SystemClock));
     let started = std::time::Instant::now();
     let outcome = runs::block_on(runs.execute_in(&mut *store, ops, req, opts))??;
     let secs = started.elapsed().as_secs_f64();

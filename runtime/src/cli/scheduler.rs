@@ -450,6 +450,8 @@ mod tests {
         on_failure: &[],
         notify: &[],
         ui_url: None,
+        timeout_ms: None,
+        sla: None,
         tasks: &[],
     };
     /// Hourly noop tasks `a` then `b`, from 2026-01-01 00:00 to 04:00 UTC

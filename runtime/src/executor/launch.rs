@@ -158,8 +158,8 @@ impl Exec<'_> {
             };
             let stop = async {
                 loop {
-                    if *shutdown.borrow() {
-                        return;
+                    if let Some(reason) = *shutdown.borrow() {
+                        return reason;
                     }
                     if shutdown.changed().await.is_err() {
                         std::future::pending::<()>().await;
@@ -169,7 +169,7 @@ impl Exec<'_> {
             let joined = tokio::select! {
                 r = &mut op_task => r,
                 () = sleep => stop_attempt(&handle, StopReason::TimedOut, &mut op_task).await,
-                () = stop => stop_attempt(&handle, StopReason::Interrupted, &mut op_task).await,
+                reason = stop => stop_attempt(&handle, reason, &mut op_task).await,
             };
             let result = match joined {
                 Ok(r) => r,
@@ -260,7 +260,7 @@ impl Exec<'_> {
                 } else {
                     task.retries
                 };
-                if failures <= retries && !*self.shutdown.borrow() {
+                if failures <= retries && self.shutdown.borrow().is_none() {
                     let delay = task.retry_delay(attempt + 1);
                     self.set_state(t, TaskState::UpForRetry, None)?;
                     self.say(|| {

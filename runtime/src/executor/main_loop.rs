@@ -2,6 +2,7 @@
 //! their ends, signals and draining, and the run's final state.
 
 use super::{Event, Exec, ExecError, RunOutcome, now};
+use crate::context::StopReason;
 use crate::state::RunState;
 use crate::store::Change;
 
@@ -15,6 +16,9 @@ impl Exec<'_> {
         let max = self.opts.max_active_tasks.max(1);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         let mut stopped = false;
+        let (timeout_at, sla_at) = self.deadlines();
+        let clock = self.opts.clock.clone();
+        let mut sla_told = false;
         loop {
             // Everything decided so far is committed before anything new starts.
             self.flush()?;
@@ -41,8 +45,22 @@ impl Exec<'_> {
                     _ => std::future::pending().await,
                 }
             };
+            let timeout_due = async {
+                match timeout_at {
+                    Some(t) if !self.timed_out && signal.is_none() => clock.at(t).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let sla_due = async {
+                match sla_at {
+                    Some(t) if !sla_told => clock.at(t).await,
+                    _ => std::future::pending().await,
+                }
+            };
             let event = tokio::select! {
                 e = self.events.join_next() => e,
+                () = timeout_due => { self.on_run_timeout(); continue }
+                () = sla_due => { sla_told = true; self.notify_sla_miss(); continue }
                 _ = recv(&mut sigint), if signal.is_none() => { signal = Some(2); self.on_signal(&mut drain_deadline, &mut stopped); continue }
                 _ = recv(&mut sigterm), if signal.is_none() => { signal = Some(15); self.on_signal(&mut drain_deadline, &mut stopped); continue }
                 () = grace_over => { self.stop(); stopped = true; continue }
@@ -89,8 +107,18 @@ impl Exec<'_> {
         // orchestrator's `task` call ran part of it, and the orchestrator
         // owns alerting on its tasks (it would page on every call).
         let whole_run = self.tasks.iter().all(|t| t.selected);
+        if self.timed_out {
+            self.skip_unfinished()?;
+        }
         let state = if whole_run {
-            let state = self.run_state();
+            // A run stopped at its timeout failed, whatever its leaves say
+            // (Airflow's dagrun_timeout: the run fails, what had not
+            // finished is skipped).
+            let state = if self.timed_out {
+                RunState::Failed
+            } else {
+                self.run_state()
+            };
             self.changes.push(Change::Run {
                 run_id: self.run_id.clone(),
                 state,
@@ -138,7 +166,12 @@ impl Exec<'_> {
     }
 
     pub(super) fn stop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.stop_for(StopReason::Interrupted);
+    }
+
+    /// Stops running attempts for `reason`, and launches nothing more.
+    pub(super) fn stop_for(&mut self, reason: StopReason) {
+        let _ = self.shutdown.send(Some(reason));
         for timer in self.retry_timers.drain(..) {
             timer.abort();
         }

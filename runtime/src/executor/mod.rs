@@ -27,6 +27,7 @@
 //! `scheduler`) to resume. With `drain` (the scheduler), running tasks get
 //! a grace period to finish before they are stopped.
 
+mod deadline;
 mod decide;
 mod launch;
 mod main_loop;
@@ -83,7 +84,7 @@ pub enum RunOutcome {
 }
 
 /// Options of the executor.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExecOptions {
     /// Where `logs/` goes (beside the state file).
     pub log_dir: PathBuf,
@@ -93,6 +94,20 @@ pub struct ExecOptions {
     /// On SIGINT/SIGTERM: `None` stops running tasks at once (`run`);
     /// `Some(grace)` lets them finish for up to `grace` first (`scheduler`).
     pub drain: Option<Duration>,
+    /// What the run's deadlines (`timeout`, `sla:`) are read on: the
+    /// scheduler's clock, injected in tests.
+    pub clock: std::rc::Rc<dyn crate::scheduler::Clock>,
+}
+
+impl std::fmt::Debug for ExecOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecOptions")
+            .field("log_dir", &self.log_dir)
+            .field("max_active_tasks", &self.max_active_tasks)
+            .field("echo", &self.echo)
+            .field("drain", &self.drain)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a run could not be executed to its end.
@@ -173,7 +188,8 @@ struct Exec<'s> {
     outputs: Arc<Outputs>,
     env: minijinja::Environment<'static>,
     events: JoinSet<Event>,
-    shutdown: watch::Sender<bool>,
+    /// Why running attempts must stop: a signal, or the run's timeout.
+    shutdown: watch::Sender<Option<crate::context::StopReason>>,
     console: std::io::BufWriter<std::io::Stdout>,
     retry_timers: Vec<tokio::task::AbortHandle>,
     /// `connections:`, rendered once per run.
@@ -194,6 +210,13 @@ struct Exec<'s> {
     /// The run before this one (by logical date), as recorded, for
     /// `recovery`; read once, when first needed.
     previous: Option<Option<(RunRecord, Vec<crate::store::TaskRecord>)>>,
+    /// Scheduled, manual or backfill: only scheduled runs have an SLA.
+    kind: crate::vocabulary::RunKind,
+    /// When the run first started (its `timeout` counts from there, across
+    /// resumes).
+    started: chrono::DateTime<chrono::Utc>,
+    /// The run passed its `timeout` and was stopped.
+    timed_out: bool,
 }
 
 /// A notification being sent: its channel, its event, the sending thread
@@ -239,7 +262,13 @@ pub async fn execute(
     opts: ExecOptions,
 ) -> Result<RunOutcome, ExecError> {
     let run_id = req.run.run_id.clone();
-    let resuming = store.get_run(&run_id)?.is_some();
+    let existing = store.get_run(&run_id)?;
+    let resuming = existing.is_some();
+    let started = existing
+        .as_ref()
+        .and_then(|r| r.started_at.as_deref())
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(|| opts.clock.now(), |t| t.to_utc());
     if !resuming {
         store.create_run(&req.run)?;
     }
@@ -257,7 +286,7 @@ pub async fn execute(
     for &t in req.only.iter().flatten() {
         tasks[t].selected = true;
     }
-    let (shutdown, _) = watch::channel(false);
+    let (shutdown, _) = watch::channel(None);
     let mut ex = Exec {
         def,
         store,
@@ -292,6 +321,9 @@ pub async fn execute(
         engine: req.engine,
         notices: Vec::new(),
         previous: None,
+        kind: req.run.kind,
+        started,
+        timed_out: false,
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {
@@ -529,6 +561,9 @@ impl Exec<'_> {
         self.store.apply(&changes)
     }
 }
+
+#[cfg(all(test, feature = "http"))]
+mod deadline_tests;
 
 #[cfg(test)]
 mod tests {

@@ -138,6 +138,14 @@ impl Exec<'_> {
                 if !failed_tasks.is_empty() {
                     notice.detail = Some(format!("failed: {}", failed_tasks.join(", ")));
                 }
+                if self.timed_out {
+                    let limit = self.def.timeout_ms.unwrap_or_default() as f64 / 1000.0;
+                    let why = format!("the run passed its timeout of {limit}s and was stopped");
+                    notice.detail = Some(match notice.detail {
+                        Some(d) => format!("{why}; {d}"),
+                        None => why,
+                    });
+                }
                 self.dispatch(defs, notice);
             }
             RunState::Success => {
@@ -159,6 +167,37 @@ impl Exec<'_> {
             }
             RunState::Queued | RunState::Running => {}
         }
+    }
+
+    /// The run has not finished by its SLA deadline: said on the console,
+    /// and told to the pipeline's `sla_miss` entries, once; the run goes on.
+    pub(super) fn notify_sla_miss(&mut self) {
+        let run_id = self.run_id.clone();
+        let now = self.opts.clock.now().to_rfc3339();
+        self.say(|| format!("run {run_id} missed its SLA: not finished at {now}; it goes on"));
+        let defs = notify::matching(self.def.notify, NotifyEvent::SlaMiss);
+        if defs.is_empty() || !self.notifies() {
+            return;
+        }
+        let mut notice = self.run_notice(NotifyEvent::SlaMiss);
+        notice.state = RunState::Running.as_str().to_string();
+        let sla = self.def.sla.as_ref();
+        let mut terms = Vec::new();
+        if let Some(ms) = sla.and_then(|s| s.max_duration_ms) {
+            terms.push(format!(
+                "{}s after its fire time {}",
+                ms / 1000,
+                self.run.data_interval_end
+            ));
+        }
+        if let Some(t) = sla.and_then(|s| s.finish_by) {
+            terms.push(format!("by {t} ({})", self.def.timezone));
+        }
+        notice.detail = Some(format!(
+            "the run had not finished at {now}: its SLA is to finish {}",
+            terms.join(", or ")
+        ));
+        self.dispatch(defs, notice);
     }
 
     /// The run before this one by logical date, if any (read once).

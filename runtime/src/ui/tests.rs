@@ -36,6 +36,8 @@ static EMPTY: crate::compiled::PipelineDef = crate::compiled::PipelineDef {
     on_failure: &[],
     notify: &[],
     ui_url: None,
+    timeout_ms: None,
+    sla: None,
     tasks: &[],
 };
 

@@ -31,6 +31,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     ],
     notify: &[],
     ui_url: None,
+    timeout_ms: None,
+    sla: None,
     tasks: &[T0_GATHER, T1_REPORT_EU, T2_REPORT_US, T3_REPORT_APAC, T4_PUBLISH],
 };
 

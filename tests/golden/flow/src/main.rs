@@ -26,6 +26,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     on_failure: &[],
     notify: &[],
     ui_url: None,
+    timeout_ms: None,
+    sla: None,
     tasks: &[T0_EXTRACT, T1_PER_REGION_KR, T2_PER_REGION_JP, T3_REPORT],
 };
 

@@ -31,6 +31,8 @@ static PIPELINE: rt::PipelineDef = rt::PipelineDef {
     ],
     notify: &[],
     ui_url: None,
+    timeout_ms: None,
+    sla: None,
     tasks: &[
         T0_OK,
         T1_BAD,
