@@ -50,6 +50,27 @@ fn the_grid_shows_a_failure_and_clear_and_rerun_fixes_it() {
     assert_eq!(ui_logs, 1);
 }
 
+/// Trigger (with its refusal of an undeclared param) and backfill (a dry
+/// run first) from the page; what they started is in the state.
+#[test]
+fn trigger_and_backfill_from_the_page() {
+    let bin = build("status");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fixed.flag"), "").unwrap();
+    let page = Page::start(&bin, dir.path(), "127.0.0.1:0", &[]);
+    browser(&["actions", &page.url]);
+    let runs = run(&bin, dir.path(), &["runs"]).stdout;
+    for id in [
+        "manual__2026-11-25T03:00:00+00:00",
+        "backfill__2026-11-01T03:00:00+00:00",
+        "backfill__2026-11-02T03:00:00+00:00",
+        "backfill__2026-11-03T03:00:00+00:00",
+    ] {
+        assert!(runs.contains(id), "{id} not in\n{runs}");
+    }
+    assert!(!runs.contains("2026-11-26"), "{runs}");
+}
+
 /// On another address than loopback the page refuses to start without a
 /// token, and with one a browser gets in only through the login form.
 #[test]

@@ -2,10 +2,15 @@
 Playwright; compiler/tests/status_page.rs starts the page and calls this).
 
     python status_page.py grid URL STATE_DIR [SHOTS_DIR]
+    python status_page.py actions URL
     python status_page.py token URL TOKEN
 
 `grid`: the grid shows the failed cell; its log is readable; markup in a
 task's output is text; clear & rerun turns the cell green.
+`actions`: a run triggered from the Trigger page with a param appears in
+the grid; a param the pipeline does not declare is refused with the
+binary's own message; a backfill is previewed (its dry run), then started,
+and its runs appear.
 `token`: a page on another address than loopback asks for its token, and
 the login form lets the browser in.
 Exits 1 with the reason on the first check that fails.
@@ -14,6 +19,7 @@ Exits 1 with the reason on the first check that fails.
 import pathlib
 import sys
 import time
+import urllib.request
 
 from playwright.sync_api import sync_playwright
 
@@ -88,6 +94,45 @@ def grid(page, url, state_dir, shots):
         page.screenshot(path=str(shots / "grid.png"), full_page=True)
 
 
+def columns(page, url):
+    page.goto(url + "/")
+    return page.locator("th.run").count()
+
+
+def actions(page, url):
+    before = columns(page, url)
+    page.click("text=Trigger")
+    page.fill("input[name=date]", "2026-11-25")
+    page.fill("textarea[name=params]", "")
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1")
+    check(page.title().startswith("Grid"), f"back to the grid after a trigger, got {page.title()!r}")
+    check(until(page, 'th.run a[title="manual__2026-11-25T03:00:00+00:00"]'), "the triggered run is in the grid")
+    # A param the pipeline does not declare: the binary's own refusal.
+    page.click("text=Trigger")
+    page.fill("input[name=date]", "2026-11-26")
+    page.fill("textarea[name=params]", "nope=1")
+    page.click("button[type=submit]")
+    page.wait_for_selector("pre.error")
+    said = page.locator("pre.error").inner_text()
+    check("nope" in said, f"the refusal names the param: {said!r}")
+    # Backfill: the preview lists the runs, starts none.
+    page.click("text=Backfill")
+    page.fill("input[name=from]", "2026-11-01")
+    page.fill("input[name=to]", "2026-11-03")
+    page.click("button[type=submit]")
+    page.wait_for_selector("pre.output")
+    preview = page.locator("pre.output").inner_text()
+    check(preview.count("2026-11-0") >= 3, f"the dry run lists three runs: {preview!r}")
+    with urllib.request.urlopen(url + "/") as grid_now:
+        shown = grid_now.read().decode().count('<th class="run ')
+    check(shown == before + 1, f"the preview started nothing: {shown} runs")
+    page.click("text=Start this backfill")
+    page.wait_for_selector("h1")
+    check(until(page, 'th.run a[title="backfill__2026-11-03T03:00:00+00:00"]'), "the backfill's runs are in the grid")
+    check(page.locator("th.run").count() == before + 4, "three more runs")
+
+
 def token(page, url, secret):
     response = page.goto(url + "/")
     check(response.status == 401, f"no token: 401, got {response.status}")
@@ -113,6 +158,8 @@ def main():
             if shots:
                 shots.mkdir(parents=True, exist_ok=True)
             grid(page, url, sys.argv[3], shots)
+        elif mode == "actions":
+            actions(page, url)
         else:
             token(page, url, sys.argv[3])
         browser.close()
