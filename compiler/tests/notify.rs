@@ -258,6 +258,40 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
         unfolded(&mail[1].1)
             .contains("Subject: [chime] notify: run manual__2026-11-21T03:00:00+00:00 recovered")
     );
+    // 2b. The failed run, cleared and run again (fixed): it recovers too,
+    //     and its `load` does.
+    got.lock().unwrap().clear();
+    let cleared = run_with(
+        &[
+            "clear",
+            "manual__2026-11-20T03:00:00+00:00",
+            "--task",
+            "load",
+        ],
+        &smtp_url,
+    );
+    assert_eq!(cleared.code, 0, "{}", cleared.stdout);
+    let rerun = run_with(&["run", "--date", "2026-11-20"], &smtp_url);
+    assert_eq!(rerun.code, 0, "{}", rerun.stdout);
+    let seen = got.lock().unwrap().clone();
+    let mut slack: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.path == "/slack")
+        .filter_map(|r| r.body["text"].as_str())
+        .collect();
+    slack.sort();
+    assert_eq!(slack.len(), 2, "{slack:?}");
+    assert!(
+        slack[0].contains("run manual__2026-11-20T03:00:00+00:00 recovered"),
+        "{slack:?}"
+    );
+    let task_events: Vec<&str> = seen
+        .iter()
+        .filter(|r| r.path == "/task")
+        .filter_map(|r| r.body["event"].as_str())
+        .collect();
+    assert_eq!(task_events, ["recovery"]);
+    assert_eq!(mails(&server.out).len(), 3);
     // 3. An orchestrator's `task` call is not the whole run: no notice.
     std::fs::remove_file(dir.path().join("fixed.flag")).unwrap();
     got.lock().unwrap().clear();
@@ -268,7 +302,7 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
     );
     assert_eq!(call.code, 1, "{}", call.stdout);
     assert!(got.lock().unwrap().is_empty());
-    assert_eq!(mails(&server.out).len(), 2);
+    assert_eq!(mails(&server.out).len(), 3);
     // 4. A wrong SMTP password: said on the console, password hidden; the
     //    run's own outcome stands.
     let wrong = format!(
@@ -294,5 +328,5 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
         "{}",
         refused.stdout
     );
-    assert_eq!(mails(&server.out).len(), 2);
+    assert_eq!(mails(&server.out).len(), 3);
 }

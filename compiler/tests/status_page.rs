@@ -87,4 +87,20 @@ fn off_loopback_the_page_needs_its_token() {
     let token = "a-token-for-the-test-0123456789";
     let page = Page::start(&bin, dir.path(), "0.0.0.0:0", &[("CHIME_UI_TOKEN", token)]);
     browser(&["token", &page.url, token]);
+    // The scheduler serving the page runs tasks: one that prints its
+    // environment shows the token as ***.
+    let printed = run_env(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-20"],
+        &[("CHIME_UI_TOKEN", token)],
+    );
+    assert!(!printed.stdout.contains(token), "{}", printed.stdout);
+    let log = run(
+        &bin,
+        dir.path(),
+        &["logs", "manual__2026-11-20T03:00:00+00:00", "extract"],
+    );
+    assert!(log.stdout.contains("token: ***"), "{}", log.stdout);
+    assert!(!log.stdout.contains(token), "{}", log.stdout);
 }

@@ -24,7 +24,7 @@ pub fn sla_deadline(
     max: Option<Duration>,
     finish_by: Option<NaiveTime>,
 ) -> Option<DateTime<Utc>> {
-    let by_duration = max.map(|d| fire + d);
+    let by_duration = max.and_then(|d| fire.checked_add_signed(d));
     let by_clock = finish_by.and_then(|time| {
         let local = fire.with_timezone(&tz).date_naive();
         // Today's, else tomorrow's (a day later at most: 48 h covers any
@@ -92,6 +92,8 @@ mod tests {
             Some(utc("2026-11-25T07:00:00Z"))
         );
         assert_eq!(sla_deadline(fire, paris, None, None), None);
+        // A duration past chrono's range is no deadline (no panic).
+        assert_eq!(sla_deadline(fire, paris, Some(Duration::MAX), None), None);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! URL pieces shared by the status page and the notifications that link
 //! to it.
 
+/// The environment variable holding the status page's token (read by the
+/// page; a secret of every run the serving process executes).
+pub const TOKEN_ENV: &str = "CHIME_UI_TOKEN";
+
 /// A path segment, percent-encoded: everything but RFC 3986's unreserved
 /// characters (run ids hold `:` and `+`, task ids `[` and `]`).
 pub fn segment(text: &str) -> String {

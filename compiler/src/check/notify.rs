@@ -52,7 +52,7 @@ fn http_url(text: &str) -> bool {
     let t = text.trim();
     ["http://", "https://"]
         .iter()
-        .any(|s| t.len() > s.len() && t[..s.len()].eq_ignore_ascii_case(s))
+        .any(|s| t.len() > s.len() && t.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)))
 }
 
 fn entry(n: &Notify<'_>, task: Option<&str>, diags: &mut Diagnostics) {

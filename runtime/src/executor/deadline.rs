@@ -17,8 +17,13 @@ impl Exec<'_> {
         if !self.tasks.iter().all(|t| t.selected) {
             return (None, None);
         }
-        let ms = |ms: u64| chrono::Duration::milliseconds(i64::try_from(ms).unwrap_or(i64::MAX));
-        let timeout = self.def.timeout_ms.map(|t| self.started + ms(t));
+        // A duration past chrono's range is no deadline at all.
+        let ms = |ms: u64| chrono::Duration::try_milliseconds(i64::try_from(ms).ok()?);
+        let timeout = self
+            .def
+            .timeout_ms
+            .and_then(ms)
+            .and_then(|d| self.started.checked_add_signed(d));
         let sla = self
             .def
             .sla
@@ -30,7 +35,7 @@ impl Exec<'_> {
                 crate::deadline::sla_deadline(
                     fire.to_utc(),
                     tz,
-                    sla.max_duration_ms.map(ms),
+                    sla.max_duration_ms.and_then(ms),
                     sla.finish_by.and_then(crate::deadline::parse_finish_by),
                 )
             });

@@ -221,10 +221,16 @@ fn a_scheduled_run_past_its_sla_is_told_once_and_goes_on() {
 #[test]
 fn a_run_past_its_timeout_is_stopped_and_fails() {
     // `slow` would sleep a minute; the clock passes the timeout at once.
-    static TASKS: [TaskDef; 3] = [
+    static TASKS: [TaskDef; 4] = [
         task("quick", "noop", "{}", &[]),
         task("slow", "shell", "{\"command\": \"sleep 60\"}", &[0]),
         task("after", "noop", "{}", &[1]),
+        // Ready once `slow` ends, whatever its state: not started after the
+        // timeout.
+        TaskDef {
+            trigger_rule: TriggerRule::AllDone,
+            ..task("cleanup", "noop", "{}", &[1])
+        },
     ];
     let (port, got) = receiver();
     let clock = Rc::new(ManualClock::new(utc("2026-11-24T02:01:00Z")));
@@ -251,6 +257,7 @@ fn a_run_past_its_timeout_is_stopped_and_fails() {
             ("slow".to_string(), TaskState::Failed),
             // Decided by its trigger rule when `slow` failed.
             ("after".to_string(), TaskState::UpstreamFailed),
+            ("cleanup".to_string(), TaskState::Skipped),
         ]
     );
     let got = got.lock().unwrap().clone();

@@ -22,7 +22,7 @@ impl Exec<'_> {
         loop {
             // Everything decided so far is committed before anything new starts.
             self.flush()?;
-            while signal.is_none() && self.running < max {
+            while signal.is_none() && !self.timed_out && self.running < max {
                 let Some(t) = self.ready.pop_front() else {
                     break;
                 };
@@ -33,9 +33,10 @@ impl Exec<'_> {
                 }
             }
             self.flush()?;
+            let stopping = signal.is_some() || self.timed_out;
             if self.running == 0
-                && (self.retrying == 0 || signal.is_some())
-                && (self.ready.is_empty() || signal.is_some())
+                && (self.retrying == 0 || stopping)
+                && (self.ready.is_empty() || stopping)
             {
                 break;
             }

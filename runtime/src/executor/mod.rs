@@ -27,6 +27,7 @@
 //! `scheduler`) to resume. With `drain` (the scheduler), running tasks get
 //! a grace period to finish before they are stopped.
 
+mod before;
 mod deadline;
 mod decide;
 mod launch;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use self::before::{Before, notifies_recovery};
 use self::task::TaskRun;
 use crate::compiled::PipelineDef;
 use crate::context::{Secrets, TaskResult};
@@ -217,6 +219,8 @@ struct Exec<'s> {
     started: chrono::DateTime<chrono::Utc>,
     /// The run passed its `timeout` and was stopped.
     timed_out: bool,
+    /// What this run's earlier executions ended in (for `recovery`).
+    before: Before,
 }
 
 /// A notification being sent: its channel, its event, the sending thread
@@ -264,11 +268,19 @@ pub async fn execute(
     let run_id = req.run.run_id.clone();
     let existing = store.get_run(&run_id)?;
     let resuming = existing.is_some();
+    // The timeout counts from this execution's start; a run a crash left
+    // `running` keeps its first start (the crash did not give it more
+    // time). A cleared or failed run that runs again starts afresh.
     let started = existing
         .as_ref()
+        .filter(|r| r.state == RunState::Running)
         .and_then(|r| r.started_at.as_deref())
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map_or_else(|| opts.clock.now(), |t| t.to_utc());
+    let before = match &existing {
+        Some(r) if notifies_recovery(def) => Before::of(r, &store.attempts(&run_id)?),
+        _ => Before::default(),
+    };
     if !resuming {
         store.create_run(&req.run)?;
     }
@@ -324,6 +336,7 @@ pub async fn execute(
         kind: req.run.kind,
         started,
         timed_out: false,
+        before,
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {
@@ -475,6 +488,13 @@ impl Exec<'_> {
             for (i, pw) in passwords_of(url).into_iter().enumerate() {
                 values.push((format!("connection.{name}.{i}"), pw));
             }
+        }
+        // The status page's token: a task that prints its environment must
+        // not show it (the scheduler serving the page runs the tasks).
+        if let Ok(token) = std::env::var(crate::web::TOKEN_ENV)
+            && !token.is_empty()
+        {
+            values.push((format!("env.{}", crate::web::TOKEN_ENV), token));
         }
         // The SMTP server's password, when email is sent.
         let emails = self

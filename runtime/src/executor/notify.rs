@@ -41,12 +41,14 @@ impl Exec<'_> {
             defs.extend(notify::matching(self.def.notify, event));
         }
         if event == NotifyEvent::Success && !task.notify.is_empty() {
-            // Recovery: the same task failed in the previous run.
-            let failed_before = self.previous_run().is_some_and(|(_, tasks)| {
-                tasks
-                    .iter()
-                    .any(|r| r.task_id == task.id && r.state == TaskState::Failed)
-            });
+            // Recovery: the task failed in this run's earlier execution
+            // (cleared, run again), or in the previous run.
+            let failed_before = self.before.failed_tasks.contains(task.id)
+                || self.previous_run().is_some_and(|(_, tasks)| {
+                    tasks
+                        .iter()
+                        .any(|r| r.task_id == task.id && r.state == TaskState::Failed)
+                });
             if failed_before {
                 let recovery = notify::matching(task.notify, NotifyEvent::Recovery);
                 if !recovery.is_empty() {
@@ -155,12 +157,17 @@ impl Exec<'_> {
                 if !defs.is_empty() {
                     self.dispatch(std::mem::take(&mut defs), notice.clone());
                 }
+                // Recovery: this run failed before (and was cleared or run
+                // again), or it is new and the run before it failed. A rerun
+                // of a run that had succeeded recovers nothing.
                 let recovery = notify::matching(self.def.notify, NotifyEvent::Recovery);
-                if !recovery.is_empty()
-                    && self
-                        .previous_run()
-                        .is_some_and(|(r, _)| r.state == RunState::Failed)
-                {
+                let recovered = !recovery.is_empty()
+                    && (self.before.failed
+                        || (!self.before.succeeded
+                            && self
+                                .previous_run()
+                                .is_some_and(|(r, _)| r.state == RunState::Failed)));
+                if recovered {
                     notice.event = NotifyEvent::Recovery.as_str().to_string();
                     self.dispatch(recovery, notice);
                 }

@@ -35,7 +35,12 @@ fn post(url: &str, headers: &[(String, String)], body: &serde_json::Value) -> Re
                 .collect();
             Err(format!("the server answered {code}: {text}"))
         }
-        Err(ureq::Error::Transport(t)) => Err(t.to_string()),
+        // Not `t.to_string()`: ureq starts it with the whole URL, whose
+        // credentials or query token no redaction would know.
+        Err(ureq::Error::Transport(t)) => Err(match t.message() {
+            Some(m) => format!("{}: {m}", t.kind()),
+            None => t.kind().to_string(),
+        }),
     }
 }
 
@@ -91,14 +96,40 @@ pub fn post_json(params: &serde_json::Value, notice: &Notice) -> Result<String, 
                 .collect()
         })
         .unwrap_or_default();
-    post(url, &headers, &notice.json())
-        .map_err(|e| format!("http {}: {e}", crate::secrets::redact_url(url)))?;
-    Ok(format!("POST to {}", crate::secrets::redact_url(url)))
+    post(url, &headers, &notice.json()).map_err(|e| format!("http {}: {e}", shown(url)))?;
+    Ok(format!("POST to {}", shown(url)))
+}
+
+/// A URL as messages show it: scheme, host and path; never its user
+/// information or its query, where tokens go.
+fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}/{path}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ureq's transport errors start with the whole URL: what is said
+    /// keeps neither its password nor its query.
+    #[test]
+    fn a_failed_post_does_not_say_the_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let params = serde_json::json!({
+            "url": format!("http://user:pw-secret@127.0.0.1:{port}/h?token=tok-secret")
+        });
+        let e = post_json(&params, &Notice::default()).unwrap_err();
+        assert!(!e.contains("pw-secret") && !e.contains("tok-secret"), "{e}");
+        assert!(e.contains("Connection") || e.contains("connect"), "{e}");
+    }
 
     #[test]
     fn slack_text_cannot_make_links_or_mentions() {

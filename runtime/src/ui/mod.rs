@@ -131,6 +131,7 @@ fn bind_with(
     listener
         .set_nonblocking(true)
         .map_err(|source| UiError::Bind { addr: sock, source })?;
+    let public = runs.def.ui_url.and_then(public_origin);
     Ok(Bound {
         listener,
         ui: Arc::new(Ui {
@@ -139,6 +140,7 @@ fn bind_with(
             csrf,
             loopback,
             scheduler,
+            public,
         }),
     })
 }
@@ -240,7 +242,7 @@ async fn guard(State(ui): State<Arc<Ui>>, req: Request, next: Next) -> Response 
 /// Whether the request may go on: `None`, or the refusal.
 fn admit(ui: &Ui, req: &Request) -> Option<Response> {
     let headers = req.headers();
-    if ui.loopback && !loopback_host(headers) {
+    if ui.loopback && !loopback_host(headers) && !public_host(ui, headers) {
         return Some(refuse(
             StatusCode::MISDIRECTED_REQUEST,
             "this status page listens on loopback and answers only to localhost names",
@@ -254,7 +256,7 @@ fn admit(ui: &Ui, req: &Request) -> Option<Response> {
     {
         return Some(pages::login_needed(ui, path == "/metrics"));
     }
-    if req.method() == Method::POST && !same_site(headers) {
+    if req.method() == Method::POST && !same_site(ui, headers) {
         return Some(refuse(
             StatusCode::FORBIDDEN,
             "refused: the request came from another site",
@@ -276,6 +278,32 @@ fn loopback_host(headers: &HeaderMap) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the Host header is the page's public address (`ui: {url}`): a
+/// reverse proxy in front of a loopback page passes it on.
+fn public_host(ui: &Ui, headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (&ui.public, host) {
+        (Some((_, public)), Some(host)) => public.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+/// `ui: {url}` as an origin (`https://chime.example.com`) and the Host a
+/// browser sends for it (`chime.example.com`, with a port only when the
+/// URL has one).
+fn public_origin(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() {
+        return None;
+    }
+    Some((
+        format!("{}://{host}", scheme.to_ascii_lowercase()),
+        host.to_string(),
+    ))
 }
 
 /// Whether the request carries the token: `Authorization: Bearer T`
@@ -300,7 +328,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 /// Whether a POST comes from this site: browsers say where a request
 /// comes from (`Sec-Fetch-Site`, `Origin`); a client that says nothing
 /// (curl) still needs the CSRF token of a form.
-fn same_site(headers: &HeaderMap) -> bool {
+fn same_site(ui: &Ui, headers: &HeaderMap) -> bool {
     let text = |name| {
         headers
             .get(name)
@@ -312,6 +340,15 @@ fn same_site(headers: &HeaderMap) -> bool {
         return false;
     }
     match (text(header::ORIGIN), text(header::HOST)) {
+        // Behind a reverse proxy: the page's public address (`ui: {url}`).
+        (Some(origin), _)
+            if ui
+                .public
+                .as_ref()
+                .is_some_and(|(o, _)| o.eq_ignore_ascii_case(origin)) =>
+        {
+            true
+        }
         (Some(origin), Some(host)) => origin.split_once("://").map(|(_, rest)| rest) == Some(host),
         (Some(_), None) => false,
         (None, _) => true,

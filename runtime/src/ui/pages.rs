@@ -20,10 +20,13 @@ use crate::store::{AttemptRecord, RunRecord, StoreError, TaskRecord};
 /// How many runs the grid shows by default, and at most.
 const GRID_RUNS: usize = 25;
 const GRID_MAX_RUNS: usize = 1000;
+/// How many cells (runs x tasks) a grid holds at most: the page's memory
+/// and size stay bounded whatever `?runs=` asks (about 27 MB of HTML).
+const GRID_MAX_CELLS: usize = 200_000;
 /// How much of a log's end its page shows.
 const LOG_PAGE_BYTES: u64 = 256 * 1024;
 /// How much of a log `raw` serves (its end).
-const RAW_LOG_BYTES: u64 = 64 * 1024 * 1024;
+const RAW_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 fn attempt_href(run_id: &str, task: &str, attempt: u32) -> String {
     format!(
@@ -74,7 +77,8 @@ pub(crate) struct GridQuery {
 
 /// `/`: the grid, runs as columns (oldest left), tasks as rows.
 pub(crate) async fn grid(State(ui): State<Arc<Ui>>, Query(q): Query<GridQuery>) -> Response {
-    let limit = q.runs.unwrap_or(GRID_RUNS).clamp(1, GRID_MAX_RUNS);
+    let most = (GRID_MAX_CELLS / ui.runs.def.tasks.len().max(1)).clamp(1, GRID_MAX_RUNS);
+    let limit = q.runs.unwrap_or(GRID_RUNS).clamp(1, most);
     match grid_html(&ui, limit) {
         Ok(html) => Html(html).into_response(),
         Err(e) => store_error(&ui, &e),
@@ -264,7 +268,7 @@ pub(crate) async fn log(
         );
     };
     let running = chosen.outcome.is_none();
-    let (text, note) = log_text(chosen, LOG_PAGE_BYTES);
+    let (text, note) = log_text(chosen, LOG_PAGE_BYTES, &ui.runs.log_dir());
     let body = html! {
         h1 { "Log of " span.mono { (task) } " attempt " (attempt) }
         p {
@@ -294,12 +298,24 @@ pub(crate) async fn log(
     .into_response()
 }
 
+/// The attempt's log file, if it is one of this state's logs: a `.log`
+/// file under `logs/` beside the state. The path comes from the state,
+/// which the page does not trust to name any other file of this machine.
+fn open_log(a: &AttemptRecord, log_dir: &std::path::Path) -> Option<std::fs::File> {
+    let path = std::fs::canonicalize(&a.log_path).ok()?;
+    let dir = std::fs::canonicalize(log_dir).ok()?;
+    if !path.starts_with(&dir) || path.extension().is_none_or(|e| e != "log") {
+        return None;
+    }
+    std::fs::File::open(path).ok()
+}
+
 /// The end of an attempt's log (at most `max` bytes, from a line start),
 /// and a note on what is not shown; the state's tail when the file is on
 /// another machine.
-fn log_text(a: &AttemptRecord, max: u64) -> (String, Option<String>) {
+fn log_text(a: &AttemptRecord, max: u64, log_dir: &std::path::Path) -> (String, Option<String>) {
     use std::io::{Read, Seek, SeekFrom};
-    match std::fs::File::open(&a.log_path) {
+    match open_log(a, log_dir).ok_or(()) {
         Ok(mut f) => {
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let from = len.saturating_sub(max);
@@ -333,7 +349,7 @@ fn log_text(a: &AttemptRecord, max: u64) -> (String, Option<String>) {
     }
 }
 
-/// `.../raw`: the log as plain text (its last 64 MiB).
+/// `.../raw`: the log as plain text (its last 16 MiB).
 pub(crate) async fn raw_log(
     State(ui): State<Arc<Ui>>,
     Path((run_id, task, attempt)): Path<(String, String, u32)>,
@@ -347,7 +363,7 @@ pub(crate) async fn raw_log(
         .find(|a| a.task_id == task && a.attempt == attempt)
     {
         Some(a) => {
-            let (text, note) = log_text(a, RAW_LOG_BYTES);
+            let (text, note) = log_text(a, RAW_LOG_BYTES, &ui.runs.log_dir());
             let text = match note {
                 Some(n) => format!("({n})\n{text}"),
                 None => text,

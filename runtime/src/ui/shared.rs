@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::runs::Runs;
 
-/// The environment variable holding the page's token.
-pub const TOKEN_ENV: &str = "CHIME_UI_TOKEN";
+pub use crate::web::TOKEN_ENV;
 /// The cookie that carries the token after `/login`.
 pub(crate) const COOKIE: &str = "chime_ui";
 
@@ -20,6 +19,9 @@ pub(crate) struct Ui {
     pub(crate) loopback: bool,
     /// Whether this process is the scheduler (the page says so).
     pub(crate) scheduler: bool,
+    /// `ui: {url}` as an origin and a Host header: the address a reverse
+    /// proxy serves the page at.
+    pub(crate) public: Option<(String, String)>,
 }
 
 pub(crate) fn refuse(status: StatusCode, why: &'static str) -> Response {

@@ -20,7 +20,9 @@ fn request(addr: SocketAddr, raw: &str) -> String {
     out
 }
 
-static EMPTY: crate::compiled::PipelineDef = crate::compiled::PipelineDef {
+static EMPTY: crate::compiled::PipelineDef = EMPTY_DEF;
+
+const EMPTY_DEF: crate::compiled::PipelineDef = crate::compiled::PipelineDef {
     name: "page",
     description: "",
     schedule: None,
@@ -94,6 +96,45 @@ fn loopback_serves_without_a_token_and_only_to_loopback_names() {
         ),
     );
     assert_eq!(status(&localhost), "200");
+}
+
+static PROXIED: crate::compiled::PipelineDef = crate::compiled::PipelineDef {
+    ui_url: Some("https://Chime.example.com/"),
+    ..EMPTY_DEF
+};
+
+/// Behind a reverse proxy that passes the public Host on, a loopback page
+/// answers its `ui: {url}` name and takes forms from that origin; still
+/// no other name, no other origin.
+#[test]
+fn behind_a_proxy_the_public_address_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = Runs::new(
+        &PROXIED,
+        crate::runs::StateLocation::File(dir.path().join("p.state.db")),
+    );
+    let bound = bind_with(runs, "127.0.0.1:0", None, false).unwrap();
+    let addr = bound.addr();
+    bound.spawn().unwrap();
+    let host = |h: &str| {
+        request(
+            addr,
+            &format!("GET / HTTP/1.1\r\nHost: {h}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(status(&host("chime.example.com")), "200");
+    assert_eq!(status(&host("evil.example.com")), "421");
+    let post = |origin: &str| {
+        request(
+            addr,
+            &format!(
+                "POST /trigger HTTP/1.1\r\nHost: chime.example.com\r\nOrigin: {origin}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4\r\nConnection: close\r\n\r\nx=1\n"
+            ),
+        )
+    };
+    // Past the origin check, the form's CSRF token is still missing.
+    assert!(post("https://chime.example.com").contains("CSRF"));
+    assert!(post("https://evil.example.com").contains("another site"));
 }
 
 #[test]
@@ -199,4 +240,55 @@ fn secrets_compare_whole() {
     assert!(!same_secret("abd", "abc"));
     assert!(!same_secret("ab", "abc"));
     assert!(!same_secret("abcd", "abc"));
+}
+
+/// A log path from the state names a file outside `logs/`: the page shows
+/// the state's tail, never that file (the state is not trusted).
+#[test]
+fn a_log_path_outside_the_logs_folder_is_not_read() {
+    use crate::store::{Change, RunRecord};
+    let (addr, dir) = serve("127.0.0.1:0", None);
+    let secret = dir.path().join("secret.log");
+    std::fs::write(&secret, "the contents of another file\n").unwrap();
+    let inside = dir.path().join("logs/r/t/2.log");
+    std::fs::create_dir_all(inside.parent().unwrap()).unwrap();
+    std::fs::write(&inside, "a log of this state\n").unwrap();
+    let runs = Runs::new(
+        &EMPTY,
+        crate::runs::StateLocation::File(dir.path().join("page.state.db")),
+    );
+    let mut store = runs.open().unwrap();
+    store
+        .create_run(&RunRecord {
+            run_id: "r".into(),
+            logical_date: "2026-11-24T00:00:00+00:00".into(),
+            interval_start: "2026-11-24T00:00:00+00:00".into(),
+            interval_end: "2026-11-25T00:00:00+00:00".into(),
+            kind: crate::vocabulary::RunKind::Manual,
+            state: crate::state::RunState::Running,
+            params: "{}".into(),
+            started_at: None,
+            ended_at: None,
+        })
+        .unwrap();
+    let started = |attempt: u32, path: &std::path::Path| Change::AttemptStarted {
+        run_id: "r".into(),
+        task_id: "t".into(),
+        attempt,
+        at: "2026-11-24T00:00:01.000Z".into(),
+        log_path: path.display().to_string(),
+    };
+    store
+        .apply(&[started(1, &secret), started(2, &inside)])
+        .unwrap();
+    for path in [
+        "/runs/r/tasks/t/attempts/1",
+        "/runs/r/tasks/t/attempts/1/raw",
+    ] {
+        let page = get(addr, path, "");
+        assert_eq!(status(&page), "200", "{page}");
+        assert!(!page.contains("the contents of another file"), "{page}");
+    }
+    let page = get(addr, "/runs/r/tasks/t/attempts/2", "");
+    assert!(page.contains("a log of this state"), "{page}");
 }
