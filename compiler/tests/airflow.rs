@@ -158,6 +158,22 @@ fn odd_text_gives_a_dag_file_python_reads() {
     );
 }
 
+/// `timeout:` is the DAG's `dagrun_timeout`.
+#[test]
+fn the_run_timeout_is_the_dagrun_timeout() {
+    let af = Airflow::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let yaml = dir.path().join("p.yaml");
+    std::fs::write(
+        &yaml,
+        "pipeline: bounded\nschedule: \"0 2 * * *\"\nstart_date: 2026-01-01\ntimeout: 1h30m\ntasks:\n  a: { operator: noop }\n",
+    )
+    .expect("write");
+    let dag = af.dags().join("bounded.py");
+    export_to(&yaml, &[], &dag);
+    assert_eq!(af.load(&dag, "print(dag.dagrun_timeout)"), "1:30:00\n");
+}
+
 /// `--image`: KubernetesPodOperator tasks, loaded by Airflow with its
 /// Kubernetes provider (no cluster runs them here).
 #[test]

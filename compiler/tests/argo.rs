@@ -63,6 +63,21 @@ fn the_exported_cron_workflow_is_valid_argo_and_maps_every_rule() {
     assert_eq!(text, again);
 }
 
+/// `timeout:` is the workflow's `activeDeadlineSeconds`.
+#[test]
+fn the_run_timeout_is_the_workflow_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let yaml = dir.path().join("p.yaml");
+    std::fs::write(
+        &yaml,
+        "pipeline: bounded\nschedule: \"0 2 * * *\"\nstart_date: 2026-01-01\ntimeout: 1h30m\ntasks:\n  a: { operator: noop }\n",
+    )
+    .expect("write");
+    let (path, text) = export(yaml.to_str().unwrap(), dir.path());
+    check(&path);
+    assert!(text.contains("    activeDeadlineSeconds: 5400\n"), "{text}");
+}
+
 #[test]
 fn every_example_exports_to_valid_argo() {
     for example in [

@@ -255,6 +255,10 @@ fn dag(out: &mut String, ir: &Ir, target: &Target, scheduled: bool) {
         if ir.catchup { "True" } else { "False" }
     );
     *out += &format!("    max_active_runs={},\n", ir.max_active_runs);
+    // `timeout:` is Airflow's own: the run fails, unfinished tasks skip.
+    if let Some(ms) = ir.timeout_ms {
+        *out += &format!("    dagrun_timeout=datetime.timedelta(milliseconds={ms}),\n");
+    }
     if let Some(m) = ir.max_active_tasks {
         *out += &format!("    max_active_tasks={m},\n");
     }

@@ -143,6 +143,10 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     if let Some(m) = ir.max_active_tasks {
         out += &format!("    parallelism: {m}\n");
     }
+    // `timeout:`: the workflow fails past it, its running pods stopped.
+    if let Some(ms) = ir.timeout_ms {
+        out += &format!("    activeDeadlineSeconds: {}\n", ms.div_ceil(1000));
+    }
     if let serde_json::Value::Object(params) = &ir.params
         && !params.is_empty()
     {
