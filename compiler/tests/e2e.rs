@@ -184,6 +184,34 @@ fn retries_back_off_and_timeouts_kill_the_process_group() {
     assert!(!alive(pid), "the timed-out task's child {pid} still runs");
 }
 
+/// A task that failed for good gets all its retries again when cleared
+/// and run (Airflow's clear), and when its failed run is run again.
+#[test]
+fn a_cleared_task_gets_its_retries_again() {
+    let bin = build("retries");
+    let dir = tempfile::tempdir().expect("tmp");
+    let tries = |dir: &Path| {
+        let show = run(&bin, dir, &["show", RUN_ID]).stdout;
+        show.lines()
+            .find(|l| l.starts_with("always_fails"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_string)
+    };
+    run(&bin, dir.path(), &["run", "--date", "2026-11-24", "-q"]);
+    assert_eq!(tries(dir.path()).as_deref(), Some("2"));
+    let cleared = run(
+        &bin,
+        dir.path(),
+        &["clear", RUN_ID, "--task", "always_fails"],
+    );
+    assert_eq!(cleared.code, 0, "{}", cleared.stdout);
+    run(&bin, dir.path(), &["run", "--date", "2026-11-24", "-q"]);
+    // One attempt and its retry, again: 4 in all.
+    assert_eq!(tries(dir.path()).as_deref(), Some("4"));
+    run(&bin, dir.path(), &["run", "--date", "2026-11-24", "-q"]);
+    assert_eq!(tries(dir.path()).as_deref(), Some("6"));
+}
+
 fn spawn_run(bin: &Path, dir: &Path) -> std::process::Child {
     Command::new(bin)
         .current_dir(dir)

@@ -212,6 +212,11 @@ fn prometheus_scrapes_what_runs_and_show_say() {
     let last = one(&api, "chime_last_success_timestamp_seconds");
     assert!((last - ended).abs() < 0.001, "{last} vs {ended}");
     assert_eq!(one(&api, "chime_scheduler_up"), 0.0);
+    // Freshness: the end of the latest successful run's interval.
+    assert_eq!(
+        one(&api, "chime_last_success_interval_end_seconds"),
+        chrono_like_seconds("2026-11-22T03:00:00Z")
+    );
 }
 
 /// Unix seconds of `2026-12-01T04:08:56.605Z` (the form `runs` prints).

@@ -142,6 +142,24 @@ pub fn text(pipeline: &str, stats: &Stats, now: i64) -> String {
             number(t)
         );
     }
+    if let Some(end) = stats
+        .success_interval_ends
+        .iter()
+        .filter_map(|t| seconds(t))
+        .reduce(f64::max)
+    {
+        family(
+            &mut out,
+            "chime_last_success_interval_end_seconds",
+            "gauge",
+            "The end of the data interval of the latest successful run by logical date (unix time): how fresh the data is; a backfill of old dates does not move it.",
+        );
+        let _ = writeln!(
+            out,
+            "chime_last_success_interval_end_seconds{{pipeline=\"{p}\"}} {}",
+            number(end)
+        );
+    }
     if let Some(lag) = stats
         .last_scheduled
         .as_ref()
@@ -240,6 +258,10 @@ mod tests {
             }],
             rows: vec![("load".into(), 1500.0)],
             last_success: Some("2026-01-02T00:00:10.500Z".into()),
+            success_interval_ends: vec![
+                "2026-01-02T00:00:00+01:00".into(),
+                "2026-01-01T23:30:00Z".into(),
+            ],
             last_scheduled: Some((
                 "2026-01-02T01:00:00+01:00".into(),
                 "2026-01-02T00:00:03Z".into(),
@@ -257,6 +279,8 @@ mod tests {
             "chime_rows_written_total{pipeline=\"nightly\",task=\"load\"} 1500",
             "chime_last_success_timestamp_seconds{pipeline=\"nightly\"} 1767312010.5",
             "chime_schedule_lag_seconds{pipeline=\"nightly\"} 3",
+            // 23:30 UTC is later than midnight at +01:00 (23:00 UTC).
+            "chime_last_success_interval_end_seconds{pipeline=\"nightly\"} 1767310200",
             "chime_scheduler_up{pipeline=\"nightly\"} 1",
         ] {
             assert!(

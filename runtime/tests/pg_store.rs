@@ -318,5 +318,6 @@ fn stats_count_as_in_sqlite() {
     assert_eq!(load, [("failed", 1, 3.5, 0, 1), ("success", 2, 21.0, 1, 1)]);
     assert_eq!(s.rows, [("load".to_string(), 1502.5)]);
     assert_eq!(s.last_success.as_deref(), Some("2026-11-24T00:01:00.000Z"));
+    assert_eq!(s.success_interval_ends, ["2026-11-25T00:00:00+00:00"]);
     assert_eq!(s.lease, Some(("pid 1 on h".into(), 130)));
 }

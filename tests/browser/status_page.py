@@ -42,6 +42,16 @@ def check(cond, what):
         sys.exit(1)
 
 
+def go(page, target):
+    """Clicks `target` (a selector or a locator) and waits for the page it
+    leads to: reading the page before that would read the old one."""
+    with page.expect_navigation():
+        if isinstance(target, str):
+            page.click(target)
+        else:
+            target.click()
+
+
 def until(page, selector, seconds=60):
     """Reloads `page` until `selector` matches (a run finishing)."""
     deadline = time.monotonic() + seconds
@@ -63,14 +73,14 @@ def grid(page, url, state_dir, shots):
     if shots:
         page.screenshot(path=str(shots / "grid-failed.png"), full_page=True)
     # The failed cell links to its attempt's log.
-    failed.click()
+    go(page, failed)
     page.wait_for_selector("pre#log")
     log = page.locator("pre#log").inner_text()
     check("loading <i>3 rows</i>" in log, f"the log shows the task's text as written: {log!r}")
     check("no fixed.flag in" in log, f"the log has the task's error output: {log!r}")
     check(page.locator("pre#log i").count() == 0, "markup in the log stays text")
     # The run page: the output's markup is text, no script element made.
-    page.locator("a", has_text="manual__").first.click()
+    go(page, page.locator("a", has_text="manual__").first)
     page.wait_for_selector("#t-extract")
     out = page.locator("#t-extract pre.output").inner_text()
     check("<script>window.pwned = 1</script>" in out, f"the output shown as text: {out!r}")
@@ -80,7 +90,7 @@ def grid(page, url, state_dir, shots):
     check(page.locator("svg.gantt rect.bar").count() == 2, "the Gantt has both attempts")
     # Clear & rerun `load`, with the fix in place: it turns green.
     (pathlib.Path(state_dir) / "fixed.flag").write_text("fixed\n")
-    page.locator("#t-load button[value=no]").click()
+    go(page, page.locator("#t-load button[value=no]"))
     page.wait_for_selector("#t-load")
     check(until(page, "#t-load .badge.s-success"), "`load` succeeded after clear & rerun")
     check(page.locator("#t-load a.attempt").count() == 2, "`load` has its two attempts")
@@ -101,33 +111,33 @@ def columns(page, url):
 
 def actions(page, url):
     before = columns(page, url)
-    page.click("text=Trigger")
+    go(page, "text=Trigger")
     page.fill("input[name=date]", "2026-11-25")
     page.fill("textarea[name=params]", "")
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     page.wait_for_selector("h1")
     check(page.title().startswith("Grid"), f"back to the grid after a trigger, got {page.title()!r}")
     check(until(page, 'th.run a[title="manual__2026-11-25T03:00:00+00:00"]'), "the triggered run is in the grid")
     # A param the pipeline does not declare: the binary's own refusal.
-    page.click("text=Trigger")
+    go(page, "text=Trigger")
     page.fill("input[name=date]", "2026-11-26")
     page.fill("textarea[name=params]", "nope=1")
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     page.wait_for_selector("pre.error")
     said = page.locator("pre.error").inner_text()
     check("nope" in said, f"the refusal names the param: {said!r}")
     # Backfill: the preview lists the runs, starts none.
-    page.click("text=Backfill")
+    go(page, "text=Backfill")
     page.fill("input[name=from]", "2026-11-01")
     page.fill("input[name=to]", "2026-11-03")
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     page.wait_for_selector("pre.output")
     preview = page.locator("pre.output").inner_text()
     check(preview.count("2026-11-0") >= 3, f"the dry run lists three runs: {preview!r}")
     with urllib.request.urlopen(url + "/") as grid_now:
         shown = grid_now.read().decode().count('<th class="run ')
     check(shown == before + 1, f"the preview started nothing: {shown} runs")
-    page.click("text=Start this backfill")
+    go(page, "text=Start this backfill")
     page.wait_for_selector("h1")
     check(until(page, 'th.run a[title="backfill__2026-11-03T03:00:00+00:00"]'), "the backfill's runs are in the grid")
     check(page.locator("th.run").count() == before + 4, "three more runs")
@@ -138,10 +148,10 @@ def token(page, url, secret):
     check(response.status == 401, f"no token: 401, got {response.status}")
     check("Token needed" in page.content(), "the login form")
     page.fill("input[name=token]", "not-the-token-at-all")
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     check("That is not the token" in page.content(), "a wrong token is refused")
     page.fill("input[name=token]", secret)
-    page.click("button[type=submit]")
+    go(page, "button[type=submit]")
     page.wait_for_selector("h1")
     check(page.title().startswith("Grid"), f"in after the login, got {page.title()!r}")
     check(page.goto(url + "/metrics").status == 200, "the cookie opens /metrics too")

@@ -18,6 +18,13 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
             && let Some(text) = node.as_str()
             && runtime::deadline::parse_finish_by(text).is_none()
         {
+            // `8:30` means 08:30: say so; otherwise show the form.
+            let padded = format!("0{}", text.trim());
+            let example = if runtime::deadline::parse_finish_by(&padded).is_some() {
+                padded
+            } else {
+                "08:00".to_string()
+            };
             diags.push(
                 Diagnostic::new(
                     Code::E046,
@@ -25,7 +32,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
                     format!("`finish_by: {text}` is not a time of day"),
                 )
                 .label("here")
-                .help("write HH:MM on a 24-hour clock, in the pipeline's timezone: \"08:00\""),
+                .help(format!(
+                    "write HH:MM on a 24-hour clock, in the pipeline's timezone: \"{example}\""
+                )),
             );
         }
         if finish_by.is_none() && sla.value.get("max_duration").is_none() {

@@ -5,7 +5,8 @@
 //! - a webhook or `http` URL that is not http(s), or a Slack webhook
 //!   written into the YAML (a secret in version control: read it from the
 //!   environment);
-//! - `sla_miss` on a task (deadlines are the run's);
+//! - `sla_miss` on a task (deadlines are the run's), or `on: []`;
+//! - an email's literal `smtp` that is not an smtp:// or smtps:// URL;
 //! - `ui: {url}` that is not an http(s) URL.
 //!
 //! Values written as templates are checked only where fully literal.
@@ -57,6 +58,19 @@ fn http_url(text: &str) -> bool {
 
 fn entry(n: &Notify<'_>, task: Option<&str>, diags: &mut Diagnostics) {
     let whose = task.map_or("the pipeline's".to_string(), |t| format!("task `{t}`'s"));
+    if let Some(on) = n.node.get("on")
+        && on.value.as_seq().is_some_and(|s| s.is_empty())
+    {
+        diags.push(
+            Diagnostic::new(
+                Code::E045,
+                on.value.span,
+                format!("{whose} notification is for no event"),
+            )
+            .label("here")
+            .help("list its events: on: [failure, recovery] (failure, retry, success, recovery, sla_miss)"),
+        );
+    }
     if let Some(task) = task {
         for e in n.on.iter().filter(|e| e.as_str() == Some("sla_miss")) {
             diags.push(
@@ -79,6 +93,22 @@ fn entry(n: &Notify<'_>, task: Option<&str>, diags: &mut Diagnostics) {
                 Some(_) => get("to").into_iter().collect(),
                 None => Vec::new(),
             };
+            if let Some(node) = get("smtp")
+                && let Some(text) = literal(node)
+                && !["smtp://", "smtps://"]
+                    .iter()
+                    .any(|s| text.trim().starts_with(s))
+            {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E045,
+                        node.span,
+                        format!("{whose} email: `smtp` is not an smtp:// or smtps:// URL"),
+                    )
+                    .label("here")
+                    .help("write smtp://user:password@host:587?tls=required, or smtps://host:465 (read the password from the environment)"),
+                );
+            }
             for node in to.into_iter().chain(get("from")) {
                 if let Some(text) = literal(node)
                     && let Err(why) = address(text)

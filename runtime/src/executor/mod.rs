@@ -346,6 +346,7 @@ pub async fn execute(
     ex.connections = Arc::new(ex.render_connections(ex.def.connections, "connection"));
     let storage = ex.render_connections(ex.def.storage, "storage setting");
     ex.secrets = ex.collect_secrets(&storage);
+    ex.check_smtp();
     #[cfg(feature = "sql")]
     {
         let pool = crate::conn::Pool::new((*ex.connections).clone(), ex.secrets.clone());
@@ -563,6 +564,13 @@ impl Exec<'_> {
     }
 
     /// Prints a progress line (built only when printing is on).
+    /// What must be seen even under `run -q` (a notification that was not
+    /// sent): on stderr, redacted.
+    fn warn(&mut self, line: String) {
+        let line = self.secrets.redact(&line);
+        eprintln!("warning: {}", crate::terminal::escape_controls(&line));
+    }
+
     fn say(&mut self, line: impl FnOnce() -> String) {
         use std::io::Write;
         if self.opts.echo {

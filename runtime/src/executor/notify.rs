@@ -84,6 +84,41 @@ impl Exec<'_> {
         }
     }
 
+    /// At the run's start: an email entry without an SMTP server to send
+    /// through is said now, not at the first failure it should report.
+    pub(super) fn check_smtp(&mut self) {
+        if !self.notifies() {
+            return;
+        }
+        let borrowed = self
+            .def
+            .notify
+            .iter()
+            .chain(self.def.tasks.iter().flat_map(|t| t.notify))
+            .filter(|n| n.channel == crate::vocabulary::Channel::Email)
+            .any(|n| {
+                let params: serde_json::Value = serde_json::from_str(n.params).unwrap_or_default();
+                params
+                    .get("smtp")
+                    .and_then(|s| s.as_str())
+                    .is_none_or(|s| s.trim().is_empty())
+            });
+        if !borrowed {
+            return;
+        }
+        match std::env::var(notify::SMTP_ENV) {
+            Ok(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {}
+            Ok(_) => self.warn(format!(
+                "{} is not an smtp:// or smtps:// URL: this run's emails will not be sent",
+                notify::SMTP_ENV
+            )),
+            Err(_) => self.warn(format!(
+                "{} is not set: this run's emails will not be sent (docs/monitoring.md#notifications)",
+                notify::SMTP_ENV
+            )),
+        }
+    }
+
     /// The notice's run part.
     pub(super) fn run_notice(&self, event: NotifyEvent) -> Notice {
         Notice {
@@ -180,7 +215,15 @@ impl Exec<'_> {
     /// and told to the pipeline's `sla_miss` entries, once; the run goes on.
     pub(super) fn notify_sla_miss(&mut self) {
         let run_id = self.run_id.clone();
-        let now = self.opts.clock.now().to_rfc3339();
+        // In the pipeline's zone, to the second: as the fire time reads.
+        let now = self.opts.clock.now();
+        let now = match self.def.timezone.parse::<chrono_tz::Tz>() {
+            Ok(tz) => now
+                .with_timezone(&tz)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string(),
+            Err(_) => now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        };
         self.say(|| format!("run {run_id} missed its SLA: not finished at {now}; it goes on"));
         let defs = notify::matching(self.def.notify, NotifyEvent::SlaMiss);
         if defs.is_empty() || !self.notifies() {
@@ -239,9 +282,11 @@ impl Exec<'_> {
             {
                 Ok(p) => p,
                 Err(e) => {
-                    self.say(|| {
-                        format!("notify ({}) for {}: {e}", d.channel.as_str(), notice.event)
-                    });
+                    self.warn(format!(
+                        "notify ({}) for {}: {e}",
+                        d.channel.as_str(),
+                        notice.event
+                    ));
                     continue;
                 }
             };
@@ -262,16 +307,12 @@ impl Exec<'_> {
             let grace = SEND_TIMEOUT + std::time::Duration::from_secs(5);
             match tokio::time::timeout(grace, handle).await {
                 Ok(Ok(Ok(what))) => self.say(|| format!("notified ({event}): {what}")),
-                Ok(Ok(Err(e))) => {
-                    self.say(|| format!("notify ({channel}) for {event} failed: {e}"))
-                }
-                Ok(Err(e)) => self.say(|| format!("notify ({channel}) for {event} panicked: {e}")),
-                Err(_) => self.say(|| {
-                    format!(
-                        "notify ({channel}) for {event}: no answer in {}s; given up",
-                        grace.as_secs()
-                    )
-                }),
+                Ok(Ok(Err(e))) => self.warn(format!("notify ({channel}) for {event} failed: {e}")),
+                Ok(Err(e)) => self.warn(format!("notify ({channel}) for {event} panicked: {e}")),
+                Err(_) => self.warn(format!(
+                    "notify ({channel}) for {event}: no answer in {}s; given up",
+                    grace.as_secs()
+                )),
             }
         }
     }

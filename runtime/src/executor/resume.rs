@@ -14,10 +14,20 @@ impl Exec<'_> {
     pub(super) fn resume(&mut self, records: &[TaskRecord]) -> Result<(), ExecError> {
         let attempts = self.store.attempts(&self.run_id)?;
         let index = self.task_index();
+        // Failed attempts count against `retries` only for a task cut off
+        // in the middle of its tries (a crash while running or waiting for
+        // a retry). A task that failed for good, or that `clear` reset,
+        // runs again with all its retries, as Airflow's clear gives them.
+        let mid_tries: std::collections::HashSet<&str> = records
+            .iter()
+            .filter(|r| matches!(r.state, TaskState::Running | TaskState::UpForRetry))
+            .map(|r| r.task_id.as_str())
+            .collect();
         for a in &attempts {
             let t = index.get(a.task_id.as_str()).copied();
             if let Some(t) = t
                 && a.outcome.is_some_and(AttemptOutcome::is_failure)
+                && mid_tries.contains(a.task_id.as_str())
             {
                 self.tasks[t].failures += 1;
             }

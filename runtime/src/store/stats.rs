@@ -25,6 +25,10 @@ pub struct Stats {
     pub rows: Vec<(String, f64)>,
     /// When the latest successful run ended (RFC 3339).
     pub last_success: Option<String>,
+    /// The interval ends of the successful runs latest by logical date
+    /// (up to 5, RFC 3339; their offsets may differ across a DST change,
+    /// so the latest is found by parsing them): how fresh the data is.
+    pub success_interval_ends: Vec<String>,
     /// The latest scheduled run that started: its interval's end (the fire
     /// time) and its start (RFC 3339 both).
     pub last_scheduled: Option<(String, String)>,

@@ -41,11 +41,11 @@ fn active(state: RunState) -> bool {
     matches!(state, RunState::Running | RunState::Queued)
 }
 
-/// A time as the page shows it: `2026-11-24 02:30:05` in UTC.
+/// A time as the page shows it: `2026-11-24 02:30:05 UTC`.
 fn short_time(rfc3339: &str) -> String {
     DateTime::parse_from_rfc3339(rfc3339).map_or_else(
         |_| rfc3339.to_string(),
-        |t| t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string(),
+        |t| t.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     )
 }
 
@@ -477,9 +477,9 @@ pub(crate) fn clear_form(ui: &Ui, run_id: &str, task: &str) -> Markup {
         form.inline method="post" action={"/runs/" (seg(run_id)) "/clear"} {
             (csrf_field(ui))
             input type="hidden" name="task" value=(task);
-            button type="submit" name="downstream" value="no" title="Clear this task and run it again" { "clear & rerun" }
+            button type="submit" name="downstream" value="no" title="Clear this task and run the run again: every task that did not succeed runs" { "clear & rerun" }
             " "
-            button type="submit" name="downstream" value="yes" title="Clear this task and every task downstream of it, and run them again" { "+ downstream" }
+            button type="submit" name="downstream" value="yes" title="Clear this task and every task downstream of it, and run the run again" { "+ downstream" }
         }
     }
 }

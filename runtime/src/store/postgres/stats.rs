@@ -55,6 +55,15 @@ pub(super) fn read(client: &mut Client, pipeline: &str) -> Result<Stats, postgre
             &[&pipeline],
         )?
         .get(0);
+    let success_interval_ends = client
+        .query(
+            "SELECT interval_end FROM chime.runs WHERE pipeline = $1 AND state = 'success'
+             ORDER BY logical_date DESC LIMIT 5",
+            &[&pipeline],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let last_scheduled = client
         .query_opt(
             "SELECT interval_end, started_at FROM chime.runs
@@ -74,6 +83,7 @@ pub(super) fn read(client: &mut Client, pipeline: &str) -> Result<Stats, postgre
         attempts,
         rows,
         last_success,
+        success_interval_ends,
         last_scheduled,
         lease,
     })

@@ -54,6 +54,10 @@ pub(super) fn read(conn: &Connection) -> rusqlite::Result<Stats> {
         [],
         |r| r.get(0),
     )?;
+    let mut st = conn.prepare_cached(
+        "SELECT interval_end FROM runs WHERE state = 'success' ORDER BY logical_date DESC LIMIT 5",
+    )?;
+    let success_interval_ends = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     let last_scheduled = conn
         .query_row(
             &format!(
@@ -78,6 +82,7 @@ pub(super) fn read(conn: &Connection) -> rusqlite::Result<Stats> {
         attempts,
         rows,
         last_success,
+        success_interval_ends,
         last_scheduled,
         lease,
     })
