@@ -249,6 +249,15 @@ pub trait Store {
     fn set_params(&mut self, run_id: &str, params: &str) -> Result<(), StoreError>;
     /// The run's task instances that have a record, in pipeline order.
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError>;
+    /// [`Store::task_records`] without their outputs (the status page's
+    /// grid, which shows states only: outputs may be large).
+    fn task_states(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut records = self.task_records(run_id)?;
+        for r in &mut records {
+            r.output = None;
+        }
+        Ok(records)
+    }
     fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError>;
     /// The most recent runs, newest logical date first.
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StoreError>;

@@ -93,7 +93,7 @@ pub(crate) fn grid_html(ui: &Ui, limit: usize) -> Result<String, StoreError> {
     runs.reverse();
     let records: Vec<Vec<TaskRecord>> = runs
         .iter()
-        .map(|r| store.task_records(&r.run_id))
+        .map(|r| store.task_states(&r.run_id))
         .collect::<Result<_, _>>()?;
     // Rows: the pipeline's tasks in order, then tasks only older builds had.
     let mut rows: Vec<&str> = def.tasks.iter().map(|t| t.id).collect();

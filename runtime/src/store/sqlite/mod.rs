@@ -312,6 +312,28 @@ impl Store for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(db)
     }
 
+    fn task_states(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT task_id, state, try_number FROM task_instances WHERE run = ?1 ORDER BY seq",
+            )
+            .map_err(db)?;
+        let key = self.key(run_id)?;
+        let rows = stmt
+            .query_map([key], |r| {
+                let state: String = r.get(1)?;
+                Ok(TaskRecord {
+                    task_id: r.get(0)?,
+                    state: TaskState::parse(&state).unwrap_or(TaskState::None),
+                    try_number: r.get::<_, i64>(2)?.max(0) as u32,
+                    output: None,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
         let mut stmt = self
             .conn

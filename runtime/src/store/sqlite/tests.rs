@@ -330,3 +330,24 @@ fn a_version_1_file_is_migrated_on_open() {
         .unwrap();
     assert_eq!(version, super::SCHEMA_VERSION);
 }
+
+/// The grid's read: every task's state and tries, no output.
+#[test]
+fn task_states_are_the_records_without_outputs() {
+    let (_dir, path) = state_file();
+    let mut s = SqliteStore::open(&path, "p").unwrap();
+    s.create_run(&run("r1")).unwrap();
+    s.apply(&[
+        task("a", TaskState::Success, Some("{\"big\": \"output\"}")),
+        task("b", TaskState::Failed, None),
+    ])
+    .unwrap();
+    let full = s.task_records("r1").unwrap();
+    let states = s.task_states("r1").unwrap();
+    assert_eq!(full[0].output.as_deref(), Some("{\"big\": \"output\"}"));
+    let expected: Vec<TaskRecord> = full
+        .into_iter()
+        .map(|r| TaskRecord { output: None, ..r })
+        .collect();
+    assert_eq!(states, expected);
+}
