@@ -69,6 +69,25 @@ fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
     (url, got)
 }
 
+/// What the notices POSTed to `path` say, sorted (they are sent side by
+/// side and may arrive in any order): each one's `event` (http), or its
+/// `text` (Slack).
+fn said(seen: &[Received], path: &str) -> Vec<String> {
+    let mut got: Vec<String> = seen
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| {
+            r.body["event"]
+                .as_str()
+                .or_else(|| r.body["text"].as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    got.sort();
+    got
+}
+
 struct Smtp {
     child: Child,
     port: u16,
@@ -192,25 +211,9 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
     }
     assert!(!text.contains(SECRET), "{text}");
     let seen = got.lock().unwrap().clone();
-    // Notices are sent side by side: they may arrive in any order.
-    let events = |path: &str| -> Vec<String> {
-        let mut got: Vec<String> = seen
-            .iter()
-            .filter(|r| r.path == path)
-            .map(|r| {
-                r.body["event"]
-                    .as_str()
-                    .or_else(|| r.body["text"].as_str())
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
-        got.sort();
-        got
-    };
-    assert_eq!(events("/task"), ["failure", "retry"]);
-    assert_eq!(events("/run"), ["failure"]);
-    let slack = events("/slack");
+    assert_eq!(said(&seen, "/task"), ["failure", "retry"]);
+    assert_eq!(said(&seen, "/run"), ["failure"]);
+    let slack = said(&seen, "/slack");
     assert_eq!(slack.len(), 2, "{slack:?}");
     assert!(
         slack[1].starts_with("*[chime] notify: task load failed, retrying"),
@@ -236,22 +239,12 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
     let ok = run_with(&["run", "--date", "2026-11-21"], &smtp_url);
     assert_eq!(ok.code, 0, "{}", ok.stdout);
     let seen = got.lock().unwrap().clone();
-    let mut slack: Vec<&str> = seen
-        .iter()
-        .filter(|r| r.path == "/slack")
-        .filter_map(|r| r.body["text"].as_str())
-        .collect();
-    slack.sort();
+    let slack = said(&seen, "/slack");
     assert_eq!(slack.len(), 2, "{slack:?}");
     assert!(slack[0].contains("recovered"), "{slack:?}");
     assert!(slack[1].contains("succeeded"), "{slack:?}");
     assert!(slack[0].contains("<http://chime.example:8080/runs/manual__2026-11-21T03%3A00%3A00%2B00%3A00|Open the run>"), "{slack:?}");
-    let task_events: Vec<&str> = seen
-        .iter()
-        .filter(|r| r.path == "/task")
-        .filter_map(|r| r.body["event"].as_str())
-        .collect();
-    assert_eq!(task_events, ["recovery"]);
+    assert_eq!(said(&seen, "/task"), ["recovery"]);
     let mail = mails(&server.out);
     assert_eq!(mail.len(), 2);
     assert!(
@@ -274,23 +267,13 @@ fn failure_retry_success_and_recovery_are_told_once_each() {
     let rerun = run_with(&["run", "--date", "2026-11-20"], &smtp_url);
     assert_eq!(rerun.code, 0, "{}", rerun.stdout);
     let seen = got.lock().unwrap().clone();
-    let mut slack: Vec<&str> = seen
-        .iter()
-        .filter(|r| r.path == "/slack")
-        .filter_map(|r| r.body["text"].as_str())
-        .collect();
-    slack.sort();
+    let slack = said(&seen, "/slack");
     assert_eq!(slack.len(), 2, "{slack:?}");
     assert!(
         slack[0].contains("run manual__2026-11-20T03:00:00+00:00 recovered"),
         "{slack:?}"
     );
-    let task_events: Vec<&str> = seen
-        .iter()
-        .filter(|r| r.path == "/task")
-        .filter_map(|r| r.body["event"].as_str())
-        .collect();
-    assert_eq!(task_events, ["recovery"]);
+    assert_eq!(said(&seen, "/task"), ["recovery"]);
     assert_eq!(mails(&server.out).len(), 3);
     // 3. An orchestrator's `task` call is not the whole run: no notice.
     std::fs::remove_file(dir.path().join("fixed.flag")).unwrap();

@@ -93,6 +93,61 @@ pub struct ActionDef {
 
 pub use crate::vocabulary::{Backoff, Channel, NotifyEvent, TriggerRule};
 
+/// What tests build pipelines from, filling in only what they are about
+/// (`PipelineDef { name: "p", ..PipelineDef::BLANK }`).
+#[cfg(test)]
+impl PipelineDef {
+    /// An unscheduled pipeline in UTC with nothing in it.
+    pub(crate) const BLANK: PipelineDef = PipelineDef {
+        name: "blank",
+        description: "",
+        schedule: None,
+        timezone: "UTC",
+        start_date: None,
+        end_date: None,
+        catchup: false,
+        max_active_runs: 1,
+        max_active_tasks: None,
+        params: "{}",
+        connections: &[],
+        storage: &[],
+        on_failure: &[],
+        notify: &[],
+        ui_url: None,
+        timeout_ms: None,
+        sla: None,
+        tasks: &[],
+    };
+}
+
+#[cfg(test)]
+impl TaskDef {
+    /// A task of `operator` with `params`, after `upstream`: no retries, no
+    /// timeout, `all_success`.
+    pub(crate) const fn test(
+        id: &'static str,
+        operator: &'static str,
+        params: &'static str,
+        upstream: &'static [usize],
+    ) -> TaskDef {
+        TaskDef {
+            id,
+            group: id,
+            operator,
+            upstream,
+            trigger_rule: TriggerRule::AllSuccess,
+            retries: 0,
+            retry_delay_ms: 0,
+            retry_backoff: Backoff::Fixed,
+            max_retry_delay_ms: None,
+            timeout_ms: None,
+            params,
+            item: None,
+            notify: &[],
+        }
+    }
+}
+
 impl TaskDef {
     /// The wait before try number `next_try` (2 for the first retry).
     pub fn retry_delay(&self, next_try: u32) -> std::time::Duration {
@@ -112,19 +167,11 @@ mod tests {
 
     fn task(backoff: Backoff, max: Option<u64>) -> TaskDef {
         TaskDef {
-            id: "t",
-            group: "t",
-            operator: "noop",
-            upstream: &[],
-            trigger_rule: TriggerRule::AllSuccess,
             retries: 5,
             retry_delay_ms: 100,
             retry_backoff: backoff,
             max_retry_delay_ms: max,
-            timeout_ms: None,
-            params: "{}",
-            item: None,
-            notify: &[],
+            ..TaskDef::test("t", "noop", "{}", &[])
         }
     }
 

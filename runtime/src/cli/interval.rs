@@ -166,23 +166,9 @@ mod tests {
     /// 06:30 in Paris every day: an interval is 06:30 to 06:30 the next day.
     const PARIS: PipelineDef = PipelineDef {
         name: "paris",
-        description: "",
         schedule: Some("30 6 * * *"),
         timezone: "Europe/Paris",
-        start_date: None,
-        end_date: None,
-        catchup: false,
-        max_active_runs: 1,
-        max_active_tasks: None,
-        params: "{}",
-        connections: &[],
-        storage: &[],
-        on_failure: &[],
-        notify: &[],
-        ui_url: None,
-        timeout_ms: None,
-        sla: None,
-        tasks: &[],
+        ..PipelineDef::BLANK
     };
 
     fn at(t: &str) -> DateTime<Utc> {

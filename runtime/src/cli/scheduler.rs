@@ -312,13 +312,12 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compiled::{PipelineDef, TaskDef, TriggerRule};
+    use crate::compiled::{PipelineDef, TaskDef};
     use crate::operators::registry::builtins;
     use crate::runs::StateLocation;
     use crate::scheduler::ManualClock;
     use crate::state::{RunState, TaskState};
     use crate::store::RunRecord;
-    use crate::vocabulary::Backoff;
 
     static HOURLY: PipelineDef = HOURLY_DEF;
 
@@ -417,42 +416,16 @@ mod tests {
     }
 
     const fn noop(id: &'static str, upstream: &'static [usize]) -> TaskDef {
-        TaskDef {
-            id,
-            group: id,
-            operator: "noop",
-            upstream,
-            trigger_rule: TriggerRule::AllSuccess,
-            retries: 0,
-            retry_delay_ms: 0,
-            retry_backoff: Backoff::Fixed,
-            max_retry_delay_ms: None,
-            timeout_ms: None,
-            params: "{}",
-            item: None,
-            notify: &[],
-        }
+        TaskDef::test(id, "noop", "{}", upstream)
     }
 
     const HOURLY_DEF: PipelineDef = PipelineDef {
         name: "hourly",
-        description: "",
         schedule: Some("0 * * * *"),
-        timezone: "UTC",
         start_date: Some("2026-01-01"),
-        end_date: None,
         catchup: true,
-        max_active_runs: 1,
-        max_active_tasks: None,
         params: "{\"n\": 1}",
-        connections: &[],
-        storage: &[],
-        on_failure: &[],
-        notify: &[],
-        ui_url: None,
-        timeout_ms: None,
-        sla: None,
-        tasks: &[],
+        ..PipelineDef::BLANK
     };
     /// Hourly noop tasks `a` then `b`, from 2026-01-01 00:00 to 04:00 UTC
     /// (the last logical date), with catchup.

@@ -14,7 +14,7 @@ impl Exec<'_> {
     /// for a whole run only (an orchestrator's `task` call runs one task,
     /// and the orchestrator owns the run's deadlines).
     pub(super) fn deadlines(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        if !self.tasks.iter().all(|t| t.selected) {
+        if !self.whole_run {
             return (None, None);
         }
         // A duration past chrono's range is no deadline at all.

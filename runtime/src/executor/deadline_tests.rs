@@ -12,7 +12,7 @@ use crate::operators::registry::{Registered, builtins};
 use crate::runs::{self, Runs, StateLocation};
 use crate::scheduler::{Interval, ManualClock};
 use crate::state::{RunState, TaskState};
-use crate::vocabulary::{Backoff, Channel, NotifyEvent, RunKind};
+use crate::vocabulary::{Channel, NotifyEvent, RunKind};
 
 /// Released by the test: the task `gate` waits for it.
 static GATE: tokio::sync::Notify = tokio::sync::Notify::const_new();
@@ -32,29 +32,6 @@ fn gate() -> Registered {
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
-
-const fn task(
-    id: &'static str,
-    operator: &'static str,
-    params: &'static str,
-    upstream: &'static [usize],
-) -> TaskDef {
-    TaskDef {
-        id,
-        group: id,
-        operator,
-        upstream,
-        trigger_rule: TriggerRule::AllSuccess,
-        retries: 0,
-        retry_delay_ms: 0,
-        retry_backoff: Backoff::Fixed,
-        max_retry_delay_ms: None,
-        timeout_ms: None,
-        params,
-        item: None,
-        notify: &[],
-    }
 }
 
 /// A local HTTP server that records each POST's body.
@@ -99,20 +76,9 @@ fn def(port: u16, tasks: &'static [TaskDef], timeout_ms: Option<u64>) -> &'stati
     }]));
     Box::leak(Box::new(PipelineDef {
         name: "deadlines",
-        description: "",
         schedule: Some("0 2 * * *"),
-        timezone: "UTC",
         start_date: Some("2026-01-01"),
-        end_date: None,
-        catchup: false,
-        max_active_runs: 1,
-        max_active_tasks: None,
-        params: "{}",
-        connections: &[],
-        storage: &[],
-        on_failure: &[],
         notify,
-        ui_url: None,
         timeout_ms,
         // Finished an hour after the fire time (02:00), or by 02:30.
         sla: Some(SlaDef {
@@ -120,6 +86,7 @@ fn def(port: u16, tasks: &'static [TaskDef], timeout_ms: Option<u64>) -> &'stati
             finish_by: Some("02:30"),
         }),
         tasks,
+        ..PipelineDef::BLANK
     }))
 }
 
@@ -183,8 +150,8 @@ async fn notices(got: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) {
 #[test]
 fn a_scheduled_run_past_its_sla_is_told_once_and_goes_on() {
     static TASKS: [TaskDef; 2] = [
-        task("wait", "gate", "{}", &[]),
-        task("after", "noop", "{}", &[0]),
+        TaskDef::test("wait", "gate", "{}", &[]),
+        TaskDef::test("after", "noop", "{}", &[0]),
     ];
     let (port, got) = receiver();
     let clock = Rc::new(ManualClock::new(utc("2026-11-24T02:01:00Z")));
@@ -222,14 +189,14 @@ fn a_scheduled_run_past_its_sla_is_told_once_and_goes_on() {
 fn a_run_past_its_timeout_is_stopped_and_fails() {
     // `slow` would sleep a minute; the clock passes the timeout at once.
     static TASKS: [TaskDef; 4] = [
-        task("quick", "noop", "{}", &[]),
-        task("slow", "shell", "{\"command\": \"sleep 60\"}", &[0]),
-        task("after", "noop", "{}", &[1]),
+        TaskDef::test("quick", "noop", "{}", &[]),
+        TaskDef::test("slow", "shell", "{\"command\": \"sleep 60\"}", &[0]),
+        TaskDef::test("after", "noop", "{}", &[1]),
         // Ready once `slow` ends, whatever its state: not started after the
         // timeout.
         TaskDef {
             trigger_rule: TriggerRule::AllDone,
-            ..task("cleanup", "noop", "{}", &[1])
+            ..TaskDef::test("cleanup", "noop", "{}", &[1])
         },
     ];
     let (port, got) = receiver();

@@ -107,7 +107,7 @@ impl Exec<'_> {
         // The pipeline's actions are for a run that failed as a whole: an
         // orchestrator's `task` call ran part of it, and the orchestrator
         // owns alerting on its tasks (it would page on every call).
-        let whole_run = self.tasks.iter().all(|t| t.selected);
+        let whole_run = self.whole_run;
         if self.timed_out {
             self.skip_unfinished()?;
         }

@@ -221,6 +221,10 @@ struct Exec<'s> {
     timed_out: bool,
     /// What this run's earlier executions ended in (for `recovery`).
     before: Before,
+    /// This process runs every task of the run (not an orchestrator's
+    /// `task` call): only then are the run's deadlines, notifications and
+    /// actions its own.
+    whole_run: bool,
 }
 
 /// A notification being sent: its channel, its event, the sending thread
@@ -298,6 +302,7 @@ pub async fn execute(
     for &t in req.only.iter().flatten() {
         tasks[t].selected = true;
     }
+    let whole_run = tasks.iter().all(|t| t.selected);
     let (shutdown, _) = watch::channel(None);
     let mut ex = Exec {
         def,
@@ -337,6 +342,7 @@ pub async fn execute(
         started,
         timed_out: false,
         before,
+        whole_run,
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {
@@ -564,13 +570,6 @@ impl Exec<'_> {
     }
 
     /// Prints a progress line (built only when printing is on).
-    /// What must be seen even under `run -q` (a notification that was not
-    /// sent): on stderr, redacted.
-    fn warn(&mut self, line: String) {
-        let line = self.secrets.redact(&line);
-        eprintln!("warning: {}", crate::terminal::escape_controls(&line));
-    }
-
     fn say(&mut self, line: impl FnOnce() -> String) {
         use std::io::Write;
         if self.opts.echo {

@@ -15,14 +15,10 @@ use crate::vocabulary::NotifyEvent;
 /// How many of the latest runs are searched for the previous one.
 const PREVIOUS_WITHIN: usize = 1000;
 
+// Notifications are the whole run's (`Exec::whole_run`): an orchestrator's
+// `task` call runs part of it, and the orchestrator owns alerting on its
+// tasks (it would be told once per call).
 impl Exec<'_> {
-    /// Notifications are the whole run's: an orchestrator's `task` call
-    /// runs part of it, and the orchestrator owns alerting on its tasks
-    /// (it would be told once per call).
-    fn notifies(&self) -> bool {
-        self.tasks.iter().all(|t| t.selected)
-    }
-
     /// A task's event: its own `notify:` entries, and for `retry` the
     /// pipeline's too.
     pub(super) fn notify_task(
@@ -32,7 +28,7 @@ impl Exec<'_> {
         attempt: u32,
         error: Option<&str>,
     ) {
-        if !self.notifies() {
+        if !self.whole_run {
             return;
         }
         let task = self.tasks[t].def;
@@ -87,7 +83,7 @@ impl Exec<'_> {
     /// At the run's start: an email entry without an SMTP server to send
     /// through is said now, not at the first failure it should report.
     pub(super) fn check_smtp(&mut self) {
-        if !self.notifies() {
+        if !self.whole_run {
             return;
         }
         let borrowed = self
@@ -119,6 +115,13 @@ impl Exec<'_> {
         }
     }
 
+    /// What must be seen even under `run -q` (a notification that was not
+    /// sent): on stderr, redacted.
+    fn warn(&self, line: String) {
+        let line = self.secrets.redact(&line);
+        eprintln!("warning: {}", crate::terminal::escape_controls(&line));
+    }
+
     /// The notice's run part.
     pub(super) fn run_notice(&self, event: NotifyEvent) -> Notice {
         Notice {
@@ -140,7 +143,7 @@ impl Exec<'_> {
     /// A run's end: `failure` (naming its first failed task), `success`,
     /// and `recovery` when the previous run failed.
     pub(super) fn notify_run(&mut self, state: RunState) {
-        if !self.notifies() || self.def.notify.is_empty() {
+        if !self.whole_run || self.def.notify.is_empty() {
             return;
         }
         match state {
@@ -226,7 +229,7 @@ impl Exec<'_> {
         };
         self.say(|| format!("run {run_id} missed its SLA: not finished at {now}; it goes on"));
         let defs = notify::matching(self.def.notify, NotifyEvent::SlaMiss);
-        if defs.is_empty() || !self.notifies() {
+        if defs.is_empty() || !self.whole_run {
             return;
         }
         let mut notice = self.run_notice(NotifyEvent::SlaMiss);

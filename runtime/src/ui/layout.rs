@@ -58,9 +58,7 @@ pub(crate) fn store_error(ui: &Ui, e: &StoreError) -> Response {
 }
 
 /// A path segment, percent-encoded (run ids hold `:` and `+`).
-pub(crate) fn seg(text: &str) -> String {
-    crate::web::segment(text)
-}
+pub(crate) use crate::web::segment as seg;
 
 pub(crate) fn run_href(run_id: &str) -> String {
     format!("/runs/{}", seg(run_id))

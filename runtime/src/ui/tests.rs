@@ -24,23 +24,7 @@ static EMPTY: crate::compiled::PipelineDef = EMPTY_DEF;
 
 const EMPTY_DEF: crate::compiled::PipelineDef = crate::compiled::PipelineDef {
     name: "page",
-    description: "",
-    schedule: None,
-    timezone: "UTC",
-    start_date: None,
-    end_date: None,
-    catchup: false,
-    max_active_runs: 1,
-    max_active_tasks: None,
-    params: "{}",
-    connections: &[],
-    storage: &[],
-    on_failure: &[],
-    notify: &[],
-    ui_url: None,
-    timeout_ms: None,
-    sla: None,
-    tasks: &[],
+    ..crate::compiled::PipelineDef::BLANK
 };
 
 /// A page over an empty state on a free loopback port (or `addr`), served

@@ -99,6 +99,30 @@ fn db(e: rusqlite::Error) -> StoreError {
 }
 
 impl SqliteStore {
+    /// The run's task instances in row order, with `output` as the SQL
+    /// expression for their outputs (`output`, or `NULL` to leave them).
+    fn tasks_of(&self, run_id: &str, output: &str) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT task_id, state, try_number, {output} FROM task_instances WHERE run = ?1 ORDER BY seq"
+            ))
+            .map_err(db)?;
+        let key = self.key(run_id)?;
+        let rows = stmt
+            .query_map([key], |r| {
+                let state: String = r.get(1)?;
+                Ok(TaskRecord {
+                    task_id: r.get(0)?,
+                    state: TaskState::parse(&state).unwrap_or(TaskState::None),
+                    try_number: r.get::<_, i64>(2)?.max(0) as u32,
+                    output: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     /// Opens (creating if needed) the state of pipeline `pipeline` at `path`.
     pub fn open(path: &str, pipeline: &str) -> Result<SqliteStore, StoreError> {
         let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
@@ -293,45 +317,11 @@ impl Store for SqliteStore {
     }
 
     fn task_records(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT task_id, state, try_number, output FROM task_instances WHERE run = ?1 ORDER BY seq")
-            .map_err(db)?;
-        let key = self.key(run_id)?;
-        let rows = stmt
-            .query_map([key], |r| {
-                let state: String = r.get(1)?;
-                Ok(TaskRecord {
-                    task_id: r.get(0)?,
-                    state: TaskState::parse(&state).unwrap_or(TaskState::None),
-                    try_number: r.get::<_, i64>(2)?.max(0) as u32,
-                    output: r.get(3)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)
+        self.tasks_of(run_id, "output")
     }
 
     fn task_states(&self, run_id: &str) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT task_id, state, try_number FROM task_instances WHERE run = ?1 ORDER BY seq",
-            )
-            .map_err(db)?;
-        let key = self.key(run_id)?;
-        let rows = stmt
-            .query_map([key], |r| {
-                let state: String = r.get(1)?;
-                Ok(TaskRecord {
-                    task_id: r.get(0)?,
-                    state: TaskState::parse(&state).unwrap_or(TaskState::None),
-                    try_number: r.get::<_, i64>(2)?.max(0) as u32,
-                    output: None,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<Result<_, _>>().map_err(db)
+        self.tasks_of(run_id, "NULL")
     }
 
     fn attempts(&self, run_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
