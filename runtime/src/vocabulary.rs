@@ -305,6 +305,16 @@ pub enum TriggerRule {
     OneSuccess,
     OneFailed,
     NoneFailed,
+    /// Every upstream finished, and at least one setup upstream succeeded
+    /// if there is one; chime has no setup tasks, so it is `all_done`.
+    AllDoneSetupSuccess,
+    OneDone,
+    NoneFailedMinOneSuccess,
+    NoneSkipped,
+    AllSkipped,
+    AllDoneMinOneSuccess,
+    /// No dependency at all: the task runs at once, upstreams or not.
+    Always,
 }
 
 impl TriggerRule {
@@ -316,6 +326,13 @@ impl TriggerRule {
         TriggerRule::OneSuccess,
         TriggerRule::OneFailed,
         TriggerRule::NoneFailed,
+        TriggerRule::AllDoneSetupSuccess,
+        TriggerRule::OneDone,
+        TriggerRule::NoneFailedMinOneSuccess,
+        TriggerRule::NoneSkipped,
+        TriggerRule::AllSkipped,
+        TriggerRule::AllDoneMinOneSuccess,
+        TriggerRule::Always,
     ];
     /// The rules as pipeline.yaml writes them.
     pub const NAMES: &'static [&'static str] = &[
@@ -325,6 +342,13 @@ impl TriggerRule {
         "one_success",
         "one_failed",
         "none_failed",
+        "all_done_setup_success",
+        "one_done",
+        "none_failed_min_one_success",
+        "none_skipped",
+        "all_skipped",
+        "all_done_min_one_success",
+        "always",
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -250,6 +250,14 @@ fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
     };
     // A `for_each` step is Failed when any of its items failed.
     let failed = |s: &Step<'_>| format!("{0}.Failed || {0}.Errored", s.name);
+    let succeeded_or_skipped = |s: &Step<'_>| format!("{0}.Succeeded || {0}.Skipped", s.name);
+    let any_succeeded = |s: &Step<'_>| {
+        if s.is_group() {
+            format!("{}.AnySucceeded", s.name)
+        } else {
+            format!("{}.Succeeded", s.name)
+        }
+    };
     let expr = match step.first().trigger_rule {
         TriggerRule::AllSuccess => each(&|s| format!("{}.Succeeded", s.name), " && "),
         TriggerRule::AllFailed => each(
@@ -262,7 +270,7 @@ fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
             },
             " && ",
         ),
-        TriggerRule::AllDone => each(
+        TriggerRule::AllDone | TriggerRule::AllDoneSetupSuccess => each(
             &|s| {
                 format!(
                     "{0}.Succeeded || {0}.Failed || {0}.Errored || {0}.Skipped || {0}.Omitted",
@@ -271,20 +279,34 @@ fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
             },
             " && ",
         ),
-        TriggerRule::OneSuccess => each(
-            &|s| {
-                if s.is_group() {
-                    format!("{}.AnySucceeded", s.name)
-                } else {
-                    format!("{}.Succeeded", s.name)
-                }
-            },
+        TriggerRule::OneSuccess => each(&any_succeeded, " || "),
+        TriggerRule::OneFailed => each(&failed, " || "),
+        TriggerRule::NoneFailed => each(&succeeded_or_skipped, " && "),
+        TriggerRule::OneDone => each(
+            &|s| format!("{} || {}", any_succeeded(s), failed(s)),
             " || ",
         ),
-        TriggerRule::OneFailed => each(&failed, " || "),
-        TriggerRule::NoneFailed => {
-            each(&|s| format!("{0}.Succeeded || {0}.Skipped", s.name), " && ")
-        }
+        TriggerRule::NoneFailedMinOneSuccess => format!(
+            "({}) && ({})",
+            each(&succeeded_or_skipped, " && "),
+            each(&any_succeeded, " || ")
+        ),
+        TriggerRule::NoneSkipped => each(
+            &|s| format!("{0}.Succeeded || {0}.Failed || {0}.Errored", s.name),
+            " && ",
+        ),
+        TriggerRule::AllSkipped => each(&|s| format!("{0}.Skipped || {0}.Omitted", s.name), " && "),
+        TriggerRule::AllDoneMinOneSuccess => format!(
+            "({}) && ({})",
+            each(
+                &|s| format!("{0}.Succeeded || {0}.Failed || {0}.Errored", s.name),
+                " && "
+            ),
+            each(&any_succeeded, " || ")
+        ),
+        // Airflow's `always` waits for nothing; nor does a step without
+        // `depends`.
+        TriggerRule::Always => return None,
     };
     Some(expr)
 }

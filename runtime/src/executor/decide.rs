@@ -16,25 +16,54 @@ enum Decision {
 }
 
 /// Trigger rule `rule` of a task with `total` upstreams, `c` of which
-/// have finished.
+/// have finished: Airflow's `TriggerRuleDep` (`trigger_rule_dep.py`).
+/// First the final states Airflow gives as soon as they are certain
+/// (`flag_upstream_failed`), then the rule's condition to run; until it
+/// holds, the task waits. Once every upstream is done, no rule waits.
 fn evaluate(rule: TriggerRule, total: u32, c: Counts) -> Decision {
-    let all_done = c.done == total;
-    if total == 0 {
-        return Decision::Run;
+    use Decision::{Run, Skip, UpstreamFailed, Wait};
+    use TriggerRule as R;
+    if total == 0 || rule == R::Always {
+        return Run;
     }
-    match rule {
-        TriggerRule::AllSuccess if c.failed > 0 => Decision::UpstreamFailed,
-        TriggerRule::AllSuccess if c.skipped > 0 => Decision::Skip,
-        TriggerRule::AllFailed if c.success > 0 || c.skipped > 0 => Decision::Skip,
-        TriggerRule::OneSuccess if c.success > 0 => Decision::Run,
-        TriggerRule::OneFailed if c.failed > 0 => Decision::Run,
-        TriggerRule::NoneFailed if c.failed > 0 => Decision::UpstreamFailed,
-        _ if !all_done => Decision::Wait,
-        TriggerRule::OneSuccess if c.skipped == total => Decision::Skip,
-        TriggerRule::OneSuccess => Decision::UpstreamFailed,
-        TriggerRule::OneFailed => Decision::Skip,
-        _ => Decision::Run,
+    let done = c.done == total;
+    let any_failed = c.failed + c.upstream_failed > 0;
+    let flagged = match rule {
+        R::AllSuccess | R::NoneFailed | R::NoneFailedMinOneSuccess if any_failed => {
+            Some(UpstreamFailed)
+        }
+        R::AllSuccess if c.skipped > 0 => Some(Skip),
+        R::AllFailed if c.success + c.skipped > 0 => Some(Skip),
+        R::OneSuccess if done && c.skipped == total => Some(Skip),
+        R::OneSuccess if done && c.success == 0 => Some(UpstreamFailed),
+        R::OneFailed if done && !any_failed => Some(Skip),
+        R::OneDone if done && c.success + c.failed == 0 => Some(Skip),
+        R::NoneFailedMinOneSuccess if c.skipped == total => Some(Skip),
+        R::NoneFailedMinOneSuccess if done && c.success == 0 => Some(UpstreamFailed),
+        R::NoneSkipped if c.skipped > 0 => Some(Skip),
+        R::AllSkipped if c.skipped < c.done => Some(Skip),
+        // Skipped upstreams are not "done" for this rule: any skips it.
+        R::AllDoneMinOneSuccess if c.skipped > 0 => Some(Skip),
+        R::AllDoneMinOneSuccess if done && c.success == 0 => Some(UpstreamFailed),
+        _ => None,
+    };
+    if let Some(decision) = flagged {
+        return decision;
     }
+    let run = match rule {
+        R::AllSuccess => c.success == total,
+        R::AllFailed => c.failed + c.upstream_failed == total,
+        R::AllDone | R::AllDoneSetupSuccess | R::NoneSkipped => done,
+        R::OneSuccess => c.success > 0,
+        R::OneFailed => any_failed,
+        R::OneDone => c.success + c.failed > 0,
+        R::NoneFailed => c.success + c.skipped == total,
+        R::NoneFailedMinOneSuccess => c.success + c.skipped == total && c.success > 0,
+        R::AllSkipped => c.skipped == total,
+        R::AllDoneMinOneSuccess => done && c.success > 0,
+        R::Always => true,
+    };
+    if run { Run } else { Wait }
 }
 
 impl Exec<'_> {
@@ -94,50 +123,74 @@ impl Exec<'_> {
 #[cfg(test)]
 mod tests {
     use super::{Counts, Decision, TriggerRule, evaluate};
+    use crate::state::TaskState;
 
-    /// Each rule on two upstreams, as their states come in.
-    #[test]
-    fn trigger_rules() {
-        use Decision::*;
-        use TriggerRule::*;
-        // (rule, success, failed, skipped) of 2 upstreams -> decision
-        let table = [
-            (AllSuccess, 1, 0, 0, Wait),
-            (AllSuccess, 2, 0, 0, Run),
-            (AllSuccess, 0, 1, 0, UpstreamFailed),
-            (AllSuccess, 0, 0, 1, Skip),
-            (AllDone, 1, 0, 0, Wait),
-            (AllDone, 0, 1, 1, Run),
-            (AllFailed, 0, 1, 0, Wait),
-            (AllFailed, 0, 2, 0, Run),
-            (AllFailed, 1, 0, 0, Skip),
-            (AllFailed, 0, 1, 1, Skip),
-            (OneSuccess, 1, 0, 0, Run),
-            (OneSuccess, 0, 1, 0, Wait),
-            (OneSuccess, 0, 0, 2, Skip),
-            (OneSuccess, 0, 1, 1, UpstreamFailed),
-            (OneFailed, 0, 1, 0, Run),
-            (OneFailed, 1, 0, 0, Wait),
-            (OneFailed, 1, 0, 1, Skip),
-            (NoneFailed, 1, 0, 0, Wait),
-            (NoneFailed, 1, 0, 1, Run),
-            (NoneFailed, 0, 1, 0, UpstreamFailed),
-        ];
-        for (rule, success, failed, skipped, expected) in table {
-            let c = Counts {
-                success,
-                failed,
-                skipped,
-                done: success + failed + skipped,
+    /// The 15 ways two upstreams can stand: `.` not finished, `s`
+    /// success, `f` failed, `u` upstream_failed, `k` skipped.
+    const PAIRS: [&str; 15] = [
+        "..", ".s", ".f", ".u", ".k", "ss", "sf", "su", "sk", "ff", "fu", "fk", "uu", "uk", "kk",
+    ];
+
+    /// Checks `rule` on two upstreams against `table`: one decision per
+    /// entry of [`PAIRS`], `W` wait, `R` run, `S` skipped, `U`
+    /// upstream_failed. The tables are Airflow's, read from its docs
+    /// ("Trigger Rules") and from `ti_deps/deps/trigger_rule_dep.py`.
+    fn truth_table(rule: TriggerRule, table: &str) {
+        let decisions: Vec<char> = table.chars().filter(|c| !c.is_whitespace()).collect();
+        assert_eq!(decisions.len(), PAIRS.len(), "{rule:?}");
+        for (pair, want) in PAIRS.iter().zip(decisions) {
+            let mut c = Counts::default();
+            for state in pair.chars() {
+                match state {
+                    's' => c.add(TaskState::Success),
+                    'f' => c.add(TaskState::Failed),
+                    'u' => c.add(TaskState::UpstreamFailed),
+                    'k' => c.add(TaskState::Skipped),
+                    _ => {}
+                }
+            }
+            let want = match want {
+                'W' => Decision::Wait,
+                'R' => Decision::Run,
+                'S' => Decision::Skip,
+                _ => Decision::UpstreamFailed,
             };
-            assert_eq!(
-                evaluate(rule, 2, c),
-                expected,
-                "{rule:?} {success} {failed} {skipped}"
-            );
+            assert_eq!(evaluate(rule, 2, c), want, "{} over {pair}", rule.as_str());
+            assert_eq!(evaluate(rule, 0, c), Decision::Run, "no upstream");
         }
-        for rule in TriggerRule::ALL {
-            assert_eq!(evaluate(*rule, 0, Counts::default()), Run, "no upstream");
-        }
+    }
+
+    macro_rules! truth_tables {
+        ($($name:ident: $rule:ident $table:literal,)*) => {$(
+            #[test]
+            fn $name() {
+                truth_table(TriggerRule::$rule, $table);
+            }
+        )*
+        #[test]
+        fn every_rule_has_a_table() {
+            let tested = [$(TriggerRule::$rule),*];
+            assert_eq!(tested.len(), TriggerRule::ALL.len());
+            for rule in TriggerRule::ALL {
+                assert!(tested.contains(rule), "{rule:?}");
+            }
+        }};
+    }
+
+    //                       ..  .s  .f  .u  .k  ss  sf  su  sk  ff  fu  fk  uu  uk  kk
+    truth_tables! {
+        all_success:                 AllSuccess              "W   W   U   U   S   R   U   U   S   U   U   U   U   U   S",
+        all_failed:                  AllFailed               "W   S   W   W   S   S   S   S   S   R   R   S   R   S   S",
+        all_done:                    AllDone                 "W   W   W   W   W   R   R   R   R   R   R   R   R   R   R",
+        all_done_setup_success:      AllDoneSetupSuccess     "W   W   W   W   W   R   R   R   R   R   R   R   R   R   R",
+        one_success:                 OneSuccess              "W   R   W   W   W   R   R   R   R   U   U   U   U   U   S",
+        one_failed:                  OneFailed               "W   W   R   R   W   S   R   R   S   R   R   R   R   R   S",
+        one_done:                    OneDone                 "W   R   R   W   W   R   R   R   R   R   R   R   S   S   S",
+        none_failed:                 NoneFailed              "W   W   U   U   W   R   U   U   R   U   U   U   U   U   R",
+        none_failed_min_one_success: NoneFailedMinOneSuccess "W   W   U   U   W   R   U   U   R   U   U   U   U   U   S",
+        none_skipped:                NoneSkipped             "W   W   W   W   S   R   R   R   S   R   R   S   R   S   S",
+        all_skipped:                 AllSkipped              "W   S   S   S   W   S   S   S   S   S   S   S   S   S   R",
+        all_done_min_one_success:    AllDoneMinOneSuccess    "W   W   W   W   S   R   R   R   S   U   U   S   U   S   S",
+        always:                      Always                  "R   R   R   R   R   R   R   R   R   R   R   R   R   R   R",
     }
 }

@@ -49,6 +49,7 @@ impl TaskRun {
 pub(super) struct Counts {
     pub success: u32,
     pub failed: u32,
+    pub upstream_failed: u32,
     pub skipped: u32,
     pub done: u32,
 }
@@ -59,7 +60,8 @@ impl Counts {
         self.done += 1;
         match state {
             TaskState::Success => self.success += 1,
-            TaskState::Failed | TaskState::UpstreamFailed => self.failed += 1,
+            TaskState::Failed => self.failed += 1,
+            TaskState::UpstreamFailed => self.upstream_failed += 1,
             TaskState::Skipped => self.skipped += 1,
             _ => {}
         }
