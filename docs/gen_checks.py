@@ -225,6 +225,28 @@ sla: { finish_by: "8:30" }
 tasks:
   load: { operator: noop }
 """),
+    ("E047", """A task's `when:` that is not one expression in braces, `"{{ expression
+}}"`: a bare expression (`when: tasks.check.output.rows > 0`) or text
+around a template. The expression inside is checked as templates are:
+its syntax (E040), its names (E041), and the outputs it reads must be
+upstream (E042).""", """pipeline: branch
+tasks:
+  check: { operator: shell, with: { command: "echo '{\\"rows\\": 3}'" } }
+  load:
+    operator: noop
+    depends_on: [check]
+    when: tasks.check.output.rows > 0
+"""),
+    ("E048", """A task's `pool:` names a pool that `pools:` does not declare (the help
+names the closest declared one), or a pool has more than 10,000 slots,
+which limits nothing.""", """pipeline: nightly
+pools:
+  warehouse: 4
+tasks:
+  load:
+    operator: noop
+    pool: warehous
+"""),
     ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

@@ -22,6 +22,8 @@ pub struct Pipeline<'a> {
     pub max_active_runs: Option<&'a Node>,
     pub max_active_tasks: Option<&'a Node>,
     pub params: Vec<&'a Entry>,
+    /// `pools:`, name to size.
+    pub pools: Vec<&'a Entry>,
     pub connections: Vec<&'a Entry>,
     /// `storage:` itself (`storage: {}` asks for object storage with the
     /// AWS environment's settings) and its settings.
@@ -56,6 +58,10 @@ pub struct Task<'a> {
     pub trigger_rule: Option<&'a Node>,
     pub with: Option<&'a Entry>,
     pub for_each: Option<&'a Node>,
+    /// `when:`, a string: `{{ expression }}`.
+    pub when: Option<&'a Node>,
+    /// `pool:`, a name from `pools:`.
+    pub pool: Option<&'a Node>,
     /// Its own settings (see [`Settings::or`] for the effective ones).
     pub settings: Settings<'a>,
     pub notify: Vec<Notify<'a>>,
@@ -173,6 +179,8 @@ impl<'a> Pipeline<'a> {
                     .get("for_each")
                     .map(|e| &e.value)
                     .filter(|n| n.as_seq().is_some()),
+                when: string_node(node.get("when")),
+                pool: string_node(node.get("pool")),
                 settings: Settings::of(Some(node)),
                 notify: notify_entries(node.get("notify")),
             });
@@ -219,6 +227,7 @@ impl<'a> Pipeline<'a> {
             max_active_runs: get("max_active_runs").map(|e| &e.value),
             max_active_tasks: get("max_active_tasks").map(|e| &e.value),
             params: entries(get("params")),
+            pools: entries(get("pools")),
             connections: entries(get("connections")),
             storage_key: get("storage"),
             storage: entries(get("storage")),

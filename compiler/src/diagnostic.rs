@@ -61,6 +61,8 @@ codes! {
     E044 "bad-url" Error,
     E045 "bad-notify" Error,
     E046 "bad-deadline" Error,
+    E047 "bad-condition" Error,
+    E048 "unknown-pool" Error,
     E050 "custom-operator-crate" Error,
     E060 "model-file" Error,
     E061 "model-operator" Error,

@@ -68,6 +68,10 @@ pub struct Task {
     pub timeout_ms: Option<u64>,
     pub params: Json,
     pub item: Option<Json>,
+    /// The expression of `when: "{{ expression }}"`.
+    pub when: Option<String>,
+    /// `pool:` and the pool's size.
+    pub pool: Option<(String, u32)>,
     pub notify: Vec<Notify>,
 }
 
@@ -220,7 +224,17 @@ impl Ir {
                         .with
                         .map_or(Json::Object(Default::default()), |e| to_json(&e.value)),
                     item,
+                    when: text(task.when).and_then(|w| {
+                        runtime::vocabulary::condition_expression(&w).map(String::from)
+                    }),
                     notify: notify(&task.notify),
+                    pool: text(task.pool).and_then(|name| {
+                        let size = p.pools.iter().find(|e| e.key.as_str() == Some(&name))?;
+                        Some((
+                            name,
+                            int(Some(&size.value))?.clamp(1, u32::MAX as i64) as u32,
+                        ))
+                    }),
                 });
             }
             instances.push(mine);

@@ -169,6 +169,18 @@ pub const TASK: Object = Object {
             "The operator's parameters; strings are templates.",
         ),
         field(
+            "pool",
+            Ty::Identifier,
+            false,
+            "A pool from `pools:`: the task holds one of its slots while an attempt runs.",
+        ),
+        field(
+            "when",
+            Ty::String,
+            false,
+            "A condition, `{{ expression }}` over the template context; false skips the task.",
+        ),
+        field(
             "for_each",
             Ty::List(&Ty::Json),
             false,
@@ -351,6 +363,12 @@ pub const PIPELINE: Object = Object {
             Ty::Map(&Ty::Json),
             false,
             "Run parameters and their defaults; `--param k=v` overrides.",
+        ),
+        field(
+            "pools",
+            Ty::Map(&Ty::Integer { min: 1 }),
+            false,
+            "Named limits, `warehouse: 4`: tasks in a pool running at once, across runs and pipelines on one state.",
         ),
         field(
             "defaults",

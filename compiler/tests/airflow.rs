@@ -52,16 +52,16 @@ fn export_to(yaml: &Path, args: &[&std::ffi::OsStr], dag: &Path) -> String {
     std::fs::read_to_string(dag).expect("the DAG file")
 }
 
-/// The trial's DAG file, its tasks run in `workdir`.
-fn export(bin: &Path, af: &Airflow, workdir: &Path) -> String {
-    let yaml = root().join(format!("tests/e2e/{DAG}.yaml"));
+/// The DAG file of `tests/e2e/{dag}.yaml`, its tasks run in `workdir`.
+fn export(dag: &str, bin: &Path, af: &Airflow, workdir: &Path) -> String {
+    let yaml = root().join(format!("tests/e2e/{dag}.yaml"));
     let args = [
         "--binary".as_ref(),
         bin.as_os_str(),
         "--workdir".as_ref(),
         workdir.as_os_str(),
     ];
-    export_to(&yaml, &args, &af.dags().join(format!("{DAG}.py")))
+    export_to(&yaml, &args, &af.dags().join(format!("{dag}.py")))
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn airflow_runs_the_exported_dag_as_the_binary_runs_the_pipeline() {
         let af = Airflow::new();
         // Tasks hand each other a relative file: one working directory.
         let trial = tempfile::tempdir().expect("tmp");
-        let text = export(&bin, &af, trial.path());
+        let text = export(DAG, &bin, &af, trial.path());
         assert!(
             text.contains("CronDataIntervalTimetable(\"30 6 * * *\", timezone=\"Europe/Paris\")"),
             "{text}"
@@ -130,6 +130,59 @@ fn airflow_runs_the_exported_dag_as_the_binary_runs_the_pipeline() {
         // XCom holds the output as data, not as a string of JSON.
         let xcom = af.xcom(DAG, "extract").unwrap_or_default();
         assert_eq!(xcom, "{\"rows\": 42}", "XCom of extract");
+    }
+}
+
+/// Issue 17: a branch on an upstream's output (`when:`), its join
+/// (`none_failed_min_one_success`) and each of the 13 trigger rules over
+/// a skipped, a succeeded and a maybe-failed upstream end in Airflow as
+/// in the binary's own run: the branch one way with every upstream
+/// succeeding, and the other way with one failing.
+#[test]
+fn a_branch_and_its_join_end_as_in_airflow() {
+    let server = Postgres::start();
+    let bin = build_with("branch", &["--postgres-state"]);
+    for (n, (accuracy, fail)) in [("0.95", "no"), ("0.5", "yes")].into_iter().enumerate() {
+        let af = Airflow::new();
+        let trial = tempfile::tempdir().expect("tmp");
+        export("branch", &bin, &af, trial.path());
+        let own = tempfile::tempdir().expect("tmp");
+        let params = [
+            "--param",
+            &format!("accuracy={accuracy}"),
+            "--param",
+            &format!("fail={fail}"),
+        ];
+        let (code, expected) = own_run(&bin, own.path(), &params);
+        let conf = format!("{{\"accuracy\": \"{accuracy}\", \"fail\": \"{fail}\"}}");
+        let url = server.db_url(&format!("branch_{n}"));
+        let out = af.test(
+            "branch",
+            LOGICAL,
+            Some(&conf),
+            &[
+                ("CHIME_STATE", &url),
+                ("TRIAL_DIR", trial.path().to_str().expect("utf-8")),
+            ],
+        );
+        let log = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{accuracy} {fail}: {log}");
+        assert_eq!(af.states("branch"), expected, "{accuracy} {fail}: {log}");
+        // The branch taken did its work, once, in both.
+        let sorted = |text: &str| {
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        let taken = if n == 0 {
+            "publish announce join"
+        } else {
+            "hold_back join"
+        };
+        let want = sorted(&taken.replace(' ', "\n"));
+        assert_eq!(sorted(&read(trial.path(), "calls.log")), want, "Airflow");
+        assert_eq!(sorted(&read(own.path(), "calls.log")), want, "chime");
     }
 }
 

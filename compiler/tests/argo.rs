@@ -63,6 +63,49 @@ fn the_exported_cron_workflow_is_valid_argo_and_maps_every_rule() {
     assert_eq!(text, again);
 }
 
+/// Issue 17: the seven rules added to Airflow's first six, each as a
+/// `depends` Argo's schema takes; `always` waits for nothing.
+#[test]
+fn the_newer_trigger_rules_map_to_depends() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let yaml = dir.path().join("p.yaml");
+    let mut text =
+        String::from("pipeline: rules\ntasks:\n  a: { operator: noop }\n  b: { operator: noop }\n");
+    for rule in [
+        "all_done_setup_success",
+        "one_done",
+        "none_failed_min_one_success",
+        "none_skipped",
+        "all_skipped",
+        "all_done_min_one_success",
+        "always",
+    ] {
+        text +=
+            &format!("  {rule}: {{ operator: noop, depends_on: [a, b], trigger_rule: {rule} }}\n");
+    }
+    std::fs::write(&yaml, text).expect("write");
+    let (path, text) = export(yaml.to_str().unwrap(), dir.path());
+    check(&path);
+    let any = "(a.Succeeded) || (b.Succeeded)";
+    let finished =
+        "(a.Succeeded || a.Failed || a.Errored) && (b.Succeeded || b.Failed || b.Errored)";
+    for (step, depends) in [
+        ("all-done-setup-success", "(a.Succeeded || a.Failed || a.Errored || a.Skipped || a.Omitted) && (b.Succeeded || b.Failed || b.Errored || b.Skipped || b.Omitted)".to_string()),
+        ("one-done", "(a.Succeeded || a.Failed || a.Errored) || (b.Succeeded || b.Failed || b.Errored)".to_string()),
+        ("none-failed-min-one-success", format!("((a.Succeeded || a.Skipped) && (b.Succeeded || b.Skipped)) && ({any})")),
+        ("none-skipped", finished.to_string()),
+        ("all-skipped", "(a.Skipped || a.Omitted) && (b.Skipped || b.Omitted)".to_string()),
+        ("all-done-min-one-success", format!("({finished}) && ({any})")),
+    ] {
+        let expected = format!("- name: {step}\n              template: {step}\n              depends: {depends:?}\n");
+        assert!(text.contains(&expected), "missing {expected}:\n{text}");
+    }
+    assert!(
+        text.contains("- name: always\n              template: always\n              arguments:"),
+        "always has no depends:\n{text}"
+    );
+}
+
 /// `timeout:` is the workflow's `activeDeadlineSeconds`.
 #[test]
 fn the_run_timeout_is_the_workflow_deadline() {
@@ -104,6 +147,10 @@ fn what_argo_cannot_run_is_refused_at_export() {
         (
             "pipeline: odd_param\nparams:\n  \"out dir\": x\ntasks:\n  a: { operator: noop }\n",
             "param `out dir`",
+        ),
+        (
+            "pipeline: branch\ntasks:\n  a: { operator: noop }\n  b: { operator: noop, depends_on: [a], when: \"{{ ds > '2026' }}\" }\n",
+            "task `b` has `when:`",
         ),
     ];
     for (yaml, expected) in cases {

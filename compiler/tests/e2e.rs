@@ -646,6 +646,66 @@ fn backfill_keeps_max_active_runs_at_once() {
     assert_eq!(peak, 2, "two runs at once, never more");
 }
 
+/// The most spans of `tag` in `spans.log` open at once.
+fn peak(dir: &Path, tag: &str) -> (usize, i32) {
+    let mut events: Vec<(f64, i32)> = read(dir, "spans.log")
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (kind, t, which) = (w.next()?, w.next()?, w.next()?);
+            let d = if kind == "start" { 1 } else { -1 };
+            (which == tag).then(|| Some((t.parse().ok()?, d)))?
+        })
+        .collect();
+    events.sort_by(|a, b| a.partial_cmp(b).expect("numbers"));
+    let (mut now, mut most) = (0, 0);
+    for (_, d) in &events {
+        now += d;
+        most = most.max(now);
+    }
+    (events.len() / 2, most)
+}
+
+/// Issue 17: a pool bounds its tasks across the runs of a backfill (3 at
+/// once) and across a second process on another state file of the folder.
+#[test]
+fn pools_bound_tasks_across_runs_and_processes() {
+    let bin = build("pools");
+    let dir = tempfile::tempdir().expect("tmp");
+    let other = Command::new(&bin)
+        .current_dir(dir.path())
+        .args([
+            "--state",
+            "other.state.db",
+            "backfill",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-02-02",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("second process");
+    let r = run(
+        &bin,
+        dir.path(),
+        &["backfill", "--from", "2026-01-01", "--to", "2026-01-03"],
+    );
+    let other = other.wait_with_output().expect("second process");
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(other.status.success());
+    assert!(
+        r.stdout.contains("waits for a slot of pool `warehouse`"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(peak(dir.path(), "warehouse"), (5, 1), "one at a time");
+    let (n, most) = peak(dir.path(), "api");
+    assert_eq!(n, 10);
+    assert!(most <= 2, "at most two at once: {most}");
+}
+
 #[test]
 fn a_scheduler_killed_mid_run_is_completed_by_the_next_one() {
     let bin = build("sched_kill");

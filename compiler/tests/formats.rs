@@ -139,11 +139,13 @@ fn schema_is_draft_07_and_knows_every_key() {
     assert_eq!(v["additionalProperties"], false);
     assert_eq!(v["required"], serde_json::json!(["pipeline", "tasks"]));
     let task = &v["properties"]["tasks"]["additionalProperties"];
-    assert!(
-        task["properties"]["trigger_rule"]["enum"]
-            .as_array()
-            .is_some_and(|a| a.len() == 6)
-    );
+    // Airflow's 13 rules; `when` and `pool` (issue 17).
+    let rules = task["properties"]["trigger_rule"]["enum"].as_array();
+    assert!(rules.is_some_and(|a| a.len() == 13), "{rules:?}");
+    assert!(rules.is_some_and(|a| a.contains(&"none_failed_min_one_success".into())));
+    assert_eq!(task["properties"]["when"]["type"], "string");
+    assert!(task["properties"]["pool"].is_object());
+    assert!(v["properties"]["pools"].is_object());
     let shell = task["allOf"]
         .as_array()
         .and_then(|a| {

@@ -34,6 +34,14 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// A claim held by the file lock `lock` until it is dropped.
+    pub(crate) fn file(lock: Flock<File>) -> Claim {
+        Claim {
+            _locks: vec![lock],
+            _guard: None,
+        }
+    }
+
     /// A claim held by `guard` until it is dropped.
     pub fn guarded(guard: impl std::any::Any) -> Claim {
         Claim {
@@ -109,7 +117,7 @@ fn dir(state: &Path) -> PathBuf {
 /// A file name for a logical date or task id: letters, digits and `-`
 /// kept, anything else as `_` plus its code point, so distinct names stay
 /// distinct and no name leaves the folder.
-fn file_name(key: &str) -> String {
+pub(crate) fn file_name(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for c in key.chars() {
         if c.is_ascii_alphanumeric() || c == '-' {
@@ -236,7 +244,19 @@ fn lock(
     doing: &str,
     clock: &dyn Clock,
 ) -> Result<Flock<File>, ClaimError> {
-    let dir = dir(state);
+    lock_in(&dir(state), name, how, doing, clock)
+}
+
+/// Locks the file `name` in folder `dir` (made if missing) as `how` says,
+/// writing who holds it when the lock is exclusive.
+pub(crate) fn lock_in(
+    dir: &Path,
+    name: &str,
+    how: FlockArg,
+    doing: &str,
+    clock: &dyn Clock,
+) -> Result<Flock<File>, ClaimError> {
+    let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|source| ClaimError::CreateDir {
         dir: dir.clone(),
         source,

@@ -63,6 +63,10 @@ pub struct TaskDef {
     pub params: &'static str,
     /// JSON: the `for_each` item, as `{{ item }}`.
     pub item: Option<&'static str>,
+    /// `when:`: a MiniJinja expression; false skips the task.
+    pub when: Option<&'static str>,
+    /// `pool:`: the pool's name and size; an attempt holds one slot.
+    pub pool: Option<(&'static str, u32)>,
     /// The task's own `notify:`.
     pub notify: &'static [NotifyDef],
 }
@@ -143,6 +147,8 @@ impl TaskDef {
             timeout_ms: None,
             params,
             item: None,
+            when: None,
+            pool: None,
             notify: &[],
         }
     }

@@ -40,6 +40,8 @@ pub mod pg_tls;
 #[cfg(feature = "rt")]
 pub mod pipe_lines;
 #[cfg(feature = "rt")]
+pub mod pool;
+#[cfg(feature = "rt")]
 pub mod process_group;
 #[cfg(feature = "sql")]
 pub mod rows;

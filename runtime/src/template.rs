@@ -167,6 +167,30 @@ pub fn render(
     render_value(env, &ctx, params)
 }
 
+/// Evaluates a `when:` expression in a task's context: its truth as
+/// Jinja sees it (`false`, `0`, `""`, an empty list or mapping and
+/// `none` are false). An undefined name is an error, as in templates.
+pub fn condition(
+    env: &Environment<'static>,
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    item: Option<&serde_json::Value>,
+    expression: &str,
+) -> Result<bool, TemplateError> {
+    let failed = |error| TemplateError {
+        template: format!("{{{{ {expression} }}}}"),
+        error,
+    };
+    let compiled = env.compile_expression(expression).map_err(failed)?;
+    let ctx = Value::from(context(run, outputs, item));
+    let value = compiled.eval(ctx).map_err(failed)?;
+    if value.is_undefined() {
+        let e = Error::new(ErrorKind::UndefinedError, "the condition is undefined");
+        return Err(failed(e));
+    }
+    Ok(value.is_true())
+}
+
 /// A task's template context: vocabulary::TEMPLATE_VARIABLES, valued.
 fn context(
     run: &RunContext,

@@ -293,6 +293,20 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
 /// [`TEMPLATE_VARIABLES`], so the two lists cannot drift.
 pub const RUN_VARIABLES: &[&str] = TEMPLATE_VARIABLES.split_at(7).0;
 
+/// The expression of a `when:` condition, `{{ expression }}`: the text
+/// between the braces, trimmed; `None` unless the whole string (spaces
+/// around it aside) is one such block with an expression in it.
+pub fn condition_expression(when: &str) -> Option<&str> {
+    let inner = when.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner).trim();
+    let single = !inner.is_empty() && !inner.contains("{{") && !inner.contains("}}");
+    single.then_some(inner)
+}
+
+/// The largest pool (`pools:`): a slot is a lock, tried in turn.
+pub const MAX_POOL_SIZE: u32 = 10_000;
+
 /// When a task runs, given its upstreams' states (Airflow's trigger
 /// rules). The one definition: the compiler's checks, the JSON Schema, the
 /// IR, the generated code and the executor all use it.

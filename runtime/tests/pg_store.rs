@@ -321,3 +321,32 @@ fn stats_count_as_in_sqlite() {
     assert_eq!(s.success_interval_ends, ["2026-11-25T00:00:00+00:00"]);
     assert_eq!(s.lease, Some(("pid 1 on h".into(), 130)));
 }
+
+/// Issue 17: a pool's slots are shared by every pipeline on the database,
+/// never given twice (not even to one connection), and free again when
+/// their holder lets go.
+#[test]
+fn pool_slots_are_shared_by_pipelines_and_given_once() {
+    let server = pg::Postgres::start();
+    let url = server.db_url("state");
+    let clock = SystemClock;
+    let p = PgStore::open(&url, "p").expect("p");
+    let q = PgStore::open(&url, "q").expect("q");
+    let first = p.pool_slot("warehouse", 2, "run", &clock).expect("p");
+    let second = q.pool_slot("warehouse", 2, "run", &clock).expect("q");
+    assert!(first.is_some() && second.is_some());
+    for store in [&p, &q] {
+        let third = store
+            .pool_slot("warehouse", 2, "run", &clock)
+            .expect("third");
+        assert!(third.is_none(), "two slots only");
+    }
+    assert!(p.pool_slot("api", 1, "run", &clock).expect("api").is_some());
+    drop(first);
+    assert!(
+        q.pool_slot("warehouse", 2, "run", &clock)
+            .expect("freed")
+            .is_some()
+    );
+    drop(second);
+}

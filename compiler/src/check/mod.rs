@@ -15,6 +15,7 @@ use crate::language;
 use crate::source::{FileId, SourceFile};
 use crate::syntax::{self, yaml::Document};
 
+pub mod condition;
 pub mod custom_crate;
 pub mod dates;
 pub mod deadline;
@@ -23,6 +24,7 @@ pub mod duplicate_task;
 pub mod missing_key;
 pub mod notify;
 pub mod operator_params;
+pub mod pool;
 pub mod predict_model;
 pub mod schedule;
 pub mod structure;
@@ -65,6 +67,8 @@ pub const CHECKS: &[Check] = &[
     (Code::E044, url::run),
     (Code::E045, notify::run),
     (Code::E046, deadline::run),
+    (Code::E047, condition::run),
+    (Code::E048, pool::run),
     (Code::E050, custom_crate::run),
     (Code::E060, predict_model::run),
     (Code::W001, unreachable_task::run),

@@ -1,5 +1,5 @@
 //! Finds every template (each string under `with:`, `connections:`,
-//! `on_failure:` and `notify:`), parses it with MiniJinja and hands what it finds to the
+//! `on_failure:` and `notify:`, and each `when:`), parses it with MiniJinja and hands what it finds to the
 //! three template checks: E040 (syntax), E041 (undefined variable) and E042
 //! (`tasks.X.output` of a task that is not upstream).
 
@@ -44,6 +44,9 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     for (t, task) in p.tasks.iter().enumerate() {
         if let Some(with) = task.with {
             each_string(&with.value, &mut |n| visit(n, Scope::Task(t), diags));
+        }
+        if let Some(when) = task.when {
+            visit(when, Scope::Task(t), diags);
         }
     }
     for entry in p.connections.iter().chain(&p.storage) {

@@ -112,6 +112,14 @@ fn task_const(index: usize, t: &Task, ir: &Ir) -> TokenStream {
     let params = raw(&t.params.to_string());
     let item = opt_str(&t.item.as_ref().map(|i| i.to_string()));
     let notify = notify_defs(&t.notify);
+    let when = opt_str(&t.when);
+    let pool = match &t.pool {
+        Some((name, size)) => {
+            let size = Literal::u32_unsuffixed(*size);
+            quote!(Some((#name, #size)))
+        }
+        None => quote!(None),
+    };
     quote! {
         #doc
         const #name: rt::TaskDef = rt::TaskDef {
@@ -127,6 +135,8 @@ fn task_const(index: usize, t: &Task, ir: &Ir) -> TokenStream {
             timeout_ms: #timeout,
             params: #params,
             item: #item,
+            when: #when,
+            pool: #pool,
             notify: #notify,
         };
     }

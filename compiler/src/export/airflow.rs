@@ -143,7 +143,16 @@ fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     *out += "the binary does the work; the tasks share their state and outputs in\n";
     *out += "PostgreSQL, so every task needs CHIME_STATE=postgres://... in its\n";
     *out += "environment. Do not edit: change the pipeline and export again\n";
-    *out += "(docs/scale-out.md).\n\"\"\"\n\n";
+    *out += "(docs/scale-out.md).\n";
+    let pools = super::pools(ir);
+    if !pools.is_empty() {
+        *out += "\nAirflow keeps pools in its database: create the pipeline's before its\n";
+        *out += "first run (a task in a missing pool never starts):\n\n";
+        for (name, size) in &pools {
+            *out += &format!("    airflow pools set {name} {size} \"chime pool\"\n");
+        }
+    }
+    *out += "\"\"\"\n\n";
     *out += "from __future__ import annotations\n\n";
     *out += "import datetime\n";
     if matches!(target, Target::Binary { .. }) {
@@ -419,6 +428,9 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     }
     // chime's exit status for a task its trigger rule skipped.
     *out += &format!("{i}    skip_on_exit_code=99,\n");
+    if let Some((pool, _)) = &task.pool {
+        *out += &format!("{i}    pool={},\n", py_str(pool));
+    }
     if task.trigger_rule != TriggerRule::AllSuccess {
         *out += &format!(
             "{i}    trigger_rule={},\n",

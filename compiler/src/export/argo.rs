@@ -26,6 +26,9 @@ pub enum ArgoError {
     Cron(String),
     /// A param whose name Argo does not take.
     Param(String),
+    /// A task with `when:`, which Argo cannot evaluate (MiniJinja) and a
+    /// step cannot skip itself in Argo.
+    When(String),
 }
 
 impl std::fmt::Display for ArgoError {
@@ -38,6 +41,10 @@ impl std::fmt::Display for ArgoError {
             ArgoError::Param(p) => write!(
                 f,
                 "param `{p}`: Argo parameter names are letters, digits, `_` and `-`; rename it to export to Argo"
+            ),
+            ArgoError::When(t) => write!(
+                f,
+                "task `{t}` has `when:`, which the Argo export does not map yet (an Argo step cannot skip itself); export it to Airflow, or run it with the binary's own scheduler"
             ),
         }
     }
@@ -91,6 +98,9 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     {
         return Err(ArgoError::Param(bad.clone()));
     }
+    if let Some(t) = ir.tasks.iter().find(|t| t.when.is_some()) {
+        return Err(ArgoError::When(t.group.clone()));
+    }
     let mut name = k8s_name(&ir.name);
     name.truncate(MAX_NAME);
     let name = name.trim_end_matches('-').to_string();
@@ -111,6 +121,19 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     out += "# the steps share their state and outputs in PostgreSQL: CHIME_STATE\n";
     out += &format!("# comes from the secret `{name}-state` (key `url`).\n");
     out += "# Do not edit: change the pipeline and export again (docs/scale-out.md).\n";
+    let pools = super::pools(ir);
+    if !pools.is_empty() {
+        out += "# Pools are semaphores over the ConfigMap `chime-pools`, shared by\n";
+        out += "# every workflow of the namespace; create it before the first run:\n";
+        let literals: Vec<String> = pools
+            .iter()
+            .map(|(name, size)| format!("--from-literal={name}={size}"))
+            .collect();
+        out += &format!(
+            "#   kubectl create configmap chime-pools {}\n",
+            literals.join(" ")
+        );
+    }
     out += "apiVersion: argoproj.io/v1alpha1\n";
     out += "kind: CronWorkflow\n";
     out += "metadata:\n";
@@ -412,6 +435,13 @@ fn template(out: &mut String, ir: &Ir, step: &Step<'_>, image: &str) {
     }
     if let Some(t) = task.timeout_ms {
         *out += &format!("        activeDeadlineSeconds: \"{}\"\n", t.div_ceil(1000));
+    }
+    if let Some((pool, _)) = &task.pool {
+        *out += "        synchronization:\n";
+        *out += "          semaphores:\n";
+        *out += "            - configMapKeyRef:\n";
+        *out += "                name: chime-pools\n";
+        *out += &format!("                key: {}\n", q(pool));
     }
     // Argo counts retries from 0; chime's attempts from 1.
     let attempt = if task.retries > 0 {

@@ -209,6 +209,12 @@ pub fn py_timedelta(ms: u64) -> String {
     }
 }
 
+/// The pools the pipeline's tasks use, with their sizes, by name.
+pub fn pools(ir: &crate::ir::Ir) -> Vec<(String, u32)> {
+    let set: BTreeSet<(String, u32)> = ir.tasks.iter().filter_map(|t| t.pool.clone()).collect();
+    set.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ use super::task::Counts;
 use super::{Exec, ExecError};
 use crate::compiled::TriggerRule;
 use crate::state::TaskState;
+use crate::template;
 
 /// What a task's trigger rule says, given its upstreams' states so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,10 @@ impl Exec<'_> {
                 true => Decision::Run,
                 false => evaluate(task.def.trigger_rule, total, task.upstream),
             };
+            let decision = match (decision, task.def.when) {
+                (Decision::Run, Some(when)) => self.condition(t, when),
+                (d, _) => d,
+            };
             let final_state = match decision {
                 Decision::Wait => continue,
                 Decision::Run => {
@@ -106,6 +111,21 @@ impl Exec<'_> {
             self.finish(t, &mut work);
         }
         Ok(())
+    }
+
+    /// Task `t`'s `when:` condition: false skips it. One that cannot be
+    /// evaluated lets the task start, and its attempt fails with the error
+    /// (see `launch`).
+    fn condition(&mut self, t: usize, when: &str) -> Decision {
+        let def = self.tasks[t].def;
+        let item: Option<serde_json::Value> = def.item.and_then(|i| serde_json::from_str(i).ok());
+        match template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), when) {
+            Ok(false) => {
+                self.say(|| format!("{} is skipped: its `when` is false", def.id));
+                Decision::Skip
+            }
+            _ => Decision::Run,
+        }
     }
 
     /// Propagates task `t`'s final state to its downstream tasks' counts,

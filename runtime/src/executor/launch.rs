@@ -73,7 +73,7 @@ impl Exec<'_> {
         let started_at = now();
         let started = Instant::now();
         let inert = crate::operators::builtin(task.operator).is_some_and(|o| o.inert);
-        if inert && task.timeout_ms.is_none() {
+        if inert && task.timeout_ms.is_none() && task.when.is_none() {
             // The operator does nothing (noop): no context, no rendering, no
             // log; one row records the attempt.
             let inline = Inline {
@@ -88,6 +88,14 @@ impl Exec<'_> {
         let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
         let rendered =
             template::render(&self.env, &self.run, &self.outputs, item.as_ref(), &params);
+        // A `when:` that cannot be evaluated let the task start: it fails.
+        let rendered = match (rendered, task.when) {
+            (Ok(p), Some(when)) => {
+                template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), when)
+                    .map(|_| p)
+            }
+            (rendered, _) => rendered,
+        };
         let op = self.ops.get(task.operator).copied();
         let (params, op) = match (rendered, op) {
             (Ok(p), Some(op)) => (p, op),
@@ -213,6 +221,7 @@ impl Exec<'_> {
         inline: Option<Inline>,
     ) -> Result<(), ExecError> {
         let task = self.tasks[t].def;
+        self.release_slot(t);
         let secs = elapsed.as_secs_f64();
         // Any operator's output is stored, shown and passed downstream
         // whole: one over the limit fails the task (see MAX_OUTPUT_BYTES).

@@ -26,6 +26,9 @@ impl Exec<'_> {
                 let Some(t) = self.ready.pop_front() else {
                     break;
                 };
+                if !self.take_slot(t)? {
+                    continue;
+                }
                 self.launch(t)?;
                 if !self.changes.is_empty() && self.ready.is_empty() {
                     // Instant tasks finished inline: commit before their downstream start.
@@ -36,10 +39,19 @@ impl Exec<'_> {
             let stopping = signal.is_some() || self.timed_out;
             if self.running == 0
                 && (self.retrying == 0 || stopping)
-                && (self.ready.is_empty() || stopping)
+                && ((self.ready.is_empty() && !self.pools.waiting()) || stopping)
             {
                 break;
             }
+            // Slots held by other runs and pipelines free up unseen: look
+            // again now and then while a task waits for one.
+            let waiting = self.pools.waiting() && !stopping;
+            let pool_poll = async {
+                match waiting {
+                    true => tokio::time::sleep(super::pools::POLL).await,
+                    false => std::future::pending().await,
+                }
+            };
             let grace_over = async {
                 match drain_deadline {
                     Some(d) if !stopped => tokio::time::sleep_until(d).await,
@@ -59,12 +71,15 @@ impl Exec<'_> {
                 }
             };
             let event = tokio::select! {
-                e = self.events.join_next() => e,
+                // An empty set answers at once: only a task waiting for
+                // a pool slot can leave it empty here.
+                e = self.events.join_next(), if !self.events.is_empty() => e,
                 () = timeout_due => { self.on_run_timeout(); continue }
                 () = sla_due => { sla_told = true; self.notify_sla_miss(); continue }
                 _ = recv(&mut sigint), if signal.is_none() => { signal = Some(2); self.on_signal(&mut drain_deadline, &mut stopped); continue }
                 _ = recv(&mut sigterm), if signal.is_none() => { signal = Some(15); self.on_signal(&mut drain_deadline, &mut stopped); continue }
                 () = grace_over => { self.stop(); stopped = true; continue }
+                () = pool_poll => { self.retry_waiting(); continue }
             };
             let mut next = event;
             while let Some(joined) = next {
@@ -154,6 +169,7 @@ impl Exec<'_> {
                 }
                 self.retrying = 0;
                 self.ready.clear();
+                self.forget_waiting();
                 let n = self.running;
                 self.say(|| {
                     format!("stopping: letting {n} running task(s) finish (up to {grace:?})")
@@ -178,6 +194,7 @@ impl Exec<'_> {
         }
         self.retrying = 0;
         self.ready.clear();
+        self.forget_waiting();
     }
 
     /// The run's tasks and leaves, for [`crate::store::Store::settle_run`].

@@ -34,8 +34,12 @@ mod launch;
 mod main_loop;
 mod notify;
 mod on_failure;
+mod paths;
+mod pools;
 mod resume;
 mod task;
+
+pub use paths::path_component;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -181,6 +185,8 @@ struct Exec<'s> {
     tasks: Vec<TaskRun>,
     /// Decided to run, waiting for a slot.
     ready: VecDeque<usize>,
+    /// Pool slots held, and tasks waiting for one.
+    pools: pools::Pools,
     /// Attempts running.
     running: usize,
     /// Tasks waiting for their retry delay.
@@ -234,28 +240,6 @@ type Sending = (
     String,
     tokio::task::JoinHandle<Result<String, String>>,
 );
-
-/// A run or task id as one file name under `logs/`: `/`, `\\`, control
-/// characters and a leading `.` are written as `%XX`, so no id (a
-/// `for_each` item, say) can name a path outside its folder.
-pub fn path_component(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for (i, c) in id.chars().enumerate() {
-        let unsafe_char = matches!(c, '/' | '\\' | '%') || c.is_control() || (i == 0 && c == '.');
-        if unsafe_char {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    if out.is_empty() {
-        out.push_str("%00");
-    }
-    out
-}
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -320,6 +304,7 @@ pub async fn execute(
         run_id: run_id.clone(),
         tasks,
         ready: VecDeque::new(),
+        pools: pools::Pools::default(),
         running: 0,
         retrying: 0,
         changes: Vec::new(),
@@ -589,24 +574,9 @@ impl Exec<'_> {
     }
 }
 
+#[cfg(all(test, feature = "schedule"))]
+mod condition_tests;
 #[cfg(all(test, feature = "http"))]
 mod deadline_tests;
-
-#[cfg(test)]
-mod tests {
-    use super::path_component;
-
-    /// Issue 11, item 5: ids become one path component under `logs/`.
-    #[test]
-    fn ids_cannot_name_paths_outside_the_log_folder() {
-        assert_eq!(path_component("../../etc/x"), "%2E.%2F..%2Fetc%2Fx");
-        assert_eq!(path_component(".."), "%2E.");
-        assert_eq!(path_component("a\\b\nc"), "a%5Cb%0Ac");
-        assert_eq!(path_component(""), "%00");
-        assert_eq!(path_component("per_region[kr]"), "per_region[kr]");
-        assert_eq!(
-            path_component("manual__2026-11-24T00:00:00+00:00"),
-            "manual__2026-11-24T00:00:00+00:00"
-        );
-    }
-}
+#[cfg(all(test, feature = "schedule"))]
+mod pool_tests;

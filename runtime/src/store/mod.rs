@@ -300,6 +300,16 @@ pub trait Store {
         doing: &str,
         clock: &dyn Clock,
     ) -> Result<Claim, ClaimError>;
+    /// A free slot of pool `pool` (of `size` slots), held until the
+    /// claim is dropped or the process ends; `None` while all are held
+    /// (see `pool.rs`).
+    fn pool_slot(
+        &self,
+        pool: &str,
+        size: u32,
+        doing: &str,
+        clock: &dyn Clock,
+    ) -> Result<Option<Claim>, ClaimError>;
     /// Counts over the whole state, for metrics (see `stats.rs`).
     fn stats(&self) -> Result<Stats, StoreError>;
 }

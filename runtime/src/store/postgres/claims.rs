@@ -117,3 +117,80 @@ fn take(
     }
     Ok(Outcome::Taken(keys))
 }
+
+/// Keys of pool slots this process holds: a session advisory lock is
+/// re-entrant, so the database would grant one twice to one connection.
+static HELD_SLOTS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A held pool slot: unlocked (and forgotten) when dropped.
+struct Slot {
+    worker: Worker,
+    key: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let key = self.key.clone();
+        let _ = self.worker.call(move |c| {
+            c.client
+                .execute(
+                    "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                    &[&key],
+                )
+                .map(|_| ())
+        });
+        if let Ok(mut held) = HELD_SLOTS.lock() {
+            held.retain(|k| *k != self.key);
+        }
+    }
+}
+
+/// A free slot of pool `pool`: one of `size` advisory locks, shared by
+/// every pipeline on the database (the key has no pipeline in it).
+pub(super) fn pool_slot(
+    store: &PgStore,
+    pool: &str,
+    size: u32,
+    doing: &str,
+    clock: &dyn Clock,
+) -> Result<Option<Claim>, ClaimError> {
+    let holder = format!(
+        "{} (`{doing}`, since {})",
+        claim::this_process(),
+        clock.now().to_rfc3339()
+    );
+    let mut held = HELD_SLOTS
+        .lock()
+        .map_err(|_| ClaimError::State("pool slots: a thread panicked".into()))?;
+    for i in 0..size.min(crate::pool::MAX_POOL_SIZE) {
+        let key = format!("chime:pool:{pool}:{i}");
+        if held.contains(&key) {
+            continue;
+        }
+        let (k, h) = (key.clone(), holder.clone());
+        let got = store
+            .worker
+            .call(move |c| {
+                let got: bool = c
+                    .client
+                    .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&k])?
+                    .get(0);
+                if got {
+                    c.client.execute(
+                        "INSERT INTO chime.claims (key, holder) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET holder = excluded.holder",
+                        &[&k, &h],
+                    )?;
+                }
+                Ok(got)
+            })
+            .map_err(|e| ClaimError::State(e.to_string()))?;
+        if got {
+            held.push(key.clone());
+            return Ok(Some(Claim::guarded(Slot {
+                worker: store.worker.clone(),
+                key,
+            })));
+        }
+    }
+    Ok(None)
+}

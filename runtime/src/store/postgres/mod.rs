@@ -578,6 +578,16 @@ impl Store for PgStore {
         claims::claim(self, logical, task, doing, clock)
     }
 
+    fn pool_slot(
+        &self,
+        pool: &str,
+        size: u32,
+        doing: &str,
+        clock: &dyn Clock,
+    ) -> Result<Option<Claim>, ClaimError> {
+        claims::pool_slot(self, pool, size, doing, clock)
+    }
+
     fn stats(&self) -> Result<super::Stats, StoreError> {
         let pipeline = self.pipeline.to_string();
         self.worker

@@ -494,6 +494,16 @@ impl Store for SqliteStore {
         }
     }
 
+    fn pool_slot(
+        &self,
+        pool: &str,
+        size: u32,
+        doing: &str,
+        clock: &dyn Clock,
+    ) -> Result<Option<Claim>, ClaimError> {
+        crate::pool::slot(std::path::Path::new(&self.path), pool, size, doing, clock)
+    }
+
     fn stats(&self) -> Result<super::Stats, StoreError> {
         stats::read(&self.conn).map_err(db)
     }

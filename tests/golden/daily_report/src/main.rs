@@ -52,6 +52,8 @@ const T0_GATHER: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"mkdir -p \"$OUT_DIR/{{ ds_nodash }}\"\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n","env":{"OUT_DIR":"{{ params.out_dir }}"}}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -69,6 +71,8 @@ const T1_REPORT_EU: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""eu""#),
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -86,6 +90,8 @@ const T2_REPORT_US: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""us""#),
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -103,6 +109,8 @@ const T3_REPORT_APAC: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"command":"echo \"$REGION: $ORDERS orders on {{ ds }}\" > \"$OUT_DIR/{{ ds_nodash }}/$REGION.txt\"","env":{"ORDERS":"{{ tasks.gather.output.orders }}","OUT_DIR":"{{ params.out_dir }}","REGION":"{{ item }}"}}"#,
     item: Some(r#""apac""#),
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -120,6 +128,8 @@ const T4_PUBLISH: rt::TaskDef = rt::TaskDef {
     timeout_ms: Some(600000),
     params: r#"{"argv":["ls","-l","{{ params.out_dir }}/{{ ds_nodash }}"]}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 

@@ -45,6 +45,8 @@ const T0_EXTRACT: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo extract >> order.log\necho '{\"rows\": 42, \"name\": \"{{ params.greeting }}\"}'\n"}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -62,6 +64,8 @@ const T1_PER_REGION_KR: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo \"per_region {{ item }}\" >> order.log\necho '{\"region\": \"{{ item }}\", \"rows\": {{ tasks.extract.output.rows }}}'\n"}"#,
     item: Some(r#""kr""#),
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -79,6 +83,8 @@ const T2_PER_REGION_JP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"echo \"per_region {{ item }}\" >> order.log\necho '{\"region\": \"{{ item }}\", \"rows\": {{ tasks.extract.output.rows }}}'\n"}"#,
     item: Some(r#""jp""#),
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -96,6 +102,8 @@ const T3_REPORT: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"argv":["sh","-c","echo report >> order.log; echo \"{{ tasks.per_region.output | map(attribute='region') | join(',') }} {{ params.n }} {{ ds }} {{ tasks.extract.output.name }}\" > report.txt"]}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 

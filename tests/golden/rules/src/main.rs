@@ -63,6 +63,8 @@ const T0_OK: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"true"}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -80,6 +82,8 @@ const T1_BAD: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: r#"{"command":"exit 3"}"#,
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -97,6 +101,8 @@ const T2_ALL_SUCCESS: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -114,6 +120,8 @@ const T3_ALL_DONE: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -131,6 +139,8 @@ const T4_ALL_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -148,6 +158,8 @@ const T5_ALL_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -165,6 +177,8 @@ const T6_ONE_SUCCESS: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -182,6 +196,8 @@ const T7_ONE_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -199,6 +215,8 @@ const T8_ONE_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -216,6 +234,8 @@ const T9_NONE_FAILED: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -233,6 +253,8 @@ const T10_NONE_FAILED_OK: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
@@ -250,6 +272,8 @@ const T11_AFTER_SKIP: rt::TaskDef = rt::TaskDef {
     timeout_ms: None,
     params: "{}",
     item: None,
+    when: None,
+    pool: None,
     notify: &[],
 };
 
