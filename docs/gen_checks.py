@@ -247,6 +247,18 @@ tasks:
     operator: noop
     pool: warehous
 """),
+    ("E049", """A dynamic `for_each` (a string) that cannot work: not one `"{{ expression
+}}"`; an expression that reads no upstream's output (`"{{ [1, 2] }}"`: the
+list is known when the file is written, so write it as a list);
+`instance_key` that is not one expression; `instance_key` or
+`max_instances` on a task without a dynamic `for_each`; `max_instances`
+over 100,000. The expressions are checked as templates too (E040-E042):
+the output the list comes from must be an upstream's.""", """pipeline: fanout
+tasks:
+  per_region:
+    operator: noop
+    for_each: "{{ ['kr', 'jp', 'us'] }}"
+"""),
     ("E050", """A crate under `operators:` is missing, is not a crate (no Cargo.toml), has
 no src/lib.rs, does not parse (the note names the Rust file and line),
 keeps operators in a private module, or defines two operators with one

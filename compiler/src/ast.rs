@@ -62,6 +62,10 @@ pub struct Task<'a> {
     pub when: Option<&'a Node>,
     /// `pool:`, a name from `pools:`.
     pub pool: Option<&'a Node>,
+    /// `for_each:` as a string: a dynamic `for_each`, `{{ expression }}`.
+    pub expand: Option<&'a Node>,
+    pub instance_key: Option<&'a Node>,
+    pub max_instances: Option<&'a Node>,
     /// Its own settings (see [`Settings::or`] for the effective ones).
     pub settings: Settings<'a>,
     pub notify: Vec<Notify<'a>>,
@@ -181,6 +185,9 @@ impl<'a> Pipeline<'a> {
                     .filter(|n| n.as_seq().is_some()),
                 when: string_node(node.get("when")),
                 pool: string_node(node.get("pool")),
+                expand: string_node(node.get("for_each")),
+                instance_key: string_node(node.get("instance_key")),
+                max_instances: node.get("max_instances").map(|e| &e.value),
                 settings: Settings::of(Some(node)),
                 notify: notify_entries(node.get("notify")),
             });

@@ -63,6 +63,7 @@ codes! {
     E046 "bad-deadline" Error,
     E047 "bad-condition" Error,
     E048 "unknown-pool" Error,
+    E049 "bad-for-each" Error,
     E050 "custom-operator-crate" Error,
     E060 "model-file" Error,
     E061 "model-operator" Error,

@@ -72,8 +72,23 @@ pub struct Task {
     pub when: Option<String>,
     /// `pool:` and the pool's size.
     pub pool: Option<(String, u32)>,
+    /// A dynamic `for_each`.
+    pub expand: Option<Expand>,
     pub notify: Vec<Notify>,
 }
+
+/// A dynamic `for_each`: the expressions of the list and of the instance
+/// key, and the most instances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expand {
+    pub over: String,
+    pub key: Option<String>,
+    pub max_instances: u32,
+}
+
+/// Instances a dynamic `for_each` may make unless `max_instances` says
+/// otherwise (Airflow's `max_map_length`).
+pub const DEFAULT_MAX_INSTANCES: u32 = 1024;
 
 /// A `notify:` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,37 +145,7 @@ pub fn item_label(item: &Json) -> String {
     }
 }
 
-/// The longest item label: an instance id is a log directory's name, and
-/// file names stop at 255 bytes (63 for the task id, 2 for the brackets).
-pub const MAX_ITEM_LABEL: usize = 128;
-
-/// Why `label` cannot name a task instance, if it cannot. The instance id
-/// is one path component under `logs/RUN/` and is printed on terminals, so
-/// it holds no path separator, no `..`, no control character.
-pub fn unsafe_item_label(label: &str) -> Option<String> {
-    if label.is_empty() {
-        return Some("it is empty".into());
-    }
-    if let Some(c) = label.chars().find(|c| matches!(c, '/' | '\\')) {
-        return Some(format!("it contains `{c}`, a path separator"));
-    }
-    if label.contains("..") {
-        return Some("it contains `..`".into());
-    }
-    if let Some(c) = label.chars().find(|c| c.is_control()) {
-        return Some(format!(
-            "it contains the control character {}",
-            c.escape_unicode()
-        ));
-    }
-    if label.len() > MAX_ITEM_LABEL {
-        return Some(format!(
-            "it is {} bytes long; at most {MAX_ITEM_LABEL}",
-            label.len()
-        ));
-    }
-    None
-}
+pub use runtime::vocabulary::{MAX_ITEM_LABEL, unsafe_item_label};
 
 impl Ir {
     /// The IR of a pipeline `check` accepted, from its analysis: the typed
@@ -228,6 +213,19 @@ impl Ir {
                         runtime::vocabulary::condition_expression(&w).map(String::from)
                     }),
                     notify: notify(&task.notify),
+                    expand: text(task.expand).and_then(|over| {
+                        let expression = |s: &str| {
+                            runtime::vocabulary::condition_expression(s).map(String::from)
+                        };
+                        Some(Expand {
+                            over: expression(&over)?,
+                            key: text(task.instance_key).and_then(|k| expression(&k)),
+                            max_instances: int(task.max_instances)
+                                .map_or(DEFAULT_MAX_INSTANCES, |m| {
+                                    m.clamp(1, u32::MAX as i64) as u32
+                                }),
+                        })
+                    }),
                     pool: text(task.pool).and_then(|name| {
                         let size = p.pools.iter().find(|e| e.key.as_str() == Some(&name))?;
                         Some((

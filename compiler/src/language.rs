@@ -182,9 +182,21 @@ pub const TASK: Object = Object {
         ),
         field(
             "for_each",
-            Ty::List(&Ty::Json),
+            Ty::Either(&Ty::List(&Ty::Json), &Ty::String),
             false,
-            "A literal list: one instance of the task per item, as `{{ item }}`.",
+            "One instance of the task per item, as `{{ item }}`: a literal list, or `\"{{ tasks.ID.output... }}\"`, a list an upstream gives at run time.",
+        ),
+        field(
+            "instance_key",
+            Ty::String,
+            false,
+            "With a dynamic `for_each`: `{{ expression }}` over `item` naming each instance (default: its index).",
+        ),
+        field(
+            "max_instances",
+            Ty::Integer { min: 1 },
+            false,
+            "With a dynamic `for_each`: more items than this fail the task (default 1024).",
         ),
         field(
             "notify",

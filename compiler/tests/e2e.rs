@@ -706,6 +706,156 @@ fn pools_bound_tasks_across_runs_and_processes() {
     assert!(most <= 2, "at most two at once: {most}");
 }
 
+/// Issue 17: a dynamic `for_each` makes one instance per store the
+/// upstream found, named by `instance_key`; the report gets their outputs
+/// as a list; `show` and `logs` know the instances.
+#[test]
+fn a_dynamic_for_each_fans_out_over_an_upstreams_output() {
+    let bin = build("fanout");
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(&bin, dir.path(), &["run", "--date", "2026-11-24"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("per_store made 5 instance(s)"),
+        "{}",
+        r.stdout
+    );
+    // 5 stores, sales 0 + 1 + 2 + 3 + 4.
+    assert_eq!(read(dir.path(), "report.log"), "5 10\n");
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    for task in [
+        "list_stores",
+        "per_store",
+        "per_store[store_0]",
+        "per_store[store_4]",
+        "report",
+    ] {
+        assert_eq!(state_of(&show, task), "success", "{task}: {show}");
+    }
+    let logs = run(
+        &bin,
+        dir.path(),
+        &["logs", FANOUT_RUN, "per_store[store_3]"],
+    );
+    assert_eq!(logs.code, 0, "{}", logs.stdout);
+    assert!(logs.stdout.contains("store_3"), "{}", logs.stdout);
+    // An upstream that finds nothing skips the fan-out, and what follows.
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "stores=0"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    assert_eq!(state_of(&show, "per_store"), "skipped", "{show}");
+    assert_eq!(state_of(&show, "report"), "skipped", "{show}");
+    // More items than max_instances fail the task and say why.
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "stores=2001"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("for_each gave 2001 items, over max_instances (2000)"),
+        "{}",
+        r.stdout
+    );
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    assert_eq!(state_of(&show, "report"), "upstream_failed", "{show}");
+}
+
+const FANOUT_RUN: &str = "manual__2026-11-24T00:00:00+00:00";
+
+/// Issue 17: 1,000 instances made at run time; the runner killed with
+/// SIGKILL mid-way; the resumed run makes the same instances and runs
+/// only those that had not finished; `clear --task` on one instance runs
+/// only that one again.
+#[test]
+fn a_thousand_instance_fan_out_resumes_after_kill_9_and_clears_one_instance() {
+    let bin = build("fanout");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut child = Command::new(&bin)
+        .current_dir(dir.path())
+        .args(["run", "--date", "2026-11-24", "--param", "stores=1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    wait_for(&dir.path().join("started"));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let pgid: i32 = read(dir.path(), "slow.pgid")
+        .trim()
+        .parse()
+        .expect("slow.pgid");
+    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    let finished: Vec<String> = states(&show)
+        .into_iter()
+        .filter(|(t, s)| t.starts_with("per_store[") && s == "success")
+        .map(|(t, _)| t["per_store[".len()..t.len() - 1].to_string())
+        .collect();
+    assert!(
+        !finished.is_empty() && finished.len() < 1000,
+        "{}",
+        finished.len()
+    );
+    std::fs::write(dir.path().join("resumed"), "").expect("write");
+
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "stores=1000"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("resuming run"), "{}", r.stdout);
+    let count = |key: &str, log: &str| log.lines().filter(|l| *l == key).count();
+    let done = read(dir.path(), "done.log");
+    for key in &finished {
+        assert_eq!(
+            count(key, &done),
+            1,
+            "{key} finished before the kill: not run again"
+        );
+    }
+    for i in 0..1000 {
+        assert!(count(&format!("store_{i}"), &done) >= 1, "store_{i} ran");
+    }
+    assert_eq!(read(dir.path(), "report.log"), "1000 499500\n");
+
+    let cleared = run(
+        &bin,
+        dir.path(),
+        &["clear", FANOUT_RUN, "--task", "per_store[store_7]"],
+    );
+    assert_eq!(cleared.code, 0, "{}", cleared.stdout);
+    assert!(
+        cleared.stdout.contains("cleared 1 task(s)"),
+        "{}",
+        cleared.stdout
+    );
+    let before = read(dir.path(), "done.log").lines().count();
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "stores=1000"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let done = read(dir.path(), "done.log");
+    let new: Vec<&str> = done.lines().skip(before).collect();
+    assert_eq!(new, ["store_7"], "only the cleared instance ran");
+    assert_eq!(
+        read(dir.path(), "report.log").lines().count(),
+        1,
+        "report kept"
+    );
+}
+
 #[test]
 fn a_scheduler_killed_mid_run_is_completed_by_the_next_one() {
     let bin = build("sched_kill");

@@ -67,8 +67,23 @@ pub struct TaskDef {
     pub when: Option<&'static str>,
     /// `pool:`: the pool's name and size; an attempt holds one slot.
     pub pool: Option<(&'static str, u32)>,
+    /// A dynamic `for_each`: the task makes its instances when it may run.
+    pub expand: Option<ExpandDef>,
     /// The task's own `notify:`.
     pub notify: &'static [NotifyDef],
+}
+
+/// `for_each: "{{ expression }}"`: instances made at run time, one per
+/// item of the list the expression gives (over its upstreams' outputs).
+#[derive(Debug)]
+pub struct ExpandDef {
+    /// The list's MiniJinja expression.
+    pub over: &'static str,
+    /// `instance_key:`'s expression over `item`, naming each instance
+    /// (`task[KEY]`); without it, instances are named by index.
+    pub key: Option<&'static str>,
+    /// More items than this fail the task.
+    pub max_instances: u32,
 }
 
 /// `sla:`: a scheduled run must finish `max_duration` after its fire time,
@@ -149,6 +164,7 @@ impl TaskDef {
             item: None,
             when: None,
             pool: None,
+            expand: None,
             notify: &[],
         }
     }

@@ -191,6 +191,34 @@ pub fn condition(
     Ok(value.is_true())
 }
 
+/// Evaluates an expression (a dynamic `for_each`'s list, an
+/// `instance_key`) in a task's context, as JSON.
+pub fn evaluate(
+    env: &Environment<'static>,
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    item: Option<&serde_json::Value>,
+    expression: &str,
+) -> Result<serde_json::Value, TemplateError> {
+    let failed = |error| TemplateError {
+        template: format!("{{{{ {expression} }}}}"),
+        error,
+    };
+    let compiled = env.compile_expression(expression).map_err(failed)?;
+    let ctx = Value::from(context(run, outputs, item));
+    let value = compiled.eval(ctx).map_err(failed)?;
+    if value.is_undefined() {
+        let e = Error::new(ErrorKind::UndefinedError, "the expression is undefined");
+        return Err(failed(e));
+    }
+    serde_json::to_value(&value).map_err(|e| {
+        failed(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("its value is not data: {e}"),
+        ))
+    })
+}
+
 /// A task's template context: vocabulary::TEMPLATE_VARIABLES, valued.
 fn context(
     run: &RunContext,

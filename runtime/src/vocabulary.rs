@@ -304,6 +304,38 @@ pub fn condition_expression(when: &str) -> Option<&str> {
     single.then_some(inner)
 }
 
+/// The longest item label: an instance id is a log directory's name, and
+/// file names stop at 255 bytes (63 for the task id, 2 for the brackets).
+pub const MAX_ITEM_LABEL: usize = 128;
+
+/// Why `label` cannot name a task instance, if it cannot. The instance id
+/// is one path component under `logs/RUN/` and is printed on terminals, so
+/// it holds no path separator, no `..`, no control character.
+pub fn unsafe_item_label(label: &str) -> Option<String> {
+    if label.is_empty() {
+        return Some("it is empty".into());
+    }
+    if let Some(c) = label.chars().find(|c| matches!(c, '/' | '\\')) {
+        return Some(format!("it contains `{c}`, a path separator"));
+    }
+    if label.contains("..") {
+        return Some("it contains `..`".into());
+    }
+    if let Some(c) = label.chars().find(|c| c.is_control()) {
+        return Some(format!(
+            "it contains the control character {}",
+            c.escape_unicode()
+        ));
+    }
+    if label.len() > MAX_ITEM_LABEL {
+        return Some(format!(
+            "it is {} bytes long; at most {MAX_ITEM_LABEL}",
+            label.len()
+        ));
+    }
+    None
+}
+
 /// The largest pool (`pools:`): a slot is a lock, tried in turn.
 pub const MAX_POOL_SIZE: u32 = 10_000;
 

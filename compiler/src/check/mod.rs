@@ -21,6 +21,7 @@ pub mod dates;
 pub mod deadline;
 pub mod dependency_cycle;
 pub mod duplicate_task;
+pub mod dynamic_for_each;
 pub mod missing_key;
 pub mod notify;
 pub mod operator_params;
@@ -69,6 +70,7 @@ pub const CHECKS: &[Check] = &[
     (Code::E046, deadline::run),
     (Code::E047, condition::run),
     (Code::E048, pool::run),
+    (Code::E049, dynamic_for_each::run),
     (Code::E050, custom_crate::run),
     (Code::E060, predict_model::run),
     (Code::W001, unreachable_task::run),

@@ -9,6 +9,14 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
     let p = &ctx.pipeline;
     let max = i64::from(runtime::vocabulary::MAX_POOL_SIZE);
     for entry in &p.pools {
+        let name = entry.key_text();
+        if !runtime::vocabulary::is_identifier(&name) {
+            diags.push(
+                Diagnostic::new(Code::E048, entry.key.span, format!("pool name `{name}` is not an id"))
+                    .label("a task could never name it")
+                    .help("pool names are lowercase letters, digits and `_`, starting with a letter, as task ids are"),
+            );
+        }
         if let crate::syntax::Value::Int(size) = entry.value.value
             && size > max
         {

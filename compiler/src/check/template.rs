@@ -45,8 +45,11 @@ pub fn run(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
         if let Some(with) = task.with {
             each_string(&with.value, &mut |n| visit(n, Scope::Task(t), diags));
         }
-        if let Some(when) = task.when {
-            visit(when, Scope::Task(t), diags);
+        for node in [task.when, task.expand, task.instance_key]
+            .into_iter()
+            .flatten()
+        {
+            visit(node, Scope::Task(t), diags);
         }
     }
     for entry in p.connections.iter().chain(&p.storage) {

@@ -53,7 +53,12 @@ pub fn check(ctx: &Analysis<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> 
             }
         },
         "item" => match r.scope {
-            Scope::Task(t) if ctx.pipeline.tasks[t].for_each.is_some() => None,
+            Scope::Task(t)
+                if ctx.pipeline.tasks[t].for_each.is_some()
+                    || ctx.pipeline.tasks[t].expand.is_some() =>
+            {
+                None
+            }
             _ => Some((
                 "`item` is only defined in a task with `for_each`".into(),
                 Some("add `for_each: [...]` to the task, or remove `{{ item }}`".into()),

@@ -58,7 +58,7 @@ fn help(node: &Node, ty: &Ty) -> Option<String> {
             node.scalar_text().map(|t| format!("quote it to make it a string: \"{t}\""))
         }
         (Ty::List(_), Value::Str { text, .. }) if !text.contains("{{") => Some(format!("write a list: [{text}]")),
-        (Ty::List(_), Value::Str { .. }) => Some("`for_each` and list parameters are literal lists, known at compile time; a template cannot produce one".into()),
+        (Ty::List(_), Value::Str { .. }) => Some("list parameters are literal lists, known at compile time; a template cannot produce one".into()),
         (Ty::Integer { .. }, Value::Str { text, .. }) if text.parse::<i64>().is_ok() => Some(format!("remove the quotes: {text}")),
         _ => None,
     }

@@ -113,6 +113,14 @@ fn task_const(index: usize, t: &Task, ir: &Ir) -> TokenStream {
     let item = opt_str(&t.item.as_ref().map(|i| i.to_string()));
     let notify = notify_defs(&t.notify);
     let when = opt_str(&t.when);
+    let expand = match &t.expand {
+        Some(e) => {
+            let (over, key) = (raw(&e.over), opt_str(&e.key));
+            let max = Literal::u32_unsuffixed(e.max_instances);
+            quote!(Some(rt::ExpandDef { over: #over, key: #key, max_instances: #max }))
+        }
+        None => quote!(None),
+    };
     let pool = match &t.pool {
         Some((name, size)) => {
             let size = Literal::u32_unsuffixed(*size);
@@ -137,6 +145,7 @@ fn task_const(index: usize, t: &Task, ir: &Ir) -> TokenStream {
             item: #item,
             when: #when,
             pool: #pool,
+            expand: #expand,
             notify: #notify,
         };
     }

@@ -29,6 +29,8 @@ pub enum ArgoError {
     /// A task with `when:`, which Argo cannot evaluate (MiniJinja) and a
     /// step cannot skip itself in Argo.
     When(String),
+    /// A dynamic `for_each`, not mapped to `withParam` yet.
+    Dynamic(String),
 }
 
 impl std::fmt::Display for ArgoError {
@@ -41,6 +43,10 @@ impl std::fmt::Display for ArgoError {
             ArgoError::Param(p) => write!(
                 f,
                 "param `{p}`: Argo parameter names are letters, digits, `_` and `-`; rename it to export to Argo"
+            ),
+            ArgoError::Dynamic(t) => write!(
+                f,
+                "task `{t}` has a dynamic for_each, which the Argo export does not map yet (to `withParam`); run this pipeline with the binary's own scheduler"
             ),
             ArgoError::When(t) => write!(
                 f,
@@ -101,6 +107,9 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     if let Some(t) = ir.tasks.iter().find(|t| t.when.is_some()) {
         return Err(ArgoError::When(t.group.clone()));
     }
+    if let Some(t) = ir.tasks.iter().find(|t| t.expand.is_some()) {
+        return Err(ArgoError::Dynamic(t.group.clone()));
+    }
     let mut name = k8s_name(&ir.name);
     name.truncate(MAX_NAME);
     let name = name.trim_end_matches('-').to_string();
@@ -124,14 +133,16 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     let pools = super::pools(ir);
     if !pools.is_empty() {
         out += "# Pools are semaphores over the ConfigMap `chime-pools`, shared by\n";
-        out += "# every workflow of the namespace; create it before the first run:\n";
-        let literals: Vec<String> = pools
+        out += "# every workflow of the namespace; before the first run, make it (once)\n";
+        out += "# and set this pipeline's pools in it:\n";
+        let data: Vec<String> = pools
             .iter()
-            .map(|(name, size)| format!("--from-literal={name}={size}"))
+            .map(|(name, size)| format!("\"{name}\": \"{size}\""))
             .collect();
+        out += "#   kubectl create configmap chime-pools\n";
         out += &format!(
-            "#   kubectl create configmap chime-pools {}\n",
-            literals.join(" ")
+            "#   kubectl patch configmap chime-pools --type merge -p '{{\"data\": {{{}}}}}'\n",
+            data.join(", ")
         );
     }
     out += "apiVersion: argoproj.io/v1alpha1\n";

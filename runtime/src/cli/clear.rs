@@ -32,12 +32,22 @@ pub fn clear(
     let records = store.task_records(run_id)?;
     let mut selected: std::collections::HashSet<&str> = match task {
         Some(id) => {
-            let starts: Vec<&str> = def
+            let mut starts: Vec<&str> = def
                 .tasks
                 .iter()
                 .filter(|t| t.id == id || t.group == id)
                 .map(|t| t.id)
                 .collect();
+            // Instances a dynamic `for_each` made at run time: one by its
+            // id; all of them (and the task, which makes them again) by
+            // the task's.
+            for r in &records {
+                if let Some(group) = instance_of(def, &r.task_id)
+                    && (r.task_id == id || group == id)
+                {
+                    starts.push(r.task_id.as_str());
+                }
+            }
             if starts.is_empty() {
                 return Err(CliError::NoTask {
                     task: id.to_string(),
@@ -51,12 +61,28 @@ pub fn clear(
     };
     if task.is_some() && downstream {
         // Tasks are in topological order: one pass forward is enough.
+        // A task after a dynamic `for_each` follows each of its instances.
+        let made_by: std::collections::HashSet<&str> = selected
+            .iter()
+            .filter_map(|id| instance_of(def, id))
+            .collect();
+        // A dynamic `for_each` downstream is cleared whole: it makes its
+        // instances again.
+        let mut whole = std::collections::HashSet::new();
         for t in def.tasks {
             if t.upstream
                 .iter()
-                .any(|&u| selected.contains(def.tasks[u].id))
+                .any(|&u| selected.contains(def.tasks[u].id) || made_by.contains(def.tasks[u].id))
             {
                 selected.insert(t.id);
+                if t.expand.is_some() {
+                    whole.insert(t.id);
+                }
+            }
+        }
+        for r in &records {
+            if instance_of(def, &r.task_id).is_some_and(|g| whole.contains(g)) {
+                selected.insert(r.task_id.as_str());
             }
         }
     }
@@ -87,4 +113,13 @@ pub fn clear(
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dynamic `for_each` task that made instance `id` (`task[key]`).
+fn instance_of(def: &crate::compiled::PipelineDef, id: &str) -> Option<&'static str> {
+    let (group, _) = id.strip_suffix(']')?.split_once('[')?;
+    def.tasks
+        .iter()
+        .find(|t| t.id == group && t.expand.is_some())
+        .map(|t| t.id)
 }

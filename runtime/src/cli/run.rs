@@ -324,7 +324,10 @@ fn report(
 ) -> CliResult {
     let (verdict, code) = match record.state {
         TaskState::Success => ("succeeded", 0),
-        TaskState::Skipped => ("was skipped by its trigger rule", SKIPPED_EXIT),
+        TaskState::Skipped => (
+            "was skipped (its trigger rule, or its `when:`)",
+            SKIPPED_EXIT,
+        ),
         _ => ("did not succeed", 1),
     };
     let when = match secs {

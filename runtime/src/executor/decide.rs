@@ -84,21 +84,30 @@ impl Exec<'_> {
             if task.decided || !task.selected {
                 continue;
             }
-            let total = task.def.upstream.len() as u32;
+            let total = task.total;
             // Under an orchestrator (`task --engine`) it applied the rule.
             let decision = match self.engine {
                 true => Decision::Run,
                 false => evaluate(task.def.trigger_rule, total, task.upstream),
             };
-            let decision = match (decision, task.def.when) {
-                (Decision::Run, Some(when)) => self.condition(t, when),
-                (d, _) => d,
+            // A dynamic `for_each` checks `when:` on each instance.
+            let decision = match decision {
+                Decision::Run if !task.expands() && self.condition(t) == Some(false) => {
+                    let id = self.tasks[t].id;
+                    self.say(|| format!("{id} is skipped: its `when` is false"));
+                    Decision::Skip
+                }
+                d => d,
             };
             let final_state = match decision {
                 Decision::Wait => continue,
                 Decision::Run => {
                     self.tasks[t].decided = true;
-                    self.ready.push_back(t);
+                    if self.tasks[t].expands() {
+                        self.expand(t, &mut work)?;
+                    } else {
+                        self.ready.push_back(t);
+                    }
                     continue;
                 }
                 Decision::Skip => TaskState::Skipped,
@@ -106,32 +115,44 @@ impl Exec<'_> {
             };
             self.tasks[t].decided = true;
             self.set_state(t, final_state, None)?;
-            let id = self.tasks[t].def.id;
+            let id = self.tasks[t].id;
             self.say(|| format!("{id} {final_state}"));
             self.finish(t, &mut work);
         }
         Ok(())
     }
 
-    /// Task `t`'s `when:` condition: false skips it. One that cannot be
-    /// evaluated lets the task start, and its attempt fails with the error
-    /// (see `launch`).
-    fn condition(&mut self, t: usize, when: &str) -> Decision {
-        let def = self.tasks[t].def;
-        let item: Option<serde_json::Value> = def.item.and_then(|i| serde_json::from_str(i).ok());
-        match template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), when) {
-            Ok(false) => {
-                self.say(|| format!("{} is skipped: its `when` is false", def.id));
-                Decision::Skip
-            }
-            _ => Decision::Run,
+    /// Task `t`'s `when:` condition, if it has one and it can be
+    /// evaluated. False skips the task; one that cannot be evaluated lets
+    /// it start, and its attempt fails with the reason (see `launch`).
+    pub(super) fn condition(&self, t: usize) -> Option<bool> {
+        let when = self.tasks[t].def.when?;
+        let item = self.tasks[t].item_value();
+        template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), when).ok()
+    }
+
+    /// Task `t`, ready to start, is skipped after all: its `when` became
+    /// false while it waited.
+    pub(super) fn skip(&mut self, t: usize) -> Result<(), ExecError> {
+        self.set_state(t, TaskState::Skipped, None)?;
+        let id = self.tasks[t].id;
+        self.say(|| format!("{id} is skipped: its `when` is false"));
+        let mut work = Vec::new();
+        self.finish(t, &mut work);
+        for d in work {
+            self.decide(d)?;
         }
+        Ok(())
     }
 
     /// Propagates task `t`'s final state to its downstream tasks' counts,
     /// and adds them to `work` to be decided again.
     pub(super) fn finish(&mut self, t: usize, work: &mut Vec<usize>) {
         let state = self.tasks[t].state();
+        if state == TaskState::Success && self.tasks[t].expands() {
+            // Its instances finish for it (see `expand.rs`).
+            return;
+        }
         for i in 0..self.tasks[t].downstream.len() {
             let d = self.tasks[t].downstream[i];
             self.tasks[d].upstream.add(state);

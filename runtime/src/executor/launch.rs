@@ -27,6 +27,15 @@ pub(super) struct Inline {
     log_path: String,
 }
 
+impl Inline {
+    pub fn new(started_at: String, log_path: String) -> Inline {
+        Inline {
+            started_at,
+            log_path,
+        }
+    }
+}
+
 impl Exec<'_> {
     /// What an operator gets for one attempt (a task's, or an `on_failure`
     /// action's).
@@ -65,11 +74,27 @@ impl Exec<'_> {
     /// does not render, its operator is missing) or that finishes inline
     /// is completed at once; any other runs as an [`Event`] source.
     pub(super) fn launch(&mut self, t: usize) -> Result<(), ExecError> {
+        if self.tasks[t].expands() {
+            // A dynamic `for_each` retried: it evaluates its list again.
+            let mut work = Vec::new();
+            self.expand(t, &mut work)?;
+            for d in work {
+                self.decide(d)?;
+            }
+            return Ok(());
+        }
         let task = self.tasks[t].def;
+        let id = self.tasks[t].id;
+        let first_try = self.tasks[t].instance.try_number() == 0;
+        if first_try && task.when.is_some() && self.condition(t) == Some(false) {
+            // False now (an upstream it reads finished while it waited for
+            // a slot): skipped, as if decided so.
+            return self.skip(t);
+        }
         let attempt = self.tasks[t]
             .instance
             .start_attempt()
-            .map_err(|bug| ExecError::transition(task.id, bug))?;
+            .map_err(|bug| ExecError::transition(id, bug))?;
         let started_at = now();
         let started = Instant::now();
         let inert = crate::operators::builtin(task.operator).is_some_and(|o| o.inert);
@@ -85,7 +110,7 @@ impl Exec<'_> {
         let log_path = self.task_dir(t).join(format!("{attempt}.log"));
         let log_text = log_path.display().to_string();
         let params: serde_json::Value = serde_json::from_str(task.params).unwrap_or_default();
-        let item: Option<serde_json::Value> = task.item.and_then(|i| serde_json::from_str(i).ok());
+        let item = self.tasks[t].item_value();
         let rendered =
             template::render(&self.env, &self.run, &self.outputs, item.as_ref(), &params);
         // A `when:` that cannot be evaluated let the task start: it fails.
@@ -120,21 +145,14 @@ impl Exec<'_> {
                 .upstream
                 .iter()
                 .filter_map(|&u| {
-                    let id = self.tasks[u].def.id;
+                    let id = self.tasks[u].id;
                     map.get(id).map(|o| (id.to_string(), o.clone()))
                 })
                 .collect(),
             Err(_) => serde_json::Map::new(),
         };
         let scratch = self.task_dir(t).join(format!("{attempt}.scratch"));
-        let ctx = self.task_context(
-            task.id,
-            attempt,
-            upstream_outputs,
-            scratch,
-            log_path,
-            cancel,
-        );
+        let ctx = self.task_context(id, attempt, upstream_outputs, scratch, log_path, cancel);
         let log = ctx.log.clone();
         let mut fut = (op.run)(ctx, params);
         if op.instant && task.timeout_ms.is_none() {
@@ -152,7 +170,7 @@ impl Exec<'_> {
             }
         }
         self.record_start(t, attempt, started_at, log_text);
-        self.say(|| format!("{} started (attempt {attempt})", task.id));
+        self.say(|| format!("{id} started (attempt {attempt})"));
         self.running += 1;
         let timeout = task.timeout_ms.map(Duration::from_millis);
         let mut shutdown = self.shutdown.subscribe();
@@ -201,7 +219,7 @@ impl Exec<'_> {
         self.record(t, None);
         self.changes.push(Change::AttemptStarted {
             run_id: self.run_id.clone(),
-            task_id: self.tasks[t].def.id.to_string(),
+            task_id: self.tasks[t].id.to_string(),
             attempt,
             at,
             log_path,
@@ -221,6 +239,7 @@ impl Exec<'_> {
         inline: Option<Inline>,
     ) -> Result<(), ExecError> {
         let task = self.tasks[t].def;
+        let id = self.tasks[t].id;
         self.release_slot(t);
         let secs = elapsed.as_secs_f64();
         // Any operator's output is stored, shown and passed downstream
@@ -245,18 +264,37 @@ impl Exec<'_> {
             Ok(output) => {
                 // Secrets are sealed in the state, never stored.
                 let text = output.as_ref().map(|o| self.secrets.seal(o).to_string());
-                if let Some(o) = output {
-                    self.record_output(t, o);
-                }
+                // A dynamic `for_each` made its instances: they run next,
+                // and downstream tasks wait for them, not for it.
+                let made = match output {
+                    Some(o) if self.tasks[t].expands() => Some(self.add_instances(t, &o)),
+                    Some(o) => {
+                        self.record_output(t, o);
+                        None
+                    }
+                    None => None,
+                };
                 self.set_state(t, TaskState::Success, text)?;
-                self.say(|| format!("{} success in {secs:.2}s", task.id));
-                self.notify_task(t, NotifyEvent::Success, attempt, None);
-                self.finish(t, &mut work);
+                match made {
+                    Some(instances) => {
+                        let n = instances.len();
+                        self.say(|| format!("{id} made {n} instance(s) in {secs:.2}s"));
+                        for i in instances {
+                            self.record(i, None);
+                            work.push(i);
+                        }
+                    }
+                    None => {
+                        self.say(|| format!("{id} success in {secs:.2}s"));
+                        self.notify_task(t, NotifyEvent::Success, attempt, None);
+                        self.finish(t, &mut work);
+                    }
+                }
             }
             Err(TaskError::Interrupted) => {
                 // Not a failure of the task: it runs again on resume.
                 self.set_state(t, TaskState::None, None)?;
-                self.say(|| format!("{} interrupted after {secs:.2}s", task.id));
+                self.say(|| format!("{id} interrupted after {secs:.2}s"));
             }
             Err(e) => {
                 self.tasks[t].failures += 1;
@@ -274,8 +312,7 @@ impl Exec<'_> {
                     self.set_state(t, TaskState::UpForRetry, None)?;
                     self.say(|| {
                         format!(
-                            "{} failed in {secs:.2}s: {e}; retry {failures} of {} in {:.1}s",
-                            task.id,
+                            "{id} failed in {secs:.2}s: {e}; retry {failures} of {} in {:.1}s",
                             task.retries,
                             delay.as_secs_f64()
                         )
@@ -289,7 +326,7 @@ impl Exec<'_> {
                     self.retry_timers.push(timer);
                 } else {
                     self.set_state(t, TaskState::Failed, None)?;
-                    self.say(|| format!("{} failed in {secs:.2}s: {e}", task.id));
+                    self.say(|| format!("{id} failed in {secs:.2}s: {e}"));
                     self.notify_task(t, NotifyEvent::Failure, attempt, Some(&error));
                     self.finish(t, &mut work);
                 }
@@ -326,12 +363,30 @@ impl Exec<'_> {
             }
         };
         let run_id = self.run_id.clone();
-        let task_id = self.tasks[t].def.id.to_string();
+        let task_id = self.tasks[t].id.to_string();
         // Kept in the state: under an orchestrator the log file stays on
         // the worker that ran the attempt.
         let log_tail = match &inline {
             Some(i) => crate::store::log_tail(std::path::Path::new(&i.log_path)),
             None => crate::store::log_tail(&self.task_dir(t).join(format!("{attempt}.log"))),
+        };
+        // An attempt that failed inline keeps its error: its start and its
+        // end, as any attempt's (a one-row attempt has no error).
+        let inline = match inline {
+            Some(Inline {
+                started_at,
+                log_path,
+            }) if error.is_some() => {
+                self.changes.push(Change::AttemptStarted {
+                    run_id: run_id.clone(),
+                    task_id: task_id.clone(),
+                    attempt,
+                    at: started_at,
+                    log_path,
+                });
+                None
+            }
+            other => other,
         };
         self.changes.push(match inline {
             Some(Inline {

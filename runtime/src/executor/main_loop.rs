@@ -203,7 +203,7 @@ impl Exec<'_> {
             tasks: self
                 .tasks
                 .iter()
-                .map(|t| (t.def.id.to_string(), t.downstream.is_empty()))
+                .map(|t| (t.id.to_string(), t.downstream.is_empty()))
                 .collect(),
         }
     }

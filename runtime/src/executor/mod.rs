@@ -30,11 +30,13 @@
 mod before;
 mod deadline;
 mod decide;
+mod expand;
 mod launch;
 mod main_loop;
 mod notify;
 mod on_failure;
 mod paths;
+mod pool_state;
 mod pools;
 mod resume;
 mod task;
@@ -186,7 +188,7 @@ struct Exec<'s> {
     /// Decided to run, waiting for a slot.
     ready: VecDeque<usize>,
     /// Pool slots held, and tasks waiting for one.
-    pools: pools::Pools,
+    pools: pool_state::Pools,
     /// Attempts running.
     running: usize,
     /// Tasks waiting for their retry delay.
@@ -304,7 +306,7 @@ pub async fn execute(
         run_id: run_id.clone(),
         tasks,
         ready: VecDeque::new(),
-        pools: pools::Pools::default(),
+        pools: pool_state::Pools::default(),
         running: 0,
         retrying: 0,
         changes: Vec::new(),
@@ -410,13 +412,13 @@ impl Exec<'_> {
         self.opts
             .log_dir
             .join(path_component(&self.run_id))
-            .join(path_component(self.tasks[t].def.id))
+            .join(path_component(self.tasks[t].id))
     }
 
     /// Each task's position, by id.
     fn task_index(&self) -> HashMap<&'static str, usize> {
         let tasks = self.tasks.iter().enumerate();
-        tasks.map(|(i, t)| (t.def.id, i)).collect()
+        tasks.map(|(i, t)| (t.id, i)).collect()
     }
 
     /// Renders `connections:` or `storage:` (templates over env, params
@@ -517,7 +519,7 @@ impl Exec<'_> {
         let task = &mut self.tasks[t];
         task.instance
             .set(state)
-            .map_err(|bug| ExecError::transition(task.def.id, bug))?;
+            .map_err(|bug| ExecError::transition(task.id, bug))?;
         self.record(t, output);
         Ok(())
     }
@@ -527,7 +529,7 @@ impl Exec<'_> {
         let task = &self.tasks[t];
         self.changes.push(Change::Task {
             run_id: self.run_id.clone(),
-            task_id: task.def.id.to_string(),
+            task_id: task.id.to_string(),
             state: task.state(),
             try_number: task.instance.try_number(),
             output,
@@ -535,22 +537,22 @@ impl Exec<'_> {
     }
 
     fn record_output(&mut self, t: usize, out: serde_json::Value) {
-        let task = self.tasks[t].def;
+        let (id, group) = (self.tasks[t].id, self.tasks[t].def.group);
         let Ok(mut map) = self.outputs.by_task.lock() else {
             return;
         };
-        map.insert(task.id.to_string(), out);
-        if let Some(members) = self.groups.get(task.group) {
+        map.insert(id.to_string(), out);
+        if let Some(members) = self.groups.get(group) {
             // `tasks.group.output`: the instances' outputs, in item order.
             let list: Vec<serde_json::Value> = members
                 .iter()
                 .map(|&o| {
-                    map.get(self.tasks[o].def.id)
+                    map.get(self.tasks[o].id)
                         .cloned()
                         .unwrap_or(serde_json::Value::Null)
                 })
                 .collect();
-            map.insert(task.group.to_string(), serde_json::Value::Array(list));
+            map.insert(group.to_string(), serde_json::Value::Array(list));
         }
     }
 
@@ -578,5 +580,7 @@ impl Exec<'_> {
 mod condition_tests;
 #[cfg(all(test, feature = "http"))]
 mod deadline_tests;
+#[cfg(all(test, feature = "schedule"))]
+mod expand_tests;
 #[cfg(all(test, feature = "schedule"))]
 mod pool_tests;

@@ -31,7 +31,7 @@ impl Exec<'_> {
         if !self.whole_run {
             return;
         }
-        let task = self.tasks[t].def;
+        let (task, id) = (self.tasks[t].def, self.tasks[t].id);
         let mut defs = notify::matching(task.notify, event);
         if event == NotifyEvent::Retry {
             defs.extend(notify::matching(self.def.notify, event));
@@ -39,11 +39,11 @@ impl Exec<'_> {
         if event == NotifyEvent::Success && !task.notify.is_empty() {
             // Recovery: the task failed in this run's earlier execution
             // (cleared, run again), or in the previous run.
-            let failed_before = self.before.failed_tasks.contains(task.id)
+            let failed_before = self.before.failed_tasks.contains(id)
                 || self.previous_run().is_some_and(|(_, tasks)| {
                     tasks
                         .iter()
-                        .any(|r| r.task_id == task.id && r.state == TaskState::Failed)
+                        .any(|r| r.task_id == id && r.state == TaskState::Failed)
                 });
             if failed_before {
                 let recovery = notify::matching(task.notify, NotifyEvent::Recovery);
@@ -67,10 +67,9 @@ impl Exec<'_> {
         attempt: u32,
         error: Option<&str>,
     ) -> Notice {
-        let task = self.tasks[t].def;
         let log = self.task_dir(t).join(format!("{attempt}.log"));
         Notice {
-            task: Some(task.id.to_string()),
+            task: Some(self.tasks[t].id.to_string()),
             attempt: Some(attempt),
             state: self.tasks[t].instance.state().as_str().to_string(),
             error: error.map(|e| self.secrets.redact(e).into_owned()),
@@ -173,7 +172,7 @@ impl Exec<'_> {
                     .tasks
                     .iter()
                     .filter(|r| r.instance.state() == TaskState::Failed)
-                    .map(|r| format!("{} (attempt {})", r.def.id, r.instance.try_number()))
+                    .map(|r| format!("{} (attempt {})", r.id, r.instance.try_number()))
                     .collect();
                 if !failed_tasks.is_empty() {
                     notice.detail = Some(format!("failed: {}", failed_tasks.join(", ")));

@@ -5,55 +5,56 @@
 //! again when a task of this run ends, and every [`POLL`] for slots held
 //! by other runs and pipelines.
 
-use std::collections::HashMap;
-
+use super::launch::Inline;
 use super::{Exec, ExecError};
-use crate::claim::Claim;
-use crate::store::StoreError;
+use crate::context::TaskError;
 
 pub(super) use crate::pool::POLL;
 
-/// The slots this run holds and the tasks waiting for one.
-#[derive(Debug, Default)]
-pub(super) struct Pools {
-    /// By task: the slot its running attempt holds.
-    held: HashMap<usize, Claim>,
-    /// Ready tasks whose pool was full, in the order they were ready.
-    waiting: Vec<usize>,
-    /// Tasks already said to be waiting (said once per task).
-    told: Vec<usize>,
-}
-
-impl Pools {
-    pub fn waiting(&self) -> bool {
-        !self.waiting.is_empty()
-    }
-}
-
 impl Exec<'_> {
-    /// Takes a slot of task `t`'s pool, if it has one: false (and `t`
-    /// waits) while the pool is full.
+    /// Takes a slot of task `t`'s pool, if it has one: false while the
+    /// pool is full (`t` waits), or when no slot could be taken at all (its
+    /// attempt fails with the reason). Under an orchestrator (`task
+    /// --engine`) its pool is the orchestrator's (Airflow's `pool=`, Argo's
+    /// semaphore), not taken twice.
     pub(super) fn take_slot(&mut self, t: usize) -> Result<bool, ExecError> {
         let Some((pool, size)) = self.tasks[t].def.pool else {
             return Ok(true);
         };
-        let doing = crate::claim::doing();
-        let slot = self
-            .store
-            .pool_slot(pool, size, &doing, &*self.opts.clock)
-            .map_err(|e| StoreError::Database(format!("pool `{pool}`: {e}")))?;
+        if self.engine {
+            return Ok(true);
+        }
+        let slot = if self.pools.full.contains(pool) {
+            Ok(None)
+        } else {
+            let doing = crate::claim::doing();
+            self.store.pool_slot(pool, size, &doing, &*self.opts.clock)
+        };
         match slot {
-            Some(claim) => {
+            Ok(Some(claim)) => {
                 self.pools.held.insert(t, claim);
                 Ok(true)
             }
-            None => {
+            Ok(None) => {
+                self.pools.full.insert(pool);
                 self.pools.waiting.push(t);
-                if !self.pools.told.contains(&t) {
-                    self.pools.told.push(t);
-                    let id = self.tasks[t].def.id;
+                if self.pools.told.insert(t) {
+                    let id = self.tasks[t].id;
                     self.say(|| format!("{id} waits for a slot of pool `{pool}` ({size} in use)"));
                 }
+                Ok(false)
+            }
+            Err(e) => {
+                // No slot can be had (the folder of slots cannot be
+                // written, the database failed): the attempt fails, and
+                // retries apply.
+                let attempt = self.tasks[t]
+                    .instance
+                    .start_attempt()
+                    .map_err(|bug| ExecError::transition(self.tasks[t].id, bug))?;
+                let failed = Err(TaskError::failed(format!("pool `{pool}`: {e}")));
+                let inline = Inline::new(super::now(), String::new());
+                self.complete(t, attempt, failed, std::time::Duration::ZERO, Some(inline))?;
                 Ok(false)
             }
         }
@@ -69,6 +70,7 @@ impl Exec<'_> {
 
     /// The tasks waiting for a slot go back to the ready queue, first.
     pub(super) fn retry_waiting(&mut self) {
+        self.pools.full.clear();
         for t in self.pools.waiting.drain(..).rev() {
             self.ready.push_front(t);
         }

@@ -12,6 +12,7 @@ impl Exec<'_> {
     /// Takes over the run's recorded task instances (see the module's
     /// documentation for what is kept) and closes the attempts left open.
     pub(super) fn resume(&mut self, records: &[TaskRecord]) -> Result<(), ExecError> {
+        self.remake_instances(records);
         let attempts = self.store.attempts(&self.run_id)?;
         let index = self.task_index();
         // Failed attempts count against `retries` only for a task cut off
@@ -50,10 +51,19 @@ impl Exec<'_> {
             records.iter().map(|r| (r.task_id.as_str(), r)).collect();
         // A run started by an older build: its tasks that this build no
         // longer has are kept in the state and reported; new ones run.
+        let dynamic = |id: &str| {
+            let group = id.split('[').next().unwrap_or(id);
+            id.ends_with(']')
+                && self
+                    .def
+                    .tasks
+                    .iter()
+                    .any(|d| d.id == group && d.expand.is_some())
+        };
         let mut gone: Vec<&str> = records
             .keys()
             .copied()
-            .filter(|id| !index.contains_key(id))
+            .filter(|id| !index.contains_key(id) && !dynamic(id))
             .collect();
         if !gone.is_empty() {
             gone.sort_unstable();
@@ -63,7 +73,7 @@ impl Exec<'_> {
             });
         }
         for t in 0..self.tasks.len() {
-            let Some(rec) = records.get(self.tasks[t].def.id) else {
+            let Some(rec) = records.get(self.tasks[t].id) else {
                 continue;
             };
             let task = &mut self.tasks[t];
@@ -75,7 +85,7 @@ impl Exec<'_> {
                 && (rec.state.kept_on_resume() || (!task.selected && rec.state.is_finished()));
             if keep {
                 task.decided = true;
-                if rec.state == TaskState::Success {
+                if rec.state == TaskState::Success && !task.expands() {
                     // Stored sealed: downstream tasks get the real values back.
                     if let Some(out) = rec
                         .output
@@ -105,6 +115,27 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The instances that dynamic `for_each` tasks made in an earlier
+    /// execution, made again from their recorded outputs (before the
+    /// records are taken over, so that the instances' are too).
+    fn remake_instances(&mut self, records: &[TaskRecord]) {
+        for t in 0..self.tasks.len() {
+            if !self.tasks[t].expands() {
+                continue;
+            }
+            let id = self.tasks[t].id;
+            let made = records
+                .iter()
+                .find(|r| r.task_id == id && r.state == TaskState::Success)
+                .and_then(|r| r.output.as_deref())
+                .and_then(|o| serde_json::from_str(o).ok());
+            if let Some(made) = made {
+                let made = self.secrets.unseal(&made);
+                self.add_instances(t, &made);
+            }
+        }
     }
 
     /// Stops the process groups that attempts of the tasks about to run

@@ -1,5 +1,7 @@
 //! One task of the run as the executor holds it.
 
+use std::sync::Arc;
+
 use crate::compiled::TaskDef;
 use crate::state::{TaskInstance, TaskState};
 
@@ -8,6 +10,16 @@ use crate::state::{TaskInstance, TaskState};
 #[derive(Debug)]
 pub(super) struct TaskRun {
     pub def: &'static TaskDef,
+    /// Its id: `def.id`, or `group[key]` for an instance of a dynamic
+    /// `for_each` made at run time.
+    pub id: &'static str,
+    /// Its `for_each` item, JSON.
+    pub item: Option<Arc<str>>,
+    /// For an instance of a dynamic `for_each`: the task it was made by.
+    pub instance_of: Option<usize>,
+    /// Upstreams counted by its trigger rule: `def.upstream`, where a
+    /// dynamic `for_each` counts as its instances once expanded.
+    pub total: u32,
     pub instance: TaskInstance,
     /// Failed attempts (timeouts included), counted against `retries`;
     /// interrupted attempts are not.
@@ -29,6 +41,10 @@ impl TaskRun {
     pub fn new(def: &'static TaskDef, selected: bool) -> TaskRun {
         TaskRun {
             def,
+            id: def.id,
+            item: def.item.map(Arc::from),
+            instance_of: None,
+            total: def.upstream.len() as u32,
             instance: TaskInstance::default(),
             failures: 0,
             upstream: Counts::default(),
@@ -42,6 +58,39 @@ impl TaskRun {
     pub fn state(&self) -> TaskState {
         self.instance.state()
     }
+
+    /// A dynamic `for_each` task itself (not one of its instances): it
+    /// runs no operator, it makes the instances.
+    pub fn expands(&self) -> bool {
+        self.def.expand.is_some() && self.instance_of.is_none()
+    }
+
+    /// Its `for_each` item, parsed.
+    pub fn item_value(&self) -> Option<serde_json::Value> {
+        self.item
+            .as_deref()
+            .and_then(|i| serde_json::from_str(i).ok())
+    }
+}
+
+/// The id of an instance made at run time, kept for the process's life:
+/// one allocation per distinct id, so a scheduler that makes the same
+/// instances every day does not grow.
+pub(super) fn intern(id: String) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static IDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let ids = IDS.get_or_init(Default::default);
+    let mut ids = match ids.lock() {
+        Ok(ids) => ids,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if let Some(known) = ids.get(id.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(id.into_boxed_str());
+    ids.insert(leaked);
+    leaked
 }
 
 /// A task's upstreams' final states, tallied as they come.

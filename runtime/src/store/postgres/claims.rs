@@ -176,10 +176,13 @@ pub(super) fn pool_slot(
                     .query_one("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", &[&k])?
                     .get(0);
                 if got {
-                    c.client.execute(
+                    // Who holds it, for messages: the slot is held whatever
+                    // becomes of this row (an error here must not leave the
+                    // lock taken and unrecorded).
+                    let _ = c.client.execute(
                         "INSERT INTO chime.claims (key, holder) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET holder = excluded.holder",
                         &[&k, &h],
-                    )?;
+                    );
                 }
                 Ok(got)
             })

@@ -54,6 +54,7 @@ const T0_GATHER: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -73,6 +74,7 @@ const T1_REPORT_EU: rt::TaskDef = rt::TaskDef {
     item: Some(r#""eu""#),
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -92,6 +94,7 @@ const T2_REPORT_US: rt::TaskDef = rt::TaskDef {
     item: Some(r#""us""#),
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -111,6 +114,7 @@ const T3_REPORT_APAC: rt::TaskDef = rt::TaskDef {
     item: Some(r#""apac""#),
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -130,6 +134,7 @@ const T4_PUBLISH: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 

@@ -47,6 +47,7 @@ const T0_EXTRACT: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -66,6 +67,7 @@ const T1_PER_REGION_KR: rt::TaskDef = rt::TaskDef {
     item: Some(r#""kr""#),
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -85,6 +87,7 @@ const T2_PER_REGION_JP: rt::TaskDef = rt::TaskDef {
     item: Some(r#""jp""#),
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -104,6 +107,7 @@ const T3_REPORT: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 

@@ -65,6 +65,7 @@ const T0_OK: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -84,6 +85,7 @@ const T1_BAD: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -103,6 +105,7 @@ const T2_ALL_SUCCESS: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -122,6 +125,7 @@ const T3_ALL_DONE: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -141,6 +145,7 @@ const T4_ALL_FAILED: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -160,6 +165,7 @@ const T5_ALL_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -179,6 +185,7 @@ const T6_ONE_SUCCESS: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -198,6 +205,7 @@ const T7_ONE_FAILED: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -217,6 +225,7 @@ const T8_ONE_FAILED_SKIP: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -236,6 +245,7 @@ const T9_NONE_FAILED: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -255,6 +265,7 @@ const T10_NONE_FAILED_OK: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 
@@ -274,6 +285,7 @@ const T11_AFTER_SKIP: rt::TaskDef = rt::TaskDef {
     item: None,
     when: None,
     pool: None,
+    expand: None,
     notify: &[],
 };
 

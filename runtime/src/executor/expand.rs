@@ -1,0 +1,161 @@
+//! Dynamic `for_each` (`for_each: "{{ tasks.list_days.output.days }}"`):
+//! when its trigger rule says run, the task evaluates its list over its
+//! upstreams' outputs and makes one instance per item, `task[KEY]` (KEY:
+//! `instance_key`'s value, or the index). This is the task's one attempt;
+//! its output, kept in the state, lists each instance's key and item, so
+//! a resumed run makes the same instances again and runs only those that
+//! had not finished. An empty list skips the task (as Airflow skips a
+//! mapped task over nothing); a list that is not one, too many items, or
+//! keys that cannot name an instance fail it.
+//!
+//! Downstream tasks wait for every instance: the task counts as its
+//! instances in their trigger rules, and `tasks.ID.output` is the
+//! instances' outputs, in item order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::launch::Inline;
+use super::task::{TaskRun, intern};
+use super::{Exec, ExecError, now};
+use crate::compiled::ExpandDef;
+use crate::context::TaskError;
+use crate::state::TaskState;
+use crate::template::{self, Outputs, RunContext};
+
+impl Exec<'_> {
+    /// Task `t`, a dynamic `for_each`, may run: evaluates its list and
+    /// makes its instances (into `work`, to be decided), or skips or fails.
+    pub(super) fn expand(&mut self, t: usize, work: &mut Vec<usize>) -> Result<(), ExecError> {
+        let def = self.tasks[t].def;
+        let Some(ex) = def.expand.as_ref() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let made = instances(&self.env, &self.run, &self.outputs, ex);
+        if made.as_ref().is_ok_and(Vec::is_empty) {
+            self.set_state(t, TaskState::Skipped, None)?;
+            let id = self.tasks[t].id;
+            self.say(|| format!("{id} is skipped: its for_each gave no items"));
+            self.finish(t, work);
+            return Ok(());
+        }
+        let attempt = self.tasks[t]
+            .instance
+            .start_attempt()
+            .map_err(|bug| ExecError::transition(def.id, bug))?;
+        let inline = Inline::new(now(), String::new());
+        let result = match made {
+            Ok(list) => {
+                let list: Vec<serde_json::Value> = list
+                    .into_iter()
+                    .map(|(key, item)| serde_json::json!([key, item]))
+                    .collect();
+                Ok(Some(serde_json::json!({ "instances": list })))
+            }
+            Err(e) => Err(TaskError::failed(e)),
+        };
+        self.complete(t, attempt, result, started.elapsed(), Some(inline))
+    }
+
+    /// Makes the instances of task `t` listed in its output `made`
+    /// (`{"instances": [[key, item], ...]}`); their indices. Downstream
+    /// tasks count them instead of `t`.
+    pub(super) fn add_instances(
+        &mut self,
+        t: usize,
+        made: &serde_json::Value,
+    ) -> std::ops::Range<usize> {
+        let first = self.tasks.len();
+        let def = self.tasks[t].def;
+        let list = made.get("instances").and_then(|l| l.as_array());
+        for entry in list.into_iter().flatten() {
+            let (Some(key), Some(item)) = (entry.get(0).and_then(|k| k.as_str()), entry.get(1))
+            else {
+                continue;
+            };
+            let mut run = TaskRun::new(def, self.tasks[t].selected);
+            run.id = intern(format!("{}[{key}]", def.group));
+            run.item = Some(Arc::from(item.to_string()));
+            run.instance_of = Some(t);
+            run.total = 0;
+            run.downstream = self.tasks[t].downstream.clone();
+            self.groups
+                .entry(def.group)
+                .or_default()
+                .push(self.tasks.len());
+            self.tasks.push(run);
+        }
+        let n = (self.tasks.len() - first) as u32;
+        for i in 0..self.tasks[t].downstream.len() {
+            let d = self.tasks[t].downstream[i];
+            self.tasks[d].total = (self.tasks[d].total + n).saturating_sub(1);
+        }
+        first..self.tasks.len()
+    }
+}
+
+/// The instances `ex` makes: each one's key and item, in list order.
+fn instances(
+    env: &minijinja::Environment<'static>,
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    ex: &ExpandDef,
+) -> Result<Vec<(String, serde_json::Value)>, String> {
+    let list = template::evaluate(env, run, outputs, None, ex.over)
+        .map_err(|e| format!("for_each: {e}"))?;
+    let serde_json::Value::Array(items) = list else {
+        return Err(format!(
+            "for_each `{{{{ {} }}}}` gave {}, not a list",
+            ex.over,
+            kind(&list)
+        ));
+    };
+    if items.len() > ex.max_instances as usize {
+        return Err(format!(
+            "for_each gave {} items, over max_instances ({}); raise max_instances, or fan out over fewer items",
+            items.len(),
+            ex.max_instances
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let key = match ex.key {
+            None => i.to_string(),
+            Some(expr) => {
+                let value = template::evaluate(env, run, outputs, Some(&item), expr)
+                    .map_err(|e| format!("instance_key of item {i}: {e}"))?;
+                match value {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                }
+            }
+        };
+        if let Some(why) = crate::vocabulary::unsafe_item_label(&key) {
+            return Err(format!(
+                "item {i}: instance key `{}` cannot name an instance: {why}",
+                crate::terminal::escape_controls(&key)
+            ));
+        }
+        if !seen.insert(key.clone()) {
+            return Err(format!(
+                "items give the instance key `{key}` twice; give each item its own key (instance_key)"
+            ));
+        }
+        out.push((key, item));
+    }
+    Ok(out)
+}
+
+/// What a JSON value is, for a message.
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "a mapping",
+    }
+}
