@@ -739,6 +739,18 @@ fn a_dynamic_for_each_fans_out_over_an_upstreams_output() {
     );
     assert_eq!(logs.code, 0, "{}", logs.stdout);
     assert!(logs.stdout.contains("store_3"), "{}", logs.stdout);
+    // Orchestrators cannot run it task by task yet: said, not half done.
+    let task = run(
+        &bin,
+        dir.path(),
+        &["task", "list_stores", "--date", "2026-11-24"],
+    );
+    assert_eq!(task.code, 2, "{}", task.stdout);
+    assert!(
+        task.stdout.contains("has a dynamic for_each"),
+        "{}",
+        task.stdout
+    );
     // An upstream that finds nothing skips the fan-out, and what follows.
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("resumed"), "").expect("write");

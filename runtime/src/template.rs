@@ -35,6 +35,19 @@ pub struct Outputs {
     pub by_task: Mutex<HashMap<String, serde_json::Value>>,
 }
 
+impl Outputs {
+    /// `tasks.GROUP.output` of a `for_each` of `n` instances: a list of
+    /// `null`s, each filled as its instance gives its output.
+    pub fn start_group(&self, group: &str, n: usize) {
+        if let Ok(mut map) = self.by_task.lock() {
+            map.insert(
+                group.to_string(),
+                serde_json::Value::Array(vec![serde_json::Value::Null; n]),
+            );
+        }
+    }
+}
+
 #[derive(Debug)]
 struct TasksObject(Arc<Outputs>);
 

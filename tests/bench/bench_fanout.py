@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LIST = """  list:
     operator: shell
     with:
-      command: echo "{{\\"items\\": [$(seq -s, 0 {last})]}}"
+      command: 'echo "{{\\"items\\": [$(seq -s, 0 {last})]}}"'
 """
 
 

@@ -47,6 +47,13 @@ pub enum CliError {
     #[cfg(feature = "ui")]
     #[error(transparent)]
     Ui(#[from] crate::ui::UiError),
+    #[error(
+        "pipeline `{pipeline}` has a dynamic for_each (task `{task}`): the `task` command, for orchestrators, does not run its tasks yet (nor do the exports map it); run the pipeline whole with `run`, `backfill` or `scheduler`"
+    )]
+    Dynamic {
+        pipeline: &'static str,
+        task: &'static str,
+    },
     #[error("pipeline `{0}` has no schedule; `run --date D` runs one date")]
     NoSchedule(&'static str),
 

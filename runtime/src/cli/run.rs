@@ -90,6 +90,12 @@ pub fn task(
     clock: &dyn Clock,
 ) -> CliResult {
     let def = runs.def;
+    if let Some(d) = def.tasks.iter().find(|t| t.expand.is_some()) {
+        return Err(CliError::Dynamic {
+            pipeline: def.name,
+            task: d.id,
+        });
+    }
     let Some(t) = def.tasks.iter().position(|t| t.id == call.id) else {
         return Err(CliError::NoTask {
             task: call.id.to_string(),

@@ -134,6 +134,7 @@ impl Exec<'_> {
     /// Task `t`, ready to start, is skipped after all: its `when` became
     /// false while it waited.
     pub(super) fn skip(&mut self, t: usize) -> Result<(), ExecError> {
+        self.release_slot(t);
         self.set_state(t, TaskState::Skipped, None)?;
         let id = self.tasks[t].id;
         self.say(|| format!("{id} is skipped: its `when` is false"));

@@ -19,8 +19,8 @@ use super::launch::Inline;
 use super::task::{TaskRun, intern};
 use super::{Exec, ExecError, now};
 use crate::compiled::ExpandDef;
-use crate::context::TaskError;
-use crate::state::TaskState;
+use crate::context::{MAX_OUTPUT_BYTES, TaskError};
+use crate::state::{TaskInstance, TaskState};
 use crate::template::{self, Outputs, RunContext};
 
 impl Exec<'_> {
@@ -32,7 +32,8 @@ impl Exec<'_> {
             return Ok(());
         };
         let started = Instant::now();
-        let made = instances(&self.env, &self.run, &self.outputs, ex);
+        let made = instances(&self.env, &self.run, &self.outputs, ex)
+            .and_then(|list| self.check_keys(def.group, list));
         if made.as_ref().is_ok_and(Vec::is_empty) {
             self.set_state(t, TaskState::Skipped, None)?;
             let id = self.tasks[t].id;
@@ -51,11 +52,64 @@ impl Exec<'_> {
                     .into_iter()
                     .map(|(key, item)| serde_json::json!([key, item]))
                     .collect();
-                Ok(Some(serde_json::json!({ "instances": list })))
+                let made = serde_json::json!({ "instances": list });
+                let size = made.to_string().len();
+                if size > MAX_OUTPUT_BYTES {
+                    Err(TaskError::failed(format!(
+                        "the instances' keys and items are {size} bytes of JSON, over the {MAX_OUTPUT_BYTES} bytes the state keeps for a task: fan out over ids, and let each instance read its details"
+                    )))
+                } else {
+                    Ok(Some(made))
+                }
             }
             Err(e) => Err(TaskError::failed(e)),
         };
-        self.complete(t, attempt, result, started.elapsed(), Some(inline))
+        // Instances made again (the task was cleared) number their
+        // attempts on from those recorded, which stay in the history.
+        let tries: std::collections::HashMap<String, u32> = self
+            .store
+            .task_records(&self.run_id)?
+            .into_iter()
+            .map(|r| (r.task_id, r.try_number))
+            .collect();
+        let first = self.tasks.len();
+        self.complete(t, attempt, result, started.elapsed(), Some(inline))?;
+        for i in first..self.tasks.len() {
+            if let Some(&n) = tries.get(self.tasks[i].id)
+                && self.tasks[i].state() == TaskState::None
+            {
+                self.tasks[i].instance = TaskInstance::restored(TaskState::None, n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys that cannot name an instance here: one that holds a secret
+    /// (ids are printed and kept in clear), a private-use character (the
+    /// state's secret markers), or one whose log folder name is too long.
+    fn check_keys(
+        &self,
+        group: &str,
+        list: Vec<(String, serde_json::Value)>,
+    ) -> Result<Vec<(String, serde_json::Value)>, String> {
+        for (i, (key, _)) in list.iter().enumerate() {
+            if self.secrets.redact(key) != key.as_str() {
+                return Err(format!(
+                    "item {i}: its instance key holds a secret; key the instances by something else"
+                ));
+            }
+            if key.chars().any(|c| ('\u{e000}'..='\u{f8ff}').contains(&c)) {
+                return Err(format!(
+                    "item {i}: its instance key holds a private-use character"
+                ));
+            }
+            if super::path_component(&format!("{group}[{key}]")).len() > 255 {
+                return Err(format!(
+                    "item {i}: its instance key makes a log folder name over 255 bytes; use a shorter key"
+                ));
+            }
+        }
+        Ok(list)
     }
 
     /// Makes the instances of task `t` listed in its output `made`
@@ -69,15 +123,20 @@ impl Exec<'_> {
         let first = self.tasks.len();
         let def = self.tasks[t].def;
         let list = made.get("instances").and_then(|l| l.as_array());
+        let mut seen = std::collections::HashSet::new();
         for entry in list.into_iter().flatten() {
             let (Some(key), Some(item)) = (entry.get(0).and_then(|k| k.as_str()), entry.get(1))
             else {
                 continue;
             };
+            if !seen.insert(key) {
+                continue;
+            }
             let mut run = TaskRun::new(def, self.tasks[t].selected);
             run.id = intern(format!("{}[{key}]", def.group));
             run.item = Some(Arc::from(item.to_string()));
             run.instance_of = Some(t);
+            run.position = self.tasks.len() - first;
             run.total = 0;
             run.downstream = self.tasks[t].downstream.clone();
             self.groups
@@ -87,9 +146,12 @@ impl Exec<'_> {
             self.tasks.push(run);
         }
         let n = (self.tasks.len() - first) as u32;
-        for i in 0..self.tasks[t].downstream.len() {
-            let d = self.tasks[t].downstream[i];
-            self.tasks[d].total = (self.tasks[d].total + n).saturating_sub(1);
+        if n > 0 {
+            self.outputs.start_group(def.group, n as usize);
+            for i in 0..self.tasks[t].downstream.len() {
+                let d = self.tasks[t].downstream[i];
+                self.tasks[d].total = self.tasks[d].total + n - 1;
+            }
         }
         first..self.tasks.len()
     }

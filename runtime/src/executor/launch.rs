@@ -302,7 +302,8 @@ impl Exec<'_> {
                 self.tasks[t].last_error = Some(error.clone());
                 let failures = self.tasks[t].failures;
                 // Under an orchestrator's attempt number, it retries.
-                let retries = if self.attempt.is_some() {
+                // An expansion gives the same answer from the same outputs.
+                let retries = if self.attempt.is_some() || self.tasks[t].expands() {
                     0
                 } else {
                     task.retries

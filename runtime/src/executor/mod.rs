@@ -333,8 +333,13 @@ pub async fn execute(
     };
     for (t, task) in def.tasks.iter().enumerate() {
         if task.group != task.id {
-            ex.groups.entry(task.group).or_default().push(t);
+            let members = ex.groups.entry(task.group).or_default();
+            ex.tasks[t].position = members.len();
+            members.push(t);
         }
+    }
+    for (group, members) in &ex.groups {
+        ex.outputs.start_group(group, members.len());
     }
     ex.connections = Arc::new(ex.render_connections(ex.def.connections, "connection"));
     let storage = ex.render_connections(ex.def.storage, "storage setting");
@@ -537,23 +542,21 @@ impl Exec<'_> {
     }
 
     fn record_output(&mut self, t: usize, out: serde_json::Value) {
-        let (id, group) = (self.tasks[t].id, self.tasks[t].def.group);
+        let task = &self.tasks[t];
+        let in_group = self.groups.contains_key(task.def.group);
         let Ok(mut map) = self.outputs.by_task.lock() else {
             return;
         };
-        map.insert(id.to_string(), out);
-        if let Some(members) = self.groups.get(group) {
-            // `tasks.group.output`: the instances' outputs, in item order.
-            let list: Vec<serde_json::Value> = members
-                .iter()
-                .map(|&o| {
-                    map.get(self.tasks[o].id)
-                        .cloned()
-                        .unwrap_or(serde_json::Value::Null)
-                })
-                .collect();
-            map.insert(group.to_string(), serde_json::Value::Array(list));
+        if in_group {
+            // `tasks.group.output`: the instances' outputs, in item order,
+            // each put in its place (not the list made again: quadratic).
+            if let Some(serde_json::Value::Array(list)) = map.get_mut(task.def.group)
+                && let Some(slot) = list.get_mut(task.position)
+            {
+                *slot = out.clone();
+            }
         }
+        map.insert(task.id.to_string(), out);
     }
 
     /// Prints a progress line (built only when printing is on).

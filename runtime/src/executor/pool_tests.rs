@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::condition_tests::{execute_in, execute_with};
-use crate::compiled::TaskDef;
+use crate::compiled::{TaskDef, TriggerRule};
 use crate::operators::registry::{Registered, builtins};
 use crate::state::{RunState, TaskState};
 
@@ -100,4 +100,48 @@ fn a_task_waits_for_a_slot_held_elsewhere_then_runs() {
         started.elapsed() >= std::time::Duration::from_millis(300),
         "it waited"
     );
+}
+
+/// A task that holds a slot and is then skipped (its `when:` became false
+/// while it waited for the slot) gives the slot back: a review found it
+/// kept, and the pool's next task waited for ever.
+#[test]
+fn a_task_skipped_at_its_start_gives_its_slot_back() {
+    static TASKS: [TaskDef; 5] = [
+        TaskDef {
+            pool: Some(("p", 1)),
+            ..TaskDef::test("holder", "shell", r#"{"command": "sleep 0.3"}"#, &[])
+        },
+        TaskDef::test("x", "noop", "{}", &[]),
+        TaskDef::test(
+            "y",
+            "shell",
+            r#"{"command": "sleep 0.1; echo '{\"go\": false}'"}"#,
+            &[],
+        ),
+        // Ready once x succeeds, while y's output is not there yet: it waits
+        // for the slot, and when it gets it, y said no.
+        TaskDef {
+            pool: Some(("p", 1)),
+            when: Some("tasks.y.output.go"),
+            trigger_rule: TriggerRule::OneSuccess,
+            ..TaskDef::test("gated", "noop", "{}", &[1, 2])
+        },
+        TaskDef {
+            pool: Some(("p", 1)),
+            trigger_rule: TriggerRule::AllDone,
+            ..TaskDef::test("next", "noop", "{}", &[3])
+        },
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(execute_with(&TASKS, builtins()));
+    });
+    let (state, tasks, _) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the run ends: no slot is kept by a skipped task");
+    assert_eq!(state, RunState::Success, "{tasks:?}");
+    let of = |id: &str| tasks.iter().find(|(t, _)| t == id).map(|(_, s)| *s);
+    assert_eq!(of("gated"), Some(TaskState::Skipped));
+    assert_eq!(of("next"), Some(TaskState::Success));
 }

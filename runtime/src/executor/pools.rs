@@ -21,7 +21,8 @@ impl Exec<'_> {
         let Some((pool, size)) = self.tasks[t].def.pool else {
             return Ok(true);
         };
-        if self.engine {
+        // A dynamic `for_each` runs nothing itself: its instances take slots.
+        if self.engine || self.tasks[t].expands() {
             return Ok(true);
         }
         let slot = if self.pools.full.contains(pool) {

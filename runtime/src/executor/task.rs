@@ -17,6 +17,8 @@ pub(super) struct TaskRun {
     pub item: Option<Arc<str>>,
     /// For an instance of a dynamic `for_each`: the task it was made by.
     pub instance_of: Option<usize>,
+    /// For an instance of a `for_each`: its place in the list of items.
+    pub position: usize,
     /// Upstreams counted by its trigger rule: `def.upstream`, where a
     /// dynamic `for_each` counts as its instances once expanded.
     pub total: u32,
@@ -44,6 +46,7 @@ impl TaskRun {
             id: def.id,
             item: def.item.map(Arc::from),
             instance_of: None,
+            position: 0,
             total: def.upstream.len() as u32,
             instance: TaskInstance::default(),
             failures: 0,
