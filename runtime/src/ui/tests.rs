@@ -276,3 +276,33 @@ fn a_log_path_outside_the_logs_folder_is_not_read() {
     let page = get(addr, "/runs/r/tasks/t/attempts/2", "");
     assert!(page.contains("a log of this state"), "{page}");
 }
+
+/// Issue 17: instances a dynamic `for_each` made at run time are shown
+/// right under their task, in the order they were made; tasks only an
+/// older build had come last.
+#[test]
+fn instances_made_at_run_time_are_rows_under_their_task() {
+    use crate::compiled::{ExpandDef, PipelineDef, TaskDef};
+    static TASKS: [TaskDef; 3] = [
+        TaskDef::test("list", "shell", "{}", &[]),
+        TaskDef {
+            expand: Some(ExpandDef {
+                over: "tasks.list.output",
+                key: None,
+                max_instances: 9,
+            }),
+            ..TaskDef::test("each", "noop", "{}", &[0])
+        },
+        TaskDef::test("report", "noop", "{}", &[1]),
+    ];
+    static DEF: PipelineDef = PipelineDef {
+        tasks: &TASKS,
+        ..PipelineDef::BLANK
+    };
+    let recorded = ["list", "old_task", "each", "each[1]", "each[0]", "report"];
+    let rows = super::pages::task_rows(&DEF, recorded.into_iter());
+    assert_eq!(
+        rows,
+        ["list", "each", "each[1]", "each[0]", "report", "old_task"]
+    );
+}
