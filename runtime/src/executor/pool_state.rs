@@ -1,6 +1,6 @@
 //! What a run holds of pools and what waits for them (see `pools.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::claim::Claim;
 
@@ -9,8 +9,9 @@ use crate::claim::Claim;
 pub(super) struct Pools {
     /// By task: the slot its running attempt holds.
     pub held: HashMap<usize, Claim>,
-    /// Ready tasks whose pool was full, in the order they were ready.
-    pub waiting: Vec<usize>,
+    /// Ready tasks whose pool was full, by pool, in the order they were
+    /// ready.
+    pub waiting: HashMap<&'static str, VecDeque<usize>>,
     /// Pools found full since slots were last looked at: their other
     /// tasks wait without trying every slot again.
     pub full: HashSet<&'static str>,
@@ -20,6 +21,6 @@ pub(super) struct Pools {
 
 impl Pools {
     pub fn waiting(&self) -> bool {
-        !self.waiting.is_empty()
+        self.waiting.values().any(|q| !q.is_empty())
     }
 }

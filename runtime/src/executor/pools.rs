@@ -5,6 +5,8 @@
 //! again when a task of this run ends, and every [`POLL`] for slots held
 //! by other runs and pipelines.
 
+use std::collections::VecDeque;
+
 use super::launch::Inline;
 use super::{Exec, ExecError};
 use crate::context::TaskError;
@@ -38,7 +40,7 @@ impl Exec<'_> {
             }
             Ok(None) => {
                 self.pools.full.insert(pool);
-                self.pools.waiting.push(t);
+                self.pools.waiting.entry(pool).or_default().push_back(t);
                 if self.pools.told.insert(t) {
                     let id = self.tasks[t].id;
                     self.say(|| format!("{id} waits for a slot of pool `{pool}` ({size} in use)"));
@@ -61,19 +63,35 @@ impl Exec<'_> {
         }
     }
 
-    /// Task `t`'s attempt ended: its slot is free, and the tasks waiting
-    /// for one are tried again.
+    /// Task `t`'s attempt ended: its slot is free, for the first task
+    /// waiting for one of its pool (one slot, one task: a pool of 4 with
+    /// 10,000 tasks waiting does not look at all of them at each end).
     pub(super) fn release_slot(&mut self, t: usize) {
-        if self.pools.held.remove(&t).is_some() {
-            self.retry_waiting();
+        if self.pools.held.remove(&t).is_none() {
+            return;
+        }
+        let Some((pool, _)) = self.tasks[t].def.pool else {
+            return;
+        };
+        self.pools.full.remove(pool);
+        if let Some(next) = self
+            .pools
+            .waiting
+            .get_mut(pool)
+            .and_then(VecDeque::pop_front)
+        {
+            self.ready.push_front(next);
         }
     }
 
-    /// The tasks waiting for a slot go back to the ready queue, first.
+    /// Every task waiting for a slot goes back to the ready queue, first
+    /// (slots other runs and processes hold may have freed).
     pub(super) fn retry_waiting(&mut self) {
         self.pools.full.clear();
-        for t in self.pools.waiting.drain(..).rev() {
-            self.ready.push_front(t);
+        for queue in self.pools.waiting.values_mut() {
+            for t in queue.drain(..).rev() {
+                self.ready.push_front(t);
+            }
         }
     }
 
