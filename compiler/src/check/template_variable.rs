@@ -53,6 +53,21 @@ pub fn check(ctx: &Analysis<'_>, r: &Reference<'_>, diags: &mut Diagnostics) -> 
             }
         },
         "item" => match r.scope {
+            // The list of a dynamic `for_each` is evaluated before any item.
+            Scope::Task(t)
+                if ctx.pipeline.tasks[t]
+                    .expand
+                    .is_some_and(|e| std::ptr::eq(e, r.node)) =>
+            {
+                Some((
+                    "`item` is not defined in the list of a `for_each`: the items come from it"
+                        .into(),
+                    Some(
+                        "read the list from an upstream's output: {{ tasks.ID.output... }}".into(),
+                    ),
+                    "item",
+                ))
+            }
             Scope::Task(t)
                 if ctx.pipeline.tasks[t].for_each.is_some()
                     || ctx.pipeline.tasks[t].expand.is_some() =>
