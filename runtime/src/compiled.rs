@@ -183,6 +183,45 @@ impl TaskDef {
     }
 }
 
+impl PipelineDef {
+    /// The dynamic `for_each` task that made the instance `id` (`task[key]`).
+    pub fn made_by(&self, id: &str) -> Option<&'static str> {
+        let (group, _) = id.strip_suffix(']')?.split_once('[')?;
+        let task = self
+            .tasks
+            .iter()
+            .find(|t| t.id == group && t.expand.is_some())?;
+        Some(task.id)
+    }
+
+    /// Task ids as `show` and the status page list them: the pipeline's
+    /// tasks in order, each dynamic `for_each` followed by the instances it
+    /// made (as `recorded`, in that order), then ids only an older build
+    /// had (`true`: no longer in the pipeline).
+    pub fn rows<'a>(&self, recorded: impl Iterator<Item = &'a str>) -> Vec<(&'a str, bool)> {
+        let mut known: std::collections::HashSet<&str> = self.tasks.iter().map(|t| t.id).collect();
+        let mut instances: std::collections::HashMap<&str, Vec<&'a str>> = Default::default();
+        let mut gone: Vec<&'a str> = Vec::new();
+        for id in recorded {
+            if !known.insert(id) {
+                continue;
+            }
+            match self.made_by(id) {
+                Some(task) => instances.entry(task).or_default().push(id),
+                None => gone.push(id),
+            }
+        }
+        let mut rows = Vec::with_capacity(known.len());
+        for t in self.tasks {
+            rows.push((t.id, false));
+            let made = instances.remove(t.id).unwrap_or_default();
+            rows.extend(made.into_iter().map(|id| (id, false)));
+        }
+        rows.extend(gone.into_iter().map(|id| (id, true)));
+        rows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

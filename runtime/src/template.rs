@@ -353,6 +353,37 @@ mod tests {
         assert_eq!(keys, known);
     }
 
+    /// Conditions are Jinja's truth; `tojson` gives JSON (a new user's
+    /// first try at passing an output on).
+    #[test]
+    fn conditions_and_expressions_evaluate_as_jinja_does() {
+        let env = environment();
+        let outputs = Arc::new(Outputs::default());
+        outputs.by_task.lock().unwrap().insert(
+            "check".into(),
+            serde_json::json!({"rows": 0, "files": ["a", "b"]}),
+        );
+        let cond = |e: &str| condition(&env, &run(), &outputs, None, e);
+        assert!(!cond("tasks.check.output.rows > 0").unwrap());
+        assert!(cond("tasks.check.output.files").unwrap());
+        assert!(!cond("[]").unwrap());
+        assert!(cond("params.region == 'kr'").unwrap());
+        let err = cond("tasks.check.output.nope").unwrap_err().to_string();
+        assert!(err.contains("{{ tasks.check.output.nope }}"), "{err}");
+        let list = evaluate(&env, &run(), &outputs, None, "tasks.check.output.files");
+        assert_eq!(list.unwrap(), serde_json::json!(["a", "b"]));
+        let rendered = render(
+            &env,
+            &run(),
+            &outputs,
+            None,
+            &serde_json::json!("{{ tasks.check.output | tojson }}"),
+        );
+        let text = rendered.unwrap();
+        let back: serde_json::Value = serde_json::from_str(text.as_str().unwrap()).unwrap();
+        assert_eq!(back, serde_json::json!({"rows": 0, "files": ["a", "b"]}));
+    }
+
     #[test]
     fn env_names_finds_every_variable_a_template_reads() {
         assert_eq!(

@@ -54,7 +54,7 @@ pub fn describe(def: &PipelineDef) -> CliResult {
         .tasks
         .iter()
         .map(|t| {
-            serde_json::json!({
+            let mut task = serde_json::json!({
                 "id": t.id,
                 "group": t.group,
                 "operator": t.operator,
@@ -65,7 +65,22 @@ pub fn describe(def: &PipelineDef) -> CliResult {
                 "timeout_ms": t.timeout_ms,
                 "params": serde_json::from_str::<serde_json::Value>(t.params).unwrap_or_default(),
                 "item": t.item.and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok()),
-            })
+            });
+            // Issue 17's keys, where a task has them.
+            if let Some(when) = t.when {
+                task["when"] = serde_json::json!(when);
+            }
+            if let Some((pool, size)) = t.pool {
+                task["pool"] = serde_json::json!({ "name": pool, "size": size });
+            }
+            if let Some(ex) = &t.expand {
+                task["for_each"] = serde_json::json!({
+                    "over": ex.over,
+                    "instance_key": ex.key,
+                    "max_instances": ex.max_instances,
+                });
+            }
+            task
         })
         .collect();
     let v = serde_json::json!({

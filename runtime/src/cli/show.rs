@@ -68,21 +68,28 @@ pub fn show(runs: &Runs, run_id: &str) -> CliResult {
         try_number: 0,
         output: None,
     };
-    // Then tasks a run of an older build had and this build does not.
-    let known: std::collections::HashSet<&str> = def.tasks.iter().map(|t| t.id).collect();
-    let gone = tasks.iter().filter(|r| !known.contains(r.task_id.as_str()));
-    let rows = def
-        .tasks
-        .iter()
-        .map(|d| {
-            records
-                .get(d.id)
-                .map_or_else(|| untouched(d.id), |r| (*r).clone())
-        })
-        .map(|t| (t, ""))
-        .chain(gone.map(|r| (r.clone(), "(no longer in the pipeline) ")));
+    // Each dynamic `for_each` is followed by its instances; then come the
+    // tasks a run of an older build had and this build does not.
+    let mut by_task: std::collections::HashMap<&str, Vec<_>> = Default::default();
+    for a in &attempts {
+        by_task.entry(a.task_id.as_str()).or_default().push(a);
+    }
+    let rows = def.rows(tasks.iter().map(|r| r.task_id.as_str()));
+    let rows = rows.into_iter().map(|(id, gone)| {
+        let t = records
+            .get(id)
+            .map_or_else(|| untouched(id), |r| (*r).clone());
+        (
+            t,
+            if gone {
+                "(no longer in the pipeline) "
+            } else {
+                ""
+            },
+        )
+    });
     for (t, note) in rows {
-        let mine: Vec<_> = attempts.iter().filter(|a| a.task_id == t.task_id).collect();
+        let mine: Vec<_> = by_task.get(t.task_id.as_str()).cloned().unwrap_or_default();
         let last = mine.last();
         let duration = last
             .and_then(|a| {

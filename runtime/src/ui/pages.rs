@@ -85,44 +85,6 @@ pub(crate) async fn grid(State(ui): State<Arc<Ui>>, Query(q): Query<GridQuery>) 
     }
 }
 
-/// The dynamic `for_each` task that made the instance `id` (`task[key]`).
-fn made_by(def: &'static crate::compiled::PipelineDef, id: &str) -> Option<&'static str> {
-    let (group, _) = id.strip_suffix(']')?.split_once('[')?;
-    let task = def
-        .tasks
-        .iter()
-        .find(|t| t.id == group && t.expand.is_some())?;
-    Some(task.id)
-}
-
-/// The rows of a grid or a run's table: the pipeline's tasks in order,
-/// each dynamic `for_each` followed by the instances it made (as
-/// recorded), then tasks only older builds had.
-pub(crate) fn task_rows<'a>(
-    def: &'static crate::compiled::PipelineDef,
-    recorded: impl Iterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut known: std::collections::HashSet<&str> = def.tasks.iter().map(|t| t.id).collect();
-    let mut instances: HashMap<&str, Vec<&'a str>> = HashMap::new();
-    let mut others: Vec<&'a str> = Vec::new();
-    for id in recorded {
-        if !known.insert(id) {
-            continue;
-        }
-        match made_by(def, id) {
-            Some(task) => instances.entry(task).or_default().push(id),
-            None => others.push(id),
-        }
-    }
-    let mut rows = Vec::new();
-    for t in def.tasks {
-        rows.push(t.id);
-        rows.extend(instances.remove(t.id).unwrap_or_default());
-    }
-    rows.extend(others);
-    rows
-}
-
 /// The grid's HTML, of the latest `limit` runs.
 pub(crate) fn grid_html(ui: &Ui, limit: usize) -> Result<String, StoreError> {
     let def = ui.runs.def;
@@ -133,7 +95,11 @@ pub(crate) fn grid_html(ui: &Ui, limit: usize) -> Result<String, StoreError> {
         .iter()
         .map(|r| store.task_states(&r.run_id))
         .collect::<Result<_, _>>()?;
-    let rows = task_rows(def, records.iter().flatten().map(|r| r.task_id.as_str()));
+    let rows: Vec<&str> = def
+        .rows(records.iter().flatten().map(|r| r.task_id.as_str()))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let by_task: Vec<HashMap<&str, &TaskRecord>> = records
         .iter()
         .map(|recs| recs.iter().map(|r| (r.task_id.as_str(), r)).collect())
@@ -205,8 +171,14 @@ fn run_html(ui: &Ui, run_id: &str) -> Result<Option<String>, StoreError> {
     let tasks = store.task_records(run_id)?;
     let attempts = store.attempts(run_id)?;
     let by_id: HashMap<&str, &TaskRecord> = tasks.iter().map(|r| (r.task_id.as_str(), r)).collect();
-    let ids = task_rows(def, tasks.iter().map(|r| r.task_id.as_str()));
-    let known = |id: &str| def.tasks.iter().any(|t| t.id == id) || made_by(def, id).is_some();
+    let rows = def.rows(tasks.iter().map(|r| r.task_id.as_str()));
+    let gone: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|(_, gone)| *gone)
+        .map(|(id, _)| *id)
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
+    let known = |id: &str| !gone.contains(id);
     let refresh = active(run.state).then_some(3);
     let body = html! {
         h1 { "Run " span.mono { (run.run_id) } }

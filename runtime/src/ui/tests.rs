@@ -300,9 +300,16 @@ fn instances_made_at_run_time_are_rows_under_their_task() {
         ..PipelineDef::BLANK
     };
     let recorded = ["list", "old_task", "each", "each[1]", "each[0]", "report"];
-    let rows = super::pages::task_rows(&DEF, recorded.into_iter());
+    let rows = DEF.rows(recorded.into_iter());
     assert_eq!(
         rows,
-        ["list", "each", "each[1]", "each[0]", "report", "old_task"]
+        [
+            ("list", false),
+            ("each", false),
+            ("each[1]", false),
+            ("each[0]", false),
+            ("report", false),
+            ("old_task", true)
+        ]
     );
 }
