@@ -118,6 +118,14 @@ fn upstreams_must_be_done_unless_the_engine_applied_the_trigger_rule() {
         report.stderr
     );
     assert_eq!(read(d, "calls.log"), "", "nothing ran");
+    // `always` waits for nothing, in a `task` call too (Airflow's meaning).
+    let heartbeat = call(&bin, d, &["task", "heartbeat", "--date", DAY]);
+    assert_eq!(
+        heartbeat.code, 0,
+        "{}{}",
+        heartbeat.stdout, heartbeat.stderr
+    );
+    assert_eq!(calls(d, "heartbeat"), 1);
 
     // Airflow ran `cleanup` (all_done) after it skipped or failed `flaky`
     // without calling the binary: the engine's decision stands.

@@ -25,12 +25,18 @@ pub fn report(node: &Node, ty: &Ty, name: &str, walk: Walk<'_>, diags: &mut Diag
             walk.context
         ),
     )
-    .label(format!("expected {expected}"));
-    d = d.help_opt(help(node, ty));
+    .label(match ty {
+        // The message lists them; the label need not again.
+        Ty::Enum(values) if values.len() > 6 => {
+            format!("not one of the {} accepted values", values.len())
+        }
+        _ => format!("expected {expected}"),
+    });
+    d = d.help_opt(help(node, ty, name));
     diags.push(d);
 }
 
-fn help(node: &Node, ty: &Ty) -> Option<String> {
+fn help(node: &Node, ty: &Ty, name: &str) -> Option<String> {
     let ty = match ty {
         Ty::Nullable(inner) => inner,
         // A scalar where a list or a mapping goes: the list's help.
@@ -54,6 +60,10 @@ fn help(node: &Node, ty: &Ty) -> Option<String> {
             ))
         }
         (Ty::Enum(values), Value::Str { text, .. }) => did_you_mean(text, values.iter().copied()),
+        // `when: true`: a condition is an expression in braces (E047).
+        (Ty::String, Value::Bool(_)) if name == "when" => {
+            node.scalar_text().map(|t| format!("write a condition as an expression: \"{{{{ {t} }}}}\""))
+        }
         (Ty::String, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => {
             node.scalar_text().map(|t| format!("quote it to make it a string: \"{t}\""))
         }
@@ -119,7 +129,7 @@ pub fn task_ids(ctx: &Analysis<'_>, diags: &mut Diagnostics) {
                 format!("invalid task id `{}`", task.id),
             )
             .label("not an identifier");
-            d = d.help_opt(help(task.key, &Ty::Identifier));
+            d = d.help_opt(help(task.key, &Ty::Identifier, "task id"));
             diags.push(d);
         }
     }

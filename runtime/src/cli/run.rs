@@ -295,7 +295,8 @@ fn ready<'r>(
     {
         return Ok(Some(rec));
     }
-    if call.engine {
+    // `always` waits for nothing (Airflow's meaning).
+    if call.engine || task.trigger_rule == crate::compiled::TriggerRule::Always {
         return Ok(None);
     }
     let waiting: Vec<String> = task
