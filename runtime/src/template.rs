@@ -190,17 +190,7 @@ pub fn condition(
     item: Option<&serde_json::Value>,
     expression: &str,
 ) -> Result<bool, TemplateError> {
-    let failed = |error| TemplateError {
-        template: format!("{{{{ {expression} }}}}"),
-        error,
-    };
-    let compiled = env.compile_expression(expression).map_err(failed)?;
-    let ctx = Value::from(context(run, outputs, item));
-    let value = compiled.eval(ctx).map_err(failed)?;
-    if value.is_undefined() {
-        let e = Error::new(ErrorKind::UndefinedError, "the condition is undefined");
-        return Err(failed(e));
-    }
+    let value = eval(env, run, outputs, item, expression, "condition")?;
     Ok(value.is_true())
 }
 
@@ -213,23 +203,48 @@ pub fn evaluate(
     item: Option<&serde_json::Value>,
     expression: &str,
 ) -> Result<serde_json::Value, TemplateError> {
-    let failed = |error| TemplateError {
-        template: format!("{{{{ {expression} }}}}"),
-        error,
-    };
+    let value = eval(env, run, outputs, item, expression, "expression")?;
+    serde_json::to_value(&value).map_err(|e| {
+        expression_error(
+            expression,
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("its value is not data: {e}"),
+            ),
+        )
+    })
+}
+
+/// `expression`'s value in a task's context; undefined is an error,
+/// named as `what` (a condition, an expression).
+fn eval(
+    env: &Environment<'static>,
+    run: &RunContext,
+    outputs: &Arc<Outputs>,
+    item: Option<&serde_json::Value>,
+    expression: &str,
+    what: &str,
+) -> Result<Value, TemplateError> {
+    let failed = |error| expression_error(expression, error);
     let compiled = env.compile_expression(expression).map_err(failed)?;
     let ctx = Value::from(context(run, outputs, item));
     let value = compiled.eval(ctx).map_err(failed)?;
     if value.is_undefined() {
-        let e = Error::new(ErrorKind::UndefinedError, "the expression is undefined");
+        let e = Error::new(
+            ErrorKind::UndefinedError,
+            format!("the {what} is undefined"),
+        );
         return Err(failed(e));
     }
-    serde_json::to_value(&value).map_err(|e| {
-        failed(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("its value is not data: {e}"),
-        ))
-    })
+    Ok(value)
+}
+
+/// An expression's error, shown as the template `{{ expression }}`.
+fn expression_error(expression: &str, error: Error) -> TemplateError {
+    TemplateError {
+        template: format!("{{{{ {expression} }}}}"),
+        error,
+    }
 }
 
 /// A task's template context: vocabulary::TEMPLATE_VARIABLES, valued.

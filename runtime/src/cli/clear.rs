@@ -42,7 +42,7 @@ pub fn clear(
             // id; all of them (and the task, which makes them again) by
             // the task's.
             for r in &records {
-                if let Some(group) = instance_of(def, &r.task_id)
+                if let Some(group) = def.made_by(&r.task_id)
                     && (r.task_id == id || group == id)
                 {
                     starts.push(r.task_id.as_str());
@@ -62,10 +62,8 @@ pub fn clear(
     if task.is_some() && downstream {
         // Tasks are in topological order: one pass forward is enough.
         // A task after a dynamic `for_each` follows each of its instances.
-        let made_by: std::collections::HashSet<&str> = selected
-            .iter()
-            .filter_map(|id| instance_of(def, id))
-            .collect();
+        let made_by: std::collections::HashSet<&str> =
+            selected.iter().filter_map(|id| def.made_by(id)).collect();
         // A dynamic `for_each` downstream is cleared whole: it makes its
         // instances again.
         let mut whole = std::collections::HashSet::new();
@@ -81,7 +79,7 @@ pub fn clear(
             }
         }
         for r in &records {
-            if instance_of(def, &r.task_id).is_some_and(|g| whole.contains(g)) {
+            if def.made_by(&r.task_id).is_some_and(|g| whole.contains(g)) {
                 selected.insert(r.task_id.as_str());
             }
         }
@@ -113,13 +111,4 @@ pub fn clear(
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The dynamic `for_each` task that made instance `id` (`task[key]`).
-fn instance_of(def: &crate::compiled::PipelineDef, id: &str) -> Option<&'static str> {
-    let (group, _) = id.strip_suffix(']')?.split_once('[')?;
-    def.tasks
-        .iter()
-        .find(|t| t.id == group && t.expand.is_some())
-        .map(|t| t.id)
 }

@@ -81,6 +81,14 @@ pub(super) fn execute_in(
     (state, tasks, store.attempts(&run_id).unwrap())
 }
 
+/// The error of task `id`'s first attempt, if it has one.
+pub(super) fn error_of(attempts: &[AttemptRecord], id: &str) -> Option<String> {
+    attempts
+        .iter()
+        .find(|a| a.task_id == id)
+        .and_then(|a| a.error.clone())
+}
+
 const fn when(id: &'static str, when: &'static str, upstream: &'static [usize]) -> TaskDef {
     TaskDef {
         when: Some(when),
@@ -152,11 +160,7 @@ fn a_condition_that_cannot_be_evaluated_fails_its_task_with_the_reason() {
     );
     let after = ("after".to_string(), TaskState::UpstreamFailed);
     assert!(tasks.contains(&after), "{tasks:?}");
-    let error = attempts
-        .iter()
-        .find(|a| a.task_id == "load")
-        .and_then(|a| a.error.clone())
-        .unwrap_or_default();
+    let error = error_of(&attempts, "load").unwrap_or_default();
     assert!(
         error.contains("{{ tasks.check.output.count > 0 }}") && error.contains("undefined"),
         "{error}"

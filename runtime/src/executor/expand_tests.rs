@@ -1,7 +1,7 @@
 //! Dynamic `for_each` (issue 17) in the executor: instances made from an
 //! upstream's output count for their task in downstream trigger rules.
 
-use super::condition_tests::execute;
+use super::condition_tests::{error_of, execute};
 use crate::compiled::{ExpandDef, TaskDef, TriggerRule};
 use crate::state::{RunState, TaskState};
 
@@ -74,10 +74,7 @@ fn too_many_items_or_not_a_list_fail_the_task_with_the_reason() {
     assert_eq!(run, RunState::Failed);
     assert_eq!(state(&tasks, "each"), TaskState::Failed);
     assert_eq!(state(&tasks, "after"), TaskState::UpstreamFailed);
-    let error = attempts
-        .iter()
-        .find(|a| a.task_id == "each")
-        .and_then(|a| a.error.clone());
+    let error = error_of(&attempts, "each");
     assert_eq!(
         error.as_deref(),
         Some(
@@ -95,10 +92,7 @@ fn too_many_items_or_not_a_list_fail_the_task_with_the_reason() {
         fan_out("each", None, 2),
     ];
     let (_, _, attempts) = execute(&NOT_A_LIST);
-    let error = attempts
-        .iter()
-        .find(|a| a.task_id == "each")
-        .and_then(|a| a.error.clone());
+    let error = error_of(&attempts, "each");
     assert!(
         error
             .as_deref()
@@ -115,10 +109,7 @@ fn too_many_items_or_not_a_list_fail_the_task_with_the_reason() {
         fan_out("each", Some("item | upper"), 9),
     ];
     let (_, _, attempts) = execute(&SAME_KEY);
-    let error = attempts
-        .iter()
-        .find(|a| a.task_id == "each")
-        .and_then(|a| a.error.clone());
+    let error = error_of(&attempts, "each");
     assert!(
         error.as_deref().is_some_and(|e| e.contains("`A` twice")),
         "{error:?}"

@@ -85,8 +85,14 @@ impl Exec<'_> {
         }
         let task = self.tasks[t].def;
         let id = self.tasks[t].id;
+        // `when:` once more (an upstream it reads may have finished while
+        // it waited for a slot); one that cannot be evaluated fails below.
+        let when = task.when.map(|w| {
+            let item = self.tasks[t].item_value();
+            template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), w)
+        });
         let first_try = self.tasks[t].instance.try_number() == 0;
-        if first_try && task.when.is_some() && self.condition(t) == Some(false) {
+        if first_try && matches!(when, Some(Ok(false))) {
             // False now (an upstream it reads finished while it waited for
             // a slot): skipped, as if decided so.
             return self.skip(t);
@@ -114,11 +120,8 @@ impl Exec<'_> {
         let rendered =
             template::render(&self.env, &self.run, &self.outputs, item.as_ref(), &params);
         // A `when:` that cannot be evaluated let the task start: it fails.
-        let rendered = match (rendered, task.when) {
-            (Ok(p), Some(when)) => {
-                template::condition(&self.env, &self.run, &self.outputs, item.as_ref(), when)
-                    .map(|_| p)
-            }
+        let rendered = match (rendered, when) {
+            (Ok(_), Some(Err(e))) => Err(e),
             (rendered, _) => rendered,
         };
         let op = self.ops.get(task.operator).copied();

@@ -51,19 +51,10 @@ impl Exec<'_> {
             records.iter().map(|r| (r.task_id.as_str(), r)).collect();
         // A run started by an older build: its tasks that this build no
         // longer has are kept in the state and reported; new ones run.
-        let dynamic = |id: &str| {
-            let group = id.split('[').next().unwrap_or(id);
-            id.ends_with(']')
-                && self
-                    .def
-                    .tasks
-                    .iter()
-                    .any(|d| d.id == group && d.expand.is_some())
-        };
         let mut gone: Vec<&str> = records
             .keys()
             .copied()
-            .filter(|id| !index.contains_key(id) && !dynamic(id))
+            .filter(|id| !index.contains_key(id) && self.def.made_by(id).is_none())
             .collect();
         if !gone.is_empty() {
             gone.sort_unstable();
