@@ -706,6 +706,98 @@ fn pools_bound_tasks_across_runs_and_processes() {
     assert!(most <= 2, "at most two at once: {most}");
 }
 
+/// Issue 17: an orchestrator runs a dynamic `for_each` as Airflow's
+/// `.expand()` does: the task's call makes the instances and prints their
+/// ids (its XCom), one call per instance runs each, and the report reads
+/// all their outputs. Without `--engine`, the task's call runs them too.
+#[test]
+fn an_orchestrator_runs_a_dynamic_for_each_instance_by_instance() {
+    let bin = build("fanout");
+    let dir = tempfile::tempdir().expect("tmp");
+    let call = |id: &str| {
+        let r = run(
+            &bin,
+            dir.path(),
+            &[
+                "task",
+                id,
+                "--date",
+                "2026-11-24",
+                "--engine",
+                "--attempt",
+                "1",
+            ],
+        );
+        let last = r.stdout.lines().last().unwrap_or_default().to_string();
+        (r.code, last, r.stdout)
+    };
+    assert_eq!(call("list_stores").0, 0);
+    // No instance before its task made them.
+    let (code, _, out) = call("per_store[store_1]");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("task `per_store` has not made its instances"),
+        "{out}"
+    );
+    let (code, ids, out) = call("per_store");
+    assert_eq!(code, 0, "{out}");
+    let ids: Vec<String> = serde_json::from_str(&ids).expect("a list of ids");
+    let want: Vec<String> = (0..5).map(|i| format!("per_store[store_{i}]")).collect();
+    assert_eq!(ids, want, "{out}");
+    assert!(!dir.path().join("done.log").exists(), "no instance ran yet");
+    let (code, _, out) = call("per_store[store_9]");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("made no instance `per_store[store_9]`"),
+        "{out}"
+    );
+    for id in &ids {
+        let (code, output, out) = call(id);
+        assert_eq!(code, 0, "{id}: {out}");
+        assert!(
+            output.contains(&format!("\"store\":\"{}\"", &id[10..id.len() - 1])),
+            "{out}"
+        );
+    }
+    // A duplicate call reports the recorded attempt, and runs nothing.
+    let (code, again, out) = call("per_store[store_2]");
+    assert_eq!(code, 0, "{out}");
+    assert!(again.contains("\"sales\":2"), "{out}");
+    assert_eq!(read(dir.path(), "done.log").lines().count(), 5);
+    assert_eq!(call("report").0, 0);
+    assert_eq!(read(dir.path(), "report.log"), "5 10\n");
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    assert!(show.contains("success"), "{show}");
+    for (task, state) in states(&show) {
+        assert_eq!(state, "success", "{task}: {show}");
+    }
+    assert_eq!(states(&show).len(), 8, "{show}");
+    // Without --engine, the task's call runs its instances too.
+    let dir = tempfile::tempdir().expect("tmp");
+    assert_eq!(
+        run(
+            &bin,
+            dir.path(),
+            &["task", "list_stores", "--date", "2026-11-24"]
+        )
+        .code,
+        0
+    );
+    let r = run(
+        &bin,
+        dir.path(),
+        &["task", "per_store", "--date", "2026-11-24"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("succeeded") && r.stdout.contains("5 instance(s)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(read(dir.path(), "done.log").lines().count(), 5);
+    assert!(!dir.path().join("report.log").exists(), "report is not run");
+}
+
 /// Issue 17: a dynamic `for_each` makes one instance per store the
 /// upstream found, named by `instance_key`; the report gets their outputs
 /// as a list; `show` and `logs` know the instances.
@@ -739,18 +831,6 @@ fn a_dynamic_for_each_fans_out_over_an_upstreams_output() {
     );
     assert_eq!(logs.code, 0, "{}", logs.stdout);
     assert!(logs.stdout.contains("store_3"), "{}", logs.stdout);
-    // Orchestrators cannot run it task by task yet: said, not half done.
-    let task = run(
-        &bin,
-        dir.path(),
-        &["task", "list_stores", "--date", "2026-11-24"],
-    );
-    assert_eq!(task.code, 2, "{}", task.stdout);
-    assert!(
-        task.stdout.contains("has a dynamic for_each"),
-        "{}",
-        task.stdout
-    );
     // An upstream that finds nothing skips the fan-out, and what follows.
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("resumed"), "").expect("write");

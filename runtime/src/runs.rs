@@ -205,6 +205,7 @@ pub fn request(
         only,
         attempt: None,
         engine: false,
+        instance: None,
         on_failure_only: false,
     }
 }
@@ -223,6 +224,7 @@ pub fn resume_request(
         only: None,
         attempt: None,
         engine: false,
+        instance: None,
         on_failure_only: false,
     }
 }

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use crate::claim::ClaimError;
 use crate::executor::ExecError;
 use crate::scheduler::ScheduleError;
+use crate::state::TaskState;
 use crate::store::StoreError;
 
 /// A command's failure: the user's input, the state store, or the
@@ -48,11 +49,20 @@ pub enum CliError {
     #[error(transparent)]
     Ui(#[from] crate::ui::UiError),
     #[error(
-        "pipeline `{pipeline}` has a dynamic for_each (task `{task}`): the `task` command, for orchestrators, does not run its tasks yet (nor do the exports map it); run the pipeline whole with `run`, `backfill` or `scheduler`"
+        "task `{task}` has not made its instances in run {run_id} (it is {state}); run `task {task}` first"
     )]
-    Dynamic {
-        pipeline: &'static str,
+    NotMade {
         task: &'static str,
+        run_id: String,
+        state: TaskState,
+    },
+    #[error(
+        "task `{task}` made no instance `{instance}` in run {run_id}; `show {run_id}` lists those it made"
+    )]
+    NoInstance {
+        instance: String,
+        task: &'static str,
+        run_id: String,
     },
     #[error("pipeline `{0}` has no schedule; `run --date D` runs one date")]
     NoSchedule(&'static str),

@@ -8,7 +8,7 @@ use super::error::{CliError, CliResult};
 use super::interval::{self, WhichRun};
 use crate::claim;
 use crate::compiled::PipelineDef;
-use crate::executor::RunOutcome;
+use crate::executor::{RunOutcome, made_instances};
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval};
@@ -78,9 +78,23 @@ pub struct TaskCall<'a> {
     pub output_file: Option<&'a Path>,
 }
 
+/// The task a `task` call runs: task `t` of the pipeline, or (`instance`)
+/// one instance of `t`, a dynamic `for_each`, named `t[key]`.
+#[derive(Debug, Clone, Copy)]
+struct Named<'a> {
+    t: usize,
+    instance: bool,
+    call: TaskCall<'a>,
+}
+
 /// `task ID [which run] [--param K=V]... [--attempt N] [--engine]
 /// [--output-file PATH]`: its exit code is the task's, whatever the rest
 /// of the run (0 success, 1 failed, [`SKIPPED_EXIT`] skipped).
+///
+/// A dynamic `for_each` task makes its instances; its output is the list
+/// of their ids. Under `--engine` that is all it does (the orchestrator
+/// runs each instance with `task 'ID[KEY]' --engine`); otherwise its
+/// instances run too.
 pub fn task(
     runs: &Runs,
     ops: &[Registered],
@@ -90,19 +104,27 @@ pub fn task(
     clock: &dyn Clock,
 ) -> CliResult {
     let def = runs.def;
-    if let Some(d) = def.tasks.iter().find(|t| t.expand.is_some()) {
-        return Err(CliError::Dynamic {
-            pipeline: def.name,
-            task: d.id,
-        });
-    }
-    let Some(t) = def.tasks.iter().position(|t| t.id == call.id) else {
-        return Err(CliError::NoTask {
-            task: call.id.to_string(),
-            pipeline: def.name,
-        });
+    let named = match def.tasks.iter().position(|t| t.id == call.id) {
+        Some(t) => Named {
+            t,
+            instance: false,
+            call,
+        },
+        None => match def.made_by(call.id) {
+            Some(by) => Named {
+                t: def.tasks.iter().position(|t| t.id == by).expect("made_by"),
+                instance: true,
+                call,
+            },
+            None => {
+                return Err(CliError::NoTask {
+                    task: call.id.to_string(),
+                    pipeline: def.name,
+                });
+            }
+        },
     };
-    execute(runs, ops, which, overrides, Some((t, call)), true, clock)
+    execute(runs, ops, which, overrides, Some(named), true, clock)
 }
 
 fn parse_params(def: &PipelineDef, overrides: &[String]) -> Result<serde_json::Value, CliError> {
@@ -168,7 +190,7 @@ fn execute(
     ops: &[Registered],
     which: &WhichRun,
     overrides: &[String],
-    task: Option<(usize, TaskCall<'_>)>,
+    task: Option<Named<'_>>,
     echo: bool,
     clock: &dyn Clock,
 ) -> CliResult {
@@ -179,7 +201,7 @@ fn execute(
     let logical = interval.start.to_rfc3339();
     // One process executes a date at a time (held until this returns).
     let doing = claim::doing();
-    let only = task.map(|(t, _)| def.tasks[t].id);
+    let only = task.map(|n| n.call.id);
     let _claim = store.claim(&logical, only, &doing, clock)?;
     // The run of this date, whoever started it (a manual run, the scheduler,
     // a backfill); a new manual run if there is none.
@@ -202,18 +224,19 @@ fn execute(
         RunKind::Manual,
         &interval,
         params,
-        task.map(|(t, _)| vec![t]),
+        task.map(|n| if n.instance { Vec::new() } else { vec![n.t] }),
     );
-    if let Some((t, call)) = task {
+    if let Some(named) = task {
         let records = match existing {
             Some(_) => store.task_records(&run_id)?,
             None => Vec::new(),
         };
-        if let Some(done) = ready(def, t, call, &run_id, &records)? {
-            return report(&run_id, def.tasks[t].id, done, call, None);
+        if let Some(done) = ready(def, named, &run_id, &records)? {
+            return report(def, named, &run_id, done, &records, None);
         }
-        req.attempt = attempt_number(def.tasks[t].id, call.attempt, &records);
-        req.engine = call.engine;
+        req.attempt = attempt_number(named.call.id, named.call.attempt, &records);
+        req.engine = named.call.engine;
+        req.instance = named.instance.then(|| named.call.id.to_string());
     }
     let opts = runs.options(echo, None, std::rc::Rc::new(crate::scheduler::SystemClock));
     let started = std::time::Instant::now();
@@ -221,13 +244,12 @@ fn execute(
     let secs = started.elapsed().as_secs_f64();
     Ok(match outcome {
         RunOutcome::Finished(_) if task.is_some() => {
-            let (t, call) = task.expect("matched");
-            let id = def.tasks[t].id;
+            let named = task.expect("matched");
             let records = store.task_records(&run_id)?;
-            let Some(record) = records.into_iter().find(|r| r.task_id == id) else {
+            let Some(record) = records.iter().find(|r| r.task_id == named.call.id) else {
                 return Ok(ExitCode::from(1));
             };
-            return report(&run_id, id, &record, call, Some(secs));
+            return report(def, named, &run_id, record, &records, Some(secs));
         }
         RunOutcome::Finished(RunState::Success) => {
             println!("run {run_id}: success in {secs:.2}s");
@@ -276,20 +298,43 @@ fn attempt_number(id: &str, asked: Option<u32>, records: &[TaskRecord]) -> Optio
     }
 }
 
-/// Whether task `t` may run now. `Some(record)`: it must not, because the
-/// attempt the orchestrator names already ended in success or a skip
-/// (reported again: a duplicate call). Upstreams that are not finished
-/// (unless the orchestrator decided, `--engine`) are refused.
+/// Whether the named task may run now. `Some(record)`: it must not,
+/// because the attempt the orchestrator names already ended in success or
+/// a skip (reported again: a duplicate call). Upstreams that are not
+/// finished (unless the orchestrator decided, `--engine`) are refused; so
+/// is an instance its task has not made.
 fn ready<'r>(
     def: &PipelineDef,
-    t: usize,
-    call: TaskCall<'_>,
+    named: Named<'_>,
     run_id: &str,
     records: &'r [TaskRecord],
 ) -> Result<Option<&'r TaskRecord>, CliError> {
-    let task = &def.tasks[t];
+    let task = &def.tasks[named.t];
+    let call = named.call;
     let record = |id: &str| records.iter().find(|r| r.task_id == id);
-    if let (Some(n), Some(rec)) = (call.attempt, record(task.id))
+    if named.instance {
+        let by = record(task.id);
+        let made = by
+            .filter(|r| r.state == TaskState::Success)
+            .and_then(|r| r.output.as_deref())
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok());
+        let Some(made) = made else {
+            return Err(CliError::NotMade {
+                task: task.id,
+                run_id: run_id.to_string(),
+                state: by.map_or(TaskState::None, |r| r.state),
+            });
+        };
+        let key = &call.id[task.id.len() + 1..call.id.len() - 1];
+        if !made_instances(&made).any(|(k, _)| k == key) {
+            return Err(CliError::NoInstance {
+                instance: call.id.to_string(),
+                task: task.id,
+                run_id: run_id.to_string(),
+            });
+        }
+    }
+    if let (Some(n), Some(rec)) = (call.attempt, record(call.id))
         && rec.try_number >= n
         && matches!(rec.state, TaskState::Success | TaskState::Skipped)
     {
@@ -312,7 +357,7 @@ fn ready<'r>(
         return Ok(None);
     }
     Err(CliError::UpstreamsNotDone {
-        task: task.id.to_string(),
+        task: call.id.to_string(),
         run_id: run_id.to_string(),
         waiting,
     })
@@ -321,13 +366,76 @@ fn ready<'r>(
 /// What a `task` call prints, and its exit status: a line on how the task
 /// ended, then its output JSON (masked: no secret in the clear) as the
 /// last line of stdout, which Airflow pushes to XCom, or into
-/// `--output-file`.
+/// `--output-file`. A dynamic `for_each` task's output is the list of its
+/// instances' ids, for the orchestrator to run each.
 fn report(
+    def: &PipelineDef,
+    named: Named<'_>,
     run_id: &str,
-    id: &str,
     record: &TaskRecord,
-    call: TaskCall<'_>,
+    records: &[TaskRecord],
     secs: Option<f64>,
+) -> CliResult {
+    let id = named.call.id;
+    let when = match secs {
+        Some(s) => format!(" in {s:.2}s"),
+        None => format!(" earlier (attempt {} is recorded)", record.try_number),
+    };
+    let task = &def.tasks[named.t];
+    if task.expand.is_some() && !named.instance {
+        let engine = named.call.engine;
+        let made: Vec<String> = match record.state {
+            TaskState::Success => {
+                let output = record.output.as_deref().unwrap_or("null");
+                let output = serde_json::from_str(output).unwrap_or_default();
+                made_instances(&output)
+                    .map(|(key, _)| format!("{}[{key}]", task.id))
+                    .collect()
+            }
+            // Under an orchestrator no rule skips it: its list was empty.
+            TaskState::Skipped if engine => Vec::new(),
+            _ => return verdict(id, run_id, record, &when, named.call),
+        };
+        let unfinished = made
+            .iter()
+            .filter(|i| {
+                let state = records.iter().find(|r| &r.task_id == *i).map(|r| r.state);
+                !matches!(state, Some(TaskState::Success | TaskState::Skipped))
+            })
+            .count();
+        let code = if engine {
+            println!(
+                "task {id} of run {run_id} made {} instance(s){when}; the orchestrator runs each (`task '{id}[KEY]' --engine`)",
+                made.len()
+            );
+            0
+        } else if unfinished > 0 {
+            println!(
+                "task {id} of run {run_id} did not succeed{when}: {unfinished} of its {} instance(s) did not (`show {run_id}` for details)",
+                made.len()
+            );
+            return Ok(ExitCode::from(1));
+        } else {
+            println!(
+                "task {id} of run {run_id} succeeded{when}: {} instance(s) (`show {run_id}` for details)",
+                made.len()
+            );
+            0
+        };
+        let ids = serde_json::to_string(&made).expect("strings");
+        write_output(named.call, &ids)?;
+        return Ok(ExitCode::from(code));
+    }
+    verdict(id, run_id, record, &when, named.call)
+}
+
+/// How task `id` ended, and its output.
+fn verdict(
+    id: &str,
+    run_id: &str,
+    record: &TaskRecord,
+    when: &str,
+    call: TaskCall<'_>,
 ) -> CliResult {
     let (verdict, code) = match record.state {
         TaskState::Success => ("succeeded", 0),
@@ -337,10 +445,6 @@ fn report(
         ),
         _ => ("did not succeed", 1),
     };
-    let when = match secs {
-        Some(s) => format!(" in {s:.2}s"),
-        None => format!(" earlier (attempt {} is recorded)", record.try_number),
-    };
     println!(
         "task {id} of run {run_id} {verdict}{when} (state {}; `show {run_id}` for details)",
         record.state
@@ -349,14 +453,22 @@ fn report(
         return Ok(ExitCode::from(1));
     }
     let output = record.output.as_deref().map_or("null".into(), mask_sealed);
+    write_output(call, &output)?;
+    Ok(ExitCode::from(code))
+}
+
+/// A `task` call's output: the last line of stdout, or `--output-file`.
+fn write_output(call: TaskCall<'_>, output: &str) -> Result<(), CliError> {
     match call.output_file {
         Some(path) => {
             std::fs::write(path, format!("{output}\n")).map_err(|error| CliError::OutputFile {
                 path: path.display().to_string(),
                 error,
-            })?
+            })
         }
-        None => println!("{output}"),
+        None => {
+            println!("{output}");
+            Ok(())
+        }
     }
-    Ok(ExitCode::from(code))
 }

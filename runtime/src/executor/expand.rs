@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::launch::Inline;
+use super::made::made_instances;
 use super::task::{TaskRun, intern};
 use super::{Exec, ExecError, now};
 use crate::compiled::ExpandDef;
@@ -122,18 +123,14 @@ impl Exec<'_> {
     ) -> std::ops::Range<usize> {
         let first = self.tasks.len();
         let def = self.tasks[t].def;
-        let list = made.get("instances").and_then(|l| l.as_array());
-        let mut seen = std::collections::HashSet::new();
-        for entry in list.into_iter().flatten() {
-            let (Some(key), Some(item)) = (entry.get(0).and_then(|k| k.as_str()), entry.get(1))
-            else {
-                continue;
-            };
-            if !seen.insert(key) {
-                continue;
-            }
-            let mut run = TaskRun::new(def, self.tasks[t].selected);
-            run.id = intern(format!("{}[{key}]", def.group));
+        // An orchestrator runs each instance with its own `task` call: the
+        // call that makes them (`--engine`) runs none.
+        let all = self.whole_run || (self.tasks[t].selected && !self.engine);
+        for (key, item) in made_instances(made) {
+            let id = format!("{}[{key}]", def.group);
+            let selected = all || self.instance.as_deref() == Some(id.as_str());
+            let mut run = TaskRun::new(def, selected);
+            run.id = intern(id);
             run.item = Some(Arc::from(item.to_string()));
             run.instance_of = Some(t);
             run.position = self.tasks.len() - first;

@@ -32,6 +32,7 @@ mod deadline;
 mod decide;
 mod expand;
 mod launch;
+mod made;
 mod main_loop;
 mod notify;
 mod on_failure;
@@ -41,6 +42,7 @@ mod pools;
 mod resume;
 mod task;
 
+pub(crate) use made::made_instances;
 pub use paths::path_component;
 
 use std::collections::{HashMap, VecDeque};
@@ -78,6 +80,10 @@ pub struct RunRequest {
     /// With `only`: the orchestrator applied the trigger rules; selected
     /// tasks run whatever their upstreams' states.
     pub engine: bool,
+    /// With `only`: also this instance of a dynamic `for_each`
+    /// (`task[key]`), made again from its task's recorded output (a
+    /// `task` call for one instance).
+    pub instance: Option<String>,
     /// Run no task: only the pipeline's `on_failure` actions, over the run
     /// as recorded (an orchestrator's watcher task, `on-failure`).
     pub on_failure_only: bool,
@@ -215,6 +221,8 @@ struct Exec<'s> {
     attempt: Option<u32>,
     /// See [`RunRequest::engine`].
     engine: bool,
+    /// See [`RunRequest::instance`].
+    instance: Option<String>,
     /// Notifications being sent.
     notices: Vec<Sending>,
     /// The run before this one (by logical date), as recorded, for
@@ -323,6 +331,7 @@ pub async fn execute(
         groups: HashMap::new(),
         attempt: req.attempt,
         engine: req.engine,
+        instance: req.instance,
         notices: Vec::new(),
         previous: None,
         kind: req.run.kind,

@@ -113,7 +113,8 @@ impl Exec<'_> {
     /// records are taken over, so that the instances' are too).
     fn remake_instances(&mut self, records: &[TaskRecord]) {
         for t in 0..self.tasks.len() {
-            if !self.tasks[t].expands() {
+            // A task the orchestrator asks to run again makes them anew.
+            if !self.tasks[t].expands() || (self.tasks[t].selected && self.attempt.is_some()) {
                 continue;
             }
             let id = self.tasks[t].id;
