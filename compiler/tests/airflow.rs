@@ -186,6 +186,96 @@ fn a_branch_and_its_join_end_as_in_airflow() {
     }
 }
 
+/// chime's task states as Airflow's dynamic task mapping names them: a
+/// dynamic `for_each` task is `expand_ID` (success when it made its
+/// instances, or none) and its instances `ID[map index]`, in item order;
+/// over an empty list, the mapped task is one skipped task instance.
+fn as_mapped(states: Vec<(String, String)>, dynamic: &[&str]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (task, state) in states {
+        if dynamic.contains(&task.as_str()) {
+            let made = state != "skipped";
+            let expand = if made { state } else { "success".to_string() };
+            out.push((format!("expand_{task}"), expand));
+            if !made {
+                out.push((task, "skipped".to_string()));
+            }
+        } else if let Some((by, _)) = task.split_once('[') {
+            let index = out
+                .iter()
+                .filter(|(t, _): &&(String, String)| t.starts_with(&format!("{by}[")))
+                .count();
+            out.push((format!("{by}[{index}]"), state));
+        } else {
+            out.push((task, state));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 17: a dynamic `for_each` runs in Airflow as a mapped task over
+/// the ids its task pushes: every instance ends as in the binary's own run
+/// (one skipped by its `when`, one failed), the report reads their
+/// outputs, and a `for_each` over an empty list skips what follows.
+#[test]
+fn a_dynamic_for_each_runs_as_airflows_task_mapping() {
+    let server = Postgres::start();
+    let bin = build_with("fanout_airflow", &["--postgres-state"]);
+    let af = Airflow::new();
+    let trial = tempfile::tempdir().expect("tmp");
+    let text = export("fanout_airflow", &bin, &af, trial.path());
+    assert!(
+        text.contains(").expand(bash_command=expand_per_store.output.map(instance_command))"),
+        "{text}"
+    );
+    let own = tempfile::tempdir().expect("tmp");
+    let trial_dir = [("TRIAL_DIR", own.path().to_str().expect("utf-8"))];
+    let r = run_env(
+        &bin,
+        own.path(),
+        &["run", "--date", "2026-11-24"],
+        &trial_dir,
+    );
+    let id = "manual__2026-11-24T06:30:00+01:00";
+    let show = run_env(&bin, own.path(), &["show", id], &trial_dir).stdout;
+    let expected = as_mapped(states(&show), &["per_store", "per_nothing"]);
+    assert_eq!(expected.len(), 12, "{show}");
+    let out = af.test(
+        "fanout_airflow",
+        LOGICAL,
+        None,
+        &[
+            ("CHIME_STATE", &server.db_url("fanout")),
+            ("TRIAL_DIR", trial.path().to_str().expect("utf-8")),
+        ],
+    );
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(r.code), "{log}");
+    assert_eq!(
+        af.mapped_states("fanout_airflow"),
+        expected,
+        "{show}\n{log}"
+    );
+    let sorted = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    let calls = read(trial.path(), "calls.log");
+    assert_eq!(sorted(&calls), sorted(&read(own.path(), "calls.log")));
+    assert!(
+        calls.contains("report [{\"sales\": 10}, {\"sales\": 20}, null, null, {\"sales\": 50}]"),
+        "{calls}"
+    );
+    // The ids Airflow mapped over are its XCom.
+    let xcom = af
+        .xcom("fanout_airflow", "expand_per_store")
+        .unwrap_or_default();
+    assert!(xcom.starts_with("[\"per_store[store_1]\""), "{xcom}");
+}
+
 /// Text from the YAML (a description with quotes and backslashes, odd
 /// item labels) gives a DAG file Python reads, whatever it holds.
 #[test]
@@ -248,5 +338,24 @@ fn the_kubernetes_pod_form_loads_in_airflow() {
     assert_eq!(
         shown,
         "KubernetesPodOperator registry.example/trial:1 ['/app/airflow_trial'] ['task', 'per_region[kr]', '--engine'] [99] True\n['CHIME_STATE'] 13\n"
+    );
+    // A dynamic for_each: each mapped pod gets its instance's id in its
+    // environment, which Kubernetes puts in its arguments.
+    let dag = af.dags().join("fanout.py");
+    let yaml = root().join("tests/e2e/fanout_airflow.yaml");
+    export_to(
+        &yaml,
+        &["--image".as_ref(), "registry.example/trial:1".as_ref()],
+        &dag,
+    );
+    let shown = af.load(
+        &dag,
+        "t = dag.get_task('per_store')\n\
+         print(type(t).__name__, t.partial_kwargs['arguments'][:2], list(t.expand_input.value))\n\
+         print([u.task_id for u in t.upstream_list], dag.get_task('expand_per_store').arguments[:2])",
+    );
+    assert_eq!(
+        shown,
+        "MappedOperator ['task', '$(CHIME_TASK)'] ['env_vars']\n['expand_per_store'] ['task', 'per_store']\n"
     );
 }

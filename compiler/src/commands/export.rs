@@ -68,12 +68,6 @@ pub fn run(args: Args) -> Result<(), Error> {
                     airflow::Target::Binary { binary, workdir }
                 }
             };
-            if let Some(t) = ir.tasks.iter().find(|t| t.expand.is_some()) {
-                return Err(Error::Usage(format!(
-                    "task `{}` has a dynamic for_each, which the Airflow export does not map yet (to `.expand()`); run this pipeline with the binary's own scheduler",
-                    t.id
-                )));
-            }
             let text = airflow::render(&ir, &a.file, &target);
             let out = a
                 .out

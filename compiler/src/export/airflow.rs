@@ -4,27 +4,20 @@
 //! --attempt {{ ti.try_number }} --interval-start ... --interval-end ...`.
 //! Airflow owns the schedule (a CronDataIntervalTimetable: data intervals
 //! as chime's), retries and trigger rules; the tasks share their state and
-//! outputs in PostgreSQL; `on_failure` becomes a watcher task.
+//! outputs in PostgreSQL; `on_failure` becomes a watcher task. A dynamic
+//! `for_each` is Airflow's dynamic task mapping: a task makes the
+//! instances and pushes their ids, and a mapped task `.expand()`s over
+//! them, one task instance per chime instance.
 
 use std::collections::BTreeSet;
 
 use runtime::vocabulary::{Backoff, TriggerRule};
 
-use super::{
-    jinja_literal, jinja_str, py_doc, py_literal, py_name, py_str, py_timedelta, unique_name,
-};
+use super::{jinja_literal, py_literal, py_name, py_str, py_timedelta, unique_name};
 use crate::ir::{Ir, Task};
 
-/// Where the tasks run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// BashOperator on Airflow's workers, with the binary at `binary`, each
-    /// task run in `workdir` (its relative paths and `logs/` resolve
-    /// there, as for the binary's own run).
-    Binary { binary: String, workdir: String },
-    /// KubernetesPodOperator, with the binary at /app/<pipeline> in this image.
-    Image(String),
-}
+pub use super::airflow_head::{Target, k8s_name};
+use super::airflow_head::{header, preamble};
 
 /// The task ids Airflow allows: letters, digits, `_`, `-`, `.` (a `.`
 /// nests in TaskGroups, so not in a task's own id).
@@ -39,6 +32,10 @@ struct Node<'a> {
     var: String,
     /// Its Airflow task id (within its TaskGroup, for an instance).
     task_id: String,
+    /// For a dynamic `for_each`, the task before it that makes its
+    /// instances (its variable and task id); the node itself is then the
+    /// mapped task.
+    expander: Option<(String, String)>,
 }
 
 /// The DAG file for `ir`, exported from `source` (the YAML path, for the
@@ -46,176 +43,10 @@ struct Node<'a> {
 pub fn render(ir: &Ir, source: &str, target: &Target) -> String {
     let mut out = String::new();
     header(&mut out, ir, source, target);
-    let scheduled = ir.schedule.is_some();
-    let (interval_start, interval_end) = if scheduled {
-        (
-            "{{ data_interval_start.isoformat() }}",
-            "{{ data_interval_end.isoformat() }}",
-        )
-    } else {
-        // A DAG without a schedule has no data interval: the run's time.
-        (
-            "{{ (data_interval_start or dag_run.run_after).isoformat() }}",
-            "{{ (data_interval_end or dag_run.run_after).isoformat() }}",
-        )
-    };
-    let params: Vec<String> = match &ir.params {
-        serde_json::Value::Object(map) => map
-            .keys()
-            .map(|k| {
-                format!(
-                    "{}{{{{ params[{}] | tojson }}}}",
-                    jinja_literal(&format!("{k}=")),
-                    jinja_str(k)
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    match target {
-        Target::Binary { .. } => {
-            out += "# One attempt of chime task $CHIME_TASK over Airflow's data interval,\n";
-            out += "# numbered by Airflow's try; Airflow applied the trigger rule (--engine).\n";
-            out += "# Every value reaches the binary through the environment, never as shell\n";
-            out += "# code. CHIME_STATE comes from the worker's own environment.\n";
-            out += "COMMAND = (\n";
-            out += "    '\"$CHIME_BINARY\" task \"$CHIME_TASK\" --engine --attempt \"$CHIME_ATTEMPT\"'\n";
-            out += "    ' --interval-start \"$CHIME_INTERVAL_START\" --interval-end \"$CHIME_INTERVAL_END\"'\n";
-            for i in 0..params.len() {
-                out += &format!("    ' --param \"$CHIME_PARAM_{i}\"'\n");
-            }
-            out += ")\n";
-            out += "ENV = {\n";
-            out += "    \"CHIME_BINARY\": BINARY,\n";
-            out += "    \"CHIME_ATTEMPT\": \"{{ ti.try_number }}\",\n";
-            out += &format!(
-                "    \"CHIME_INTERVAL_START\": {},\n",
-                py_str(interval_start)
-            );
-            out += &format!("    \"CHIME_INTERVAL_END\": {},\n", py_str(interval_end));
-            for (i, p) in params.iter().enumerate() {
-                out += &format!("    \"CHIME_PARAM_{i}\": {},\n", py_str(p));
-            }
-            out += "}\n";
-        }
-        Target::Image(_) => {
-            out += "# After `task ID`: one attempt over Airflow's data interval, numbered by\n";
-            out += "# Airflow's try; Airflow applied the trigger rule (--engine). The output\n";
-            out += "# goes where the pod's XCom sidecar reads it.\n";
-            out += "INTERVAL = [\n";
-            out += "    \"--interval-start\",\n";
-            out += &format!("    {},\n", py_str(interval_start));
-            out += "    \"--interval-end\",\n";
-            out += &format!("    {},\n", py_str(interval_end));
-            out += "]\n";
-            out += "ARGS = [\n";
-            out += "    \"--engine\",\n";
-            out += "    \"--attempt\",\n";
-            out += "    \"{{ ti.try_number }}\",\n";
-            out += "    *INTERVAL,\n";
-            for p in &params {
-                out += &format!("    \"--param\",\n    {},\n", py_str(p));
-            }
-            out += "    \"--output-file\",\n";
-            out += "    \"/airflow/xcom/return.json\",\n";
-            out += "]\n";
-        }
-    }
+    preamble(&mut out, ir, target);
     out += "\n";
-    dag(&mut out, ir, target, scheduled);
+    dag(&mut out, ir, target, ir.schedule.is_some());
     out
-}
-
-fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
-    let title = if ir.description.is_empty() {
-        ir.name.clone()
-    } else {
-        format!("{}: {}", ir.name, ir.description.trim())
-    };
-    *out += &format!("\"\"\"{}\n\n", py_doc(&title));
-    *out += &format!(
-        "Generated by `chime export airflow {}` (chime {}).\n\n",
-        py_doc(source),
-        env!("CARGO_PKG_VERSION")
-    );
-    *out += "An Airflow 3 DAG whose tasks each run one attempt of a task of the\n";
-    *out += "pipeline's binary. Airflow owns the schedule, retries and trigger rules;\n";
-    *out += "the binary does the work; the tasks share their state and outputs in\n";
-    *out += "PostgreSQL, so every task needs CHIME_STATE=postgres://... in its\n";
-    *out += "environment. Do not edit: change the pipeline and export again\n";
-    *out += "(docs/scale-out.md).\n";
-    let pools = super::pools(ir);
-    if !pools.is_empty() {
-        *out += "\nAirflow keeps pools in its database: create the pipeline's before its\n";
-        *out += "first run (a task in a missing pool never starts):\n\n";
-        for (name, size) in &pools {
-            *out += &format!("    airflow pools set {name} {size} \"chime pool\"\n");
-        }
-    }
-    *out += "\"\"\"\n\n";
-    *out += "from __future__ import annotations\n\n";
-    *out += "import datetime\n";
-    if matches!(target, Target::Binary { .. }) {
-        *out += "import json\n";
-    }
-    *out += "\n";
-    *out += "import pendulum\n";
-    match target {
-        Target::Binary { .. } => {
-            *out += "from airflow.providers.standard.operators.bash import BashOperator\n";
-        }
-        Target::Image(_) => {
-            *out += "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n";
-            *out += "from airflow.providers.cncf.kubernetes.secret import Secret\n";
-        }
-    }
-    *out += "from airflow.sdk import DAG, TaskGroup\n";
-    if ir.schedule.is_some() {
-        *out += "from airflow.timetables.interval import CronDataIntervalTimetable\n";
-    }
-    *out += "\n";
-    match target {
-        Target::Binary { binary, workdir } => {
-            *out += "# The pipeline's binary (`chime build --postgres-state`), at this path on\n";
-            *out += "# every worker.\n";
-            *out += &format!("BINARY = {}\n", py_str(binary));
-            *out += "# Where every task runs (not a temporary directory per task): the\n";
-            *out += "# pipeline's relative paths and logs/ resolve here, as they do for the\n";
-            *out += "# binary's own run. Tasks on different workers share only what this\n";
-            *out += "# directory shares (docs/scale-out.md).\n";
-            *out += &format!("WORKDIR = {}\n\n", py_str(&jinja_literal(workdir)));
-        }
-        Target::Image(image) => {
-            *out += &format!(
-                "# An image with the pipeline's binary (`chime build --postgres-state`) at\n# /app/{}.\n",
-                ir.name
-            );
-            *out += &format!("IMAGE = {}\n", py_str(image));
-            *out += &format!(
-                "# CHIME_STATE from the Kubernetes secret `{}-state` (key `url`).\n",
-                k8s_name(&ir.name)
-            );
-            *out += &format!(
-                "STATE = Secret(\"env\", \"CHIME_STATE\", {}, \"url\")\n\n",
-                py_str(&format!("{}-state", k8s_name(&ir.name)))
-            );
-        }
-    }
-}
-
-/// A Kubernetes object name: lowercase letters, digits and `-`.
-pub fn k8s_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    s.trim_matches('-').to_string()
 }
 
 /// A date or RFC 3339 instant as a pendulum datetime in `tz`.
@@ -297,12 +128,25 @@ fn dag(out: &mut String, ir: &Ir, target: &Target, scheduled: bool) {
             unique_name(&task.id, airflow_char, '_', &mut ids)
         };
         let var = py_name(&task.id, &mut vars);
+        // Named after the task, an id of its own beside the others.
+        let expander = task.expand.is_some().then(|| {
+            let name = format!("expand_{}", task.id);
+            (
+                py_name(&name, &mut vars),
+                unique_name(&name, airflow_char, '_', &mut ids),
+            )
+        });
         if instance && !groups.iter().any(|(g, _)| g == &task.group) {
             let gvar = py_name(&task.group, &mut vars);
             unique_name(&task.group, airflow_char, '_', &mut ids);
             groups.push((task.group.clone(), gvar));
         }
-        nodes.push(Node { task, var, task_id });
+        nodes.push(Node {
+            task,
+            var,
+            task_id,
+            expander,
+        });
     }
     if nodes.is_empty() {
         *out += "    pass\n";
@@ -331,10 +175,15 @@ fn dag(out: &mut String, ir: &Ir, target: &Target, scheduled: bool) {
     let mut edges = String::new();
     for (t, node) in nodes.iter().enumerate() {
         let ups = upstream_names(ir, &nodes, &groups, &ir.tasks[t].upstream);
+        // A mapped task's upstream is the task that makes its instances.
+        let first = node.expander.as_ref().map_or(&node.var, |(var, _)| var);
         match ups.len() {
             0 => {}
-            1 => edges += &format!("    {} >> {}\n", ups[0], node.var),
-            _ => edges += &format!("    [{}] >> {}\n", ups.join(", "), node.var),
+            1 => edges += &format!("    {} >> {}\n", ups[0], first),
+            _ => edges += &format!("    [{}] >> {}\n", ups.join(", "), first),
+        }
+        if let Some((var, _)) = &node.expander {
+            edges += &format!("    {var} >> {}\n", node.var);
         }
     }
     if !ir.on_failure.is_empty() {
@@ -389,41 +238,42 @@ fn upstream_names(
 fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent: &str) {
     let task = node.task;
     let i = indent;
+    if let Some((var, task_id)) = &node.expander {
+        expander(out, ir, task, var, task_id, target, indent);
+    }
+    // A dynamic `for_each`: the instances' task is mapped over the ids.
+    let mapped = node.expander.is_some();
+    let partial = if mapped { ".partial" } else { "" };
     match target {
         Target::Binary { .. } => {
-            *out += &format!("{i}{} = BashOperator(\n", node.var);
+            *out += &format!("{i}{} = BashOperator{partial}(\n", node.var);
             *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
             if !task.description.is_empty() {
                 *out += &format!("{i}    doc={},\n", py_str(task.description.trim()));
             }
-            *out += &format!("{i}    bash_command=COMMAND,\n");
-            *out += &format!(
-                "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
-                py_str(&jinja_literal(&task.id))
-            );
-            *out += &format!("{i}    append_env=True,\n");
-            *out += &format!("{i}    cwd=WORKDIR,\n");
-            // The output line is JSON: XCom holds it as data.
-            *out += &format!("{i}    output_processor=json.loads,\n");
+            if mapped {
+                *out += &format!("{i}    env=ENV,\n");
+            } else {
+                *out += &format!("{i}    bash_command=COMMAND,\n");
+                *out += &format!(
+                    "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
+                    py_str(&jinja_literal(&task.id))
+                );
+            }
+            bash_rest(out, i);
         }
         Target::Image(_) => {
-            *out += &format!("{i}{} = KubernetesPodOperator(\n", node.var);
+            *out += &format!("{i}{} = KubernetesPodOperator{partial}(\n", node.var);
             *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
             if !task.description.is_empty() {
                 *out += &format!("{i}    doc={},\n", py_str(task.description.trim()));
             }
-            *out += &format!(
-                "{i}    name={},\n",
-                py_str(&k8s_name(&format!("{}-{}", ir.name, task.id)))
-            );
-            *out += &format!("{i}    image=IMAGE,\n");
-            *out += &format!("{i}    cmds=[{}],\n", py_str(&format!("/app/{}", ir.name)));
-            *out += &format!(
-                "{i}    arguments=[\"task\", {}, *ARGS],\n",
-                py_str(&jinja_literal(&task.id))
-            );
-            *out += &format!("{i}    secrets=[STATE],\n");
-            *out += &format!("{i}    do_xcom_push=True,\n");
+            let id = if mapped {
+                "$(CHIME_TASK)".to_string()
+            } else {
+                jinja_literal(&task.id)
+            };
+            pod(out, ir, &task.id, &id, i);
         }
     }
     // chime's exit status for a task its trigger rule skipped.
@@ -431,7 +281,8 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     if let Some((pool, _)) = &task.pool {
         *out += &format!("{i}    pool={},\n", py_str(pool));
     }
-    if task.trigger_rule != TriggerRule::AllSuccess {
+    // A mapped task's rule was applied to the task that made it.
+    if task.trigger_rule != TriggerRule::AllSuccess && !mapped {
         *out += &format!(
             "{i}    trigger_rule={},\n",
             py_str(task.trigger_rule.as_str())
@@ -453,6 +304,82 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     if let Some(t) = task.timeout_ms {
         *out += &format!("{i}    execution_timeout={},\n", py_timedelta(t));
     }
+    match (&node.expander, target) {
+        (None, _) => *out += &format!("{i})\n"),
+        (Some((var, _)), Target::Binary { .. }) => {
+            *out += &format!("{i}).expand(bash_command={var}.output.map(instance_command))\n");
+        }
+        (Some((var, _)), Target::Image(_)) => {
+            *out += &format!("{i}).expand(env_vars={var}.output.map(instance_env))\n");
+        }
+    }
+}
+
+/// The BashOperator arguments every task shares.
+fn bash_rest(out: &mut String, i: &str) {
+    *out += &format!("{i}    append_env=True,\n");
+    *out += &format!("{i}    cwd=WORKDIR,\n");
+    // The output line is JSON: XCom holds it as data.
+    *out += &format!("{i}    output_processor=json.loads,\n");
+}
+
+/// The KubernetesPodOperator arguments of Airflow task `task_id`'s pod,
+/// whose `task` call names chime task `id`.
+fn pod(out: &mut String, ir: &Ir, task_id: &str, id: &str, i: &str) {
+    *out += &format!(
+        "{i}    name={},\n",
+        py_str(&k8s_name(&format!("{}-{task_id}", ir.name)))
+    );
+    *out += &format!("{i}    image=IMAGE,\n");
+    *out += &format!("{i}    cmds=[{}],\n", py_str(&format!("/app/{}", ir.name)));
+    *out += &format!("{i}    arguments=[\"task\", {}, *ARGS],\n", py_str(id));
+    *out += &format!("{i}    secrets=[STATE],\n");
+    *out += &format!("{i}    do_xcom_push=True,\n");
+}
+
+/// The task that makes the instances of `task`, a dynamic `for_each`,
+/// when its trigger rule says, and pushes their ids for the mapped task.
+/// It is not retried: its list is the upstreams' outputs, which a retry
+/// would read again unchanged.
+fn expander(
+    out: &mut String,
+    ir: &Ir,
+    task: &Task,
+    var: &str,
+    task_id: &str,
+    target: &Target,
+    i: &str,
+) {
+    *out += &format!(
+        "{i}# {}, a dynamic for_each: this task makes its instances and pushes\n",
+        task.id
+    );
+    *out += &format!("{i}# their ids; the mapped task after it runs one task instance per id.\n");
+    let class = match target {
+        Target::Binary { .. } => "BashOperator",
+        Target::Image(_) => "KubernetesPodOperator",
+    };
+    *out += &format!("{i}{var} = {class}(\n");
+    *out += &format!("{i}    task_id={},\n", py_str(task_id));
+    match target {
+        Target::Binary { .. } => {
+            *out += &format!("{i}    bash_command=COMMAND,\n");
+            *out += &format!(
+                "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
+                py_str(&jinja_literal(&task.id))
+            );
+            bash_rest(out, i);
+        }
+        Target::Image(_) => pod(out, ir, task_id, &jinja_literal(&task.id), i),
+    }
+    *out += &format!("{i}    skip_on_exit_code=99,\n");
+    if task.trigger_rule != TriggerRule::AllSuccess {
+        *out += &format!(
+            "{i}    trigger_rule={},\n",
+            py_str(task.trigger_rule.as_str())
+        );
+    }
+    *out += &format!("{i}    retries=0,\n");
     *out += &format!("{i})\n");
 }
 
@@ -502,7 +429,14 @@ fn watcher(
     *out += "        retries=0,\n";
     *out += "    )\n";
     let all: Vec<usize> = (0..ir.tasks.len()).collect();
-    let ups = upstream_names(ir, nodes, groups, &all);
+    let mut ups = upstream_names(ir, nodes, groups, &all);
+    for node in nodes {
+        if let Some((var, _)) = &node.expander
+            && let Some(at) = ups.iter().position(|u| u == &node.var)
+        {
+            ups.insert(at, var.clone());
+        }
+    }
     let line = format!("    [{}] >> on_failure\n", ups.join(", "));
     if line.len() <= 89 {
         *edges += &line;

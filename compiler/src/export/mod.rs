@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use serde_json::Value as Json;
 
 pub mod airflow;
+mod airflow_head;
 pub mod argo;
 
 /// A Python string literal of `s` (double quotes; escapes for `\`, `"`

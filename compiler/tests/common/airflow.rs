@@ -121,6 +121,25 @@ impl Airflow {
             .collect()
     }
 
+    /// The states of a DAG's task instances: a mapped task's as
+    /// `task[map_index]`, in map index order.
+    pub fn mapped_states(&self, dag: &str) -> Vec<(String, String)> {
+        let rows = self.sql(&format!(
+            "SELECT task_id, map_index, coalesce(state, 'none') FROM task_instance WHERE dag_id = '{dag}' ORDER BY task_id, map_index"
+        ));
+        rows.into_iter()
+            .map(|mut r| {
+                let (task, index, state) = (r.remove(0), r.remove(0), r.remove(0));
+                let name = if index == "-1" {
+                    task
+                } else {
+                    format!("{task}[{index}]")
+                };
+                (name, state)
+            })
+            .collect()
+    }
+
     /// The XCom a task pushed (its `return_value`), as JSON text.
     pub fn xcom(&self, dag: &str, task: &str) -> Option<String> {
         self.sql(&format!(
