@@ -136,6 +136,33 @@ fn every_example_exports_to_valid_argo() {
     }
 }
 
+/// Issue 17: a task with `when:` gets a step before it that evaluates it
+/// (`task ID --condition`), and Argo's `when` on that step's output skips
+/// the task's own; a dynamic `for_each` gets a step that makes the
+/// instances, and the task's step runs over its output (`withParam`).
+#[test]
+fn when_and_a_dynamic_for_each_run_behind_a_step_of_their_own() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (path, text) = export("tests/e2e/branch.yaml", dir.path());
+    check(&path);
+    for expected in [
+        "- name: when-publish\n              template: when-publish\n              depends: \"evaluate.Succeeded\"",
+        "- name: publish\n              template: publish\n              depends: \"when-publish.Succeeded\"\n              when: \"{{tasks.when-publish.outputs.parameters.output}} == true\"",
+        "- \"--engine\"\n            - \"--condition\"\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected}:\n{text}");
+    }
+    let (path, text) = export("tests/e2e/fanout.yaml", dir.path());
+    check(&path);
+    for expected in [
+        "- name: expand-per-store\n              template: expand-per-store\n              depends: \"list-stores.Succeeded\"",
+        "- name: per-store\n              template: per-store\n              depends: \"expand-per-store.Succeeded\"\n              withParam: \"{{tasks.expand-per-store.outputs.parameters.output}}\"",
+        "- name: report\n              template: report\n              depends: \"per-store.Succeeded\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected}:\n{text}");
+    }
+}
+
 #[test]
 fn what_argo_cannot_run_is_refused_at_export() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -149,8 +176,8 @@ fn what_argo_cannot_run_is_refused_at_export() {
             "param `out dir`",
         ),
         (
-            "pipeline: branch\ntasks:\n  a: { operator: noop }\n  b: { operator: noop, depends_on: [a], when: \"{{ ds > '2026' }}\" }\n",
-            "task `b` has `when:`",
+            "pipeline: fan\ntasks:\n  a: { operator: noop }\n  b: { operator: noop, depends_on: [a], for_each: \"{{ tasks.a.output }}\", when: \"{{ item > 1 }}\" }\n",
+            "task `b` has a dynamic for_each with `when:` on its instances",
         ),
     ];
     for (yaml, expected) in cases {

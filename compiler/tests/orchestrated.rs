@@ -223,3 +223,46 @@ fn the_interval_can_be_given_exactly_and_the_output_written_to_a_file() {
     let both = call(&bin, d, &["run", "--latest", "--date", DAY]);
     assert_eq!(both.code, 2, "{}", both.stderr);
 }
+
+/// Issue 17: `task ID --condition`, the step Argo runs before a task with
+/// `when:`, evaluates it over the upstreams' outputs without running the
+/// task: `true` leaves it to its own call; `false` records it as skipped.
+#[test]
+fn a_condition_call_decides_a_when_without_running_the_task() {
+    let bin = build("branch");
+    let dir = tempfile::tempdir().expect("tmp");
+    let env = [("TRIAL_DIR", dir.path().to_str().expect("utf-8"))];
+    let task = |args: &[&str]| {
+        let mut all = vec!["task"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--date", DAY, "--engine"]);
+        run_env(&bin, dir.path(), &all, &env)
+    };
+    for t in ["maybe_fail", "evaluate"] {
+        assert_eq!(task(&[t, "--attempt", "1"]).code, 0, "{t}");
+    }
+    // accuracy 0.95: publish, not hold_back.
+    let publish = task(&["publish", "--condition"]);
+    assert_eq!(publish.code, 0, "{}", publish.stdout);
+    assert_eq!(
+        publish.stdout.lines().last(),
+        Some("true"),
+        "{}",
+        publish.stdout
+    );
+    let out = dir.path().join("hold_back.json");
+    let hold_back = task(&[
+        "hold_back",
+        "--condition",
+        "--output-file",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(hold_back.code, 0, "{}", hold_back.stdout);
+    assert_eq!(read(dir.path(), "hold_back.json"), "false\n");
+    assert!(!dir.path().join("calls.log").exists(), "nothing ran");
+    let show = run(&bin, dir.path(), &["show", RUN]).stdout;
+    assert_eq!(state_of(&show, "hold_back"), "skipped", "{show}");
+    assert_eq!(state_of(&show, "publish"), "none", "{show}");
+    assert_eq!(task(&["publish", "--attempt", "1"]).code, 0);
+    assert_eq!(read(dir.path(), "calls.log"), "publish\n");
+}

@@ -206,6 +206,7 @@ pub fn request(
         attempt: None,
         engine: false,
         instance: None,
+        condition_only: false,
         on_failure_only: false,
     }
 }
@@ -225,6 +226,7 @@ pub fn resume_request(
         attempt: None,
         engine: false,
         instance: None,
+        condition_only: false,
         on_failure_only: false,
     }
 }

@@ -7,6 +7,12 @@
 //! (`retryStrategy`) and the trigger rules (each a `depends` expression);
 //! the steps share their state and outputs in PostgreSQL; `on_failure` is
 //! an exit handler.
+//!
+//! Two kinds of step run before the step of their task, under its
+//! trigger rule: for a task with `when:`, one evaluates it (`task ID
+//! --condition`), and Argo's `when` on its output skips the task's step;
+//! for a dynamic `for_each`, one makes the instances and outputs their
+//! ids, and the task's step runs one item per id (`withParam`).
 
 use std::collections::BTreeSet;
 
@@ -26,11 +32,9 @@ pub enum ArgoError {
     Cron(String),
     /// A param whose name Argo does not take.
     Param(String),
-    /// A task with `when:`, which Argo cannot evaluate (MiniJinja) and a
-    /// step cannot skip itself in Argo.
+    /// A dynamic `for_each` with `when:` on its instances (each would need
+    /// a step of its own to evaluate it).
     When(String),
-    /// A dynamic `for_each`, not mapped to `withParam` yet.
-    Dynamic(String),
 }
 
 impl std::fmt::Display for ArgoError {
@@ -44,13 +48,9 @@ impl std::fmt::Display for ArgoError {
                 f,
                 "param `{p}`: Argo parameter names are letters, digits, `_` and `-`; rename it to export to Argo"
             ),
-            ArgoError::Dynamic(t) => write!(
-                f,
-                "task `{t}` has a dynamic for_each, which the Argo export does not map yet (to `withParam`); run this pipeline with the binary's own scheduler"
-            ),
             ArgoError::When(t) => write!(
                 f,
-                "task `{t}` has `when:`, which the Argo export does not map yet (an Argo step cannot skip itself); export it to Airflow, or run it with the binary's own scheduler"
+                "task `{t}` has a dynamic for_each with `when:` on its instances, which the Argo export does not map (an Argo step cannot skip itself, and each instance would need a step to evaluate it); gate the whole fan-out on an upstream's `when:`, or export it to Airflow"
             ),
         }
     }
@@ -73,8 +73,28 @@ struct Step<'a> {
     name: String,
     /// The chime tasks it runs: one, or a group's instances.
     tasks: Vec<&'a Task>,
-    /// Indices in `ir.tasks` of its tasks.
+    /// Indices in `ir.tasks` of its tasks (none for a gate: downstream
+    /// steps wait for the step it gates).
     members: Vec<usize>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// A task, or a static `for_each` (`withItems`).
+    Task,
+    /// Runs before its task's step, under its trigger rule: evaluates its
+    /// `when:` (`Condition`) or makes its instances (`Expand`).
+    Gate(Gate),
+    /// A task's step after its gate (named), which its gate's output
+    /// skips (`Condition`) or lists the items of (`Expand`).
+    Gated(Gate, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Condition,
+    Expand,
 }
 
 impl Step<'_> {
@@ -82,8 +102,9 @@ impl Step<'_> {
         self.tasks[0]
     }
 
+    /// A step of several items: a `for_each`.
     fn is_group(&self) -> bool {
-        self.first().item.is_some()
+        self.first().item.is_some() || matches!(self.kind, Kind::Gated(Gate::Expand, _))
     }
 }
 
@@ -104,11 +125,12 @@ pub fn render(ir: &Ir, source: &str, image: &str) -> Result<String, ArgoError> {
     {
         return Err(ArgoError::Param(bad.clone()));
     }
-    if let Some(t) = ir.tasks.iter().find(|t| t.when.is_some()) {
-        return Err(ArgoError::When(t.group.clone()));
-    }
-    if let Some(t) = ir.tasks.iter().find(|t| t.expand.is_some()) {
-        return Err(ArgoError::Dynamic(t.group.clone()));
+    if let Some(t) = ir
+        .tasks
+        .iter()
+        .find(|t| t.when.is_some() && t.expand.is_some())
+    {
+        return Err(ArgoError::When(t.id.clone()));
     }
     let mut name = k8s_name(&ir.name);
     name.truncate(MAX_NAME);
@@ -236,17 +258,36 @@ fn steps(ir: &Ir) -> Vec<Step<'_>> {
         } else {
             &task.id
         };
-        let lower = base.to_ascii_lowercase().replace('_', "-");
-        let name = unique_name(
-            &lower,
-            |c| c.is_ascii_alphanumeric() || c == '-',
-            '-',
-            &mut used,
-        );
+        let mut name = |base: &str| {
+            let lower = base.to_ascii_lowercase().replace('_', "-");
+            unique_name(
+                &lower,
+                |c| c.is_ascii_alphanumeric() || c == '-',
+                '-',
+                &mut used,
+            )
+        };
+        let gate = match (&task.expand, &task.when) {
+            (Some(_), _) => Some((Gate::Expand, "expand")),
+            (None, Some(_)) => Some((Gate::Condition, "when")),
+            (None, None) => None,
+        };
+        let mut kind = Kind::Task;
+        if let Some((gate, prefix)) = gate {
+            let gate_name = name(&format!("{prefix}-{base}"));
+            kind = Kind::Gated(gate, gate_name.clone());
+            out.push(Step {
+                name: gate_name,
+                tasks: vec![task],
+                members: Vec::new(),
+                kind: Kind::Gate(gate),
+            });
+        }
         out.push(Step {
-            name,
+            name: name(base),
             tasks: vec![task],
             members: vec![i],
+            kind,
         });
     }
     out
@@ -257,6 +298,10 @@ fn steps(ir: &Ir) -> Vec<Step<'_>> {
 /// met) is `Omitted`, which counts as chime's `upstream_failed` or
 /// `skipped`.
 fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
+    // The task's rule was applied to its gate.
+    if let Kind::Gated(_, gate) = &step.kind {
+        return Some(format!("{gate}.Succeeded"));
+    }
     let mut ups: Vec<&Step<'_>> = Vec::new();
     for &u in &step.first().upstream {
         let s = steps
@@ -351,11 +396,24 @@ fn dag_task(out: &mut String, steps: &[Step<'_>], step: &Step<'_>) {
     if let Some(d) = depends(steps, step) {
         *out += &format!("              depends: {}\n", q(&d));
     }
-    if step.is_group() {
-        *out += "              withItems:\n";
-        for t in &step.tasks {
-            *out += &format!("                - {}\n", q(&t.id));
+    let output = |gate: &str| format!("{{{{tasks.{gate}.outputs.parameters.output}}}}");
+    match &step.kind {
+        Kind::Gated(Gate::Expand, gate) => {
+            *out += &format!("              withParam: {}\n", q(&output(gate)));
         }
+        Kind::Gated(Gate::Condition, gate) => {
+            *out += &format!(
+                "              when: {}\n",
+                q(&format!("{} == true", output(gate)))
+            );
+        }
+        _ if step.is_group() => {
+            *out += "              withItems:\n";
+            for t in &step.tasks {
+                *out += &format!("                - {}\n", q(&t.id));
+            }
+        }
+        _ => {}
     }
     *out += "              arguments:\n";
     *out += "                parameters:\n";
@@ -425,6 +483,24 @@ fn template(out: &mut String, ir: &Ir, step: &Step<'_>, image: &str) {
     *out += "        inputs:\n";
     *out += "          parameters:\n";
     *out += "            - name: task\n";
+    if let Kind::Gate(gate) = step.kind {
+        // One call, not retried: it reads only its upstreams' outputs.
+        let mut args: Vec<String> = ["task", "{{inputs.parameters.task}}", "--engine"]
+            .map(String::from)
+            .to_vec();
+        match gate {
+            // Its output: the instances' ids.
+            Gate::Expand => args.extend(["--attempt".to_string(), "1".to_string()]),
+            // Its output: `true`, or `false` (the task is then recorded
+            // as skipped).
+            Gate::Condition => args.push("--condition".to_string()),
+        }
+        args.extend(run_args(ir));
+        args.extend(["--output-file".to_string(), "/tmp/output.json".to_string()]);
+        container(out, ir, image, &args);
+        output_parameter(out);
+        return;
+    }
     if task.retries > 0 {
         *out += "        retryStrategy:\n";
         // Integers or strings (IntOrString); Argo's published schema says
@@ -472,6 +548,11 @@ fn template(out: &mut String, ir: &Ir, step: &Step<'_>, image: &str) {
     args.extend(run_args(ir));
     args.extend(["--output-file".to_string(), "/tmp/output.json".to_string()]);
     container(out, ir, image, &args);
+    output_parameter(out);
+}
+
+/// The output parameter of a step: what its `task` call wrote.
+fn output_parameter(out: &mut String) {
     *out += "        outputs:\n";
     *out += "          parameters:\n";
     *out += "            - name: output\n";

@@ -76,6 +76,9 @@ enum Command {
         /// Write the task's output JSON here instead of as stdout's last line.
         #[arg(long, value_name = "PATH")]
         output_file: Option<PathBuf>,
+        /// Do not run the task: evaluate its `when:` and output true or false (false records it as skipped), for an orchestrator that skips the task's own step on false.
+        #[arg(long, conflicts_with = "attempt")]
+        condition: bool,
     },
     /// Run the pipeline's on_failure actions for a run, and exit 1 (an orchestrator's watcher task, run when one of its tasks failed).
     OnFailure {
@@ -247,12 +250,14 @@ fn dispatch(def: &'static PipelineDef, ops: &[Registered], cli: Cli) -> CliResul
             attempt,
             engine,
             output_file,
+            condition,
         } => {
             let call = run::TaskCall {
                 id: &id,
                 attempt,
                 engine,
                 output_file: output_file.as_deref(),
+                condition,
             };
             run::task(&runs, ops, call, &which, &params, &SystemClock)
         }

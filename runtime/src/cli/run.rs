@@ -76,6 +76,8 @@ pub struct TaskCall<'a> {
     pub engine: bool,
     /// `--output-file`: where the output JSON goes instead of stdout.
     pub output_file: Option<&'a Path>,
+    /// `--condition`: only evaluate the task's `when:`.
+    pub condition: bool,
 }
 
 /// The task a `task` call runs: task `t` of the pipeline, or (`instance`)
@@ -237,6 +239,7 @@ fn execute(
         req.attempt = attempt_number(named.call.id, named.call.attempt, &records);
         req.engine = named.call.engine;
         req.instance = named.instance.then(|| named.call.id.to_string());
+        req.condition_only = named.call.condition;
     }
     let opts = runs.options(echo, None, std::rc::Rc::new(crate::scheduler::SystemClock));
     let started = std::time::Instant::now();
@@ -246,6 +249,10 @@ fn execute(
         RunOutcome::Finished(_) if task.is_some() => {
             let named = task.expect("matched");
             let records = store.task_records(&run_id)?;
+            if named.call.condition {
+                let state = records.iter().find(|r| r.task_id == named.call.id);
+                return condition(named.call, &run_id, state.map(|r| r.state));
+            }
             let Some(record) = records.iter().find(|r| r.task_id == named.call.id) else {
                 return Ok(ExitCode::from(1));
             };
@@ -427,6 +434,20 @@ fn report(
         return Ok(ExitCode::from(code));
     }
     verdict(id, run_id, record, &when, named.call)
+}
+
+/// What a `task --condition` call prints: whether the task may run (its
+/// state `state` is not skipped), as its output, `true` or `false`.
+fn condition(call: TaskCall<'_>, run_id: &str, state: Option<TaskState>) -> CliResult {
+    let run = state != Some(TaskState::Skipped);
+    let verdict = if run {
+        "may run"
+    } else {
+        "is skipped (its trigger rule, or its `when:`)"
+    };
+    println!("task {} of run {run_id} {verdict}", call.id);
+    write_output(call, if run { "true" } else { "false" })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// How task `id` ended, and its output.

@@ -103,6 +103,9 @@ impl Exec<'_> {
                 Decision::Wait => continue,
                 Decision::Run => {
                     self.tasks[t].decided = true;
+                    if self.condition_only {
+                        continue;
+                    }
                     if self.tasks[t].expands() {
                         self.expand(t, &mut work)?;
                     } else {

@@ -39,11 +39,13 @@ mod on_failure;
 mod paths;
 mod pool_state;
 mod pools;
+mod request;
 mod resume;
 mod task;
 
 pub(crate) use made::made_instances;
 pub use paths::path_component;
+pub use request::{RunOutcome, RunRequest};
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -62,40 +64,6 @@ use crate::secrets::passwords_of;
 use crate::state::{InvalidTransition, RunState, TaskState};
 use crate::store::{Change, RunRecord, Store, StoreError};
 use crate::template::{self, Outputs, RunContext};
-
-/// What `run` asks for.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    pub run: RunRecord,
-    /// `2026-11-24`.
-    pub ds: String,
-    pub params: serde_json::Value,
-    /// Only these tasks (by index) are run; the others must be finished
-    /// already (used by `task`). `None`: the whole DAG.
-    pub only: Option<Vec<usize>>,
-    /// With `only`: the orchestrator's try number. Each selected task runs
-    /// exactly one attempt, numbered so, and is not retried here (the
-    /// orchestrator retries with the next number).
-    pub attempt: Option<u32>,
-    /// With `only`: the orchestrator applied the trigger rules; selected
-    /// tasks run whatever their upstreams' states.
-    pub engine: bool,
-    /// With `only`: also this instance of a dynamic `for_each`
-    /// (`task[key]`), made again from its task's recorded output (a
-    /// `task` call for one instance).
-    pub instance: Option<String>,
-    /// Run no task: only the pipeline's `on_failure` actions, over the run
-    /// as recorded (an orchestrator's watcher task, `on-failure`).
-    pub on_failure_only: bool,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    Finished(RunState),
-    /// Stopped by a signal (its number).
-    Interrupted(i32),
-}
 
 /// Options of the executor.
 #[derive(Clone)]
@@ -223,6 +191,8 @@ struct Exec<'s> {
     engine: bool,
     /// See [`RunRequest::instance`].
     instance: Option<String>,
+    /// See [`RunRequest::condition_only`].
+    condition_only: bool,
     /// Notifications being sent.
     notices: Vec<Sending>,
     /// The run before this one (by logical date), as recorded, for
@@ -332,6 +302,7 @@ pub async fn execute(
         attempt: req.attempt,
         engine: req.engine,
         instance: req.instance,
+        condition_only: req.condition_only,
         notices: Vec::new(),
         previous: None,
         kind: req.run.kind,
