@@ -348,14 +348,21 @@ fn the_kubernetes_pod_form_loads_in_airflow() {
         &["--image".as_ref(), "registry.example/trial:1".as_ref()],
         &dag,
     );
+    // An id is data: one that looks like a template reaches the pod as
+    // it is, as Airflow renders a mapped pod's fields.
     let shown = af.load(
         &dag,
-        "t = dag.get_task('per_store')\n\
+        "import jinja2\n\
+         t = dag.get_task('per_store')\n\
          print(type(t).__name__, t.partial_kwargs['arguments'][:2], list(t.expand_input.value))\n\
-         print([u.task_id for u in t.upstream_list], dag.get_task('expand_per_store').arguments[:2])",
+         print([u.task_id for u in t.upstream_list], dag.get_task('expand_per_store').arguments[:2])\n\
+         env = m.instance_env('per_store[{{ 6*7 }}]')\n\
+         op = t.unmap({'env_vars': env})\n\
+         op._do_render_template_fields(op, ['env_vars'], {}, jinja2.Environment(), {id(env)})\n\
+         print([(e.name, e.value) for e in op.env_vars])",
     );
     assert_eq!(
         shown,
-        "MappedOperator ['task', '$(CHIME_TASK)'] ['env_vars']\n['expand_per_store'] ['task', 'per_store']\n"
+        "MappedOperator ['task', '$(CHIME_TASK)'] ['env_vars']\n['expand_per_store'] ['task', 'per_store']\n[('CHIME_TASK', 'per_store[{{ 6*7 }}]')]\n"
     );
 }

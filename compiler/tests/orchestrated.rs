@@ -265,4 +265,24 @@ fn a_condition_call_decides_a_when_without_running_the_task() {
     assert_eq!(state_of(&show, "publish"), "none", "{show}");
     assert_eq!(task(&["publish", "--attempt", "1"]).code, 0);
     assert_eq!(read(dir.path(), "calls.log"), "publish\n");
+    // It changes nothing recorded: a failed task stays failed, and may run
+    // again (its own call retries it).
+    let other = tempfile::tempdir().expect("tmp");
+    let in_other = |args: &[&str]| {
+        let mut all = vec!["task", "maybe_fail", "--param", "fail=yes"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--date", DAY, "--engine"]);
+        run_env(&bin, other.path(), &all, &env)
+    };
+    let failed = in_other(&["--attempt", "1"]);
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    let again = in_other(&["--condition"]);
+    assert_eq!(
+        again.stdout.lines().last(),
+        Some("true"),
+        "{}",
+        again.stdout
+    );
+    let show = run(&bin, other.path(), &["show", RUN]).stdout;
+    assert_eq!(state_of(&show, "maybe_fail"), "failed", "{show}");
 }

@@ -90,6 +90,9 @@ pub(super) fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     if ir.schedule.is_some() {
         *out += "from airflow.timetables.interval import CronDataIntervalTimetable\n";
     }
+    if matches!(target, Target::Image(_)) && ir.tasks.iter().any(|t| t.expand.is_some()) {
+        *out += "from kubernetes.client import models as k8s\n";
+    }
     *out += "\n";
     match target {
         Target::Binary { binary, workdir } => {
@@ -210,8 +213,12 @@ pub(super) fn preamble(out: &mut String, ir: &Ir, target: &Target) {
                 *out += "\n\n";
                 *out += "def instance_env(instance):\n";
                 *out += "    \"\"\"The environment of one instance of a dynamic for_each, by the id its\n";
-                *out += "    task's call pushed: Kubernetes puts it in the arguments, $(CHIME_TASK).\"\"\"\n";
-                *out += "    return {\"CHIME_TASK\": instance}\n";
+                *out +=
+                    "    task's call pushed: Kubernetes puts it in the arguments, $(CHIME_TASK).\n";
+                *out +=
+                    "    V1EnvVar objects, not a dict: Airflow would render a dict's values as\n";
+                *out += "    templates, and the id is data.\"\"\"\n";
+                *out += "    return [k8s.V1EnvVar(name=\"CHIME_TASK\", value=instance)]\n";
                 *out += "\n";
             }
         }

@@ -328,7 +328,17 @@ fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
         }
     };
     // A `for_each` step is Failed when any of its items failed.
-    let failed = |s: &Step<'_>| format!("{0}.Failed || {0}.Errored", s.name);
+    // A dynamic `for_each` whose expansion failed is failed (as chime
+    // records it), though Argo omits its step.
+    let failed = |s: &Step<'_>| match &s.kind {
+        Kind::Gated(Gate::Expand, gate) => {
+            format!(
+                "{0}.Failed || {0}.Errored || {gate}.Failed || {gate}.Errored",
+                s.name
+            )
+        }
+        _ => format!("{0}.Failed || {0}.Errored", s.name),
+    };
     let succeeded_or_skipped = |s: &Step<'_>| format!("{0}.Succeeded || {0}.Skipped", s.name);
     let any_succeeded = |s: &Step<'_>| {
         if s.is_group() {
@@ -371,14 +381,14 @@ fn depends(steps: &[Step<'_>], step: &Step<'_>) -> Option<String> {
             each(&any_succeeded, " || ")
         ),
         TriggerRule::NoneSkipped => each(
-            &|s| format!("{0}.Succeeded || {0}.Failed || {0}.Errored", s.name),
+            &|s| format!("{0}.Succeeded || {1}", s.name, failed(s)),
             " && ",
         ),
         TriggerRule::AllSkipped => each(&|s| format!("{0}.Skipped || {0}.Omitted", s.name), " && "),
         TriggerRule::AllDoneMinOneSuccess => format!(
             "({}) && ({})",
             each(
-                &|s| format!("{0}.Succeeded || {0}.Failed || {0}.Errored", s.name),
+                &|s| format!("{0}.Succeeded || {1}", s.name, failed(s)),
                 " && "
             ),
             each(&any_succeeded, " || ")

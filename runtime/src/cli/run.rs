@@ -436,14 +436,18 @@ fn report(
     verdict(id, run_id, record, &when, named.call)
 }
 
-/// What a `task --condition` call prints: whether the task may run (its
-/// state `state` is not skipped), as its output, `true` or `false`.
+/// What a `task --condition` call prints: whether the task may run (it
+/// did not end without running: skipped, or `upstream_failed`), as its
+/// output, `true` or `false`.
 fn condition(call: TaskCall<'_>, run_id: &str, state: Option<TaskState>) -> CliResult {
-    let run = state != Some(TaskState::Skipped);
+    let run = !matches!(state, Some(TaskState::Skipped | TaskState::UpstreamFailed));
     let verdict = if run {
-        "may run"
+        "may run".to_string()
     } else {
-        "is skipped (its trigger rule, or its `when:`)"
+        format!(
+            "does not run: it is {} (its trigger rule, or its `when:`)",
+            state.unwrap_or(TaskState::None)
+        )
     };
     println!("task {} of run {run_id} {verdict}", call.id);
     write_output(call, if run { "true" } else { "false" })?;

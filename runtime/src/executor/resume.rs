@@ -72,8 +72,11 @@ impl Exec<'_> {
             // A task the orchestrator asks to run (`task --attempt N`) runs,
             // even after a success: it cleared the task to run it again.
             let asked = task.selected && self.attempt.is_some();
+            // A `--condition` call changes nothing recorded.
             let keep = !asked
-                && (rec.state.kept_on_resume() || (!task.selected && rec.state.is_finished()));
+                && (rec.state.kept_on_resume()
+                    || (!task.selected && rec.state.is_finished())
+                    || (self.condition_only && rec.state != TaskState::None));
             if keep {
                 task.decided = true;
                 if rec.state == TaskState::Success && !task.expands() {
