@@ -244,49 +244,21 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     // A dynamic `for_each`: the instances' task is mapped over the ids.
     let mapped = node.expander.is_some();
     let partial = if mapped { ".partial" } else { "" };
-    match target {
-        Target::Binary { .. } => {
-            *out += &format!("{i}{} = BashOperator{partial}(\n", node.var);
-            *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
-            if !task.description.is_empty() {
-                *out += &format!("{i}    doc={},\n", py_str(task.description.trim()));
-            }
-            if mapped {
-                *out += &format!("{i}    env=ENV,\n");
-            } else {
-                *out += &format!("{i}    bash_command=COMMAND,\n");
-                *out += &format!(
-                    "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
-                    py_str(&jinja_literal(&task.id))
-                );
-            }
-            bash_rest(out, i);
-        }
-        Target::Image(_) => {
-            *out += &format!("{i}{} = KubernetesPodOperator{partial}(\n", node.var);
-            *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
-            if !task.description.is_empty() {
-                *out += &format!("{i}    doc={},\n", py_str(task.description.trim()));
-            }
-            let id = if mapped {
-                "$(CHIME_TASK)".to_string()
-            } else {
-                jinja_literal(&task.id)
-            };
-            pod(out, ir, &task.id, &id, i);
-        }
+    *out += &format!("{i}{} = {}{partial}(\n", node.var, class(target));
+    *out += &format!("{i}    task_id={},\n", py_str(&node.task_id));
+    if !task.description.is_empty() {
+        *out += &format!("{i}    doc={},\n", py_str(task.description.trim()));
     }
+    // A mapped task's instance ids come from the task before it.
+    call(out, ir, target, &task.id, (!mapped).then_some(&task.id), i);
     // chime's exit status for a task its trigger rule skipped.
     *out += &format!("{i}    skip_on_exit_code=99,\n");
     if let Some((pool, _)) = &task.pool {
         *out += &format!("{i}    pool={},\n", py_str(pool));
     }
     // A mapped task's rule was applied to the task that made it.
-    if task.trigger_rule != TriggerRule::AllSuccess && !mapped {
-        *out += &format!(
-            "{i}    trigger_rule={},\n",
-            py_str(task.trigger_rule.as_str())
-        );
+    if !mapped {
+        rule(out, task, i);
     }
     *out += &format!("{i}    retries={},\n", task.retries);
     if task.retries > 0 {
@@ -315,26 +287,65 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     }
 }
 
-/// The BashOperator arguments every task shares.
-fn bash_rest(out: &mut String, i: &str) {
-    *out += &format!("{i}    append_env=True,\n");
-    *out += &format!("{i}    cwd=WORKDIR,\n");
-    // The output line is JSON: XCom holds it as data.
-    *out += &format!("{i}    output_processor=json.loads,\n");
+/// The operator's class for `target`.
+fn class(target: &Target) -> &'static str {
+    match target {
+        Target::Binary { .. } => "BashOperator",
+        Target::Image(_) => "KubernetesPodOperator",
+    }
 }
 
-/// The KubernetesPodOperator arguments of Airflow task `task_id`'s pod,
-/// whose `task` call names chime task `id`.
-fn pod(out: &mut String, ir: &Ir, task_id: &str, id: &str, i: &str) {
-    *out += &format!(
-        "{i}    name={},\n",
-        py_str(&k8s_name(&format!("{}-{task_id}", ir.name)))
-    );
-    *out += &format!("{i}    image=IMAGE,\n");
-    *out += &format!("{i}    cmds=[{}],\n", py_str(&format!("/app/{}", ir.name)));
-    *out += &format!("{i}    arguments=[\"task\", {}, *ARGS],\n", py_str(id));
-    *out += &format!("{i}    secrets=[STATE],\n");
-    *out += &format!("{i}    do_xcom_push=True,\n");
+/// The arguments that make an operator call the binary's `task` for
+/// chime task `id` (`None`: a mapped task's instance, named by the id its
+/// mapping gives), in a pod named after Airflow task `airflow_id`.
+fn call(
+    out: &mut String,
+    ir: &Ir,
+    target: &Target,
+    airflow_id: &str,
+    id: Option<&String>,
+    i: &str,
+) {
+    match target {
+        Target::Binary { .. } => {
+            match id {
+                Some(id) => {
+                    *out += &format!("{i}    bash_command=COMMAND,\n");
+                    *out += &format!(
+                        "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
+                        py_str(&jinja_literal(id))
+                    );
+                }
+                None => *out += &format!("{i}    env=ENV,\n"),
+            }
+            *out += &format!("{i}    append_env=True,\n");
+            *out += &format!("{i}    cwd=WORKDIR,\n");
+            // The output line is JSON: XCom holds it as data.
+            *out += &format!("{i}    output_processor=json.loads,\n");
+        }
+        Target::Image(_) => {
+            let id = id.map_or_else(|| "$(CHIME_TASK)".to_string(), |id| jinja_literal(id));
+            *out += &format!(
+                "{i}    name={},\n",
+                py_str(&k8s_name(&format!("{}-{airflow_id}", ir.name)))
+            );
+            *out += &format!("{i}    image=IMAGE,\n");
+            *out += &format!("{i}    cmds=[{}],\n", py_str(&format!("/app/{}", ir.name)));
+            *out += &format!("{i}    arguments=[\"task\", {}, *ARGS],\n", py_str(&id));
+            *out += &format!("{i}    secrets=[STATE],\n");
+            *out += &format!("{i}    do_xcom_push=True,\n");
+        }
+    }
+}
+
+/// The task's trigger rule, unless Airflow's default.
+fn rule(out: &mut String, task: &Task, i: &str) {
+    if task.trigger_rule != TriggerRule::AllSuccess {
+        *out += &format!(
+            "{i}    trigger_rule={},\n",
+            py_str(task.trigger_rule.as_str())
+        );
+    }
 }
 
 /// The task that makes the instances of `task`, a dynamic `for_each`,
@@ -355,30 +366,11 @@ fn expander(
         task.id
     );
     *out += &format!("{i}# their ids; the mapped task after it runs one task instance per id.\n");
-    let class = match target {
-        Target::Binary { .. } => "BashOperator",
-        Target::Image(_) => "KubernetesPodOperator",
-    };
-    *out += &format!("{i}{var} = {class}(\n");
+    *out += &format!("{i}{var} = {}(\n", class(target));
     *out += &format!("{i}    task_id={},\n", py_str(task_id));
-    match target {
-        Target::Binary { .. } => {
-            *out += &format!("{i}    bash_command=COMMAND,\n");
-            *out += &format!(
-                "{i}    env={{**ENV, \"CHIME_TASK\": {}}},\n",
-                py_str(&jinja_literal(&task.id))
-            );
-            bash_rest(out, i);
-        }
-        Target::Image(_) => pod(out, ir, task_id, &jinja_literal(&task.id), i),
-    }
+    call(out, ir, target, task_id, Some(&task.id), i);
     *out += &format!("{i}    skip_on_exit_code=99,\n");
-    if task.trigger_rule != TriggerRule::AllSuccess {
-        *out += &format!(
-            "{i}    trigger_rule={},\n",
-            py_str(task.trigger_rule.as_str())
-        );
-    }
+    rule(out, task, i);
     *out += &format!("{i}    retries=0,\n");
     *out += &format!("{i})\n");
 }

@@ -15,6 +15,11 @@ pub enum Target {
     Image(String),
 }
 
+/// Whether the pipeline has a dynamic `for_each`.
+fn dynamic(ir: &Ir) -> bool {
+    ir.tasks.iter().any(|t| t.expand.is_some())
+}
+
 /// Airflow's default `[core] max_map_length`: the most task instances a
 /// mapped task may have.
 const MAX_MAP_LENGTH: u32 = 1024;
@@ -71,7 +76,7 @@ pub(super) fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     *out += "import datetime\n";
     if matches!(target, Target::Binary { .. }) {
         *out += "import json\n";
-        if ir.tasks.iter().any(|t| t.expand.is_some()) {
+        if dynamic(ir) {
             *out += "import shlex\n";
         }
     }
@@ -90,7 +95,7 @@ pub(super) fn header(out: &mut String, ir: &Ir, source: &str, target: &Target) {
     if ir.schedule.is_some() {
         *out += "from airflow.timetables.interval import CronDataIntervalTimetable\n";
     }
-    if matches!(target, Target::Image(_)) && ir.tasks.iter().any(|t| t.expand.is_some()) {
+    if matches!(target, Target::Image(_)) && dynamic(ir) {
         *out += "from kubernetes.client import models as k8s\n";
     }
     *out += "\n";
@@ -140,7 +145,7 @@ pub(super) fn preamble(out: &mut String, ir: &Ir, target: &Target) {
             "{{ (data_interval_end or dag_run.run_after).isoformat() }}",
         )
     };
-    let dynamic = ir.tasks.iter().any(|t| t.expand.is_some());
+    let dynamic = dynamic(ir);
     let params: Vec<String> = match &ir.params {
         serde_json::Value::Object(map) => map
             .keys()

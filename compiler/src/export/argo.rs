@@ -493,24 +493,35 @@ fn template(out: &mut String, ir: &Ir, step: &Step<'_>, image: &str) {
     *out += "        inputs:\n";
     *out += "          parameters:\n";
     *out += "            - name: task\n";
-    if let Kind::Gate(gate) = step.kind {
-        // One call, not retried: it reads only its upstreams' outputs.
-        let mut args: Vec<String> = ["task", "{{inputs.parameters.task}}", "--engine"]
-            .map(String::from)
-            .to_vec();
-        match gate {
-            // Its output: the instances' ids.
-            Gate::Expand => args.extend(["--attempt".to_string(), "1".to_string()]),
-            // Its output: `true`, or `false` (the task is then recorded
-            // as skipped).
-            Gate::Condition => args.push("--condition".to_string()),
+    let mut args: Vec<String> = ["task", "{{inputs.parameters.task}}", "--engine"]
+        .map(String::from)
+        .to_vec();
+    match step.kind {
+        // A gate is one call, not retried: it reads only its upstreams'
+        // outputs. Its output: the instances' ids.
+        Kind::Gate(Gate::Expand) => args.extend(["--attempt".to_string(), "1".to_string()]),
+        // Its output: `true`, or `false` (the task is then recorded as
+        // skipped).
+        Kind::Gate(Gate::Condition) => args.push("--condition".to_string()),
+        _ => {
+            limits(out, task);
+            // Argo counts retries from 0; chime's attempts from 1.
+            let attempt = if task.retries > 0 {
+                "{{=asInt(retries) + 1}}"
+            } else {
+                "1"
+            };
+            args.extend(["--attempt".to_string(), attempt.to_string()]);
         }
-        args.extend(run_args(ir));
-        args.extend(["--output-file".to_string(), "/tmp/output.json".to_string()]);
-        container(out, ir, image, &args);
-        output_parameter(out);
-        return;
     }
+    args.extend(run_args(ir));
+    args.extend(["--output-file".to_string(), "/tmp/output.json".to_string()]);
+    container(out, ir, image, &args);
+    output_parameter(out);
+}
+
+/// A task's step's retries, deadline and pool.
+fn limits(out: &mut String, task: &Task) {
     if task.retries > 0 {
         *out += "        retryStrategy:\n";
         // Integers or strings (IntOrString); Argo's published schema says
@@ -540,25 +551,6 @@ fn template(out: &mut String, ir: &Ir, step: &Step<'_>, image: &str) {
         *out += "                name: chime-pools\n";
         *out += &format!("                key: {}\n", q(pool));
     }
-    // Argo counts retries from 0; chime's attempts from 1.
-    let attempt = if task.retries > 0 {
-        "{{=asInt(retries) + 1}}"
-    } else {
-        "1"
-    };
-    let mut args: Vec<String> = [
-        "task",
-        "{{inputs.parameters.task}}",
-        "--engine",
-        "--attempt",
-        attempt,
-    ]
-    .map(String::from)
-    .to_vec();
-    args.extend(run_args(ir));
-    args.extend(["--output-file".to_string(), "/tmp/output.json".to_string()]);
-    container(out, ir, image, &args);
-    output_parameter(out);
 }
 
 /// The output parameter of a step: what its `task` call wrote.

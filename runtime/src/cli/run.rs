@@ -8,7 +8,7 @@ use super::error::{CliError, CliResult};
 use super::interval::{self, WhichRun};
 use crate::claim;
 use crate::compiled::PipelineDef;
-use crate::executor::{RunOutcome, made_instances};
+use crate::executor::{RunOutcome, instance_id, made_instances, made_of};
 use crate::operators::registry::Registered;
 use crate::runs::{self, Runs};
 use crate::scheduler::{Clock, Interval};
@@ -106,26 +106,18 @@ pub fn task(
     clock: &dyn Clock,
 ) -> CliResult {
     let def = runs.def;
-    let named = match def.tasks.iter().position(|t| t.id == call.id) {
-        Some(t) => Named {
-            t,
-            instance: false,
-            call,
-        },
-        None => match def.made_by(call.id) {
-            Some(by) => Named {
-                t: def.tasks.iter().position(|t| t.id == by).expect("made_by"),
-                instance: true,
-                call,
-            },
-            None => {
-                return Err(CliError::NoTask {
-                    task: call.id.to_string(),
-                    pipeline: def.name,
-                });
-            }
-        },
+    let index = |id: &str| def.tasks.iter().position(|t| t.id == id);
+    let (t, instance) = match index(call.id) {
+        Some(t) => (Some(t), false),
+        None => (def.made_by(call.id).and_then(index), true),
     };
+    let Some(t) = t else {
+        return Err(CliError::NoTask {
+            task: call.id.to_string(),
+            pipeline: def.name,
+        });
+    };
+    let named = Named { t, instance, call };
     execute(runs, ops, which, overrides, Some(named), true, clock)
 }
 
@@ -321,19 +313,14 @@ fn ready<'r>(
     let record = |id: &str| records.iter().find(|r| r.task_id == id);
     if named.instance {
         let by = record(task.id);
-        let made = by
-            .filter(|r| r.state == TaskState::Success)
-            .and_then(|r| r.output.as_deref())
-            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok());
-        let Some(made) = made else {
+        let Some(made) = by.and_then(made_of) else {
             return Err(CliError::NotMade {
                 task: task.id,
                 run_id: run_id.to_string(),
                 state: by.map_or(TaskState::None, |r| r.state),
             });
         };
-        let key = &call.id[task.id.len() + 1..call.id.len() - 1];
-        if !made_instances(&made).any(|(k, _)| k == key) {
+        if !made_instances(&made).any(|(key, _)| instance_id(task.id, key) == call.id) {
             return Err(CliError::NoInstance {
                 instance: call.id.to_string(),
                 task: task.id,
@@ -393,20 +380,23 @@ fn report(
         let engine = named.call.engine;
         let made: Vec<String> = match record.state {
             TaskState::Success => {
-                let output = record.output.as_deref().unwrap_or("null");
-                let output = serde_json::from_str(output).unwrap_or_default();
+                let output = made_of(record).unwrap_or_default();
                 made_instances(&output)
-                    .map(|(key, _)| format!("{}[{key}]", task.id))
+                    .map(|(key, _)| instance_id(task.id, key))
                     .collect()
             }
             // Under an orchestrator no rule skips it: its list was empty.
             TaskState::Skipped if engine => Vec::new(),
             _ => return verdict(id, run_id, record, &when, named.call),
         };
+        let states: std::collections::HashMap<&str, TaskState> = records
+            .iter()
+            .map(|r| (r.task_id.as_str(), r.state))
+            .collect();
         let unfinished = made
             .iter()
             .filter(|i| {
-                let state = records.iter().find(|r| &r.task_id == *i).map(|r| r.state);
+                let state = states.get(i.as_str());
                 !matches!(state, Some(TaskState::Success | TaskState::Skipped))
             })
             .count();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::launch::Inline;
-use super::made::made_instances;
+use super::made::{instance_id, made_instances};
 use super::task::{TaskRun, intern};
 use super::{Exec, ExecError, now};
 use crate::compiled::ExpandDef;
@@ -104,7 +104,7 @@ impl Exec<'_> {
                     "item {i}: its instance key holds a private-use character"
                 ));
             }
-            if super::path_component(&format!("{group}[{key}]")).len() > 255 {
+            if super::path_component(&instance_id(group, key)).len() > 255 {
                 return Err(format!(
                     "item {i}: its instance key makes a log folder name over 255 bytes; use a shorter key"
                 ));
@@ -127,7 +127,7 @@ impl Exec<'_> {
         // call that makes them (`--engine`) runs none.
         let all = self.whole_run || (self.tasks[t].selected && !self.engine);
         for (key, item) in made_instances(made) {
-            let id = format!("{}[{key}]", def.group);
+            let id = instance_id(def.group, key);
             let selected = all || self.instance.as_deref() == Some(id.as_str());
             let mut run = TaskRun::new(def, selected);
             run.id = intern(id);

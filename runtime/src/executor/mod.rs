@@ -43,7 +43,7 @@ mod request;
 mod resume;
 mod task;
 
-pub(crate) use made::made_instances;
+pub(crate) use made::{instance_id, made_instances, made_of};
 pub use paths::path_component;
 pub use request::{RunOutcome, RunRequest};
 

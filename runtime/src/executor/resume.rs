@@ -123,9 +123,8 @@ impl Exec<'_> {
             let id = self.tasks[t].id;
             let made = records
                 .iter()
-                .find(|r| r.task_id == id && r.state == TaskState::Success)
-                .and_then(|r| r.output.as_deref())
-                .and_then(|o| serde_json::from_str(o).ok());
+                .find(|r| r.task_id == id)
+                .and_then(super::made::made_of);
             if let Some(made) = made {
                 let made = self.secrets.unseal(&made);
                 self.add_instances(t, &made);
