@@ -114,16 +114,31 @@ fn dir(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
+/// The longest claim file name kept whole (a task's claim joins two).
+const MAX_NAME: usize = 100;
+
 /// A file name for a logical date or task id: letters, digits and `-`
 /// kept, anything else as `_` plus its code point, so distinct names stay
-/// distinct and no name leaves the folder.
+/// distinct and no name leaves the folder. A name longer than
+/// [`MAX_NAME`] (a long instance key, whose non-ASCII characters take up
+/// to 8 bytes each) is cut there and ends in a SHA-256 of the whole key:
+/// still distinct, and within the 255 bytes a file name may have.
 pub(crate) fn file_name(key: &str) -> String {
+    use sha2::Digest;
     let mut out = String::with_capacity(key.len());
     for c in key.chars() {
         if c.is_ascii_alphanumeric() || c == '-' {
             out.push(c);
         } else {
             out.push_str(&format!("_{:x}_", c as u32));
+        }
+    }
+    if out.len() > MAX_NAME {
+        out.truncate(MAX_NAME);
+        out.push('.');
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        for b in &digest[..16] {
+            out.push_str(&format!("{b:02x}"));
         }
     }
     out
@@ -380,6 +395,26 @@ mod tests {
             file.join("p.state.db.claims").display()
         );
         assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    /// Issue 17: an instance key of 64 `é` (139 bytes of log folder name,
+    /// which a dynamic for_each takes) made a task claim's file name 308
+    /// bytes long, and every `task` call of that instance failed to open it.
+    #[test]
+    fn a_long_non_ascii_task_id_can_be_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("p.state.db");
+        let logical = "2026-11-24T00:00:00+00:00";
+        let one = format!("per_store[{}]", "é".repeat(64));
+        let other = format!("per_store[{}a]", "é".repeat(63));
+        let held = task(&state, logical, &one, "task", &SystemClock).unwrap();
+        // Another id with the same long start is another claim.
+        task(&state, logical, &other, "task", &SystemClock).unwrap();
+        let again = task(&state, logical, &one, "task", &SystemClock).unwrap_err();
+        assert!(matches!(again, ClaimError::Busy(_)), "{again}");
+        drop(held);
+        assert!(file_name(&one).len() <= MAX_NAME + 33);
+        assert_ne!(file_name(&one), file_name(&other));
     }
 
     #[test]
