@@ -831,6 +831,29 @@ fn a_dynamic_for_each_fans_out_over_an_upstreams_output() {
     );
     assert_eq!(logs.code, 0, "{}", logs.stdout);
     assert!(logs.stdout.contains("store_3"), "{}", logs.stdout);
+    // Made again from a shorter list (the run cleared, fewer stores): the
+    // instances it no longer makes are `removed`, as Airflow marks them,
+    // and their logs stay.
+    let clear = run(&bin, dir.path(), &["clear", FANOUT_RUN]);
+    assert_eq!(clear.code, 0, "{}", clear.stdout);
+    let r = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "stores=3"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    assert_eq!(state_of(&show, "per_store[store_2]"), "success", "{show}");
+    assert_eq!(state_of(&show, "per_store[store_3]"), "removed", "{show}");
+    assert_eq!(state_of(&show, "per_store[store_4]"), "removed", "{show}");
+    assert!(show.contains("state success"), "{show}");
+    assert_eq!(read(dir.path(), "report.log"), "5 10\n3 3\n");
+    let logs = run(
+        &bin,
+        dir.path(),
+        &["logs", FANOUT_RUN, "per_store[store_4]"],
+    );
+    assert!(logs.stdout.contains("store_4"), "{}", logs.stdout);
     // An upstream that finds nothing skips the fan-out, and what follows.
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("resumed"), "").expect("write");

@@ -25,10 +25,14 @@ pub enum TaskState {
     UpstreamFailed,
     /// Not run: the trigger rule says skip (e.g. `all_failed` when all succeeded). Final.
     Skipped,
+    /// An instance of a dynamic `for_each` whose task was made again from
+    /// a list without its key (Airflow's `removed`): kept in the history,
+    /// counted by no rule. Final.
+    Removed,
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 9] = [
+    pub const ALL: [TaskState; 10] = [
         TaskState::None,
         TaskState::Scheduled,
         TaskState::Queued,
@@ -38,6 +42,7 @@ impl TaskState {
         TaskState::UpForRetry,
         TaskState::UpstreamFailed,
         TaskState::Skipped,
+        TaskState::Removed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +56,7 @@ impl TaskState {
             TaskState::UpForRetry => "up_for_retry",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::Skipped => "skipped",
+            TaskState::Removed => "removed",
         }
     }
 
@@ -58,11 +64,16 @@ impl TaskState {
         TaskState::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    /// Success, failed, upstream_failed or skipped: nothing more will happen.
+    /// Success, failed, upstream_failed, skipped or removed: nothing more
+    /// will happen.
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            TaskState::Success | TaskState::Failed | TaskState::UpstreamFailed | TaskState::Skipped
+            TaskState::Success
+                | TaskState::Failed
+                | TaskState::UpstreamFailed
+                | TaskState::Skipped
+                | TaskState::Removed
         )
     }
 

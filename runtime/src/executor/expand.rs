@@ -22,6 +22,7 @@ use super::{Exec, ExecError, now};
 use crate::compiled::ExpandDef;
 use crate::context::{MAX_OUTPUT_BYTES, TaskError};
 use crate::state::{TaskInstance, TaskState};
+use crate::store::{Change, TaskRecord};
 use crate::template::{self, Outputs, RunContext};
 
 impl Exec<'_> {
@@ -33,9 +34,12 @@ impl Exec<'_> {
             return Ok(());
         };
         let started = Instant::now();
+        // What an earlier expansion made, if the task was made again.
+        let records = self.store.task_records(&self.run_id)?;
         let made = instances(&self.env, &self.run, &self.outputs, ex)
             .and_then(|list| self.check_keys(def.group, list));
         if made.as_ref().is_ok_and(Vec::is_empty) {
+            self.remove_stale(def.id, &records, &serde_json::Value::Null);
             self.set_state(t, TaskState::Skipped, None)?;
             let id = self.tasks[t].id;
             self.say(|| format!("{id} is skipped: its for_each gave no items"));
@@ -65,11 +69,11 @@ impl Exec<'_> {
             }
             Err(e) => Err(TaskError::failed(e)),
         };
+        let listed = result.as_ref().ok().and_then(Option::as_ref);
+        self.remove_stale(def.id, &records, listed.unwrap_or(&serde_json::Value::Null));
         // Instances made again (the task was cleared) number their
         // attempts on from those recorded, which stay in the history.
-        let tries: std::collections::HashMap<String, u32> = self
-            .store
-            .task_records(&self.run_id)?
+        let tries: std::collections::HashMap<String, u32> = records
             .into_iter()
             .map(|r| (r.task_id, r.try_number))
             .collect();
@@ -83,6 +87,31 @@ impl Exec<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Instances an earlier expansion of task `id` made that its new list
+    /// `made` does not: `removed` (Airflow's state for them), their
+    /// attempts kept in the history.
+    /// Written to the row, not through the state machine: the instance is
+    /// no longer a task of the run.
+    fn remove_stale(&mut self, id: &str, records: &[TaskRecord], made: &serde_json::Value) {
+        let listed: std::collections::HashSet<String> = made_instances(made)
+            .map(|(key, _)| instance_id(id, key))
+            .collect();
+        for r in records {
+            if r.state != TaskState::Removed
+                && self.def.made_by(&r.task_id) == Some(id)
+                && !listed.contains(&r.task_id)
+            {
+                self.changes.push(Change::Task {
+                    run_id: self.run_id.clone(),
+                    task_id: r.task_id.clone(),
+                    state: TaskState::Removed,
+                    try_number: r.try_number,
+                    output: r.output.clone(),
+                });
+            }
+        }
     }
 
     /// Keys that cannot name an instance here: one that holds a secret
