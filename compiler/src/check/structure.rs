@@ -127,7 +127,13 @@ pub fn check_value(
                         };
                         check_object(&entry.value, obj, entry.key.span, walk, diags);
                     }
+                    // Named with its mapping: "`db` in `pools`".
                     (Some(k), _) => {
+                        let context = nested(name, walk.context);
+                        let walk = Walk {
+                            context: &context,
+                            ..walk
+                        };
                         check_value(&entry.value, inner, k, entry.key.span, walk, diags)
                     }
                     (None, _) => value_type::report_key(&entry.key, walk, diags),
