@@ -81,6 +81,19 @@ fn outputs_flow_through_templates_and_for_each_fans_out_and_in() {
         again.stdout
     );
     assert_eq!(read(dir.path(), "order.log").lines().count(), 8);
+    // Other params for it are refused, not ignored with exit 0.
+    let other = run(
+        &bin,
+        dir.path(),
+        &["run", "--date", "2026-11-24", "--param", "n=12345"],
+    );
+    assert_eq!(other.code, 2, "{}", other.stdout);
+    assert!(
+        other.stdout.contains("--param would change them"),
+        "{}",
+        other.stdout
+    );
+    assert_eq!(read(dir.path(), "order.log").lines().count(), 8);
     // Unknown params are refused.
     let bad = run(&bin, dir.path(), &["run", "--param", "nope=1"]);
     assert_eq!(bad.code, 2);

@@ -204,11 +204,12 @@ fn execute(
         if which.exact() {
             same_interval(existing, &interval)?;
         }
+        // Other params than a succeeded run's are refused, not ignored.
+        params = resumed_params(&mut *store, existing, params, !overrides.is_empty())?;
         if existing.state == RunState::Success && task.is_none() {
             println!("run {run_id} already succeeded; `clear {run_id}` to run it again");
             return Ok(ExitCode::SUCCESS);
         }
-        params = resumed_params(&mut *store, existing, params, !overrides.is_empty())?;
         if echo {
             println!("resuming run {run_id} ({})", existing.state);
         }
