@@ -50,7 +50,7 @@ const T0_GATHER: rt::TaskDef = rt::TaskDef {
     retry_backoff: rt::Backoff::Exponential,
     max_retry_delay_ms: Some(120000),
     timeout_ms: Some(600000),
-    params: r#"{"command":"mkdir -p \"$OUT_DIR/{{ ds_nodash }}\"\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n","env":{"OUT_DIR":"{{ params.out_dir }}"}}"#,
+    params: r#"{"command":"set -e\nmkdir -p \"$OUT_DIR/{{ ds_nodash }}\"\necho '{\"orders\": 1284, \"day\": \"{{ ds }}\"}'\n","env":{"OUT_DIR":"{{ params.out_dir }}"}}"#,
     item: None,
     when: None,
     pool: None,
