@@ -764,6 +764,18 @@ fn an_orchestrator_runs_a_dynamic_for_each_instance_by_instance() {
         out.contains("made no instance `per_store[store_9]`"),
         "{out}"
     );
+    // Without --engine, the report waits for the instances, and says so.
+    let early = run(
+        &bin,
+        dir.path(),
+        &["task", "report", "--date", "2026-11-24"],
+    );
+    assert_eq!(early.code, 2, "{}", early.stdout);
+    assert!(
+        early.stdout.contains("per_store[store_0] (none)"),
+        "{}",
+        early.stdout
+    );
     for id in &ids {
         let (code, output, out) = call(id);
         assert_eq!(code, 0, "{id}: {out}");
@@ -867,6 +879,31 @@ fn a_dynamic_for_each_fans_out_over_an_upstreams_output() {
         &["logs", FANOUT_RUN, "per_store[store_4]"],
     );
     assert!(logs.stdout.contains("store_4"), "{}", logs.stdout);
+    // Nothing would run a removed instance cleared alone: refused, and
+    // --only-failed leaves it.
+    let alone = run(
+        &bin,
+        dir.path(),
+        &["clear", FANOUT_RUN, "--task", "per_store[store_4]"],
+    );
+    assert_eq!(alone.code, 2, "{}", alone.stdout);
+    assert!(alone.stdout.contains("was removed"), "{}", alone.stdout);
+    run(&bin, dir.path(), &["clear", FANOUT_RUN, "--only-failed"]);
+    let show = run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout;
+    assert_eq!(state_of(&show, "per_store[store_4]"), "removed", "{show}");
+    let unknown = run(
+        &bin,
+        dir.path(),
+        &["clear", FANOUT_RUN, "--task", "per_store[store_99]"],
+    );
+    assert_eq!(unknown.code, 2, "{}", unknown.stdout);
+    assert!(
+        unknown
+            .stdout
+            .contains("made no instance `per_store[store_99]`"),
+        "{}",
+        unknown.stdout
+    );
     // An upstream that finds nothing skips the fan-out, and what follows.
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("resumed"), "").expect("write");

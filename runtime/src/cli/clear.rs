@@ -48,6 +48,13 @@ pub fn clear(
                     starts.push(r.task_id.as_str());
                 }
             }
+            if let (true, Some(by)) = (starts.is_empty(), def.made_by(id)) {
+                return Err(CliError::NoInstance {
+                    instance: id.to_string(),
+                    task: by,
+                    run_id: run_id.to_string(),
+                });
+            }
             if starts.is_empty() {
                 return Err(CliError::NoTask {
                     task: id.to_string(),
@@ -84,16 +91,38 @@ pub fn clear(
             }
         }
     }
+    // A removed instance comes back only if the task that made it makes
+    // it again: cleared with that task, never alone (nothing would run it).
+    let revived = |r: &TaskRecord| {
+        r.state != TaskState::Removed
+            || def
+                .made_by(&r.task_id)
+                .is_some_and(|by| selected.contains(by))
+    };
     let cleared: Vec<&TaskRecord> = records
         .iter()
         .filter(|r| {
-            let failed = !matches!(r.state, TaskState::Success | TaskState::Skipped);
+            let failed = !matches!(
+                r.state,
+                TaskState::Success | TaskState::Skipped | TaskState::Removed
+            );
             r.state != TaskState::None
                 && selected.contains(r.task_id.as_str())
                 && (!only_failed || failed)
+                && revived(r)
         })
         .collect();
     let names: Vec<&str> = cleared.iter().map(|r| r.task_id.as_str()).collect();
+    if let Some(removed) = records
+        .iter()
+        .find(|r| names.is_empty() && selected.contains(r.task_id.as_str()) && !revived(r))
+    {
+        return Err(CliError::Removed {
+            instance: removed.task_id.clone(),
+            task: def.made_by(&removed.task_id).unwrap_or_default(),
+            run_id: run_id.to_string(),
+        });
+    }
     if names.is_empty() {
         println!(
             "nothing to clear in {run_id} (state {}): no task matched",

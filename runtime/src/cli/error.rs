@@ -64,6 +64,14 @@ pub enum CliError {
         task: &'static str,
         run_id: String,
     },
+    #[error(
+        "`{instance}` of run {run_id} was removed: `{task}` no longer makes it. `clear {run_id} --task {task}` makes its instances again"
+    )]
+    Removed {
+        instance: String,
+        task: &'static str,
+        run_id: String,
+    },
     #[error("pipeline `{0}` has no schedule; `run --date D` runs one date")]
     NoSchedule(&'static str),
 

@@ -247,6 +247,10 @@ fn execute(
                 return condition(named.call, &run_id, state.map(|r| r.state));
             }
             let Some(record) = records.iter().find(|r| r.task_id == named.call.id) else {
+                println!(
+                    "task {} of run {run_id} did not run: its trigger rule was not decided (`show {run_id}` for details)",
+                    named.call.id
+                );
                 return Ok(ExitCode::from(1));
             };
             return report(def, named, &run_id, record, &records, Some(secs));
@@ -311,7 +315,9 @@ fn ready<'r>(
 ) -> Result<Option<&'r TaskRecord>, CliError> {
     let task = &def.tasks[named.t];
     let call = named.call;
-    let record = |id: &str| records.iter().find(|r| r.task_id == id);
+    let by_id: std::collections::HashMap<&str, &'r TaskRecord> =
+        records.iter().map(|r| (r.task_id.as_str(), r)).collect();
+    let record = |id: &str| by_id.get(id).copied();
     if named.instance {
         let by = record(task.id);
         let Some(made) = by.and_then(made_of) else {
@@ -339,10 +345,17 @@ fn ready<'r>(
     if call.engine || task.trigger_rule == crate::compiled::TriggerRule::Always {
         return Ok(None);
     }
-    let waiting: Vec<String> = task
-        .upstream
+    // A dynamic `for_each` upstream is finished when its instances are.
+    let mut ids: Vec<String> = Vec::new();
+    for &u in task.upstream {
+        let up = def.tasks[u].id;
+        ids.push(up.to_string());
+        if let Some(made) = record(up).and_then(made_of) {
+            ids.extend(made_instances(&made).map(|(key, _)| instance_id(up, key)));
+        }
+    }
+    let mut waiting: Vec<String> = ids
         .iter()
-        .map(|&u| def.tasks[u].id)
         .filter_map(|id| {
             let state = record(id).map_or(TaskState::None, |r| r.state);
             (!state.is_finished()).then(|| format!("{id} ({state})"))
@@ -350,6 +363,12 @@ fn ready<'r>(
         .collect();
     if waiting.is_empty() {
         return Ok(None);
+    }
+    const NAMED: usize = 10;
+    if waiting.len() > NAMED {
+        let more = waiting.len() - NAMED;
+        waiting.truncate(NAMED);
+        waiting.push(format!("{more} more"));
     }
     Err(CliError::UpstreamsNotDone {
         task: call.id.to_string(),
