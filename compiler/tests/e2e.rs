@@ -183,6 +183,14 @@ fn retries_back_off_and_timeouts_kill_the_process_group() {
         logs.contains("attempt 2 (failed") && logs.contains("boom"),
         "{logs}"
     );
+    // A run that does not exist is named as such.
+    let none = run(&bin, dir.path(), &["logs", "manual__1999", "stuck"]);
+    assert_eq!(none.code, 2, "{}", none.stdout);
+    assert!(
+        none.stdout.contains("no run `manual__1999`"),
+        "{}",
+        none.stdout
+    );
     // stuck: timed out, and its child that ignored SIGTERM is gone too.
     let logs = run(&bin, dir.path(), &["logs", RUN_ID, "stuck"]).stdout;
     assert!(logs.contains("timed_out"), "{logs}");

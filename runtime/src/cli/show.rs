@@ -124,6 +124,10 @@ pub fn show(runs: &Runs, run_id: &str) -> CliResult {
 pub fn logs(runs: &Runs, run_id: &str, task: &str, attempt: Option<u32>) -> CliResult {
     let store = runs.open()?;
     let attempts = store.attempts(run_id)?;
+    if attempts.is_empty() {
+        // No run of that id, rather than no attempt of the task.
+        get_run(runs, &*store, run_id)?;
+    }
     let mine: Vec<_> = attempts.iter().filter(|a| a.task_id == task).collect();
     if mine.is_empty() {
         return Err(CliError::NoAttempts {
