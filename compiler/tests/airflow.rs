@@ -269,6 +269,9 @@ fn a_dynamic_for_each_runs_as_airflows_task_mapping() {
         calls.contains("report [{\"sales\": 10}, {\"sales\": 20}, null, null, {\"sales\": 50}]"),
         "{calls}"
     );
+    // Airflow's UI names each task instance by its chime id.
+    let names: Vec<String> = (1..=5).map(|i| format!("per_store[store_{i}]")).collect();
+    assert_eq!(af.map_names("fanout_airflow", "per_store"), names);
     // The ids Airflow mapped over are its XCom.
     let xcom = af
         .xcom("fanout_airflow", "expand_per_store")
@@ -359,10 +362,11 @@ fn the_kubernetes_pod_form_loads_in_airflow() {
          env = m.instance_env('per_store[{{ 6*7 }}]')\n\
          op = t.unmap({'env_vars': env})\n\
          op._do_render_template_fields(op, ['env_vars'], {}, jinja2.Environment(), {id(env)})\n\
-         print([(e.name, e.value) for e in op.env_vars])",
+         print([(e.name, e.value) for e in op.env_vars])\n\
+         print(jinja2.Environment().from_string(t.partial_kwargs['map_index_template']).render(task=op))",
     );
     assert_eq!(
         shown,
-        "MappedOperator ['task', '$(CHIME_TASK)'] ['env_vars']\n['expand_per_store'] ['task', 'per_store']\n[('CHIME_TASK', 'per_store[{{ 6*7 }}]')]\n"
+        "MappedOperator ['task', '$(CHIME_TASK)'] ['env_vars']\n['expand_per_store'] ['task', 'per_store']\n[('CHIME_TASK', 'per_store[{{ 6*7 }}]')]\nper_store[{{ 6*7 }}]\n"
     );
 }

@@ -251,6 +251,14 @@ fn operator(out: &mut String, ir: &Ir, node: &Node<'_>, target: &Target, indent:
     }
     // A mapped task's instance ids come from the task before it.
     call(out, ir, target, &task.id, (!mapped).then_some(&task.id), i);
+    if mapped {
+        // Each task instance is named by its chime id in Airflow's UI.
+        let name = match target {
+            Target::Binary { .. } => "{{ task.bash_command.split('\\n')[0][2:] }}",
+            Target::Image(_) => "{{ task.env_vars[0].value }}",
+        };
+        *out += &format!("{i}    map_index_template={},\n", py_str(name));
+    }
     // chime's exit status for a task its trigger rule skipped.
     *out += &format!("{i}    skip_on_exit_code=99,\n");
     if let Some((pool, _)) = &task.pool {

@@ -188,8 +188,10 @@ pub(super) fn preamble(out: &mut String, ir: &Ir, target: &Target) {
                 *out += "\n\n";
                 *out += "def instance_command(instance):\n";
                 *out += "    \"\"\"COMMAND for one instance of a dynamic for_each, by the id its task's\n";
-                *out += "    call pushed (quoted: it reaches the shell as a word, never as code).\"\"\"\n";
-                *out += "    return f\"CHIME_TASK={shlex.quote(instance)}\\n{COMMAND}\"\n";
+                *out += "    call pushed (quoted: it reaches the shell as a word, never as code). The\n";
+                *out += "    first line, a comment, names the task instance in Airflow's UI (ids hold\n";
+                *out += "    no newline).\"\"\"\n";
+                *out += "    return f\"# {instance}\\nCHIME_TASK={shlex.quote(instance)}\\n{COMMAND}\"\n";
                 *out += "\n";
             }
         }

@@ -140,6 +140,17 @@ impl Airflow {
             .collect()
     }
 
+    /// The names Airflow's UI gives a mapped task's instances
+    /// (`map_index_template`, rendered), in map index order.
+    pub fn map_names(&self, dag: &str, task: &str) -> Vec<String> {
+        self.sql(&format!(
+            "SELECT coalesce(rendered_map_index, '') FROM task_instance WHERE dag_id = '{dag}' AND task_id = '{task}' ORDER BY map_index"
+        ))
+        .into_iter()
+        .map(|mut r| r.remove(0))
+        .collect()
+    }
+
     /// The XCom a task pushed (its `return_value`), as JSON text.
     pub fn xcom(&self, dag: &str, task: &str) -> Option<String> {
         self.sql(&format!(
