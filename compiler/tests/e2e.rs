@@ -831,6 +831,46 @@ fn an_orchestrator_runs_a_dynamic_for_each_instance_by_instance() {
     assert!(!dir.path().join("report.log").exists(), "report is not run");
 }
 
+/// Issue 17: an orchestrator runs a dynamic `for_each`'s upstream and the
+/// task again (Airflow's clear, a new try) while the upstream's data
+/// changes: instances the new list lacks are `removed`, and ones a later
+/// list has again are tasks of the run again (`none` until they run).
+#[test]
+fn instances_a_new_list_drops_are_removed_and_come_back() {
+    let bin = build("fanout_files");
+    let dir = tempfile::tempdir().expect("tmp");
+    let attempt = |n: &str| {
+        for task in ["list_stores", "per_store"] {
+            let r = run(
+                &bin,
+                dir.path(),
+                &[
+                    "task",
+                    task,
+                    "--date",
+                    "2026-11-24",
+                    "--engine",
+                    "--attempt",
+                    n,
+                ],
+            );
+            assert_eq!(r.code, 0, "{task} attempt {n}: {}", r.stdout);
+        }
+        run(&bin, dir.path(), &["show", FANOUT_RUN]).stdout
+    };
+    std::fs::write(dir.path().join("stores.txt"), "1, 2, 3").expect("write");
+    attempt("1");
+    std::fs::write(dir.path().join("stores.txt"), "1").expect("write");
+    let show = attempt("2");
+    assert_eq!(state_of(&show, "per_store[store_1]"), "none", "{show}");
+    assert_eq!(state_of(&show, "per_store[store_2]"), "removed", "{show}");
+    assert_eq!(state_of(&show, "per_store[store_3]"), "removed", "{show}");
+    std::fs::write(dir.path().join("stores.txt"), "1, 2").expect("write");
+    let show = attempt("3");
+    assert_eq!(state_of(&show, "per_store[store_2]"), "none", "{show}");
+    assert_eq!(state_of(&show, "per_store[store_3]"), "removed", "{show}");
+}
+
 /// Issue 17: a dynamic `for_each` makes one instance per store the
 /// upstream found, named by `instance_key`; the report gets their outputs
 /// as a list; `show` and `logs` know the instances.

@@ -91,9 +91,8 @@ impl Exec<'_> {
 
     /// Instances an earlier expansion of task `id` made that its new list
     /// `made` does not: `removed` (Airflow's state for them), their
-    /// attempts kept in the history.
-    /// Written to the row, not through the state machine: the instance is
-    /// no longer a task of the run.
+    /// attempts kept in the history. Written to the row, not through the
+    /// state machine: the instance is no longer a task of the run.
     fn remove_stale(&mut self, id: &str, records: &[TaskRecord], made: &serde_json::Value) {
         let listed: std::collections::HashSet<String> = made_instances(made)
             .map(|(key, _)| instance_id(id, key))
