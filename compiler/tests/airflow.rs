@@ -28,6 +28,14 @@ fn as_airflow(states: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
+/// A log's lines in order: tasks that run in parallel, or in any order
+/// (Airflow's mapped task instances), write theirs in any order.
+fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines.sort();
+    lines
+}
+
 /// The binary's own run of the day, in `dir` on SQLite state.
 fn own_run(bin: &Path, dir: &Path, params: &[&str]) -> (i32, Vec<(String, String)>) {
     let trial = [("TRIAL_DIR", dir.to_str().expect("utf-8"))];
@@ -107,11 +115,6 @@ fn airflow_runs_the_exported_dag_as_the_binary_runs_the_pipeline() {
         assert_eq!(airflow, expected, "fail={fail}: {log}");
         // The same work: the interval, the retry, outputs across tasks.
         let calls = read(trial.path(), "calls.log");
-        let sorted = |text: &str| {
-            let mut lines: Vec<String> = text.lines().map(String::from).collect();
-            lines.sort();
-            lines
-        };
         assert_eq!(
             sorted(&calls),
             sorted(&read(own.path(), "calls.log")),
@@ -170,11 +173,6 @@ fn a_branch_and_its_join_end_as_in_airflow() {
         assert_eq!(out.status.code(), Some(code), "{accuracy} {fail}: {log}");
         assert_eq!(af.states("branch"), expected, "{accuracy} {fail}: {log}");
         // The branch taken did its work, once, in both.
-        let sorted = |text: &str| {
-            let mut lines: Vec<String> = text.lines().map(String::from).collect();
-            lines.sort();
-            lines
-        };
         let taken = if n == 0 {
             "publish announce join"
         } else {
@@ -258,11 +256,6 @@ fn a_dynamic_for_each_runs_as_airflows_task_mapping() {
         expected,
         "{show}\n{log}"
     );
-    let sorted = |text: &str| {
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        lines.sort();
-        lines
-    };
     let calls = read(trial.path(), "calls.log");
     assert_eq!(sorted(&calls), sorted(&read(own.path(), "calls.log")));
     assert!(
